@@ -1,0 +1,92 @@
+# olb — build, run and test.
+#
+#   make            build/olbd, build/olbctl (release: -O2 -g)
+#   make run        install missing packages, build, start everything on etc/olbd.conf
+#   make test       unit tests (cmocka) and system tests (pytest) on a test build
+#   make asan       the same tests on an AddressSanitizer + UBSan build
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Variants build into their own directory: build/ (release), build/test/
+# (with the fault-injection switches of OLB_TEST), build/asan/.
+
+CC	?= cc
+BUILD	?= build
+PREFIX	?= /usr/local
+PYTHON	?= /usr/bin/python3
+VERSION	:= 0.1.0
+
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wcast-qual -Werror
+OPT	?= -O2 -g
+CFLAGS	+= -std=gnu11 $(OPT) $(WARNINGS) -I. -D_GNU_SOURCE \
+	   -DOLB_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
+LDLIBS	+= -lhiredis -ljson-c -lconfig -lcurl -lssl -lcrypto -lexpat -lm
+
+COMMON_SRC := $(wildcard common/*.c)
+OLBD_SRC   := $(filter-out supervisor/olbctl.c,$(wildcard supervisor/*.c)) \
+	      $(filter-out workers/listener.c,$(wildcard workers/*.c))
+OLBCTL_SRC := supervisor/olbctl.c
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+OLBD_OBJ   := $(OLBD_SRC:%.c=$(BUILD)/obj/%.o)
+OLBCTL_OBJ := $(OLBCTL_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGRAMS   := $(BUILD)/olbd $(BUILD)/olbctl
+
+.PHONY: all run test unit system asan fuzz install clean deps
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/olbd: $(OLBD_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/olbctl: $(OLBCTL_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $^ $(LDLIBS) -lcmocka
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@exec scripts/run
+
+# The test variant carries the fault-injection switches (OLB_TEST); the release
+# build never does.
+test:
+	@$(MAKE) --no-print-directory BUILD=build/test EXTRA_CFLAGS=-DOLB_TEST all unit-bins
+	@scripts/run-tests build/test
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	    EXTRA_CFLAGS='-DOLB_TEST -fsanitize=address,undefined -fno-sanitize-recover=all' \
+	    LDFLAGS='-fsanitize=address,undefined' all unit-bins
+	@OLB_ASAN=1 scripts/run-tests build/asan
+
+.PHONY: unit-bins
+unit-bins: $(UNIT_BIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/Makefile
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/olbd
+	install -m 755 $(BUILD)/olbd $(DESTDIR)$(PREFIX)/sbin/olbd
+	install -m 755 $(BUILD)/olbctl $(DESTDIR)$(PREFIX)/bin/olbctl
+	install -m 644 etc/olbd.conf $(DESTDIR)/etc/olbd/olbd.conf.example
+
+clean:
+	rm -rf build

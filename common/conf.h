@@ -1,0 +1,209 @@
+/*
+ * conf: olb's configuration, read from one libconfig file plus `-o KEY=VALUE`
+ * overrides, through a single schema table (path, type, bounds, default, flags).
+ *
+ * A load builds a fresh struct conf and either returns it whole and valid or
+ * returns NULL with every error collected as "file:line: message".  Nothing is
+ * ever half-applied: reloads build a new object and swap it in (build, validate,
+ * swap).  Secrets (flag SECRET) may be written as "env:NAME" or "file:/path";
+ * they are wiped when the object is freed and never appear in messages.
+ */
+#ifndef OLB_CONF_H
+#define OLB_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONF_DEFAULT_PATH	"/etc/olbd/olbd.conf"
+
+struct conf_strlist {
+	char		**v;	/* owned, each string owned */
+	size_t		  n;
+};
+
+/* One "host:port" endpoint. */
+struct conf_addr {
+	char		 host[256];
+	uint16_t	 port;
+};
+
+struct conf_job {
+	char		*name;		/* "launch_initial", "terminate_all" */
+	char		*cron;		/* 5-field cron expression */
+	char		*action;	/* "fleet_up", "fleet_down" */
+};
+
+struct conf_tag {
+	char		*key;
+	char		*value;
+};
+
+enum provider_type {
+	PROVIDER_PROCESS,
+	PROVIDER_STATIC,
+	PROVIDER_EC2,
+};
+
+struct conf {
+	char		*path;		/* absolute path of the file loaded */
+
+	struct {
+		char		*pidfile;		/* NO_RELOAD */
+		char		*user;			/* NO_RELOAD; "" = do not switch */
+		int64_t		 drain_timeout_ms;
+		int64_t		 breaker_deaths;	/* N deaths ... */
+		int64_t		 breaker_window_ms;	/* ... in T ms trip the breaker */
+		int64_t		 heartbeat_ms;		/* worker heartbeat period */
+	} daemon;
+
+	struct {
+		enum log_level	 level;
+		enum log_format	 format;
+		char		*file;		/* "stderr", "syslog" or a path */
+		char		*access_log;	/* "" = off, "stderr", "syslog" or a path */
+	} log;
+
+	struct {
+		char		*host;
+		int64_t		 port;
+		char		*socket;	/* unix socket path, "" = use host:port */
+		char		*password;	/* SECRET, "" = no AUTH */
+		int64_t		 db;
+		int64_t		 connect_timeout_ms;
+		int64_t		 command_timeout_ms;
+		int		 embedded;	/* NO_RELOAD: run a private redis-server */
+		char		*embedded_dir;	/* NO_RELOAD: its data directory */
+		char		*embedded_bin;	/* NO_RELOAD: redis-server executable */
+		char		*prefix;	/* "loadbalancer:" */
+		char		*events_channel;/* "loadbalancer:events" */
+		struct {
+			char			*master;	/* "" = no Sentinel */
+			struct conf_strlist	 nodes;		/* "host:port" */
+		} sentinel;
+	} redis;
+
+	struct {
+		struct conf_addr	 listen;
+		int64_t			 workers;	/* 0 = one per CPU (resolved at load) */
+		struct conf_strlist	 auth_tokens;	/* SECRET */
+		int64_t			 max_body;
+		int64_t			 max_header;
+		int64_t			 instance_port;
+		int64_t			 header_timeout_ms;
+		int64_t			 body_timeout_ms;
+		int64_t			 idle_timeout_ms;
+		int64_t			 connect_timeout_ms;	/* upstream */
+		int64_t			 upstream_timeout_ms;	/* upstream answer */
+		int64_t			 max_connections;	/* per worker */
+	} proxy;
+
+	struct {
+		struct conf_addr	 listen;	/* port 0 = off */
+	} admin;
+
+	struct {
+		int64_t		 initial_instances;
+		int64_t		 master_threshold;
+		int64_t		 client_threshold;
+		int64_t		 max_users_per_master;
+		int64_t		 max_users_per_client;
+		int64_t		 max_masters;
+		int64_t		 max_clients;
+		int64_t		 cooldown_ms;
+	} scaling;
+
+	struct {
+		enum provider_type	 type;
+		char			*cluster;	/* olb:cluster tag value */
+		struct {
+			char		*command;	/* "{port}" and "{name}" substituted */
+			int64_t		 port_min;
+			int64_t		 port_max;
+		} process;
+		struct {
+			struct conf_strlist	 masters;	/* "ip:port" */
+			struct conf_strlist	 clients;
+		} static_;
+		struct {
+			char		*region;
+			char		*ami_id;
+			char		*instance_type;
+			char		*key_name;
+			char		*iam_instance_profile;
+			char		*security_group;
+			char		*subnet_id;
+			int		 associate_public_ip;
+			struct conf_tag	*tags;		/* owned array */
+			size_t		 ntags;
+			char		*endpoint;	/* "" = https://ec2.<region>.amazonaws.com */
+			char		*metadata_endpoint;
+			char		*profile;
+			char		*access_key_id;		/* SECRET */
+			char		*secret_access_key;	/* SECRET */
+			int64_t		 launch_timeout_ms;
+		} ec2;
+	} provider;
+
+	struct {
+		int64_t		 interval_ms;
+		int64_t		 pending_interval_ms;
+		int64_t		 timeout_ms;
+		int64_t		 history;
+		int64_t		 fall;
+		int64_t		 rise;
+		int64_t		 replace_after_ms;
+	} health;
+
+	struct {
+		char		*timezone;
+		struct conf_job	*jobs;		/* owned array */
+		size_t		 njobs;
+	} scheduler;
+
+	struct {
+		char		*webhook_url;	/* SECRET; "" = off */
+		int64_t		 batch_ms;
+	} notify;
+};
+
+/* One error found while loading: "file:line: message" is printed from it. */
+struct conf_error {
+	char		*file;
+	int		 line;		/* 0 when the error is not tied to a line */
+	char		*message;
+};
+
+struct conf_errors {
+	struct conf_error	*v;
+	size_t			 n;
+};
+
+/* Parse path, apply overrides ("KEY=VALUE" strings, in order), fill defaults,
+ * check types, bounds and the semantic rules.  Returns a new conf owned by the
+ * caller, or NULL with every problem appended to errs (never just the first). */
+struct conf	*conf_load(const char *path, char *const *overrides, size_t noverrides,
+		    struct conf_errors *errs);
+/* Wipe secrets and free everything; NULL is fine. */
+void		 conf_free(struct conf *conf);
+
+/* Errors for settings flagged NO_RELOAD that differ between old and new, e.g.
+ * "daemon.pidfile cannot be changed by a reload (restart olbd)".  0 if none. */
+int		 conf_check_reload(const struct conf *old, const struct conf *new_conf,
+		    struct conf_errors *errs);
+
+/* Append one error (the strings are copied). */
+void		 conf_errors_add(struct conf_errors *errs, const char *file, int line,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Print "file:line: message" lines to fp-like sink: each line passed to emit. */
+void		 conf_errors_print(const struct conf_errors *errs,
+		    void (*emit)(const char *line, void *arg), void *arg);
+/* All errors joined by "\n" into a new string (caller frees), "" if none. */
+char		*conf_errors_join(const struct conf_errors *errs);
+void		 conf_errors_free(struct conf_errors *errs);
+
+/* Parse "host:port" (IPv4, [IPv6] or name) into addr.  0 or -1. */
+int		 conf_addr_parse(const char *s, struct conf_addr *addr);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * olbctl: the operator's tool.  Reads the same configuration as olbd (with
+ * the same -c and -o options) to find Redis and the pidfile, then:
+ *
+ *   status		workers from their heartbeat keys
+ *   events [--json]	follow the monitoring channel, one line per event
+ *   reload		test the configuration, then SIGHUP the running olbd
+ *
+ * It is a short-lived command, so it uses hiredis' blocking API.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+
+#include "common/conf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_OVERRIDES	128
+
+struct ctl {
+	const char	*conf_path;
+	char		*overrides[MAX_OVERRIDES];
+	size_t		 noverrides;
+	struct conf	*conf;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: olbctl [-c file] [-o key=value]... command\n"
+	    "commands:\n"
+	    "  status          workers (role, pid, host, uptime, restarts)\n"
+	    "  events [--json] follow the monitoring channel\n"
+	    "  reload          test the configuration, then reload olbd\n");
+	exit(2);
+}
+
+static void
+print_error_line(const char *line, void *arg)
+{
+	fprintf(arg, "%s\n", line);
+}
+
+static int
+ctl_load(struct ctl *ctl)
+{
+	struct conf_errors errs = { NULL, 0 };
+
+	ctl->conf = conf_load(ctl->conf_path, ctl->overrides, ctl->noverrides, &errs);
+	if (ctl->conf == NULL) {
+		conf_errors_print(&errs, print_error_line, stderr);
+		fprintf(stderr, "olbctl: configuration %s has errors\n", ctl->conf_path);
+	}
+	conf_errors_free(&errs);
+	return ctl->conf == NULL ? -1 : 0;
+}
+
+/* Connect, AUTH and SELECT as olbd would.  NULL with a message on failure. */
+static redisContext *
+ctl_redis(const struct conf *conf)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *rc;
+	redisReply *r;
+
+	if (conf->redis.socket[0] != '\0')
+		rc = redisConnectUnixWithTimeout(conf->redis.socket, tv);
+	else
+		rc = redisConnectWithTimeout(conf->redis.host, (int)conf->redis.port, tv);
+	if (rc == NULL || rc->err) {
+		fprintf(stderr, "olbctl: connect(redis %s:%lld): %s\n", conf->redis.host,
+		    (long long)conf->redis.port, rc ? rc->errstr : "out of memory");
+		goto fail;
+	}
+	redisSetTimeout(rc, tv);
+	if (conf->redis.password[0] != '\0') {
+		r = redisCommand(rc, "AUTH %s", conf->redis.password);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "olbctl: redis AUTH failed\n");
+			freeReplyObject(r);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	if (conf->redis.db != 0) {
+		r = redisCommand(rc, "SELECT %lld", (long long)conf->redis.db);
+		freeReplyObject(r);
+	}
+	return rc;
+fail:
+	if (rc != NULL)
+		redisFree(rc);
+	return NULL;
+}
+
+static void
+format_duration(uint64_t ms, char *buf, size_t size)
+{
+	uint64_t s = ms / 1000;
+
+	if (s < 120)
+		snprintf(buf, size, "%llus", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, size, "%llum", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, size, "%lluh%02llum", (unsigned long long)(s / 3600),
+		    (unsigned long long)(s / 60 % 60));
+}
+
+static void
+status_print_one(const char *json)
+{
+	json_object *o = json_tokener_parse(json), *v;
+	char up[32], name[32];
+	int64_t started = 0;
+
+	if (o == NULL)
+		return;
+	if (json_object_object_get_ex(o, "started", &v))
+		started = json_object_get_int64(v);
+	format_duration(util_wall_ms() - (uint64_t)started, up, sizeof(up));
+#define FIELD(name) (json_object_object_get_ex(o, name, &v) ? \
+	json_object_get_string(v) : "-")
+	if (strcmp(FIELD("role"), "proxy") == 0)
+		snprintf(name, sizeof(name), "proxy-%d", json_object_object_get_ex(o,
+		    "slot", &v) ? json_object_get_int(v) + 1 : 0);
+	else
+		snprintf(name, sizeof(name), "%s", FIELD("role"));
+	printf("%-12s %-8s %-20s %-5s %-8s %s\n", name, FIELD("pid"),
+	    FIELD("host"), FIELD("generation"), up, FIELD("restarts"));
+#undef FIELD
+	json_object_put(o);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* status: SCAN the heartbeat keys, print one line per live worker. */
+static int
+cmd_status(struct ctl *ctl)
+{
+	redisContext *rc;
+	redisReply *r, *v;
+	char pattern[512], cursor[32] = "0";
+	char **keys = NULL;
+	size_t nkeys = 0;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	keys_worker_pattern(pattern, sizeof(pattern));
+	do {
+		r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			fprintf(stderr, "olbctl: SCAN failed\n");
+			freeReplyObject(r);
+			redisFree(rc);
+			return 1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			keys = realloc(keys, (nkeys + 1) * sizeof(*keys));
+			keys[nkeys++] = strdup(r->element[1]->element[i]->str);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	qsort(keys, nkeys, sizeof(*keys), cmp_str);
+	printf("%-12s %-8s %-20s %-5s %-8s %s\n", "ROLE", "PID", "HOST", "GEN",
+	    "UPTIME", "RESTARTS");
+	for (size_t i = 0; i < nkeys; i++) {
+		v = redisCommand(rc, "GET %s", keys[i]);
+		if (v != NULL && v->type == REDIS_REPLY_STRING)
+			status_print_one(v->str);
+		freeReplyObject(v);
+		free(keys[i]);
+	}
+	free(keys);
+	redisFree(rc);
+	return 0;
+}
+
+/* One event as a readable line: time, level, type, then key=value pairs. */
+static void
+events_print_line(const char *msg)
+{
+	json_object *o = json_tokener_parse(msg), *v;
+	char when[32] = "-";
+	time_t secs;
+	struct tm tm;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		printf("%s\n", msg);
+		json_object_put(o);
+		return;
+	}
+	if (json_object_object_get_ex(o, "ts", &v)) {
+		int64_t ms = json_object_get_int64(v);
+
+		secs = (time_t)(ms / 1000);
+		localtime_r(&secs, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03d",
+		    (int)(ms % 1000));
+	}
+	printf("%s %-6s %-22s", when,
+	    json_object_object_get_ex(o, "level", &v) ? json_object_get_string(v) : "-",
+	    json_object_object_get_ex(o, "type", &v) ? json_object_get_string(v) : "-");
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "ts") == 0 || strcmp(key, "level") == 0 ||
+		    strcmp(key, "type") == 0)
+			continue;
+		printf(" %s=%s", key, json_object_to_json_string_ext(val,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	printf("\n");
+	json_object_put(o);
+}
+
+/* events: SUBSCRIBE and print until interrupted; reconnect if Redis goes. */
+static void __attribute__((noreturn))
+cmd_events(struct ctl *ctl, int raw)
+{
+	redisContext *rc;
+	redisReply *r;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		if ((rc = ctl_redis(ctl->conf)) == NULL) {
+			sleep(1);
+			continue;
+		}
+		redisSetTimeout(rc, (struct timeval){ 0, 0 });
+		r = redisCommand(rc, "SUBSCRIBE %s", ctl->conf->redis.events_channel);
+		freeReplyObject(r);
+		while (redisGetReply(rc, (void **)&r) == REDIS_OK) {
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+			    r->element[2]->type == REDIS_REPLY_STRING) {
+				if (raw)
+					printf("%s\n", r->element[2]->str);
+				else
+					events_print_line(r->element[2]->str);
+			}
+			freeReplyObject(r);
+		}
+		fprintf(stderr, "olbctl: redis connection lost: %s; reconnecting\n",
+		    rc->errstr);
+		redisFree(rc);
+		sleep(1);
+	}
+}
+
+/* reload: refuse a broken configuration, else SIGHUP the pidfile's olbd. */
+static int
+cmd_reload(struct ctl *ctl)
+{
+	FILE *fp;
+	long pid = 0;
+
+	if ((fp = fopen(ctl->conf->daemon.pidfile, "r")) == NULL) {
+		fprintf(stderr, "olbctl: open(%s): %s (is olbd running?)\n",
+		    ctl->conf->daemon.pidfile, strerror(errno));
+		return 1;
+	}
+	if (fscanf(fp, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "olbctl: %s holds no pid\n", ctl->conf->daemon.pidfile);
+		fclose(fp);
+		return 1;
+	}
+	fclose(fp);
+	if (kill((pid_t)pid, SIGHUP) == -1) {
+		fprintf(stderr, "olbctl: kill(%ld, SIGHUP): %s\n", pid, strerror(errno));
+		return 1;
+	}
+	printf("configuration OK; reload signalled to olbd (pid %ld)\n", pid);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl ctl;
+	int ch, status;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.conf_path = CONF_DEFAULT_PATH;
+	while ((ch = getopt(argc, argv, "+c:o:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			ctl.conf_path = optarg;
+			break;
+		case 'o':
+			if (ctl.noverrides == MAX_OVERRIDES)
+				usage();
+			ctl.overrides[ctl.noverrides++] = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	log_open("stderr", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
+	if (ctl_load(&ctl) == -1)
+		return 1;
+	keys_init(ctl.conf->redis.prefix, ctl.conf->redis.events_channel);
+	if (strcmp(argv[0], "status") == 0)
+		status = cmd_status(&ctl);
+	else if (strcmp(argv[0], "events") == 0)
+		cmd_events(&ctl, argc > 1 && strcmp(argv[1], "--json") == 0);
+	else if (strcmp(argv[0], "reload") == 0)
+		status = cmd_reload(&ctl);
+	else
+		usage();
+	conf_free(ctl.conf);
+	return status;
+}

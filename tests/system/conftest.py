@@ -1,0 +1,271 @@
+"""Fixtures for olb's system tests: a real redis-server, the real olbd, on loopback.
+
+Every process a test starts is stopped by its pid at the end of the test.
+OLB_BUILD names the build directory (default build/test, the variant with the
+fault-injection switches).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("OLB_BUILD", "build/test"))
+OLBD = os.path.join(BUILD, "olbd")
+OLBCTL = os.path.join(BUILD, "olbctl")
+CONF = os.path.join(ROOT, "etc", "olbd.conf")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def children_of(pid):
+    """Pids whose parent is pid, with their command lines."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+            fields = stat.rsplit(") ", 1)[1].split()
+            if int(fields[1]) != pid or fields[0] == "Z":
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                out[int(entry)] = f.read().replace(b"\0", b" ").decode().strip()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return out
+
+
+def http_get(port, path="/api/v1/healthCheck", timeout=2.0, method="GET", headers=None, body=None):
+    """One request on a new connection; returns (status, headers dict, body bytes)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class RedisServer:
+    def __init__(self, tmp, port=None):
+        self.port = port or free_port()
+        self.dir = tmp
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--dir", self.dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.ping, 5, what="redis-server on %d" % self.port)
+
+    def ping(self):
+        try:
+            return redis.Redis(port=self.port, socket_timeout=0.5).ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def client(self):
+        return redis.Redis(port=self.port, decode_responses=True)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class Events:
+    """Collects every message of the monitoring channel in a thread."""
+
+    def __init__(self, port, channel="loadbalancer:events"):
+        self.items = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.client = redis.Redis(port=port, decode_responses=True)
+        self.pubsub = self.client.pubsub()
+        self.pubsub.subscribe(channel)
+        self.pubsub.get_message(timeout=1)  # the subscribe confirmation
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                msg = self.pubsub.get_message(timeout=0.1)
+            except Exception:
+                time.sleep(0.1)
+                continue
+            if msg and msg["type"] == "message":
+                with self.lock:
+                    self.items.append(json.loads(msg["data"]))
+
+    def of_type(self, type_):
+        with self.lock:
+            return [e for e in self.items if e["type"] == type_]
+
+    def wait(self, type_, timeout=5, pred=lambda e: True):
+        return wait_for(lambda: [e for e in self.of_type(type_) if pred(e)], timeout,
+                        what="event %s" % type_)
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(2)
+        try:
+            self.pubsub.close()
+        except Exception:
+            pass
+
+
+class Olbd:
+    """One olbd supervisor in the foreground (-d) with its own port and pidfile."""
+
+    def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF):
+        self.tmp = tmp
+        self.port = free_port()
+        self.redis_port = redis_port
+        self.pidfile = os.path.join(tmp, "olbd.pid")
+        self.log = os.path.join(tmp, "olbd.log")
+        self.conf = conf
+        self.overrides = [
+            "proxy.listen=127.0.0.1:%d" % self.port,
+            "proxy.workers=%d" % workers,
+            "redis.port=%d" % redis_port,
+            "redis.embedded=false",
+            "daemon.pidfile=%s" % self.pidfile,
+            "daemon.drain_timeout_ms=3000",
+            "log.level=debug",
+        ] + list(extra)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+
+    def args(self):
+        out = []
+        for o in self.overrides:
+            out += ["-o", o]
+        return out
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([OLBD, "-d", "-c", self.conf] + self.args(),
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=ROOT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def workers(self):
+        return children_of(self.pid)
+
+    def worker_pids(self, title):
+        return [p for p, c in self.workers().items() if c.startswith(title)]
+
+    def serving(self):
+        try:
+            return http_get(self.port, timeout=0.5)[0] == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout=5):
+        wait_for(self.serving, timeout, what="olbd serving on %d" % self.port)
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                for p in self.workers():
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc:
+            self.logf.close()
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+@pytest.fixture
+def tmpdir_path():
+    with tempfile.TemporaryDirectory(prefix="olbtest-") as d:
+        yield d
+
+
+@pytest.fixture
+def redis_server(tmpdir_path):
+    r = RedisServer(tmpdir_path)
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def events(redis_server):
+    e = Events(redis_server.port)
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def olbd_factory(tmpdir_path, redis_server):
+    started = []
+
+    def make(**kw):
+        d = tempfile.mkdtemp(dir=tmpdir_path)
+        o = Olbd(d, redis_server.port, **kw)
+        started.append(o)
+        return o
+
+    yield make
+    for o in started:
+        o.stop()
+
+
+@pytest.fixture
+def olbd(olbd_factory):
+    return olbd_factory().start()

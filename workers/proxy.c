@@ -1,0 +1,514 @@
+/*
+ * proxy: the proxy worker role (SPEC §3).  Accepts connections on its slot's
+ * SO_REUSEPORT socket and serves HTTP/1.x on them: keep-alive, pipelining,
+ * chunked and Content-Length request bodies, limits and timeouts.
+ *
+ * Each connection is one struct conn with one input and one output buffer,
+ * freed in conn_close (its only exit).  Requests are answered in order; a
+ * connection stops reading while its output backs up.  On SIGTERM the worker
+ * stops accepting, answers each connection's next request with
+ * "Connection: close", closes it gracefully, and exits when none is left.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "workers/worker.h"
+
+#define CONN_OUT_HIGH		(64 * 1024)	/* stop reading above this */
+#define CONN_LINGER_MS		2000
+#define ACCEPT_RETRY_MS		100
+#define ACCEPT_BATCH		64
+
+enum conn_state {
+	CONN_HEAD,		/* waiting for (more of) a request head */
+	CONN_BODY,		/* reading a request body */
+	CONN_LINGER,		/* final answer sent: draining input, then close */
+};
+
+struct conn {
+	int			 fd;
+	enum conn_state		 state;
+	struct proxy		*proxy;
+	char			*in;		/* owned; in_cap bytes */
+	size_t			 in_len, in_cap;
+	char			*out;		/* owned; pending output */
+	size_t			 out_len, out_off, out_cap;
+	int			 keep_alive;	/* of the request being served */
+	int			 close_after;	/* close once out is written */
+	uint64_t		 body_left;	/* CONN_BODY with Content-Length */
+	int			 chunked;
+	struct http_chunked	 chunk;
+	int			 answer_status;	/* sent once the body is read */
+	const char		*answer_body;	/* static string */
+	int			 head_only;	/* HEAD request */
+	struct ev_timer		 timer;
+	struct conn		*prev, *next;
+};
+
+struct proxy {
+	struct worker		*w;
+	const struct conf	*conf;
+	int			 listen_fd;
+	int			 accepting;
+	int			 closing_all;	/* cleanup: closing every conn */
+	size_t			 nconns;
+	struct conn		*conns;		/* list of live connections */
+	struct ev_timer		 accept_timer;
+};
+
+static struct proxy proxy;
+
+static void	conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
+static void	conn_process(struct conn *c);
+static void	proxy_accept_resume(struct proxy *p);
+
+/* The only way a connection ends: unlink, free buffers, close the fd. */
+static void
+conn_close(struct conn *c)
+{
+	struct proxy *p = c->proxy;
+
+	ev_timer_stop(p->w->loop, &c->timer);
+	ev_io_del(p->w->loop, c->fd, EV_READ | EV_WRITE);
+	close(c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c->in);
+	free(c->out);
+	free(c);
+	p->nconns--;
+	if (p->closing_all)
+		return;
+	if (p->w->stopping) {
+		if (p->nconns == 0)
+			worker_done(p->w);
+	} else if (!p->accepting)
+		proxy_accept_resume(p);
+}
+
+static void
+conn_on_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)t;
+	conn_close(c);
+}
+
+static void
+conn_timer(struct conn *c, int64_t ms)
+{
+	ev_timer_start(c->proxy->w->loop, &c->timer, (uint64_t)ms, conn_on_timeout, c);
+}
+
+/* Append n bytes to the output buffer.  0 or -1 (out of memory). */
+static int
+conn_out_append(struct conn *c, const char *data, size_t n)
+{
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 1024;
+		char *out;
+
+		while (cap < c->out_len + n)
+			cap *= 2;
+		if ((out = realloc(c->out, cap)) == NULL)
+			return -1;
+		c->out = out;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, n);
+	c->out_len += n;
+	return 0;
+}
+
+/* Queue a complete JSON answer.  After it, the connection closes unless the
+ * request asked for keep-alive and the worker is not stopping. */
+static void
+conn_respond(struct conn *c, int status, const char *body)
+{
+	char head[256];
+	size_t blen = strlen(body);
+	int n;
+
+	if (!c->keep_alive || c->proxy->w->stopping)
+		c->close_after = 1;
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n%s\r\n", status, http_status_reason(status), blen,
+	    c->close_after ? "Connection: close\r\n" : "");
+	if (conn_out_append(c, head, (size_t)n) == -1 ||
+	    (!c->head_only && conn_out_append(c, body, blen) == -1))
+		c->close_after = 1;
+}
+
+/* Answer a request error with its JSON body and stop reading requests. */
+static void
+conn_respond_error(struct conn *c, int status)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"status\":false,\"message\":\"%s\"}",
+	    http_error_message(status));
+	c->keep_alive = 0;
+	conn_respond(c, status, body);
+	c->state = CONN_LINGER;
+}
+
+/* Decide the answer to a request (SPEC §3); it is sent once the body has
+ * been read. */
+static void
+conn_route(struct conn *c, const struct http_request *req)
+{
+	static const char health[] = "/api/v1/healthCheck";
+	size_t hl = sizeof(health) - 1;
+
+	if (req->path_len >= hl && memcmp(req->path, health, hl) == 0 &&
+	    (req->path_len == hl || req->path[hl] == '/')) {
+		c->answer_status = 200;
+		c->answer_body = "{\"status\":true,\"message\":\"Health is OK\"}";
+	} else if ((req->method == HTTP_GET || req->method == HTTP_HEAD) &&
+	    req->path_len == 12 && memcmp(req->path, "/api/v1/test", 12) == 0) {
+		c->answer_status = 200;
+		c->answer_body = "{\"status\":true,\"message\":\"success\"}";
+	} else {
+		c->answer_status = 404;
+		c->answer_body = "{\"status\":false,\"message\":\"Path not found\"}";
+	}
+}
+
+/* A request head was parsed: check its body framing, answer or read on. */
+static void
+conn_on_head(struct conn *c, const struct http_request *req)
+{
+	const struct conf *conf = c->proxy->conf;
+
+	c->keep_alive = req->keep_alive;
+	c->head_only = req->method == HTTP_HEAD;
+	if (req->content_length > conf->proxy.max_body) {
+		conn_respond_error(c, 413);
+		return;
+	}
+	if (req->expect_continue && (req->chunked || req->content_length > 0))
+		(void)conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	conn_route(c, req);
+	c->chunked = req->chunked;
+	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+	if (c->chunked)
+		http_chunked_init(&c->chunk);
+	if (c->chunked || c->body_left > 0) {
+		c->state = CONN_BODY;
+		conn_timer(c, conf->proxy.body_timeout_ms);
+	} else
+		conn_respond(c, c->answer_status, c->answer_body);
+}
+
+/* Consume body bytes at the front of the input buffer.  0 when more input
+ * is needed or the body is complete, -1 after an error answer. */
+static int
+conn_read_body(struct conn *c, size_t *used)
+{
+	size_t out_len = 0;
+	ssize_t n;
+
+	if (!c->chunked) {
+		size_t take = c->in_len < c->body_left ? c->in_len : (size_t)c->body_left;
+
+		c->body_left -= take;
+		*used = take;
+		if (c->body_left == 0) {
+			c->state = CONN_HEAD;
+			conn_respond(c, c->answer_status, c->answer_body);
+		}
+		return 0;
+	}
+	n = http_chunked_decode(&c->chunk, c->in, c->in_len, &out_len,
+	    (uint64_t)c->proxy->conf->proxy.max_body);
+	if (n < 0) {
+		conn_respond_error(c, (int)-n);
+		return -1;
+	}
+	*used = (size_t)n;
+	if (c->chunk.done) {
+		c->state = CONN_HEAD;
+		conn_respond(c, c->answer_status, c->answer_body);
+	}
+	return 0;
+}
+
+/* Serve as many complete requests as the input holds. */
+static void
+conn_process(struct conn *c)
+{
+	const struct conf *conf = c->proxy->conf;
+	struct http_request req;
+
+	while (c->in_len > 0 && c->state != CONN_LINGER && !c->close_after &&
+	    c->out_len - c->out_off < CONN_OUT_HIGH) {
+		size_t used = 0;
+		int rc;
+
+		if (c->state == CONN_BODY) {
+			if (conn_read_body(c, &used) == -1)
+				break;
+		} else {
+			rc = http_parse_request(c->in, c->in_len,
+			    (size_t)conf->proxy.max_header, &req);
+			if (rc == 0) {
+				if (c->in_len >= (size_t)conf->proxy.max_header)
+					conn_respond_error(c, 431);
+				break;
+			}
+			if (rc < 0) {
+				conn_respond_error(c, -rc);
+				break;
+			}
+			used = (size_t)rc;
+			conn_on_head(c, &req);
+		}
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+		if (used == 0)
+			break;
+	}
+	if (c->state == CONN_HEAD)
+		conn_timer(c, c->in_len > 0 ? conf->proxy.header_timeout_ms :
+		    conf->proxy.idle_timeout_ms);
+}
+
+/* Write what is pending; on the final answer begin the lingering close.
+ * 0, or -1 if the connection was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	struct ev_loop *loop = c->proxy->w->loop;
+
+	while (c->out_off < c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			ev_io_add(loop, c->fd, EV_WRITE, conn_on_io, c);
+			return 0;
+		}
+		if (n == -1) {
+			conn_close(c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	c->out_off = c->out_len = 0;
+	ev_io_del(loop, c->fd, EV_WRITE);
+	if (c->close_after) {
+		/* Half-close and read until the peer closes, so unread input
+		 * never turns our close into a reset. */
+		shutdown(c->fd, SHUT_WR);
+		c->state = CONN_LINGER;
+		c->in_len = 0;
+		conn_timer(c, CONN_LINGER_MS);
+	}
+	return 0;
+}
+
+/* Read what the peer sent.  0, or -1 if the connection was closed. */
+static int
+conn_fill(struct conn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->in_len == c->in_cap) {
+			if (c->state != CONN_LINGER)
+				return 0;	/* full: process first */
+			c->in_len = 0;
+		}
+		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {
+			conn_close(c);
+			return -1;
+		}
+		if (c->state == CONN_LINGER)
+			continue;
+		c->in_len += (size_t)n;
+	}
+}
+
+static void
+conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	if ((mask & EV_READ) && conn_fill(c) == -1)
+		return;
+	if (c->state != CONN_LINGER)
+		conn_process(c);
+	if (c->out_len > 0 && conn_flush(c) == -1)
+		return;
+	/* Output drained below the mark: serve requests read meanwhile. */
+	if (c->state != CONN_LINGER && c->in_len > 0 && c->out_len == 0 &&
+	    !c->close_after) {
+		conn_process(c);
+		if (c->out_len > 0)
+			(void)conn_flush(c);
+	}
+}
+
+static struct conn *
+conn_new(struct proxy *p, int fd)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->in_cap = (size_t)p->conf->proxy.max_header;
+	if ((c->in = malloc(c->in_cap)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->fd = fd;
+	c->proxy = p;
+	c->state = CONN_HEAD;
+	c->keep_alive = 1;
+	if (ev_io_add(p->w->loop, fd, EV_READ, conn_on_io, c) == -1) {
+		free(c->in);
+		free(c);
+		return NULL;
+	}
+	c->next = p->conns;
+	if (p->conns != NULL)
+		p->conns->prev = c;
+	p->conns = c;
+	p->nconns++;
+	conn_timer(c, p->conf->proxy.idle_timeout_ms);
+	return c;
+}
+
+static void
+proxy_on_accept_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop;
+	(void)t;
+	proxy_accept_resume(arg);
+}
+
+static void
+proxy_accept_pause(struct proxy *p, uint64_t retry_ms)
+{
+	ev_io_del(p->w->loop, p->listen_fd, EV_READ);
+	p->accepting = 0;
+	if (retry_ms > 0)
+		ev_timer_start(p->w->loop, &p->accept_timer, retry_ms,
+		    proxy_on_accept_timer, p);
+}
+
+static void
+proxy_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)loop;
+	(void)mask;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd;
+
+		if (p->nconns >= (size_t)p->conf->proxy.max_connections) {
+			proxy_accept_pause(p, 0);	/* resumed by conn_close */
+			return;
+		}
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_warn("accept: %m; pausing for %d ms", ACCEPT_RETRY_MS);
+				proxy_accept_pause(p, ACCEPT_RETRY_MS);
+			}
+			return;
+		}
+		if (conn_new(p, cfd) == NULL) {
+			log_warn("connection setup failed: out of memory");
+			close(cfd);
+		}
+	}
+}
+
+static void
+proxy_accept_resume(struct proxy *p)
+{
+	if (p->accepting || p->w->stopping)
+		return;
+	ev_timer_stop(p->w->loop, &p->accept_timer);
+	if (ev_io_add(p->w->loop, p->listen_fd, EV_READ, proxy_on_accept, p) == 0)
+		p->accepting = 1;
+}
+
+static int
+proxy_start(struct worker *w)
+{
+	struct proxy *p = &proxy;
+
+	p->w = w;
+	p->conf = w->conf;
+	p->listen_fd = w->listen_fd;
+	proxy_accept_resume(p);
+	return p->accepting ? 0 : -1;
+}
+
+/* Stop accepting (the supervisor keeps the socket, so queued connections
+ * wait for the next worker of this slot); close idle connections once their
+ * next request is answered. */
+static void
+proxy_drain(struct worker *w)
+{
+	struct proxy *p = &proxy;
+
+	ev_io_del(w->loop, p->listen_fd, EV_READ);
+	ev_timer_stop(w->loop, &p->accept_timer);
+	p->accepting = 0;
+	close(p->listen_fd);
+	p->listen_fd = -1;
+	if (p->nconns == 0)
+		worker_done(w);
+}
+
+static void
+proxy_cleanup(struct worker *w)
+{
+	struct proxy *p = &proxy;
+
+	(void)w;
+	p->closing_all = 1;
+	while (p->conns != NULL)
+		conn_close(p->conns);
+}
+
+static const struct worker_role_ops proxy_ops = {
+	.start = proxy_start,
+	.drain = proxy_drain,
+	.cleanup = proxy_cleanup,
+};
+
+int
+proxy_main(struct worker *w)
+{
+	return worker_run(w, &proxy_ops);
+}
