@@ -18,6 +18,10 @@
 
 #define CONF_DEFAULT_PATH	"/etc/olbd/olbd.conf"
 
+/* The file of errors found in -o overrides (line 0).  Their message already
+ * names the option ("-o proxy.foo: unknown setting"), so they print alone. */
+#define CONF_FILE_CMDLINE	"command line"
+
 struct conf_strlist {
 	char		**v;	/* owned, each string owned */
 	size_t		  n;
@@ -196,12 +200,18 @@ int		 conf_check_reload(const struct conf *old, const struct conf *new_conf,
 /* Append one error (the strings are copied). */
 void		 conf_errors_add(struct conf_errors *errs, const char *file, int line,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Print "file:line: message" lines to fp-like sink: each line passed to emit. */
+/* Print "file:line: message" lines to fp-like sink: each line passed to emit.
+ * Errors without a line print as "file: message", those of the command line
+ * as the bare message. */
 void		 conf_errors_print(const struct conf_errors *errs,
 		    void (*emit)(const char *line, void *arg), void *arg);
 /* All errors joined by "\n" into a new string (caller frees), "" if none. */
 char		*conf_errors_join(const struct conf_errors *errs);
 void		 conf_errors_free(struct conf_errors *errs);
+
+/* Make later loads resolve relative paths (and "file:" secrets, @include)
+ * against dir instead of the working directory of the first load. */
+void		 conf_set_base_dir(const char *dir);
 
 /* Parse "host:port" (IPv4, [IPv6] or name) into addr.  0 or -1. */
 int		 conf_addr_parse(const char *s, struct conf_addr *addr);

@@ -6,6 +6,15 @@
  * PUBLISH on redis.events_channel.  While Redis is down events wait in a bounded
  * queue (EVENTS_QUEUE_MAX); when it overflows the oldest are dropped and counted,
  * and the next flush first publishes an "events.dropped" event with the count.
+ *
+ * Delivery: the timestamp and pid are taken when event_publish is called, and
+ * events leave in the order they were published (a new event waits behind the
+ * queue).  An event handed to Redis is never sent again: if its PUBLISH gets no
+ * reply (connection lost), it is lost and counted in events_lost() --
+ * at-most-once once sent, so a reconnect never duplicates an event.  Members
+ * of fields named like the envelope (ts, level, type, host, role, pid) are
+ * ignored.  A process that forks inherits nothing: the child's first call
+ * drops the queue and the connection it inherited (they are the parent's).
  */
 #ifndef OLB_EVENTS_H
 #define OLB_EVENTS_H
@@ -24,10 +33,12 @@ enum event_level {
 	EVENT_ERROR,
 };
 
-/* Set up the process's publisher.  rc may be NULL (queue only) and set later
- * with events_set_conn.  channel, host and role are copied. */
+/* Set up the process's publisher (resetting any earlier one).  rc may be NULL
+ * (queue only) and set later with events_set_conn.  channel, host and role are
+ * copied.  0 or -1. */
 int		 events_init(struct rconn *rc, const char *channel, const char *host,
 		    const char *role);
+/* Publish through rc from now on (NULL: queue only); flushes if rc is up. */
 void		 events_set_conn(struct rconn *rc);
 /* Change the role printed in events (after fork). */
 void		 events_set_role(const char *role);
@@ -35,13 +46,21 @@ void		 events_set_role(const char *role);
 void		 events_shutdown(void);
 
 /* Publish (or queue) one event.  fields: a JSON object whose members are added
- * to the event, or NULL; ownership passes to this function. */
+ * to the event, or NULL; ownership passes to this function.  Before
+ * events_init the event is discarded. */
 void		 event_publish(enum event_level level, const char *type,
 		    struct json_object *fields);
-/* Send everything queued; call when the connection comes up. */
+/* Send everything queued; call when the connection comes up.  Does nothing
+ * while the connection is down. */
 void		 events_flush(void);
 
+/* Events dropped from a full queue since events_init. */
 uint64_t	 events_dropped(void);
+/* Events waiting in the queue. */
 size_t		 events_queued(void);
+/* Events whose PUBLISH got no reply since events_init. */
+uint64_t	 events_lost(void);
+/* "info", "notify", "error". */
+const char	*event_level_name(enum event_level level);
 
 #endif

@@ -1,14 +1,18 @@
 /*
  * keys: every Redis key and channel name olb uses is built here and nowhere
  * else, from redis.prefix and redis.events_channel.  See docs/ARCHITECTURE.md
- * for what each key holds.
+ * for what each key holds.  Functions that fill a caller's buffer return 0, or
+ * -1 (buffer left holding "") if the name does not fit.
  */
 #ifndef OLB_KEYS_H
 #define OLB_KEYS_H
 
 #include <stddef.h>
 
-/* Remember the prefix ("loadbalancer:") and events channel.  0 or -1. */
+#define KEYS_NAME_MAX	256	/* longest fixed name, with its NUL */
+
+/* Remember the prefix ("loadbalancer:") and events channel and build the
+ * fixed names.  0, or -1 if either is NULL or too long (KEYS_NAME_MAX). */
 int		 keys_init(const char *prefix, const char *events_channel);
 
 const char	*keys_events_channel(void);
@@ -16,5 +20,17 @@ const char	*keys_events_channel(void);
 int		 keys_worker(char *buf, size_t size, const char *host, const char *role);
 /* "<prefix>worker:*": pattern for SCAN over heartbeats. */
 int		 keys_worker_pattern(char *buf, size_t size);
+
+/* The keys of the earlier service (SPEC §8), "<prefix>instance_details" and so
+ * on; valid after keys_init. */
+const char	*keys_instance_details(void);
+const char	*keys_instance_user_counts(void);
+const char	*keys_master_mapping(void);
+const char	*keys_client_master_tracking(void);
+const char	*keys_global_state(void);
+/* "OrderListenerHealthManager:history:<id>" and ":stats:<id>": not prefixed,
+ * as the earlier service named them.  0, or -1 if buf is too small. */
+int		 keys_health_history(char *buf, size_t size, const char *instance_id);
+int		 keys_health_stats(char *buf, size_t size, const char *instance_id);
 
 #endif

@@ -9,6 +9,19 @@
  * callback with a NULL reply and starts a reconnect.  Where to connect is
  * decided in one place (rconn_resolve in redis.c), so Sentinel discovery can be
  * added there without touching callers.
+ *
+ * Backoff: the first retry waits RCONN_BACKOFF_MIN_MS, each further failure
+ * doubles the delay up to RCONN_BACKOFF_MAX_MS, and each wait is drawn between
+ * half of it and all of it (jitter); it restarts from the minimum once the
+ * connection is up.  redis.connect_timeout_ms bounds connect plus handshake
+ * (AUTH, SELECT, PING or SUBSCRIBE): "up" means the server answered.  A
+ * failure is logged at warn when it is news (first of an outage, or a new
+ * error), at debug while it repeats; the recovery at info.
+ *
+ * A subscriber notices a dead server by EOF or reset only (it sends no
+ * commands, so the command timeout does not apply to it).  hiredis writes with
+ * write(2): the process must ignore SIGPIPE.  hiredis resolves a host name
+ * with a blocking getaddrinfo(3): configure an address or a unix socket.
  */
 #ifndef OLB_REDIS_H
 #define OLB_REDIS_H
@@ -23,8 +36,9 @@ struct ev_loop;
 struct conf;
 struct rconn;
 
-/* Called when the connection becomes usable (up = 1: connected, AUTH and SELECT
- * done) or is lost (up = 0). */
+/* Called when the connection becomes usable (up = 1: connected, AUTH, SELECT
+ * and PING, or every SUBSCRIBE, answered) or is lost (up = 0; only after an
+ * up, and before the NULL replies of the commands that were pending). */
 typedef void rconn_state_cb(struct rconn *rc, int up, void *arg);
 /* Reply callback: reply is NULL when the connection was lost or timed out.
  * The reply is owned by hiredis and valid only during the call. */
@@ -38,24 +52,33 @@ typedef void rconn_message_cb(struct rconn *rc, const char *channel,
 #define RCONN_BACKOFF_MAX_MS	2000
 
 /* Create and start connecting with the redis.* settings of conf (copied; conf
- * may be freed afterwards).  name is for log lines ("events", "placement"). */
+ * may be freed afterwards).  name is for log lines ("events", "placement").
+ * NULL only when out of memory: an unreachable server is retried forever. */
 struct rconn	*rconn_new(struct ev_loop *loop, const struct conf *conf, const char *name,
 		    rconn_state_cb *state_cb, void *arg);
-/* Disconnect (pending callbacks get NULL) and free. */
+/* Disconnect (pending callbacks get NULL) and free; no state callback.  Safe
+ * anywhere, also inside rc's own callbacks: the work is then deferred to the
+ * moment the loop's dispatch into rc returns (no later callback sees a reply).
+ * Free every rconn before its loop. */
 void		 rconn_free(struct rconn *rc);
 int		 rconn_is_up(const struct rconn *rc);
 /* Times the connection came up after having been lost. */
 uint64_t	 rconn_reconnects(const struct rconn *rc);
+/* "host:port" or socket path of the current (or last) server, for logs. */
+const char	*rconn_addr(const struct rconn *rc);
 
 /* Send a command (printf-like, hiredis format).  cb may be NULL.  0 if queued,
- * -1 if the connection is down (cb is then never called). */
+ * -1 if the connection is down or rc is a subscriber (cb is then never
+ * called).  Once queued, cb is called exactly once. */
 int		 rconn_command(struct rconn *rc, rconn_reply_cb *cb, void *arg,
 		    const char *fmt, ...);
 int		 rconn_commandargv(struct rconn *rc, rconn_reply_cb *cb, void *arg,
 		    int argc, const char **argv, const size_t *argvlen);
 
 /* Turn rc into a subscriber of channel (kept across reconnects).  A subscribing
- * rconn is used for nothing else.  0 or -1. */
+ * rconn is used for nothing else.  Called before rc is up, "up" then means
+ * subscribed: no message published after the state callback is missed.
+ * Several channels may be subscribed.  0 or -1 (commands outstanding). */
 int		 rconn_subscribe(struct rconn *rc, const char *channel,
 		    rconn_message_cb *cb, void *arg);
 

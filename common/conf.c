@@ -1,0 +1,1816 @@
+/*
+ * conf: the schema of olbd.conf and its loader (see conf.h).
+ *
+ * Every setting is one row of conf_schema[] below: its path, its type, where
+ * it lives in struct conf, its default, bounds, flags and validator.  A load
+ * reads the file with libconfig, merges the -o overrides into the tree,
+ * reports every setting the schema does not know, converts and checks every
+ * row, then runs the checks that involve several settings.  Errors are
+ * collected, never stopped at, except a syntax error (the tree is then
+ * meaningless).  Nothing but this file knows libconfig.
+ *
+ * Relative paths are made absolute against the base directory: the working
+ * directory at the first load, or what conf_set_base_dir() said, so a reload
+ * after the daemon changed directory means the same files.
+ */
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+
+#include "common/conf.h"
+
+#define CONF_NELEMS(a)		(sizeof(a) / sizeof((a)[0]))
+#define CONF_MAX_ENTRIES	128
+#define CONF_SECRET_MAX		65536	/* bytes read from a "file:" secret */
+#define CONF_MESSAGE_MAX	1024
+
+enum conf_type {
+	CT_BOOL,	/* int, 0 or 1 */
+	CT_INT,		/* int64_t within [min, max] */
+	CT_STRING,	/* char * */
+	CT_PATH,	/* char *, made absolute */
+	CT_COMMAND,	/* char *, its program made absolute if it has a '/' */
+	CT_ENUM,	/* int: the index of the name in names[] */
+	CT_ADDR,	/* struct conf_addr, port within [min, max] */
+	CT_STRLIST,	/* struct conf_strlist; a lone string is a list of one */
+	CT_CUSTOM,	/* converted and freed by the row's own functions */
+};
+
+#define F_NO_RELOAD	0x01	/* a reload may not change it */
+#define F_SECRET	0x02	/* "env:NAME" or "file:/path"; wiped; never quoted */
+#define F_TARGET	0x04	/* "stderr" and "syslog" are not paths */
+#define F_BARE		0x08	/* a name without '/' is looked up in PATH */
+
+struct conf_ctx;
+struct conf_entry;
+
+/* A validator: NULL if value is acceptable, else a message (static or written
+ * in buf) that never quotes the value of a secret. */
+typedef const char	*conf_check_fn(const char *value, char *buf, size_t len);
+typedef int		 conf_load_fn(struct conf_ctx *, const struct conf_entry *,
+			    const config_setting_t *);
+typedef void		 conf_release_fn(struct conf *);
+
+struct conf_entry {
+	const char		*path;
+	enum conf_type		 type;
+	size_t			 offset;	/* in struct conf */
+	int			 flags;
+	int64_t			 def_int;	/* CT_BOOL, CT_INT */
+	const char		*def_str;	/* string types; NULL = "" */
+	int64_t			 min, max;	/* CT_INT value, CT_ADDR port */
+	const char *const	*names;		/* CT_ENUM, NULL-terminated */
+	conf_check_fn		*check;		/* strings, list elements */
+	conf_load_fn		*load;		/* CT_CUSTOM */
+	conf_release_fn		*release;	/* CT_CUSTOM */
+};
+
+/* One load in progress. */
+struct conf_ctx {
+	config_t		 cfg;
+	const char		*name;		/* the file as the caller named it */
+	char			*abspath;	/* what libconfig read */
+	struct conf		*conf;		/* being filled; owned until returned */
+	struct conf_errors	*errs;
+	size_t			 nerrors;	/* counted even if errs ran out of memory */
+	unsigned char		 bad[CONF_MAX_ENTRIES];	/* row failed */
+};
+
+static char	 conf_base[PATH_MAX];
+static char	 conf_override_mark;	/* hook of settings that came from -o */
+
+static conf_check_fn	conf_check_nonempty, conf_check_socket, conf_check_user,
+			conf_check_hostport,
+			conf_check_ipport, conf_check_command, conf_check_url,
+			conf_check_region, conf_check_timezone;
+static conf_load_fn	conf_jobs_load, conf_tags_load;
+static conf_release_fn	conf_jobs_free, conf_tags_free;
+
+static const char *const conf_level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_NOTIFY] = "notify",
+	NULL
+};
+static const char *const conf_format_names[] = {
+	[LOG_FORMAT_TEXT] = "text",
+	[LOG_FORMAT_JSON] = "json",
+	NULL
+};
+static const char *const conf_provider_names[] = {
+	[PROVIDER_PROCESS] = "process",
+	[PROVIDER_STATIC] = "static",
+	[PROVIDER_EC2] = "ec2",
+	NULL
+};
+
+#define AT(f)	offsetof(struct conf, f)
+#define SET_BOOL(p, f, d, fl) \
+	{ p, CT_BOOL, AT(f), fl, .def_int = d }
+#define SET_INT(p, f, d, lo, hi) \
+	{ p, CT_INT, AT(f), 0, .def_int = d, .min = lo, .max = hi }
+#define SET_STR(p, f, d, fl, chk) \
+	{ p, CT_STRING, AT(f), fl, .def_str = d, .check = chk }
+#define SET_PATH(p, f, d, fl, chk) \
+	{ p, CT_PATH, AT(f), fl, .def_str = d, .check = chk }
+#define SET_CMD(p, f, d, chk) \
+	{ p, CT_COMMAND, AT(f), 0, .def_str = d, .check = chk }
+#define SET_ENUM(p, f, d, nm) \
+	{ p, CT_ENUM, AT(f), 0, .def_str = d, .names = nm }
+#define SET_ADDR(p, f, d, lo) \
+	{ p, CT_ADDR, AT(f), 0, .def_str = d, .min = lo, .max = 65535 }
+#define SET_LIST(p, f, fl, chk) \
+	{ p, CT_STRLIST, AT(f), fl, .check = chk }
+#define SET_CUSTOM(p, ld, rel) \
+	{ p, CT_CUSTOM, 0, 0, .load = ld, .release = rel }
+
+#define MS_DAY	86400000
+
+/*
+ * The schema.  Every key of olbd.conf, and nothing else, is here; an empty
+ * file is valid.  Keep etc/olbd.conf in step with this table.
+ */
+static const struct conf_entry conf_schema[] = {
+	SET_PATH("daemon.pidfile", daemon.pidfile, "/run/olbd.pid", F_NO_RELOAD,
+	    conf_check_nonempty),
+	SET_STR("daemon.user", daemon.user, "", F_NO_RELOAD, conf_check_user),
+	SET_INT("daemon.drain_timeout_ms", daemon.drain_timeout_ms, 10000, 0, 3600000),
+	SET_INT("daemon.breaker_deaths", daemon.breaker_deaths, 5, 1, 1000),
+	SET_INT("daemon.breaker_window_ms", daemon.breaker_window_ms, 10000, 100, MS_DAY),
+	SET_INT("daemon.heartbeat_ms", daemon.heartbeat_ms, 1000, 100, 60000),
+
+	SET_ENUM("log.level", log.level, "info", conf_level_names),
+	SET_ENUM("log.format", log.format, "text", conf_format_names),
+	SET_PATH("log.file", log.file, "stderr", F_TARGET, conf_check_nonempty),
+	SET_PATH("log.access_log", log.access_log, "", F_TARGET, NULL),
+
+	SET_STR("redis.host", redis.host, "127.0.0.1", 0, conf_check_nonempty),
+	SET_INT("redis.port", redis.port, 6379, 1, 65535),
+	SET_PATH("redis.socket", redis.socket, "", 0, conf_check_socket),
+	SET_STR("redis.password", redis.password, "", F_SECRET, NULL),
+	SET_INT("redis.db", redis.db, 0, 0, 65535),
+	SET_INT("redis.connect_timeout_ms", redis.connect_timeout_ms, 1000, 10, 600000),
+	SET_INT("redis.command_timeout_ms", redis.command_timeout_ms, 3000, 10, 600000),
+	SET_BOOL("redis.embedded", redis.embedded, 0, F_NO_RELOAD),
+	SET_PATH("redis.embedded_dir", redis.embedded_dir, "var/redis", F_NO_RELOAD,
+	    conf_check_nonempty),
+	SET_PATH("redis.embedded_bin", redis.embedded_bin, "redis-server",
+	    F_NO_RELOAD | F_BARE, conf_check_nonempty),
+	SET_STR("redis.prefix", redis.prefix, "loadbalancer:", 0, NULL),
+	SET_STR("redis.events_channel", redis.events_channel, "loadbalancer:events", 0,
+	    conf_check_nonempty),
+	SET_STR("redis.sentinel.master", redis.sentinel.master, "", 0, NULL),
+	SET_LIST("redis.sentinel.nodes", redis.sentinel.nodes, 0, conf_check_hostport),
+
+	SET_ADDR("proxy.listen", proxy.listen, "127.0.0.1:8080", 1),
+	SET_INT("proxy.workers", proxy.workers, 0, 0, 256),
+	SET_LIST("proxy.auth_tokens", proxy.auth_tokens, F_SECRET, conf_check_nonempty),
+	SET_INT("proxy.max_body", proxy.max_body, 102400, 1, 64 << 20),
+	SET_INT("proxy.max_header", proxy.max_header, 8192, 1024, 1 << 20),
+	SET_INT("proxy.instance_port", proxy.instance_port, 3000, 1, 65535),
+	SET_INT("proxy.header_timeout_ms", proxy.header_timeout_ms, 10000, 10, 600000),
+	SET_INT("proxy.body_timeout_ms", proxy.body_timeout_ms, 10000, 10, 600000),
+	SET_INT("proxy.idle_timeout_ms", proxy.idle_timeout_ms, 60000, 10, MS_DAY),
+	SET_INT("proxy.connect_timeout_ms", proxy.connect_timeout_ms, 3000, 10, 600000),
+	SET_INT("proxy.upstream_timeout_ms", proxy.upstream_timeout_ms, 30000, 10, 3600000),
+	SET_INT("proxy.max_connections", proxy.max_connections, 10000, 1, 1000000),
+
+	SET_ADDR("admin.listen", admin.listen, "127.0.0.1:0", 0),
+
+	SET_INT("scaling.initial_instances", scaling.initial_instances, 2, 0, 10000),
+	SET_INT("scaling.master_threshold", scaling.master_threshold, 45, 1, 1000000),
+	SET_INT("scaling.client_threshold", scaling.client_threshold, 45, 1, 1000000),
+	SET_INT("scaling.max_users_per_master", scaling.max_users_per_master, 50, 1, 1000000),
+	SET_INT("scaling.max_users_per_client", scaling.max_users_per_client, 50, 1, 1000000),
+	SET_INT("scaling.max_masters", scaling.max_masters, 10, 1, 10000),
+	SET_INT("scaling.max_clients", scaling.max_clients, 50, 0, 10000),
+	SET_INT("scaling.cooldown_ms", scaling.cooldown_ms, 60000, 0, MS_DAY),
+
+	SET_ENUM("provider.type", provider.type, "process", conf_provider_names),
+	SET_STR("provider.cluster", provider.cluster, "olb", 0, conf_check_nonempty),
+	SET_CMD("provider.process.command", provider.process.command,
+	    "build/olb-listener --port {port} --name {name}", conf_check_command),
+	SET_INT("provider.process.port_min", provider.process.port_min, 9100, 1, 65535),
+	SET_INT("provider.process.port_max", provider.process.port_max, 9999, 1, 65535),
+	SET_LIST("provider.static.masters", provider.static_.masters, 0, conf_check_ipport),
+	SET_LIST("provider.static.clients", provider.static_.clients, 0, conf_check_ipport),
+	SET_STR("provider.ec2.region", provider.ec2.region, "", 0, conf_check_region),
+	SET_STR("provider.ec2.ami_id", provider.ec2.ami_id, "", 0, NULL),
+	SET_STR("provider.ec2.instance_type", provider.ec2.instance_type, "", 0, NULL),
+	SET_STR("provider.ec2.key_name", provider.ec2.key_name, "", 0, NULL),
+	SET_STR("provider.ec2.iam_instance_profile", provider.ec2.iam_instance_profile, "",
+	    0, NULL),
+	SET_STR("provider.ec2.security_group", provider.ec2.security_group, "", 0, NULL),
+	SET_STR("provider.ec2.subnet_id", provider.ec2.subnet_id, "", 0, NULL),
+	SET_BOOL("provider.ec2.associate_public_ip", provider.ec2.associate_public_ip, 1, 0),
+	SET_CUSTOM("provider.ec2.tags", conf_tags_load, conf_tags_free),
+	SET_STR("provider.ec2.endpoint", provider.ec2.endpoint, "", 0, conf_check_url),
+	SET_STR("provider.ec2.metadata_endpoint", provider.ec2.metadata_endpoint,
+	    "http://169.254.169.254", 0, conf_check_url),
+	SET_STR("provider.ec2.profile", provider.ec2.profile, "", 0, NULL),
+	SET_STR("provider.ec2.access_key_id", provider.ec2.access_key_id, "", F_SECRET, NULL),
+	SET_STR("provider.ec2.secret_access_key", provider.ec2.secret_access_key, "",
+	    F_SECRET, NULL),
+	SET_INT("provider.ec2.launch_timeout_ms", provider.ec2.launch_timeout_ms, 300000,
+	    1000, 3600000),
+
+	SET_INT("health.interval_ms", health.interval_ms, 30000, 100, MS_DAY),
+	SET_INT("health.pending_interval_ms", health.pending_interval_ms, 2000, 100, MS_DAY),
+	SET_INT("health.timeout_ms", health.timeout_ms, 3000, 10, 600000),
+	SET_INT("health.history", health.history, 50, 1, 10000),
+	SET_INT("health.fall", health.fall, 5, 1, 1000),
+	SET_INT("health.rise", health.rise, 2, 1, 1000),
+	SET_INT("health.replace_after_ms", health.replace_after_ms, 300000, 0, MS_DAY),
+
+	SET_STR("scheduler.timezone", scheduler.timezone, "Asia/Kolkata", 0,
+	    conf_check_timezone),
+	SET_CUSTOM("scheduler.jobs", conf_jobs_load, conf_jobs_free),
+
+	SET_STR("notify.webhook_url", notify.webhook_url, "", F_SECRET, conf_check_url),
+	SET_INT("notify.batch_ms", notify.batch_ms, 5000, 0, 3600000),
+};
+
+_Static_assert(CONF_NELEMS(conf_schema) <= CONF_MAX_ENTRIES, "raise CONF_MAX_ENTRIES");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum provider_type) == sizeof(int), "enums are stored as int");
+
+/* The daily jobs of the earlier service (SPEC §9). */
+static const struct {
+	const char	*name, *cron, *action;
+} conf_default_jobs[] = {
+	{ "launch_initial", "52 23 * * *", "fleet_up" },
+	{ "terminate_all", "55 23 * * *", "fleet_down" },
+};
+static const char *const conf_job_actions[] = { "fleet_up", "fleet_down", NULL };
+
+/* The product tag of the earlier service's instances (SPEC §5). */
+static const struct {
+	const char	*key, *value;
+} conf_default_tags[] = {
+	{ "Product", "Fincopy" },
+};
+
+static void	conf_err(struct conf_ctx *, const config_setting_t *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Errors.
+ */
+
+void
+conf_errors_add(struct conf_errors *errs, const char *file, int line, const char *fmt, ...)
+{
+	struct conf_error *v, *e;
+	va_list ap;
+	int rc;
+
+	if ((v = reallocarray(errs->v, errs->n + 1, sizeof(*v))) == NULL)
+		return;
+	errs->v = v;
+	e = &v[errs->n];
+	e->line = line;
+	e->file = NULL;
+	if (file != NULL && (e->file = strdup(file)) == NULL)
+		return;
+	va_start(ap, fmt);
+	rc = vasprintf(&e->message, fmt, ap);
+	va_end(ap);
+	if (rc == -1) {
+		free(e->file);
+		return;
+	}
+	errs->n++;
+}
+
+/* One error as printed: "file:line: message", "file: message" or "message". */
+static char *
+conf_error_format(const struct conf_error *e)
+{
+	char *s;
+	int rc;
+
+	if (e->line > 0)
+		rc = asprintf(&s, "%s:%d: %s", e->file ? e->file : "?", e->line, e->message);
+	else if (e->file == NULL || strcmp(e->file, CONF_FILE_CMDLINE) == 0)
+		rc = asprintf(&s, "%s", e->message);
+	else
+		rc = asprintf(&s, "%s: %s", e->file, e->message);
+	return rc == -1 ? NULL : s;
+}
+
+void
+conf_errors_print(const struct conf_errors *errs, void (*emit)(const char *line, void *arg),
+    void *arg)
+{
+	char *line;
+
+	for (size_t i = 0; i < errs->n; i++) {
+		if ((line = conf_error_format(&errs->v[i])) == NULL)
+			continue;
+		emit(line, arg);
+		free(line);
+	}
+}
+
+char *
+conf_errors_join(const struct conf_errors *errs)
+{
+	char *buf = NULL, *line;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < errs->n; i++) {
+		if ((line = conf_error_format(&errs->v[i])) == NULL)
+			continue;
+		fprintf(fp, "%s%s", i > 0 ? "\n" : "", line);
+		free(line);
+	}
+	if (fclose(fp) == EOF) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+void
+conf_errors_free(struct conf_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		free(errs->v[i].file);
+		free(errs->v[i].message);
+	}
+	free(errs->v);
+	errs->v = NULL;
+	errs->n = 0;
+}
+
+static int
+conf_error_rank(const struct conf_error *e)
+{
+	if (e->file != NULL && strcmp(e->file, CONF_FILE_CMDLINE) == 0)
+		return 0;
+	return e->line > 0 ? 1 : 2;
+}
+
+/* Command-line errors first, then by file and line, errors without a line
+ * last. */
+static int
+conf_error_before(const struct conf_error *a, const struct conf_error *b)
+{
+	int ra = conf_error_rank(a), rb = conf_error_rank(b), c;
+
+	if (ra != rb || ra != 1)
+		return ra < rb;
+	if ((c = strcmp(a->file ? a->file : "", b->file ? b->file : "")) != 0)
+		return c < 0;
+	return a->line < b->line;
+}
+
+/* Sort the errors from index first on, keeping the order of equals: the
+ * operator reads them top to bottom, like a compiler's. */
+static void
+conf_errors_sort(struct conf_errors *errs, size_t first)
+{
+	struct conf_error t;
+	size_t j;
+
+	for (size_t i = first + 1; i < errs->n; i++) {
+		t = errs->v[i];
+		for (j = i; j > first && conf_error_before(&t, &errs->v[j - 1]); j--)
+			errs->v[j] = errs->v[j - 1];
+		errs->v[j] = t;
+	}
+}
+
+/* The file a setting came from, as the user knows it. */
+static const char *
+conf_file_name(const struct conf_ctx *ctx, const char *file)
+{
+	if (file == NULL || strcmp(file, ctx->abspath) == 0)
+		return ctx->name;
+	return file;
+}
+
+/* Report one error at a setting: its file and line, or "-o" if it came from
+ * the command line, or the file without a line if at is NULL. */
+static void
+conf_err(struct conf_ctx *ctx, const config_setting_t *at, const char *fmt, ...)
+{
+	char msg[CONF_MESSAGE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->nerrors++;
+	if (at == NULL)
+		conf_errors_add(ctx->errs, ctx->name, 0, "%s", msg);
+	else if (config_setting_get_hook(at) == &conf_override_mark)
+		conf_errors_add(ctx->errs, CONF_FILE_CMDLINE, 0, "-o %s", msg);
+	else
+		conf_errors_add(ctx->errs, conf_file_name(ctx, config_setting_source_file(at)),
+		    (int)config_setting_source_line(at), "%s", msg);
+}
+
+/* A command-line error not tied to a setting. */
+static void
+conf_err_cmdline(struct conf_ctx *ctx, const char *key, int keylen, const char *what)
+{
+	ctx->nerrors++;
+	conf_errors_add(ctx->errs, CONF_FILE_CMDLINE, 0, "-o%s%.*s: %s", keylen ? " " : "",
+	    keylen, key, what);
+}
+
+/* Report an allocation failure; always -1. */
+static int
+conf_oom(struct conf_ctx *ctx)
+{
+	conf_err(ctx, NULL, "out of memory");
+	return -1;
+}
+
+static char *
+conf_strdup(struct conf_ctx *ctx, const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		conf_oom(ctx);
+	return d;
+}
+
+/* Free a string, wiping it first if it held a secret. */
+static void
+conf_str_free(char *s, int secret)
+{
+	if (s != NULL && secret)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/*
+ * Schema lookups.
+ */
+
+static const struct conf_entry *
+conf_entry_find(const char *path)
+{
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
+		if (strcmp(conf_schema[i].path, path) == 0)
+			return &conf_schema[i];
+	return NULL;
+}
+
+/* Is path a group of the schema ("proxy", "redis.sentinel")? */
+static int
+conf_is_group(const char *path)
+{
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
+		if (strncmp(conf_schema[i].path, path, len) == 0 &&
+		    conf_schema[i].path[len] == '.')
+			return 1;
+	return 0;
+}
+
+/* Did the row of path load without error?  Semantic checks skip bad rows. */
+static int
+conf_ok(const struct conf_ctx *ctx, const char *path)
+{
+	const struct conf_entry *e = conf_entry_find(path);
+
+	return e != NULL && !ctx->bad[e - conf_schema];
+}
+
+static int
+conf_is_stringlike(const struct conf_entry *e)
+{
+	return e->type != CT_BOOL && e->type != CT_INT && e->type != CT_CUSTOM;
+}
+
+static config_setting_t *
+conf_setting(const struct conf_ctx *ctx, const char *path)
+{
+	return config_lookup(&ctx->cfg, path);
+}
+
+/* at if it came from the file: a message about another key must not be
+ * printed as if that key had been given with -o. */
+static const config_setting_t *
+conf_in_file(const config_setting_t *at)
+{
+	if (at != NULL && config_setting_get_hook(at) == &conf_override_mark)
+		return NULL;
+	return at;
+}
+
+/*
+ * Paths and secrets.
+ */
+
+void
+conf_set_base_dir(const char *dir)
+{
+	size_t len;
+
+	snprintf(conf_base, sizeof(conf_base), "%s", dir);
+	len = strlen(conf_base);
+	while (len > 1 && conf_base[len - 1] == '/')
+		conf_base[--len] = '\0';
+}
+
+/* p made absolute against the base directory (new string). */
+static char *
+conf_path_absolute(const char *p)
+{
+	char *s;
+
+	if (p[0] == '/' || p[0] == '\0')
+		return strdup(p);
+	while (p[0] == '.' && p[1] == '/')
+		for (p += 2; *p == '/'; p++)
+			;
+	if (asprintf(&s, "%s%s%s", conf_base, strcmp(conf_base, "/") ? "/" : "", p) == -1)
+		return NULL;
+	return s;
+}
+
+/* A command line whose program, if a relative path, is made absolute. */
+static char *
+conf_command_absolute(const char *cmd)
+{
+	size_t len = strcspn(cmd, " \t");
+	char *prog, *abs, *s = NULL;
+
+	if (memchr(cmd, '/', len) == NULL || cmd[0] == '/')
+		return strdup(cmd);
+	if ((prog = strndup(cmd, len)) == NULL)
+		return NULL;
+	if ((abs = conf_path_absolute(prog)) != NULL &&
+	    asprintf(&s, "%s%s", abs, cmd + len) == -1)
+		s = NULL;
+	free(abs);
+	free(prog);
+	return s;
+}
+
+/* Read a "file:" secret.  The file must be a regular file that other users
+ * can neither read nor write; trailing newlines are dropped. */
+static int
+conf_secret_file(struct conf_ctx *ctx, const config_setting_t *at, const char *label,
+    const char *path, char **out)
+{
+	char *abs = NULL, *buf = NULL;
+	struct stat st;
+	ssize_t n;
+	int fd = -1;
+
+	if ((abs = conf_path_absolute(path)) == NULL)
+		goto oom;
+	if ((fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		conf_err(ctx, at, "%s: cannot read secret file %s: %s", label, abs,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_err(ctx, at, "%s: secret file %s is not a regular file", label, abs);
+		goto fail;
+	}
+	if (st.st_mode & 0007) {
+		conf_err(ctx, at, "%s: secret file %s is %s by other users (mode %04o)", label,
+		    abs, (st.st_mode & S_IROTH) ? "readable" :
+		    (st.st_mode & S_IWOTH) ? "writable" : "usable",
+		    (unsigned int)(st.st_mode & 07777));
+		goto fail;
+	}
+	if ((buf = calloc(1, CONF_SECRET_MAX + 1)) == NULL)
+		goto oom;
+	if ((n = read(fd, buf, CONF_SECRET_MAX + 1)) == -1 || n > CONF_SECRET_MAX) {
+		conf_err(ctx, at, "%s: cannot read secret file %s: %s", label, abs,
+		    n == -1 ? strerror(errno) : "larger than 64 KiB");
+		goto fail;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if ((*out = conf_strdup(ctx, buf)) == NULL)
+		goto fail;
+	explicit_bzero(buf, CONF_SECRET_MAX);
+	free(buf);
+	free(abs);
+	close(fd);
+	return 0;
+oom:
+	conf_oom(ctx);
+fail:
+	if (buf != NULL)
+		explicit_bzero(buf, CONF_SECRET_MAX);
+	free(buf);
+	free(abs);
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+/* The value of a secret written as "env:NAME", "file:/path" or literally. */
+static int
+conf_secret_resolve(struct conf_ctx *ctx, const config_setting_t *at, const char *label,
+    const char *raw, char **out)
+{
+	const char *v;
+
+	if (strncmp(raw, "file:", 5) == 0)
+		return conf_secret_file(ctx, at, label, raw + 5, out);
+	if (strncmp(raw, "env:", 4) == 0) {
+		if (raw[4] == '\0' || (v = getenv(raw + 4)) == NULL) {
+			conf_err(ctx, at, "%s: environment variable %s is not set", label,
+			    raw + 4);
+			return -1;
+		}
+		raw = v;
+	}
+	return (*out = conf_strdup(ctx, raw)) == NULL ? -1 : 0;
+}
+
+/* Turn the raw string of a row (or of one list element, named label) into
+ * its final value: secret resolved, path made absolute, validated. */
+static int
+conf_string_value(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *at, const char *label, const char *raw, char **out)
+{
+	char buf[CONF_MESSAGE_MAX];
+	const char *msg;
+	char *v;
+
+	*out = NULL;
+	if (e->flags & F_SECRET) {
+		if (conf_secret_resolve(ctx, at, label, raw, &v) == -1)
+			return -1;
+	} else if (e->type == CT_COMMAND)
+		v = conf_command_absolute(raw);
+	else if (e->type != CT_PATH || ((e->flags & F_BARE) && strchr(raw, '/') == NULL) ||
+	    ((e->flags & F_TARGET) && (!strcmp(raw, "stderr") || !strcmp(raw, "syslog"))))
+		v = strdup(raw);
+	else
+		v = conf_path_absolute(raw);
+	if (v == NULL)
+		return conf_oom(ctx);
+	if (e->check != NULL && (msg = e->check(v, buf, sizeof(buf))) != NULL) {
+		conf_err(ctx, at, "%s: %s", label, msg);
+		conf_str_free(v, e->flags & F_SECRET);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * Rows by type.  Each takes the setting (NULL: absent, use the default) and
+ * writes the field, or reports why not and returns -1.
+ */
+
+static int
+conf_load_bool(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, int *field)
+{
+	if (s == NULL) {
+		*field = (int)e->def_int;
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		conf_err(ctx, s, "%s: expected true or false", e->path);
+		return -1;
+	}
+	*field = config_setting_get_bool(s);
+	return 0;
+}
+
+static int
+conf_load_int(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, int64_t *field)
+{
+	long long v;
+
+	if (s == NULL) {
+		*field = e->def_int;
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		conf_err(ctx, s, "%s: expected an integer", e->path);
+		return -1;
+	}
+	v = config_setting_get_int64(s);
+	if (v < e->min || v > e->max) {
+		conf_err(ctx, s, "%s: %lld is out of range (%lld..%lld)", e->path, v,
+		    (long long)e->min, (long long)e->max);
+		return -1;
+	}
+	*field = v;
+	return 0;
+}
+
+/* The raw string of a string-like row: the setting's, or the default. */
+static int
+conf_raw_string(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, const char **raw)
+{
+	if (s == NULL) {
+		*raw = e->def_str != NULL ? e->def_str : "";
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(ctx, s, "%s: expected a string", e->path);
+		return -1;
+	}
+	*raw = config_setting_get_string(s);
+	return 0;
+}
+
+static int
+conf_load_string(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, char **field)
+{
+	const char *raw;
+
+	if (conf_raw_string(ctx, e, s, &raw) == -1)
+		return -1;
+	return conf_string_value(ctx, e, s, e->path, raw, field);
+}
+
+static int
+conf_load_enum(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, int *field)
+{
+	char list[CONF_MESSAGE_MAX] = "";
+	const char *raw;
+
+	if (conf_raw_string(ctx, e, s, &raw) == -1)
+		return -1;
+	for (int i = 0; e->names[i] != NULL; i++) {
+		if (strcmp(e->names[i], raw) == 0) {
+			*field = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+		    i > 0 ? ", " : "", e->names[i]);
+	}
+	conf_err(ctx, s, "%s: '%s' is not one of %s", e->path, raw, list);
+	return -1;
+}
+
+static int
+conf_load_addr(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, struct conf_addr *field)
+{
+	struct conf_addr addr;
+	const char *raw;
+
+	if (conf_raw_string(ctx, e, s, &raw) == -1)
+		return -1;
+	if (conf_addr_parse(raw, &addr) == -1) {
+		conf_err(ctx, s, "%s: '%s' is not host:port", e->path, raw);
+		return -1;
+	}
+	if (addr.port < e->min || addr.port > e->max) {
+		conf_err(ctx, s, "%s: port %u is out of range (%lld..%lld)", e->path,
+		    (unsigned int)addr.port, (long long)e->min, (long long)e->max);
+		return -1;
+	}
+	*field = addr;
+	return 0;
+}
+
+/* A list (or array) of strings; a lone string is a list of one. */
+static int
+conf_load_strlist(struct conf_ctx *ctx, const struct conf_entry *e,
+    const config_setting_t *s, struct conf_strlist *list)
+{
+	const config_setting_t *elem;
+	char label[128];
+	unsigned int i, n;
+	int rc = 0;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		if ((list->v = calloc(1, sizeof(*list->v))) == NULL)
+			return conf_oom(ctx);
+		if (conf_string_value(ctx, e, s, e->path, config_setting_get_string(s),
+		    &list->v[0]) == -1)
+			return -1;
+		list->n = 1;
+		return 0;
+	}
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		conf_err(ctx, s, "%s: expected a list of strings", e->path);
+		return -1;
+	}
+	n = (unsigned int)config_setting_length(s);
+	if ((list->v = calloc(n + 1, sizeof(*list->v))) == NULL)
+		return conf_oom(ctx);
+	for (i = 0; i < n; i++) {
+		elem = config_setting_get_elem(s, i);
+		snprintf(label, sizeof(label), "%s[%u]", e->path, i);
+		if (config_setting_type(elem) != CONFIG_TYPE_STRING) {
+			conf_err(ctx, elem, "%s: expected a string", label);
+			rc = -1;
+		} else if (conf_string_value(ctx, e, elem, label,
+		    config_setting_get_string(elem), &list->v[list->n]) == -1)
+			rc = -1;
+		else
+			list->n++;
+	}
+	return rc;
+}
+
+/* Convert row i into the new conf; mark it bad on error. */
+static void
+conf_load_entry(struct conf_ctx *ctx, size_t i)
+{
+	const struct conf_entry *e = &conf_schema[i];
+	const config_setting_t *s = conf_setting(ctx, e->path);
+	void *field = (char *)ctx->conf + e->offset;
+	int rc = -1;
+
+	switch (e->type) {
+	case CT_BOOL:
+		rc = conf_load_bool(ctx, e, s, field);
+		break;
+	case CT_INT:
+		rc = conf_load_int(ctx, e, s, field);
+		break;
+	case CT_STRING:
+	case CT_PATH:
+	case CT_COMMAND:
+		rc = conf_load_string(ctx, e, s, field);
+		break;
+	case CT_ENUM:
+		rc = conf_load_enum(ctx, e, s, field);
+		break;
+	case CT_ADDR:
+		rc = conf_load_addr(ctx, e, s, field);
+		break;
+	case CT_STRLIST:
+		rc = conf_load_strlist(ctx, e, s, field);
+		break;
+	case CT_CUSTOM:
+		rc = e->load(ctx, e, s);
+		break;
+	}
+	if (rc == -1)
+		ctx->bad[i] = 1;
+}
+
+/*
+ * Custom rows: scheduler.jobs and provider.ec2.tags.
+ */
+
+static const char *
+conf_check_job_name(const char *v, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	if (v[0] == '\0' || strlen(v) > 64 ||
+	    v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")])
+		return "must be 1 to 64 letters, digits, '_', '.' or '-'";
+	return NULL;
+}
+
+static const char *
+conf_check_job_action(const char *v, char *buf, size_t len)
+{
+	for (int i = 0; conf_job_actions[i] != NULL; i++)
+		if (strcmp(v, conf_job_actions[i]) == 0)
+			return NULL;
+	snprintf(buf, len, "'%s' is not one of fleet_up, fleet_down", v);
+	return buf;
+}
+
+static const struct conf_cron_field {
+	const char	*name;
+	long		 min, max;
+} conf_cron_fields[5] = {
+	{ "minute", 0, 59 },
+	{ "hour", 0, 23 },
+	{ "day of month", 1, 31 },
+	{ "month", 1, 12 },
+	{ "day of week", 0, 7 },
+};
+
+/* One number of a cron field at *p, advancing p; -1 if there is none. */
+static long
+conf_cron_number(const char **p)
+{
+	long v = 0;
+
+	if (**p < '0' || **p > '9')
+		return -1;
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		if ((v = v * 10 + (**p - '0')) > 1000)
+			return 1000;
+	return v;
+}
+
+/* One comma-separated item: "*", "N" or "N-M", then optionally "/STEP".
+ * 0, -1 if it is malformed, -2 if a number is out of range (message in buf). */
+static int
+conf_cron_item(const char *p, const char *end, const struct conf_cron_field *f,
+    char *buf, size_t len)
+{
+	long a = f->min, b = f->max, step = 1, wrong;
+
+	if (*p == '*')
+		p++;
+	else if ((a = b = conf_cron_number(&p)) == -1)
+		return -1;
+	else if (*p == '-' && (p++, b = conf_cron_number(&p)) == -1)
+		return -1;
+	if (*p == '/' && (p++, step = conf_cron_number(&p)) <= 0)
+		return -1;
+	if (p != end)
+		return -1;
+	if (a < f->min || a > f->max)
+		wrong = a;
+	else if (b < f->min || b > f->max)
+		wrong = b;
+	else if (step > f->max)
+		wrong = step;
+	else
+		return a <= b ? 0 : -1;
+	snprintf(buf, len, "%s %ld is out of range (%ld..%ld)", f->name, wrong, f->min,
+	    f->max);
+	return -2;
+}
+
+static const char *
+conf_cron_field(const char *field, size_t flen, const struct conf_cron_field *f,
+    char *buf, size_t len)
+{
+	const char *p = field, *end = field + flen, *comma;
+	int rc;
+
+	do {
+		if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
+			comma = end;
+		if ((rc = conf_cron_item(p, comma, f, buf, len)) == -1)
+			snprintf(buf, len, "bad %s field '%.*s'", f->name, (int)flen, field);
+		if (rc != 0)
+			return buf;
+		p = comma + 1;
+	} while (comma != end);
+	return NULL;
+}
+
+/* A 5-field cron expression: minute hour day-of-month month day-of-week, each
+ * a comma list of "*", "N", "N-M", with an optional "/STEP". */
+static const char *
+conf_check_cron(const char *expr, char *buf, size_t len)
+{
+	const char *p = expr, *fields[6];
+	size_t lens[6], n = 0;
+
+	while (n < 6) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			break;
+		fields[n] = p;
+		lens[n] = strcspn(p, " \t");
+		p += lens[n++];
+	}
+	if (n != 5) {
+		snprintf(buf, len, "'%s' must have 5 fields (minute hour day month weekday)",
+		    expr);
+		return buf;
+	}
+	for (size_t i = 0; i < 5; i++)
+		if (conf_cron_field(fields[i], lens[i], &conf_cron_fields[i], buf, len))
+			return buf;
+	return NULL;
+}
+
+/* One string member of a job, validated. */
+static int
+conf_job_member(struct conf_ctx *ctx, const config_setting_t *job, unsigned int i,
+    const char *name, conf_check_fn *check, char **out)
+{
+	const config_setting_t *m = config_setting_get_member(job, name);
+	char buf[CONF_MESSAGE_MAX];
+	const char *msg;
+
+	if (m == NULL) {
+		conf_err(ctx, job, "scheduler.jobs[%u].%s: required", i, name);
+		return -1;
+	}
+	if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+		conf_err(ctx, m, "scheduler.jobs[%u].%s: expected a string", i, name);
+		return -1;
+	}
+	if ((msg = check(config_setting_get_string(m), buf, sizeof(buf))) != NULL) {
+		conf_err(ctx, m, "scheduler.jobs[%u].%s: %s", i, name, msg);
+		return -1;
+	}
+	return (*out = conf_strdup(ctx, config_setting_get_string(m))) == NULL ? -1 : 0;
+}
+
+static int
+conf_job_load(struct conf_ctx *ctx, const config_setting_t *g, unsigned int i)
+{
+	struct conf_job *jobs = ctx->conf->scheduler.jobs, *job;
+	const config_setting_t *m;
+	int rc = 0;
+
+	if (!config_setting_is_group(g)) {
+		conf_err(ctx, g, "scheduler.jobs[%u]: expected a group", i);
+		return -1;
+	}
+	job = &jobs[ctx->conf->scheduler.njobs++];
+	for (unsigned int k = 0; (m = config_setting_get_elem(g, k)) != NULL; k++)
+		if (strcmp(config_setting_name(m), "name") &&
+		    strcmp(config_setting_name(m), "cron") &&
+		    strcmp(config_setting_name(m), "action")) {
+			conf_err(ctx, m, "unknown setting 'scheduler.jobs[%u].%s'", i,
+			    config_setting_name(m));
+			rc = -1;
+		}
+	if (conf_job_member(ctx, g, i, "name", conf_check_job_name, &job->name) == -1)
+		rc = -1;
+	if (conf_job_member(ctx, g, i, "cron", conf_check_cron, &job->cron) == -1)
+		rc = -1;
+	if (conf_job_member(ctx, g, i, "action", conf_check_job_action, &job->action) == -1)
+		rc = -1;
+	for (struct conf_job *o = jobs; job->name != NULL && o < job; o++)
+		if (o->name != NULL && strcmp(o->name, job->name) == 0) {
+			conf_err(ctx, config_setting_get_member(g, "name"),
+			    "scheduler.jobs[%u].name: duplicate job name '%s'", i, job->name);
+			rc = -1;
+		}
+	return rc;
+}
+
+static int
+conf_jobs_load(struct conf_ctx *ctx, const struct conf_entry *e, const config_setting_t *s)
+{
+	struct conf *conf = ctx->conf;
+	unsigned int n;
+	int rc = 0;
+
+	n = s != NULL ? (unsigned int)config_setting_length(s) : CONF_NELEMS(conf_default_jobs);
+	if (s != NULL && !config_setting_is_list(s) &&
+	    !(config_setting_is_array(s) && n == 0)) {
+		conf_err(ctx, s, "%s: expected a list of groups", e->path);
+		return -1;
+	}
+	if ((conf->scheduler.jobs = calloc(n + 1, sizeof(*conf->scheduler.jobs))) == NULL)
+		return conf_oom(ctx);
+	for (unsigned int i = 0; i < n; i++) {
+		if (s != NULL) {
+			if (conf_job_load(ctx, config_setting_get_elem(s, i), i) == -1)
+				rc = -1;
+			continue;
+		}
+		conf->scheduler.jobs[i].name = conf_strdup(ctx, conf_default_jobs[i].name);
+		conf->scheduler.jobs[i].cron = conf_strdup(ctx, conf_default_jobs[i].cron);
+		conf->scheduler.jobs[i].action = conf_strdup(ctx, conf_default_jobs[i].action);
+		conf->scheduler.njobs++;
+	}
+	return rc;
+}
+
+static void
+conf_jobs_free(struct conf *conf)
+{
+	for (size_t i = 0; i < conf->scheduler.njobs; i++) {
+		free(conf->scheduler.jobs[i].name);
+		free(conf->scheduler.jobs[i].cron);
+		free(conf->scheduler.jobs[i].action);
+	}
+	free(conf->scheduler.jobs);
+}
+
+/* A group of Key = "value" settings, tags of every launched instance. */
+static int
+conf_tags_load(struct conf_ctx *ctx, const struct conf_entry *e, const config_setting_t *s)
+{
+	struct conf *conf = ctx->conf;
+	const config_setting_t *m;
+	struct conf_tag *t;
+	unsigned int n;
+	int rc = 0;
+
+	n = s != NULL ? (unsigned int)config_setting_length(s) : CONF_NELEMS(conf_default_tags);
+	if (s != NULL && !config_setting_is_group(s)) {
+		conf_err(ctx, s, "%s: expected a group of Key = \"value\" settings", e->path);
+		return -1;
+	}
+	if ((conf->provider.ec2.tags = calloc(n + 1, sizeof(*t))) == NULL)
+		return conf_oom(ctx);
+	for (unsigned int i = 0; i < n; i++) {
+		t = &conf->provider.ec2.tags[conf->provider.ec2.ntags];
+		if (s == NULL) {
+			t->key = conf_strdup(ctx, conf_default_tags[i].key);
+			t->value = conf_strdup(ctx, conf_default_tags[i].value);
+			conf->provider.ec2.ntags++;
+			continue;
+		}
+		m = config_setting_get_elem(s, i);
+		if (config_setting_type(m) != CONFIG_TYPE_STRING) {
+			conf_err(ctx, m, "%s.%s: expected a string", e->path,
+			    config_setting_name(m));
+			rc = -1;
+		} else if (strlen(config_setting_name(m)) > 128 ||
+		    strlen(config_setting_get_string(m)) > 256) {
+			conf_err(ctx, m, "%s.%s: too long (EC2 allows 128 for a key, 256 for "
+			    "a value)", e->path, config_setting_name(m));
+			rc = -1;
+		} else {
+			t->key = conf_strdup(ctx, config_setting_name(m));
+			t->value = conf_strdup(ctx, config_setting_get_string(m));
+			conf->provider.ec2.ntags++;
+		}
+	}
+	return rc;
+}
+
+static void
+conf_tags_free(struct conf *conf)
+{
+	for (size_t i = 0; i < conf->provider.ec2.ntags; i++) {
+		free(conf->provider.ec2.tags[i].key);
+		free(conf->provider.ec2.tags[i].value);
+	}
+	free(conf->provider.ec2.tags);
+}
+
+/*
+ * Validators of single values.
+ */
+
+static const char *
+conf_check_nonempty(const char *v, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return v[0] == '\0' ? "must not be empty" : NULL;
+}
+
+/* A unix socket path must fit in sockaddr_un. */
+static const char *
+conf_check_socket(const char *v, char *buf, size_t len)
+{
+	struct sockaddr_un sun;
+
+	if (strlen(v) < sizeof(sun.sun_path))
+		return NULL;
+	snprintf(buf, len, "socket path %s is longer than %zu bytes", v,
+	    sizeof(sun.sun_path) - 1);
+	return buf;
+}
+
+static const char *
+conf_check_user(const char *v, char *buf, size_t len)
+{
+	if (v[0] == '\0' || getpwnam(v) != NULL)
+		return NULL;
+	snprintf(buf, len, "no such user '%s'", v);
+	return buf;
+}
+
+static const char *
+conf_check_hostport(const char *v, char *buf, size_t len)
+{
+	struct conf_addr a;
+
+	if (conf_addr_parse(v, &a) == 0 && a.port != 0)
+		return NULL;
+	snprintf(buf, len, "'%s' is not host:port", v);
+	return buf;
+}
+
+static const char *
+conf_check_ipport(const char *v, char *buf, size_t len)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	struct conf_addr a;
+
+	if (conf_addr_parse(v, &a) == 0 && a.port != 0 &&
+	    (inet_pton(AF_INET, a.host, bin) == 1 || inet_pton(AF_INET6, a.host, bin) == 1))
+		return NULL;
+	snprintf(buf, len, "'%s' is not ip:port", v);
+	return buf;
+}
+
+static const char *
+conf_check_command(const char *v, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return strstr(v, "{port}") == NULL ? "must contain {port}" : NULL;
+}
+
+/* Also used for secrets: never quotes the value. */
+static const char *
+conf_check_url(const char *v, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	if (v[0] == '\0' || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
+		return NULL;
+	return "must be an http:// or https:// URL";
+}
+
+static const char *
+conf_check_region(const char *v, char *buf, size_t len)
+{
+	if (v[strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-")] == '\0')
+		return NULL;
+	snprintf(buf, len, "'%s' is not an AWS region name", v);
+	return buf;
+}
+
+/* A name of the tz database, as a file under $TZDIR or /usr/share/zoneinfo. */
+static const char *
+conf_check_timezone(const char *v, char *buf, size_t len)
+{
+	const char *dir = getenv("TZDIR");
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/usr/share/zoneinfo";
+	if (v[0] == '\0' || v[0] == '/' || strstr(v, "..") != NULL ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, v) >= (int)sizeof(path) ||
+	    stat(path, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(buf, len, "'%s' is not a known time zone", v);
+		return buf;
+	}
+	return NULL;
+}
+
+/*
+ * Checks across settings.
+ */
+
+static void
+conf_check_health(struct conf_ctx *ctx)
+{
+	const struct conf *c = ctx->conf;
+	const config_setting_t *at;
+
+	if (!conf_ok(ctx, "health.timeout_ms") || !conf_ok(ctx, "health.interval_ms") ||
+	    c->health.timeout_ms < c->health.interval_ms)
+		return;
+	if ((at = conf_setting(ctx, "health.timeout_ms")) == NULL)
+		at = conf_in_file(conf_setting(ctx, "health.interval_ms"));
+	conf_err(ctx, at, "health.timeout_ms: %lld must be less than health.interval_ms (%lld)",
+	    (long long)c->health.timeout_ms, (long long)c->health.interval_ms);
+}
+
+/* value of key must not exceed that of max_key. */
+static void
+conf_check_not_above(struct conf_ctx *ctx, const char *key, int64_t value,
+    const char *max_key, int64_t max)
+{
+	const config_setting_t *at;
+
+	if (!conf_ok(ctx, key) || !conf_ok(ctx, max_key) || value <= max)
+		return;
+	if ((at = conf_setting(ctx, key)) == NULL)
+		at = conf_in_file(conf_setting(ctx, max_key));
+	conf_err(ctx, at, "%s: %lld must not exceed %s (%lld)", key, (long long)value,
+	    max_key, (long long)max);
+}
+
+static void
+conf_check_ec2(struct conf_ctx *ctx)
+{
+	static const char *const required[] = {
+		"provider.ec2.region", "provider.ec2.ami_id", "provider.ec2.instance_type",
+		"provider.ec2.subnet_id", "provider.ec2.security_group",
+	};
+	const struct conf *c = ctx->conf;
+	const char *const values[] = {
+		c->provider.ec2.region, c->provider.ec2.ami_id, c->provider.ec2.instance_type,
+		c->provider.ec2.subnet_id, c->provider.ec2.security_group,
+	};
+	const config_setting_t *at;
+
+	for (size_t i = 0; i < CONF_NELEMS(required); i++) {
+		if (!conf_ok(ctx, required[i]) || values[i][0] != '\0')
+			continue;
+		if ((at = conf_setting(ctx, required[i])) == NULL)
+			at = conf_in_file(conf_setting(ctx, "provider.type"));
+		conf_err(ctx, at, "%s: required when provider.type is \"ec2\"", required[i]);
+	}
+}
+
+static void
+conf_check_provider(struct conf_ctx *ctx)
+{
+	const struct conf *c = ctx->conf;
+	const config_setting_t *at;
+
+	conf_check_not_above(ctx, "provider.process.port_min", c->provider.process.port_min,
+	    "provider.process.port_max", c->provider.process.port_max);
+	if (conf_ok(ctx, "provider.ec2.access_key_id") &&
+	    conf_ok(ctx, "provider.ec2.secret_access_key") &&
+	    (c->provider.ec2.access_key_id[0] == '\0') !=
+	    (c->provider.ec2.secret_access_key[0] == '\0'))
+		conf_err(ctx, conf_in_file(conf_setting(ctx, "provider.ec2.access_key_id")),
+		    "provider.ec2.access_key_id and provider.ec2.secret_access_key: "
+		    "set both or neither");
+	if (!conf_ok(ctx, "provider.type"))
+		return;
+	if (c->provider.type == PROVIDER_EC2)
+		conf_check_ec2(ctx);
+	if (c->provider.type == PROVIDER_STATIC && conf_ok(ctx, "provider.static.masters") &&
+	    c->provider.static_.masters.n == 0) {
+		if ((at = conf_setting(ctx, "provider.static.masters")) == NULL)
+			at = conf_in_file(conf_setting(ctx, "provider.type"));
+		conf_err(ctx, at, "provider.static.masters: at least one master is required "
+		    "when provider.type is \"static\"");
+	}
+}
+
+static void
+conf_check_redis(struct conf_ctx *ctx)
+{
+	const struct conf *c = ctx->conf;
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (conf_ok(ctx, "redis.sentinel.master") && conf_ok(ctx, "redis.sentinel.nodes") &&
+	    c->redis.sentinel.master[0] != '\0' && c->redis.sentinel.nodes.n == 0)
+		conf_err(ctx, conf_in_file(conf_setting(ctx, "redis.sentinel.master")),
+		    "redis.sentinel.nodes: at least one node is required when "
+		    "redis.sentinel.master is set");
+	if (conf_ok(ctx, "redis.embedded") && conf_ok(ctx, "redis.host") &&
+	    conf_ok(ctx, "redis.socket") && c->redis.embedded &&
+	    c->redis.socket[0] == '\0' && inet_pton(AF_INET, c->redis.host, bin) != 1 &&
+	    inet_pton(AF_INET6, c->redis.host, bin) != 1)
+		conf_err(ctx, conf_setting(ctx, "redis.host"),
+		    "redis.host: must be an IP address when redis.embedded is true");
+}
+
+/* The rules that involve several settings; rows that failed are skipped. */
+static void
+conf_check_semantics(struct conf_ctx *ctx)
+{
+	const struct conf *c = ctx->conf;
+
+	conf_check_health(ctx);
+	conf_check_not_above(ctx, "scaling.master_threshold", c->scaling.master_threshold,
+	    "scaling.max_users_per_master", c->scaling.max_users_per_master);
+	conf_check_not_above(ctx, "scaling.client_threshold", c->scaling.client_threshold,
+	    "scaling.max_users_per_client", c->scaling.max_users_per_client);
+	conf_check_provider(ctx);
+	conf_check_redis(ctx);
+}
+
+/* proxy.workers = 0 means one worker per CPU. */
+static void
+conf_resolve_workers(struct conf_ctx *ctx)
+{
+	long n;
+
+	if (!conf_ok(ctx, "proxy.workers") || ctx->conf->proxy.workers != 0)
+		return;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	ctx->conf->proxy.workers = n < 1 ? 1 : n > 256 ? 256 : n;
+}
+
+/*
+ * The parsed tree: unknown settings, secrets, overrides.
+ */
+
+/* Report every setting below group that the schema does not know. */
+static void
+conf_walk_unknown(struct conf_ctx *ctx, const config_setting_t *group, const char *prefix)
+{
+	const config_setting_t *s;
+	char path[256];
+
+	for (unsigned int i = 0; (s = config_setting_get_elem(group, i)) != NULL; i++) {
+		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
+		    config_setting_name(s));
+		if (conf_entry_find(path) != NULL)
+			continue;
+		if (!conf_is_group(path))
+			conf_err(ctx, s, "unknown setting '%s'", path);
+		else if (!config_setting_is_group(s))
+			conf_err(ctx, s, "%s: expected a group", path);
+		else
+			conf_walk_unknown(ctx, s, path);
+	}
+}
+
+/* Overwrite every string at or below s (secrets, before libconfig frees them). */
+static void
+conf_setting_wipe(config_setting_t *s)
+{
+	config_setting_t *elem;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING && s->value.sval != NULL)
+		explicit_bzero(s->value.sval, strlen(s->value.sval));
+	for (unsigned int i = 0; config_setting_is_aggregate(s) &&
+	    (elem = config_setting_get_elem(s, i)) != NULL; i++)
+		conf_setting_wipe(elem);
+}
+
+static void
+conf_wipe_secrets(config_t *cfg)
+{
+	config_setting_t *s;
+
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
+		if ((conf_schema[i].flags & F_SECRET) &&
+		    (s = config_lookup(cfg, conf_schema[i].path)) != NULL)
+			conf_setting_wipe(s);
+}
+
+/* Copy src (and what it holds) under parent as name, marked as an override. */
+static config_setting_t *
+conf_setting_copy(config_setting_t *parent, const char *name, const config_setting_t *src)
+{
+	config_setting_t *dst, *elem;
+	int type = config_setting_type(src);
+
+	if ((dst = config_setting_add(parent, name, type)) == NULL)
+		return NULL;
+	config_setting_set_hook(dst, &conf_override_mark);
+	switch (type) {
+	case CONFIG_TYPE_INT:
+		config_setting_set_int(dst, config_setting_get_int(src));
+		break;
+	case CONFIG_TYPE_INT64:
+		config_setting_set_int64(dst, config_setting_get_int64(src));
+		break;
+	case CONFIG_TYPE_FLOAT:
+		config_setting_set_float(dst, config_setting_get_float(src));
+		break;
+	case CONFIG_TYPE_BOOL:
+		config_setting_set_bool(dst, config_setting_get_bool(src));
+		break;
+	case CONFIG_TYPE_STRING:
+		if (!config_setting_set_string(dst, config_setting_get_string(src)))
+			return NULL;
+		break;
+	default:
+		for (unsigned int i = 0; (elem = config_setting_get_elem(src, i)) != NULL; i++)
+			if (conf_setting_copy(dst, config_setting_name(elem), elem) == NULL)
+				return NULL;
+	}
+	return dst;
+}
+
+/* The group that holds key in cfg, created (or replacing a scalar) as needed;
+ * *leaf points at the last component of key. */
+static config_setting_t *
+conf_tree_parent(config_t *cfg, char *key, const char **leaf)
+{
+	config_setting_t *g = config_root_setting(cfg), *child;
+	char *dot;
+
+	while ((dot = strchr(key, '.')) != NULL) {
+		*dot = '\0';
+		child = config_setting_get_member(g, key);
+		if (child != NULL && !config_setting_is_group(child)) {
+			config_setting_remove(g, key);
+			child = NULL;
+		}
+		if (child == NULL)
+			child = config_setting_add(g, key, CONFIG_TYPE_GROUP);
+		*dot = '.';
+		if ((g = child) == NULL)
+			return NULL;
+		key = dot + 1;
+	}
+	*leaf = key;
+	return g;
+}
+
+/* The setting key in tmp if tmp holds that one setting and nothing else. */
+static const config_setting_t *
+conf_override_only(const config_t *tmp, const char *key)
+{
+	const config_setting_t *s = config_root_setting(tmp);
+	char name[256];
+	size_t len;
+
+	for (;;) {
+		len = strcspn(key, ".");
+		if (!config_setting_is_group(s) || config_setting_length(s) != 1 ||
+		    len >= sizeof(name))
+			return NULL;
+		memcpy(name, key, len);
+		name[len] = '\0';
+		if ((s = config_setting_get_member(s, name)) == NULL || key[len] == '\0')
+			return s;
+		key += len + 1;
+	}
+}
+
+/* Parse "key = value" as libconfig text (inside key's groups).  The parsed
+ * setting, or NULL if value is not libconfig syntax (then it is taken as a
+ * raw string) or smuggled in other settings. */
+static const config_setting_t *
+conf_override_parse(config_t *tmp, const char *key, const char *value)
+{
+	const char *p, *dot;
+	char *text = NULL;
+	size_t len = 0, depth = 0;
+	FILE *fp;
+	int ok;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return NULL;
+	for (p = key; (dot = strchr(p, '.')) != NULL; p = dot + 1, depth++)
+		fprintf(fp, "%.*s = {\n", (int)(dot - p), p);
+	/* the newline ends a // comment the value may hold */
+	fprintf(fp, "%s = %s\n;\n", p, value);
+	while (depth-- > 0)
+		fputs("};\n", fp);
+	if (fclose(fp) == EOF) {
+		free(text);
+		return NULL;
+	}
+	ok = config_read_string(tmp, text);
+	explicit_bzero(text, len);
+	free(text);
+	return ok ? conf_override_only(tmp, key) : NULL;
+}
+
+/* Merge one "-o KEY=VALUE" into the tree, replacing what the file said. */
+static void
+conf_override_apply(struct conf_ctx *ctx, const char *arg)
+{
+	const char *eq = strchr(arg, '='), *leaf, *value;
+	const config_setting_t *parsed = NULL;
+	const struct conf_entry *e;
+	config_setting_t *parent, *old, *dst;
+	config_t tmp;
+	char *key;
+
+	if (eq == NULL || eq == arg) {
+		conf_err_cmdline(ctx, arg, eq == NULL ? (int)strlen(arg) : 0,
+		    "expected KEY=VALUE");
+		return;
+	}
+	if ((key = strndup(arg, (size_t)(eq - arg))) == NULL) {
+		conf_oom(ctx);
+		return;
+	}
+	value = eq + 1;
+	config_init(&tmp);
+	if ((e = conf_entry_find(key)) == NULL) {
+		conf_err_cmdline(ctx, key, (int)strlen(key), "unknown setting");
+		goto done;
+	}
+	parsed = conf_override_parse(&tmp, key, value);
+	if (parsed != NULL && conf_is_stringlike(e) && config_setting_is_scalar(parsed) &&
+	    config_setting_type(parsed) != CONFIG_TYPE_STRING)
+		parsed = NULL;
+	if ((parent = conf_tree_parent(&ctx->cfg, key, &leaf)) == NULL)
+		goto oom;
+	if ((old = config_setting_get_member(parent, leaf)) != NULL) {
+		conf_setting_wipe(old);
+		config_setting_remove(parent, leaf);
+	}
+	if (parsed != NULL)
+		dst = conf_setting_copy(parent, leaf, parsed);
+	else if ((dst = config_setting_add(parent, leaf, CONFIG_TYPE_STRING)) != NULL) {
+		config_setting_set_hook(dst, &conf_override_mark);
+		if (!config_setting_set_string(dst, value))
+			dst = NULL;
+	}
+	if (dst == NULL)
+		goto oom;
+	goto done;
+oom:
+	conf_oom(ctx);
+done:
+	conf_setting_wipe(config_root_setting(&tmp));
+	config_destroy(&tmp);
+	free(key);
+}
+
+/* Read the file into ctx->cfg.  -1 (reported) if it cannot be read or parsed. */
+static int
+conf_read(struct conf_ctx *ctx)
+{
+	errno = 0;
+	if (config_read_file(&ctx->cfg, ctx->abspath))
+		return 0;
+	if (config_error_type(&ctx->cfg) == CONFIG_ERR_FILE_IO) {
+		conf_err(ctx, NULL, "cannot read: %s", errno ? strerror(errno) : "I/O error");
+		return -1;
+	}
+	ctx->nerrors++;
+	conf_errors_add(ctx->errs, conf_file_name(ctx, config_error_file(&ctx->cfg)),
+	    config_error_line(&ctx->cfg), "%s", config_error_text(&ctx->cfg));
+	return -1;
+}
+
+static int
+conf_ctx_init(struct conf_ctx *ctx, const char *path, struct conf_errors *errs)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->name = path;
+	ctx->errs = errs;
+	config_init(&ctx->cfg);
+	if (conf_base[0] == '\0') {
+		if (getcwd(conf_base, sizeof(conf_base)) == NULL) {
+			conf_err(ctx, NULL, "getcwd: %s", strerror(errno));
+			return -1;
+		}
+	}
+	config_set_include_dir(&ctx->cfg, conf_base);
+	if ((ctx->abspath = conf_path_absolute(path)) == NULL ||
+	    (ctx->conf = calloc(1, sizeof(*ctx->conf))) == NULL ||
+	    (ctx->conf->path = strdup(ctx->abspath)) == NULL) {
+		conf_err(ctx, NULL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conf_ctx_done(struct conf_ctx *ctx)
+{
+	conf_wipe_secrets(&ctx->cfg);
+	config_destroy(&ctx->cfg);
+	conf_free(ctx->conf);
+	free(ctx->abspath);
+}
+
+struct conf *
+conf_load(const char *path, char *const *overrides, size_t noverrides,
+    struct conf_errors *errs)
+{
+	struct conf_ctx ctx;
+	struct conf *conf = NULL;
+	size_t first = errs->n;
+
+	if (conf_ctx_init(&ctx, path, errs) == -1 || conf_read(&ctx) == -1)
+		goto fail;
+	for (size_t i = 0; i < noverrides; i++)
+		conf_override_apply(&ctx, overrides[i]);
+	conf_walk_unknown(&ctx, config_root_setting(&ctx.cfg), "");
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
+		conf_load_entry(&ctx, i);
+	conf_resolve_workers(&ctx);
+	conf_check_semantics(&ctx);
+	if (ctx.nerrors > 0)
+		goto fail;
+	conf = ctx.conf;
+	ctx.conf = NULL;
+fail:
+	conf_ctx_done(&ctx);
+	conf_errors_sort(errs, first);
+	return conf;
+}
+
+/*
+ * Whole objects.
+ */
+
+static void
+conf_entry_free(const struct conf_entry *e, struct conf *conf)
+{
+	void *field = (char *)conf + e->offset;
+	struct conf_strlist *list = field;
+
+	switch (e->type) {
+	case CT_STRING:
+	case CT_PATH:
+	case CT_COMMAND:
+		conf_str_free(*(char **)field, e->flags & F_SECRET);
+		break;
+	case CT_STRLIST:
+		for (size_t i = 0; i < list->n; i++)
+			conf_str_free(list->v[i], e->flags & F_SECRET);
+		free(list->v);
+		break;
+	case CT_CUSTOM:
+		e->release(conf);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+conf_free(struct conf *conf)
+{
+	if (conf == NULL)
+		return;
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
+		conf_entry_free(&conf_schema[i], conf);
+	free(conf->path);
+	free(conf);
+}
+
+/* Does row e hold the same value in a and b? */
+static int
+conf_entry_equal(const struct conf_entry *e, const struct conf *a, const struct conf *b)
+{
+	const void *fa = (const char *)a + e->offset, *fb = (const char *)b + e->offset;
+	const struct conf_strlist *la = fa, *lb = fb;
+
+	switch (e->type) {
+	case CT_BOOL:
+	case CT_ENUM:
+		return *(const int *)fa == *(const int *)fb;
+	case CT_INT:
+		return *(const int64_t *)fa == *(const int64_t *)fb;
+	case CT_STRING:
+	case CT_PATH:
+	case CT_COMMAND:
+		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+	case CT_ADDR:
+		return memcmp(fa, fb, sizeof(struct conf_addr)) == 0;
+	case CT_STRLIST:
+		if (la->n != lb->n)
+			return 0;
+		for (size_t i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]) != 0)
+				return 0;
+		return 1;
+	case CT_CUSTOM:
+		break;
+	}
+	return 1;
+}
+
+int
+conf_check_reload(const struct conf *old, const struct conf *new_conf,
+    struct conf_errors *errs)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++) {
+		if (!(conf_schema[i].flags & F_NO_RELOAD) ||
+		    conf_entry_equal(&conf_schema[i], old, new_conf))
+			continue;
+		conf_errors_add(errs, new_conf->path, 0,
+		    "%s cannot be changed by a reload (restart olbd)", conf_schema[i].path);
+		rc = -1;
+	}
+	return rc;
+}
+
+int
+conf_addr_parse(const char *s, struct conf_addr *addr)
+{
+	struct conf_addr a;
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *host, *port, *end;
+	size_t hostlen;
+	unsigned long p;
+
+	memset(&a, 0, sizeof(a));
+	if (s[0] == '[') {
+		host = s + 1;
+		if ((end = strchr(host, ']')) == NULL || end[1] != ':')
+			return -1;
+		hostlen = (size_t)(end - host);
+		port = end + 2;
+	} else {
+		if ((end = strrchr(s, ':')) == NULL)
+			return -1;
+		host = s;
+		hostlen = (size_t)(end - s);
+		port = end + 1;
+		if (memchr(host, ':', hostlen) != NULL ||
+		    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789.-_") < hostlen)
+			return -1;
+	}
+	if (hostlen == 0 || hostlen >= sizeof(a.host) || port[0] == '\0' ||
+	    strlen(port) > 5 || port[strspn(port, "0123456789")] != '\0' ||
+	    (p = strtoul(port, NULL, 10)) > 65535)
+		return -1;
+	memcpy(a.host, host, hostlen);
+	if (s[0] == '[' && inet_pton(AF_INET6, a.host, bin) != 1)
+		return -1;
+	a.port = (uint16_t)p;
+	*addr = a;
+	return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * keys: the one place Redis key and channel names are spelled (see keys.h).
+ *
+ * Fixed names are built once by keys_init into static buffers; names that
+ * carry an identifier are formatted into the caller's buffer.  Talks to
+ * nobody: callers pass the names to rconn commands.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/keys.h"
+
+#define KEYS_HEALTH_PREFIX	"OrderListenerHealthManager:"
+
+static struct {
+	char	 prefix[KEYS_NAME_MAX];
+	char	 events_channel[KEYS_NAME_MAX];
+	char	 instance_details[KEYS_NAME_MAX];
+	char	 instance_user_counts[KEYS_NAME_MAX];
+	char	 master_mapping[KEYS_NAME_MAX];
+	char	 client_master_tracking[KEYS_NAME_MAX];
+	char	 global_state[KEYS_NAME_MAX];
+} keys;
+
+static int
+keys_format(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int
+keys_format(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (buf == NULL || size == 0)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+keys_init(const char *prefix, const char *events_channel)
+{
+	if (prefix == NULL || events_channel == NULL)
+		return -1;
+	if (keys_format(keys.prefix, sizeof(keys.prefix), "%s", prefix) == -1 ||
+	    keys_format(keys.events_channel, sizeof(keys.events_channel), "%s",
+	    events_channel) == -1 ||
+	    keys_format(keys.instance_details, sizeof(keys.instance_details),
+	    "%sinstance_details", prefix) == -1 ||
+	    keys_format(keys.instance_user_counts,
+	    sizeof(keys.instance_user_counts), "%sinstance_user_counts",
+	    prefix) == -1 ||
+	    keys_format(keys.master_mapping, sizeof(keys.master_mapping),
+	    "%smaster_mapping", prefix) == -1 ||
+	    keys_format(keys.client_master_tracking,
+	    sizeof(keys.client_master_tracking), "%sclient_master_tracking",
+	    prefix) == -1 ||
+	    keys_format(keys.global_state, sizeof(keys.global_state),
+	    "%sglobal_state", prefix) == -1)
+		return -1;
+	return 0;
+}
+
+const char *
+keys_events_channel(void)
+{
+	return keys.events_channel;
+}
+
+int
+keys_worker(char *buf, size_t size, const char *host, const char *role)
+{
+	return keys_format(buf, size, "%sworker:%s:%s", keys.prefix, host, role);
+}
+
+int
+keys_worker_pattern(char *buf, size_t size)
+{
+	return keys_format(buf, size, "%sworker:*", keys.prefix);
+}
+
+const char *
+keys_instance_details(void)
+{
+	return keys.instance_details;
+}
+
+const char *
+keys_instance_user_counts(void)
+{
+	return keys.instance_user_counts;
+}
+
+const char *
+keys_master_mapping(void)
+{
+	return keys.master_mapping;
+}
+
+const char *
+keys_client_master_tracking(void)
+{
+	return keys.client_master_tracking;
+}
+
+const char *
+keys_global_state(void)
+{
+	return keys.global_state;
+}
+
+int
+keys_health_history(char *buf, size_t size, const char *instance_id)
+{
+	return keys_format(buf, size, KEYS_HEALTH_PREFIX "history:%s",
+	    instance_id);
+}
+
+int
+keys_health_stats(char *buf, size_t size, const char *instance_id)
+{
+	return keys_format(buf, size, KEYS_HEALTH_PREFIX "stats:%s",
+	    instance_id);
+}

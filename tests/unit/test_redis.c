@@ -1,0 +1,651 @@
+/*
+ * Tests of rconn (common/redis.c) against a real redis-server started on a
+ * free loopback port for each test: round trips through the ev loop, AUTH and
+ * SELECT, losing and regaining the server, command timeouts (server paused
+ * with SIGSTOP), pub/sub across a restart, a unix socket, and rconn_free from
+ * inside callbacks.  Every wait is bounded by an ev timer.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "common/conf.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/redis.h"
+
+#define REDIS_SERVER	"/usr/bin/redis-server"
+
+/* A redis-server child of the test. */
+struct server {
+	pid_t	 pid;
+	int	 port;
+	char	 password[64];	/* "" = none */
+	char	 sock[108];	/* unix socket path, "" = TCP only */
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+server_exec(struct server *s)
+{
+	char port[16], *argv[24];
+	int n = 0, fd;
+
+	snprintf(port, sizeof(port), "%d", s->sock[0] ? 0 : s->port);
+	argv[n++] = "redis-server";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = "no";
+	argv[n++] = "--daemonize";
+	argv[n++] = "no";
+	if (s->password[0]) {
+		argv[n++] = "--requirepass";
+		argv[n++] = s->password;
+	}
+	if (s->sock[0]) {
+		argv[n++] = "--unixsocket";
+		argv[n++] = s->sock;
+		argv[n++] = "--unixsocketperm";
+		argv[n++] = "700";
+	}
+	argv[n] = NULL;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		close(fd);
+	}
+	execv(REDIS_SERVER, argv);
+	_exit(127);
+}
+
+/* Answers PING (any reply, NOAUTH included) within 5 s.  0 or -1. */
+static int
+server_wait_ready(struct server *s)
+{
+	struct timeval tv = { 0, 200000 };
+
+	for (int i = 0; i < 500; i++) {
+		redisContext *c;
+		redisReply *r = NULL;
+
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
+			return -1;
+		c = s->sock[0] ? redisConnectUnixWithTimeout(s->sock, tv) :
+		    redisConnectWithTimeout("127.0.0.1", s->port, tv);
+		if (c != NULL && c->err == 0)
+			r = redisCommand(c, "PING");
+		if (c != NULL)
+			redisFree(c);
+		if (r != NULL) {
+			freeReplyObject(r);
+			return 0;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int
+server_start(struct server *s)
+{
+	if ((s->pid = fork()) == -1)
+		return -1;
+	if (s->pid == 0)
+		server_exec(s);
+	return server_wait_ready(s);
+}
+
+static void
+server_stop(struct server *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+/* Run the loop until pred(arg) holds or ms pass.  0 if pred holds. */
+struct waiter {
+	int		(*pred)(void *);
+	void		*arg;
+	struct ev_timer	 deadline;
+};
+
+static void
+wait_check(struct ev_loop *loop, void *arg)
+{
+	struct waiter *w = arg;
+
+	if (w->pred != NULL && w->pred(w->arg))
+		ev_stop(loop);
+}
+
+static void
+wait_expired(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ev_stop(loop);
+}
+
+static int
+wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg, uint64_t ms)
+{
+	struct waiter w;
+
+	memset(&w, 0, sizeof(w));
+	w.pred = pred;
+	w.arg = arg;
+	ev_now_update(loop);
+	ev_set_before_sleep(loop, wait_check, &w);
+	ev_timer_start(loop, &w.deadline, ms, wait_expired, &w);
+	ev_run(loop);
+	ev_timer_stop(loop, &w.deadline);
+	ev_set_before_sleep(loop, NULL, NULL);
+	return pred != NULL && pred(arg) ? 0 : -1;
+}
+
+/* What one rconn's callbacks saw. */
+struct probe {
+	struct rconn	*rc;
+	int		 up;
+	int		 ups;
+	int		 downs;
+	int		 replies;
+	int		 nulls;
+	int		 last_type;
+	long long	 last_integer;
+	char		 last_str[128];
+	int		 messages;
+	char		 last_channel[64];
+	char		 last_msg[128];
+	int		 free_on_reply;	/* rconn_free in the first reply */
+	int		 free_on_down;	/* rconn_free when the server goes */
+};
+
+static void
+probe_state(struct rconn *rc, int up, void *arg)
+{
+	struct probe *p = arg;
+
+	p->up = up;
+	if (up)
+		p->ups++;
+	else
+		p->downs++;
+	if (!up && p->free_on_down) {
+		rconn_free(rc);
+		p->rc = NULL;
+	}
+}
+
+static void
+probe_reply(struct rconn *rc, redisReply *reply, void *arg)
+{
+	struct probe *p = arg;
+
+	p->replies++;
+	if (reply == NULL)
+		p->nulls++;
+	else {
+		p->last_type = reply->type;
+		p->last_integer = reply->integer;
+		snprintf(p->last_str, sizeof(p->last_str), "%s",
+		    reply->str != NULL ? reply->str : "");
+	}
+	if (p->free_on_reply && p->replies == 1) {
+		rconn_free(rc);
+		p->rc = NULL;
+	}
+}
+
+static void
+probe_message(struct rconn *rc, const char *channel, const char *msg,
+    size_t len, void *arg)
+{
+	struct probe *p = arg;
+
+	(void)rc;
+	p->messages++;
+	snprintf(p->last_channel, sizeof(p->last_channel), "%s", channel);
+	snprintf(p->last_msg, sizeof(p->last_msg), "%.*s", (int)len, msg);
+}
+
+static int
+probe_is_up(void *arg)
+{
+	return ((struct probe *)arg)->up;
+}
+
+static int
+probe_is_down(void *arg)
+{
+	return !((struct probe *)arg)->up;
+}
+
+static int
+probe_has_reply(void *arg)
+{
+	return ((struct probe *)arg)->replies > 0;
+}
+
+static int
+probe_has_message(void *arg)
+{
+	return ((struct probe *)arg)->messages > 0;
+}
+
+static int
+never(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+struct fixture {
+	struct ev_loop	*loop;
+	struct server	 srv;
+	struct conf	 conf;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	if (fx == NULL || (fx->loop = ev_loop_new(1024)) == NULL)
+		return -1;
+	fx->srv.port = free_port();
+	fx->conf.redis.host = "127.0.0.1";
+	fx->conf.redis.port = fx->srv.port;
+	fx->conf.redis.socket = "";
+	fx->conf.redis.password = "";
+	fx->conf.redis.connect_timeout_ms = 500;
+	fx->conf.redis.command_timeout_ms = 2000;
+	*state = fx;
+	return fx->srv.port > 0 ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	if (fx->srv.sock[0])
+		unlink(fx->srv.sock);
+	server_stop(&fx->srv);
+	ev_loop_free(fx->loop);
+	free(fx);
+	return 0;
+}
+
+static struct rconn *
+probe_connect(struct fixture *fx, struct probe *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	p->rc = rconn_new(fx->loop, &fx->conf, name, probe_state, p);
+	return p->rc;
+}
+
+/* Send one command and wait for its reply; 0 if one came back. */
+static int
+round_trip(struct fixture *fx, struct probe *p, const char *fmt, const char *a,
+    const char *b)
+{
+	p->replies = p->nulls = 0;
+	if (rconn_command(p->rc, probe_reply, p, fmt, a, b) == -1)
+		return -1;
+	return wait_for(fx->loop, probe_has_reply, p, 2000);
+}
+
+static void
+test_command_round_trip(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p;
+	const char *argv[2] = { "GET", "olb:test:key" };
+	size_t lens[2] = { 3, 12 };
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_non_null(probe_connect(fx, &p, "test"));
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_true(rconn_is_up(p.rc));
+	assert_int_equal(round_trip(fx, &p, "SET %s %s", "olb:test:key",
+	    "v1"), 0);
+	assert_int_equal(p.last_type, REDIS_REPLY_STATUS);
+	assert_string_equal(p.last_str, "OK");
+
+	p.replies = 0;
+	assert_int_equal(rconn_commandargv(p.rc, probe_reply, &p, 2, argv,
+	    lens), 0);
+	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
+	assert_int_equal(p.last_type, REDIS_REPLY_STRING);
+	assert_string_equal(p.last_str, "v1");
+	assert_int_equal(p.nulls, 0);
+	assert_int_equal(rconn_reconnects(p.rc), 0);
+	assert_int_equal(p.ups, 1);
+	rconn_free(p.rc);
+}
+
+static void
+test_auth_and_select(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p3, p0, bad;
+
+	snprintf(fx->srv.password, sizeof(fx->srv.password), "s3cret");
+	assert_int_equal(server_start(&fx->srv), 0);
+	fx->conf.redis.password = "s3cret";
+	fx->conf.redis.db = 3;
+	assert_non_null(probe_connect(fx, &p3, "db3"));
+	fx->conf.redis.db = 0;
+	assert_non_null(probe_connect(fx, &p0, "db0"));
+	fx->conf.redis.password = "wrong";
+	assert_non_null(probe_connect(fx, &bad, "badauth"));
+
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p3, 2000), 0);
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p0, 2000), 0);
+	assert_int_equal(round_trip(fx, &p3, "SET %s %s", "olb:k", "in3"), 0);
+	assert_string_equal(p3.last_str, "OK");
+	assert_int_equal(round_trip(fx, &p3, "GET %s", "olb:k", NULL), 0);
+	assert_string_equal(p3.last_str, "in3");
+	assert_int_equal(round_trip(fx, &p0, "GET %s", "olb:k", NULL), 0);
+	assert_int_equal(p0.last_type, REDIS_REPLY_NIL);
+
+	/* A wrong password never comes up and refuses commands. */
+	wait_for(fx->loop, never, NULL, 300);
+	assert_int_equal(bad.ups, 0);
+	assert_false(rconn_is_up(bad.rc));
+	assert_int_equal(rconn_command(bad.rc, probe_reply, &bad, "PING"), -1);
+	rconn_free(bad.rc);
+	rconn_free(p0.rc);
+	rconn_free(p3.rc);
+}
+
+static void
+test_server_lost_and_back(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p;
+	uint64_t t0;
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_non_null(probe_connect(fx, &p, "restart"));
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+
+	server_stop(&fx->srv);
+	assert_int_equal(wait_for(fx->loop, probe_is_down, &p, 2000), 0);
+	assert_int_equal(p.downs, 1);
+	assert_false(rconn_is_up(p.rc));
+	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), -1);
+	/* Stay down long enough for the backoff to reach its cap. */
+	wait_for(fx->loop, never, NULL, 2500);
+	assert_int_equal(p.ups, 1);
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	t0 = ev_now_update(fx->loop);
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	    RCONN_BACKOFF_MAX_MS + 1000), 0);
+	assert_true(ev_now_update(fx->loop) - t0 <= RCONN_BACKOFF_MAX_MS + 500);
+	assert_int_equal(rconn_reconnects(p.rc), 1);
+	assert_int_equal(p.ups, 2);
+	assert_int_equal(round_trip(fx, &p, "PING", NULL, NULL), 0);
+	assert_string_equal(p.last_str, "PONG");
+	rconn_free(p.rc);
+}
+
+static void
+test_command_timeout(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p;
+	uint64_t t0, waited;
+
+	fx->conf.redis.command_timeout_ms = 300;
+	fx->conf.redis.connect_timeout_ms = 300;
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_non_null(probe_connect(fx, &p, "timeout"));
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+
+	assert_int_equal(kill(fx->srv.pid, SIGSTOP), 0);
+	t0 = ev_now_update(fx->loop);
+	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), 0);
+	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 3000), 0);
+	waited = ev_now_update(fx->loop) - t0;
+	assert_int_equal(p.nulls, 1);
+	assert_true(waited >= 290 && waited < 1500);
+	assert_int_equal(p.downs, 1);
+	assert_false(rconn_is_up(p.rc));
+
+	/* Paused, the server accepts connections but answers nothing: the
+	 * handshake times out and the rconn keeps retrying. */
+	wait_for(fx->loop, never, NULL, 800);
+	assert_int_equal(p.ups, 1);
+	assert_int_equal(kill(fx->srv.pid, SIGCONT), 0);
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	    RCONN_BACKOFF_MAX_MS + 1500), 0);
+	assert_int_equal(rconn_reconnects(p.rc), 1);
+	assert_int_equal(round_trip(fx, &p, "PING", NULL, NULL), 0);
+	assert_string_equal(p.last_str, "PONG");
+	rconn_free(p.rc);
+}
+
+static int
+both_up(void *arg)
+{
+	struct probe *p = arg;
+
+	return p[0].up && p[1].up;
+}
+
+static int
+both_reconnected(void *arg)
+{
+	struct probe *p = arg;
+
+	return p[0].up && p[1].up && p[0].ups == 2 && p[1].ups == 2;
+}
+
+static void
+test_subscribe_across_restart(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p[2];	/* subscriber, publisher */
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_non_null(probe_connect(fx, &p[0], "sub"));
+	assert_int_equal(rconn_subscribe(p[0].rc, "olb:test:chan",
+	    probe_message, &p[0]), 0);
+	assert_non_null(probe_connect(fx, &p[1], "pub"));
+	assert_int_equal(wait_for(fx->loop, both_up, p, 2000), 0);
+	assert_int_equal(rconn_command(p[0].rc, probe_reply, &p[0], "PING"),
+	    -1);
+
+	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
+	    "olb:test:chan", "hello"), 0);
+	assert_int_equal(p[1].last_integer, 1);
+	assert_int_equal(wait_for(fx->loop, probe_has_message, &p[0], 2000),
+	    0);
+	assert_string_equal(p[0].last_channel, "olb:test:chan");
+	assert_string_equal(p[0].last_msg, "hello");
+
+	server_stop(&fx->srv);
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(wait_for(fx->loop, both_reconnected, p,
+	    RCONN_BACKOFF_MAX_MS + 2000), 0);
+	assert_int_equal(rconn_reconnects(p[0].rc), 1);
+	p[0].messages = 0;
+	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
+	    "olb:test:chan", "again"), 0);
+	assert_int_equal(p[1].last_integer, 1);
+	assert_int_equal(wait_for(fx->loop, probe_has_message, &p[0], 2000),
+	    0);
+	assert_string_equal(p[0].last_msg, "again");
+	rconn_free(p[1].rc);
+	rconn_free(p[0].rc);
+}
+
+static void
+test_unix_socket(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p;
+
+	snprintf(fx->srv.sock, sizeof(fx->srv.sock), "/tmp/olb-test-redis-%d.sock",
+	    (int)getpid());
+	assert_int_equal(server_start(&fx->srv), 0);
+	fx->conf.redis.socket = fx->srv.sock;
+	fx->conf.redis.port = 1;	/* ignored: the socket wins */
+	assert_non_null(probe_connect(fx, &p, "unix"));
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_string_equal(rconn_addr(p.rc), fx->srv.sock);
+	assert_int_equal(round_trip(fx, &p, "PING", NULL, NULL), 0);
+	assert_string_equal(p.last_str, "PONG");
+	rconn_free(p.rc);
+}
+
+static int
+count_lines(const char *path, const char *needle)
+{
+	char line[1024];
+	FILE *fp = fopen(path, "r");
+	int n = 0;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+static void
+test_first_connect_waits_quietly(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p;
+	char logpath[] = "/tmp/olb-test-redis-log-XXXXXX";
+	int fd;
+
+	/* No server yet: retries are logged once, not once per attempt. */
+	assert_true((fd = mkstemp(logpath)) != -1);
+	close(fd);
+	assert_int_equal(log_open(logpath, LOG_LEVEL_INFO, LOG_FORMAT_TEXT), 0);
+	assert_non_null(probe_connect(fx, &p, "early"));
+	wait_for(fx->loop, never, NULL, 1000);
+	assert_int_equal(p.ups, 0);
+	assert_false(rconn_is_up(p.rc));
+	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), -1);
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	    RCONN_BACKOFF_MAX_MS + 1000), 0);
+	assert_int_equal(rconn_reconnects(p.rc), 0);	/* never lost */
+	log_close();
+	assert_int_equal(count_lines(logpath, "Connection refused"), 1);
+	assert_int_equal(count_lines(logpath, "connected to redis 127.0.0.1:"),
+	    1);
+	unlink(logpath);
+	rconn_free(p.rc);
+}
+
+static void
+test_free_inside_callbacks(void **state)
+{
+	struct fixture *fx = *state;
+	struct probe p, q;
+
+	assert_int_equal(server_start(&fx->srv), 0);
+	assert_non_null(probe_connect(fx, &p, "free-in-reply"));
+	assert_non_null(probe_connect(fx, &q, "free-in-state"));
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(wait_for(fx->loop, probe_is_up, &q, 2000), 0);
+
+	/* Freed in the first reply: the two later callbacks get NULL. */
+	p.free_on_reply = 1;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"),
+		    0);
+	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
+	assert_null(p.rc);
+	assert_int_equal(p.replies, 3);
+	assert_int_equal(p.nulls, 2);
+
+	/* Freed in the state callback while hiredis drops the context. */
+	q.free_on_down = 1;
+	assert_int_equal(rconn_command(q.rc, probe_reply, &q, "PING"), 0);
+	server_stop(&fx->srv);
+	assert_int_equal(wait_for(fx->loop, probe_is_down, &q, 2000), 0);
+	assert_null(q.rc);
+	assert_int_equal(q.nulls, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_command_round_trip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_auth_and_select, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_server_lost_and_back, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_command_timeout, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_subscribe_across_restart,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unix_socket, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_free_inside_callbacks, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_first_connect_waits_quietly,
+		    setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
