@@ -11,7 +11,7 @@
  * and header names are compared with the few names olb cares about only when
  * their length matches.
  *
- * Decisions (documented in docs/ARCHITECTURE.md's HTTP section):
+ * Decisions:
  * - lines end with CRLF; a bare LF or a bare CR is a 400 (no parser
  *   disagreement about where a line ends can exist between olb and anything
  *   in front of it);
@@ -481,7 +481,9 @@ http_status_reason(int status)
 		return "Redirection";
 	if (status >= 400 && status < 500)
 		return "Client Error";
-	return "Server Error";
+	if (status >= 500 && status < 600)
+		return "Server Error";
+	return "Unknown";
 }
 
 const char *
@@ -546,43 +548,40 @@ http_hex_digit(unsigned char ch)
 	return -1;
 }
 
-/* The size line ends (at ';' or CR): is the chunk within max_body? */
+/* One byte of chunk extensions, which are discarded: any field-value byte,
+ * HTTP_CHUNK_EXT_MAX of them at most. */
 static int
-http_chunk_size_done(struct http_chunked *c, uint64_t max_body)
+http_chunk_extension_byte(struct http_chunked *c, unsigned char ch)
 {
-	if (c->total > max_body || c->remaining > max_body - c->total)
-		return -413;
+	if (ch == '\r') {
+		c->state = CHUNK_SIZE_LF;
+		return 0;
+	}
+	if (!HTTP_IS(ch, HTTP_CHAR_VALUE) || ++c->ext_len > HTTP_CHUNK_EXT_MAX)
+		return -400;
 	return 0;
 }
 
-/* One byte of a chunk-size line.  0 or -status. */
+/* One byte of a chunk size: a hex digit, then ';' or CR (no whitespace:
+ * strict).  0 or -status. */
 static int
 http_chunk_size_byte(struct http_chunked *c, unsigned char ch, uint64_t max_body)
 {
-	int digit = http_hex_digit(ch);
+	int digit;
 
-	if (digit >= 0 && c->state != CHUNK_EXTENSION) {
+	if ((digit = http_hex_digit(ch)) >= 0) {
 		if (++c->digits > 16)
 			return -400;	/* would overflow 64 bits */
 		c->remaining = c->remaining << 4 | (uint64_t)digit;
 		c->state = CHUNK_SIZE;
 		return 0;
 	}
-	if (c->state == CHUNK_SIZE_FIRST)
-		return -400;	/* no digit: empty size, sign, space... */
-	if (c->state == CHUNK_SIZE && ch != ';' && ch != '\r')
-		return -400;	/* no whitespace after the size (strict) */
-	if (c->state == CHUNK_SIZE && http_chunk_size_done(c, max_body) != 0)
+	if (c->state == CHUNK_SIZE_FIRST || (ch != ';' && ch != '\r'))
+		return -400;	/* empty size, sign, space, "0x"... */
+	if (c->total > max_body || c->remaining > max_body - c->total)
 		return -413;
-	if (ch == '\r') {
-		c->state = CHUNK_SIZE_LF;
-		return 0;
-	}
-	/* Extensions are discarded: any field-value byte, bounded. */
-	if (!HTTP_IS(ch, HTTP_CHAR_VALUE) || ++c->ext_len > HTTP_CHUNK_EXT_MAX)
-		return -400;
 	c->state = CHUNK_EXTENSION;
-	return 0;
+	return http_chunk_extension_byte(c, ch);
 }
 
 /* One byte of the trailer section (fields are checked, then discarded). */
@@ -633,8 +632,9 @@ http_chunk_framing_byte(struct http_chunked *c, unsigned char ch,
 	switch (c->state) {
 	case CHUNK_SIZE_FIRST:
 	case CHUNK_SIZE:
-	case CHUNK_EXTENSION:
 		return http_chunk_size_byte(c, ch, max_body);
+	case CHUNK_EXTENSION:
+		return http_chunk_extension_byte(c, ch);
 	case CHUNK_SIZE_LF:
 		if (ch != '\n')
 			return -400;

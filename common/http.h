@@ -106,7 +106,8 @@ void		 http_chunked_init(struct http_chunked *c);
  * Decode in[0..len) in place: decoded data is moved to in[0..*out_len).
  * Returns the bytes consumed (all of len until the body ends, then exactly
  * up to its end), -400 on a malformed body, -413 when the data exceeds
- * max_body, -431 when the trailers are too large.  Splits may fall anywhere.
+ * max_body (or the framing exceeds it by HTTP_CHUNK_OVERHEAD_MAX), -431 when
+ * the trailers are too large.  Splits may fall anywhere.
  */
 ssize_t		 http_chunked_decode(struct http_chunked *c, char *in, size_t len,
 		    size_t *out_len, uint64_t max_body);
