@@ -122,18 +122,9 @@ static void	rconn_connect(struct rconn *);
 static void	rconn_down(struct rconn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-/*
- * Entry and exit of every call that may run hiredis callbacks.  rconn_leave
- * returns -1 when it freed rc: the caller must not touch rc afterwards.
- */
-static void
-rconn_enter(struct rconn *rc)
-{
-	rc->busy++;
-}
-
 static void	rconn_destroy(struct rconn *);
 
+/* Free our context now; never from inside one of its callbacks. */
 static void
 rconn_close(struct rconn *rc)
 {
@@ -145,6 +136,16 @@ rconn_close(struct rconn *rc)
 	/* Detach first: the callbacks run by the free see a stale context. */
 	rc->ac = NULL;
 	redisAsyncFree(ac);
+}
+
+/*
+ * Entry and exit of every call that may run hiredis callbacks.  rconn_leave
+ * returns -1 when it freed rc: the caller must not touch rc afterwards.
+ */
+static void
+rconn_enter(struct rconn *rc)
+{
+	rc->busy++;
 }
 
 static int

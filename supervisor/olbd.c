@@ -185,14 +185,55 @@ daemon_report(int fd, int ok)
 	close(fd);
 }
 
+static void
+options_free(struct options *o)
+{
+	for (size_t i = 0; i < o->noverrides; i++)
+		free(o->overrides[i]);
+	free(o->conf_path);
+}
+
+/* Daemonize, claim the pidfile and run the supervisor.  The exit status. */
+static int
+run(const struct options *o, struct conf *conf)
+{
+	struct supervisor_opts sopts;
+	char *pidfile;
+	int report = -1, pidfd, status;
+
+	if (!o->foreground)
+		daemonize(&report);
+	log_open(o->foreground ? "stderr" : conf->log.file, conf->log.level,
+	    conf->log.format);
+	log_set_role("supervisor");
+	if ((pidfd = pidfile_claim(conf->daemon.pidfile)) == -1) {
+		daemon_report(report, 0);
+		conf_free(conf);
+		return 1;
+	}
+	if (!o->foreground && chdir("/") == -1)
+		log_warn("chdir(/): %m");
+	sopts.ready_fd = report;
+	sopts.conf_path = o->conf_path;
+	sopts.overrides = o->overrides;
+	sopts.noverrides = o->noverrides;
+	sopts.foreground = o->foreground;
+	pidfile = strdup(conf->daemon.pidfile);	/* conf is the supervisor's now */
+	status = supervisor_run(conf, &sopts);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	free(pidfile);
+	close(pidfd);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct supervisor_opts sopts;
 	struct options o;
 	struct conf *conf;
 	char cwd[PATH_MAX], *abs;
-	int report = -1, pidfd, status;
+	int status = 0;
 
 	proctitle_init(argc, argv);
 	options_parse(argc, argv, &o);
@@ -203,39 +244,12 @@ main(int argc, char **argv)
 		o.conf_path = abs;
 	}
 	if ((conf = load_conf(&o)) == NULL)
-		return 1;
-	if (o.test) {
+		status = 1;
+	else if (o.test) {
 		printf("configuration OK\n");
 		conf_free(conf);
-		return 0;
-	}
-	if (!o.foreground)
-		daemonize(&report);
-	log_open(o.foreground ? "stderr" : conf->log.file, conf->log.level,
-	    conf->log.format);
-	log_set_role("supervisor");
-	if ((pidfd = pidfile_claim(conf->daemon.pidfile)) == -1) {
-		daemon_report(report, 0);
-		conf_free(conf);
-		return 1;
-	}
-	if (!o.foreground && chdir("/") == -1)
-		log_warn("chdir(/): %m");
-	sopts.ready_fd = report;
-	sopts.conf_path = o.conf_path;
-	sopts.overrides = o.overrides;
-	sopts.noverrides = o.noverrides;
-	sopts.foreground = o.foreground;
-	{
-		char *pidfile = strdup(conf->daemon.pidfile);
-
-		status = supervisor_run(conf, &sopts);
-		unlink(pidfile);
-		free(pidfile);
-	}
-	close(pidfd);
-	for (size_t i = 0; i < o.noverrides; i++)
-		free(o.overrides[i]);
-	free(o.conf_path);
+	} else
+		status = run(&o, conf);
+	options_free(&o);
 	return status;
 }

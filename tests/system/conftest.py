@@ -155,6 +155,7 @@ class Olbd:
 
     def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF):
         self.tmp = tmp
+        self.nworkers = workers
         self.port = free_port()
         self.redis_port = redis_port
         self.pidfile = os.path.join(tmp, "olbd.pid")
@@ -203,8 +204,15 @@ class Olbd:
         except OSError:
             return False
 
-    def wait_ready(self, timeout=5):
+    def settled(self):
+        """Every worker forked and named (a fresh child still shows the parent's title)."""
+        titles = list(self.workers().values())
+        return len(titles) >= self.nworkers + 3 and not any(
+            t.startswith("olbd: supervisor") for t in titles)
+
+    def wait_ready(self, timeout=10):
         wait_for(self.serving, timeout, what="olbd serving on %d" % self.port)
+        wait_for(self.settled, timeout, what="every worker started")
 
     def signal(self, sig):
         os.kill(self.pid, sig)
@@ -224,6 +232,14 @@ class Olbd:
                 self.proc.wait(5)
         if self.proc:
             self.logf.close()
+
+    def check_sanitizers(self):
+        """Fail on any AddressSanitizer, LeakSanitizer or UBSan report in the log
+        (every olbd process writes its stderr there)."""
+        text = self.log_text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in text, "sanitizer report in %s:\n%s" % (
+                self.log, text[text.index(marker) - 200:][:4000])
 
     def log_text(self):
         with open(self.log, errors="replace") as f:
@@ -264,6 +280,8 @@ def olbd_factory(tmpdir_path, redis_server):
     yield make
     for o in started:
         o.stop()
+    for o in started:
+        o.check_sanitizers()
 
 
 @pytest.fixture
