@@ -113,7 +113,9 @@ def test_killed_worker_is_restarted(olbd, redis_server, events):
 
 def test_crash_loop_trips_the_breaker(olbd_factory, events):
     o = olbd_factory(env={"OLB_TEST_CRASH": "scheduler"},
-                     extra=["daemon.breaker_deaths=4", "daemon.breaker_window_ms=10000"]).start()
+                     extra=["daemon.breaker_deaths=4", "daemon.breaker_window_ms=10000"]
+                     ).start(wait=False)
+    wait_for(o.serving, 10, what="serving")
     trip = events.wait("worker.crashloop", timeout=8)
     assert trip[0]["worker"] == "scheduler"
     delays = [e["delay_ms"] for e in events.of_type("worker.restarted") if e["worker"] == "scheduler"]
@@ -126,7 +128,8 @@ def test_crash_loop_trips_the_breaker(olbd_factory, events):
 
 
 def test_exit_status_2_is_not_respawned(olbd_factory, events):
-    o = olbd_factory(env={"OLB_TEST_EXIT2": "health"}).start()
+    o = olbd_factory(env={"OLB_TEST_EXIT2": "health"}).start(wait=False)
+    wait_for(o.serving, 10, what="serving")
     events.wait("worker.exited", pred=lambda e: e["worker"] == "health")
     time.sleep(1)
     assert not o.worker_pids("olbd: health")
