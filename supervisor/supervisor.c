@@ -597,11 +597,25 @@ slots_retire(struct slot *old, size_t n, const struct slot *slots, size_t nslots
 	slots_close_fds(old, n, slots, nslots);
 }
 
+static void	supervisor_heartbeat(void);
+
+static void
+supervisor_redis_state(struct rconn *rc, int up, void *arg)
+{
+	(void)arg;
+	if (!up)
+		return;
+	if (rconn_reconnects(rc) > 0)
+		event_publish(EVENT_INFO, "redis.reconnected", NULL);
+	events_flush();
+	supervisor_heartbeat();
+}
+
 static void
 supervisor_redis_connect(void)
 {
 	rconn_free(sv.redis);
-	sv.redis = rconn_new(sv.loop, sv.conf, "supervisor", NULL, NULL);
+	sv.redis = rconn_new(sv.loop, sv.conf, "supervisor", supervisor_redis_state, NULL);
 	events_set_conn(sv.redis);
 }
 
