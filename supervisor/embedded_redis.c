@@ -61,7 +61,8 @@ embedded_redis_write_conf(const struct conf *conf, const char *path)
 		return -1;
 	}
 	fprintf(fp, "# written by olbd at every start; edits are lost\n");
-	fprintf(fp, "daemonize no\nlogfile \"\"\nloglevel warning\n");
+	fprintf(fp, "daemonize no\nlogfile \"%s/redis.log\"\nloglevel notice\n",
+	    conf->redis.embedded_dir);
 	fprintf(fp, "dir \"%s\"\nappendonly yes\nsave \"\"\n", conf->redis.embedded_dir);
 	fprintf(fp, "proc-title-template \"olbd: redis {listen-addr}\"\n");
 	if (conf->redis.socket[0] != '\0')

@@ -773,7 +773,6 @@ supervisor_setup(void)
 	    "supervisor") == -1)
 		return -1;
 	events_init(NULL, sv.conf->redis.events_channel, util_hostname(), "supervisor");
-	supervisor_redis_connect();
 	if ((sv.slots = slots_build(sv.conf, NULL, &sv.nslots)) == NULL)
 		return -1;
 	return 0;
@@ -834,6 +833,7 @@ supervisor_run(struct conf *conf, const struct supervisor_opts *opts)
 		return 1;
 	}
 	supervisor_start_all();
+	supervisor_redis_connect();	/* after the embedded Redis is up */
 	supervisor_report_ready(1);
 	fields = json_object_new_object();
 	json_object_object_add(fields, "version", json_object_new_string(OLB_VERSION));
