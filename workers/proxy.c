@@ -69,6 +69,9 @@ static struct proxy proxy;
 
 static void	conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
 static void	conn_process(struct conn *c);
+static int	conn_flush(struct conn *c);
+static void	conn_respond_error(struct conn *c, int status);
+static void	conn_timer(struct conn *c, int64_t ms);
 static void	proxy_accept_resume(struct proxy *p);
 
 /* The only way a connection ends: unlink, free buffers, close the fd. */
@@ -99,6 +102,7 @@ conn_close(struct conn *c)
 		proxy_accept_resume(p);
 }
 
+/* Idle or lingering: close.  A request begun and stalled: answer 408. */
 static void
 conn_on_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
@@ -106,7 +110,13 @@ conn_on_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 
 	(void)loop;
 	(void)t;
-	conn_close(c);
+	if (c->state == CONN_LINGER || (c->state == CONN_HEAD && c->in_len == 0)) {
+		conn_close(c);
+		return;
+	}
+	conn_respond_error(c, 408);
+	if (conn_flush(c) == 0 && c->state == CONN_LINGER && c->out_len > 0)
+		conn_timer(c, CONN_LINGER_MS);
 }
 
 static void
@@ -198,6 +208,10 @@ conn_on_head(struct conn *c, const struct http_request *req)
 
 	c->keep_alive = req->keep_alive;
 	c->head_only = req->method == HTTP_HEAD;
+	if (req->method == HTTP_OTHER) {
+		conn_respond_error(c, 501);
+		return;
+	}
 	if (req->content_length > conf->proxy.max_body) {
 		conn_respond_error(c, 413);
 		return;
@@ -267,11 +281,8 @@ conn_process(struct conn *c)
 		} else {
 			rc = http_parse_request(c->in, c->in_len,
 			    (size_t)conf->proxy.max_header, &req);
-			if (rc == 0) {
-				if (c->in_len >= (size_t)conf->proxy.max_header)
-					conn_respond_error(c, 431);
-				break;
-			}
+			if (rc == 0)
+				break;	/* the parser answers 414/431 at the limit */
 			if (rc < 0) {
 				conn_respond_error(c, -rc);
 				break;
