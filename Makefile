@@ -51,9 +51,14 @@ $(BUILD)/olbd: $(OLBD_OBJ) $(COMMON_OBJ)
 $(BUILD)/olbctl: $(OLBCTL_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
+# Unit tests link every common object and the shared test support (a real
+# redis-server per test, waiting on the event loop with a deadline).
+UNIT_SUPPORT := $(wildcard tests/unit/support.c)
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(UNIT_SUPPORT) $(COMMON_OBJ) \
+	    $(LDLIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

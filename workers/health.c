@@ -1,6 +1,6 @@
 /*
- * health: the health checker: probes every instance and records the results (SPEC 
- * §7). For now it runs the shared worker runtime (event loop, Redis, 
+ * health: the health checker: probes every instance and records the results (SPEC
+ * §7). For now it runs the shared worker runtime (event loop, Redis,
  * heartbeat) and waits; probing lands with the health issue.
  */
 #include "workers/worker.h"

@@ -1,7 +1,7 @@
 /*
- * scaler: the scaler: owns the instance provider and reconciles the desired fleet 
- * with the actual one (SPEC §5, §6). For now it runs the shared worker 
- * runtime (event loop, Redis, heartbeat) and waits; reconciliation lands 
+ * scaler: the scaler: owns the instance provider and reconciles the desired fleet
+ * with the actual one (SPEC §5, §6). For now it runs the shared worker
+ * runtime (event loop, Redis, heartbeat) and waits; reconciliation lands
  * with the scaler issue.
  */
 #include "workers/worker.h"

@@ -1,6 +1,6 @@
 /*
- * scheduler: the scheduler: daily fleet jobs at wall-clock times in a time zone (SPEC 
- * §9). For now it runs the shared worker runtime (event loop, Redis, 
+ * scheduler: the scheduler: daily fleet jobs at wall-clock times in a time zone (SPEC
+ * §9). For now it runs the shared worker runtime (event loop, Redis,
  * heartbeat) and waits; the jobs land with the scheduler issue.
  */
 #include "workers/worker.h"
