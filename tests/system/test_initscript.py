@@ -68,3 +68,42 @@ def test_init_script_refuses_broken_config(tmpdir_path):
     out = run(env, "start")
     assert out.returncode == 1
     assert "proxy.workers: expected an integer" in out.stderr
+
+
+def test_sigusr1_reopens_log_files(tmpdir_path, redis_server):
+    """Daemonized olbd logs to log.file; after a rename and SIGUSR1, the
+    supervisor and the workers write to a new file at the old path."""
+    port = free_port()
+    pidfile = os.path.join(tmpdir_path, "olbd.pid")
+    log = os.path.join(tmpdir_path, "olbd.log")
+    args = [OLBD, "-c", CONF]
+    for o in ["proxy.listen=127.0.0.1:%d" % port, "proxy.workers=1",
+              "redis.port=%d" % redis_server.port, "redis.embedded=false",
+              "daemon.pidfile=%s" % pidfile, "log.file=%s" % log, "log.level=debug"]:
+        args += ["-o", o]
+    assert subprocess.run(args, timeout=10).returncode == 0
+    pid = read_pid(pidfile)
+    try:
+        wait_for(lambda: http_get(port)[0] == 200, 5, what="serving")
+        os.rename(log, log + ".1")
+        os.kill(pid, signal.SIGUSR1)
+        wait_for(lambda: os.path.exists(log), 3, what="supervisor reopened its log")
+        victim = [p for p, c in children_of(pid).items() if c.startswith("olbd: scaler")][0]
+        os.kill(victim, signal.SIGKILL)
+
+        def reopened():
+            with open(log) as f:
+                text = f.read()
+            return "scaler (pid %d) exited" % victim in text and "scaler info: started" in text
+        wait_for(reopened, 3, what="new lines in the reopened log")
+        with open(log + ".1") as f:
+            assert "supervisor info: olbd" in f.read()
+        # A worker that was running at the SIGUSR1 (proxy-1) writes there too.
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid), 10, what="olbd to stop")
+        with open(log) as f:
+            assert "proxy-1 debug: draining" in f.read()
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 10, what="olbd to stop")
