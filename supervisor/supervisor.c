@@ -75,6 +75,7 @@ struct slot {
 	unsigned	 ndeaths;
 	int		 tripped;	/* breaker open: backoff at the cap */
 	int		 disabled;	/* exited 2: not respawned */
+	int		 stop_sent;	/* stopping: SIGTERM already sent */
 	int		 restarts;
 	uint64_t	 delay;		/* of the pending respawn */
 	pid_t		 last_pid;
@@ -437,9 +438,9 @@ stop_progress(void)
 	for (size_t i = 0; i < sv.nslots; i++) {
 		struct slot *s = &sv.slots[i];
 
-		if (s->pid != 0 && (s->role->flags & ROLE_EXEC) && !s->disabled) {
+		if (s->pid != 0 && (s->role->flags & ROLE_EXEC) && !s->stop_sent) {
 			kill(s->pid, SIGTERM);
-			s->disabled = 1;	/* signalled once */
+			s->stop_sent = 1;
 		}
 	}
 	if (workers_alive(1) == 0)
