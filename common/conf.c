@@ -1361,6 +1361,12 @@ conf_check_redis(struct conf_ctx *ctx)
 		conf_err(ctx, conf_in_file(conf_setting(ctx, "redis.sentinel.master")),
 		    "redis.sentinel.nodes: at least one node is required when "
 		    "redis.sentinel.master is set");
+	/* Refused rather than ignored: olbd must never silently talk to a
+	 * Redis other than the one the operator meant. */
+	if (conf_ok(ctx, "redis.sentinel.master") && c->redis.sentinel.master[0] != '\0')
+		conf_err(ctx, conf_in_file(conf_setting(ctx, "redis.sentinel.master")),
+		    "redis.sentinel.master: Sentinel discovery is not supported by "
+		    "this version; set redis.host and redis.port");
 	if (conf_ok(ctx, "redis.embedded") && conf_ok(ctx, "redis.host") &&
 	    conf_ok(ctx, "redis.socket") && c->redis.embedded &&
 	    c->redis.socket[0] == '\0' && inet_pton(AF_INET, c->redis.host, bin) != 1 &&

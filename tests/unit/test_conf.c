@@ -264,9 +264,9 @@ test_unknown_settings(void **state)
 	expect_errors("# comment\nbogus = 1;\n", "t.conf:2: unknown setting 'bogus'");
 	expect_errors("proxy = {\n\tworkers = 2;\n\tfoo = 1;\n};\n",
 	    "t.conf:3: unknown setting 'proxy.foo'");
-	expect_errors("redis = {\n\tsentinel = {\n\t\tmaster = \"m\";\n\t\tnodes = [\"h:1\"];\n"
+	expect_errors("redis = {\n\tsentinel = {\n\t\tnodes = [\"h:1\"];\n"
 	    "\t\tnode = \"x\";\n\t};\n};\n",
-	    "t.conf:5: unknown setting 'redis.sentinel.node'");
+	    "t.conf:4: unknown setting 'redis.sentinel.node'");
 	expect_errors("proxy = 5;\n", "t.conf:1: proxy: expected a group");
 }
 
@@ -319,8 +319,12 @@ test_bad_addr(void **state)
 	expect_errors("proxy = { listen = \"x\"; };\n", "t.conf:1: proxy.listen: 'x' is not host:port");
 	expect_errors("admin = { listen = \"::1:80\"; };\n",
 	    "t.conf:1: admin.listen: '::1:80' is not host:port");
-	expect_errors("redis = { sentinel = { master = \"m\";\n\tnodes = [\"a:1\", \"b\"]; }; };\n",
+	expect_errors("redis = { sentinel = {\n\tnodes = [\"a:1\", \"b\"]; }; };\n",
 	    "t.conf:2: redis.sentinel.nodes[1]: 'b' is not host:port");
+	/* Refused until Sentinel discovery exists, never silently ignored. */
+	expect_errors("redis = { sentinel = {\n\tmaster = \"m\";\n\tnodes = [\"a:1\"]; }; };\n",
+	    "t.conf:2: redis.sentinel.master: Sentinel discovery is not supported by "
+	    "this version; set redis.host and redis.port");
 }
 
 static void
