@@ -50,6 +50,7 @@ struct conn {
 	int			 answer_status;	/* sent once the body is read */
 	const char		*answer_body;	/* static string */
 	int			 head_only;	/* HEAD request */
+	int			 head_started;	/* bytes of the next head arrived */
 	struct ev_timer		 timer;
 	struct conn		*prev, *next;
 };
@@ -208,6 +209,7 @@ conn_on_head(struct conn *c, const struct http_request *req)
 
 	c->keep_alive = req->keep_alive;
 	c->head_only = req->method == HTTP_HEAD;
+	c->head_started = 0;
 	if (req->method == HTTP_OTHER) {
 		conn_respond_error(c, 501);
 		return;
@@ -295,9 +297,15 @@ conn_process(struct conn *c)
 		if (used == 0)
 			break;
 	}
-	if (c->state == CONN_HEAD)
-		conn_timer(c, c->in_len > 0 ? conf->proxy.header_timeout_ms :
-		    conf->proxy.idle_timeout_ms);
+	/* The head timeout runs from a request's first byte, not its last, so
+	 * a client dribbling bytes cannot hold the connection forever. */
+	if (c->state == CONN_HEAD && c->in_len == 0) {
+		c->head_started = 0;
+		conn_timer(c, conf->proxy.idle_timeout_ms);
+	} else if (c->state == CONN_HEAD && !c->head_started) {
+		c->head_started = 1;
+		conn_timer(c, conf->proxy.header_timeout_ms);
+	}
 }
 
 /* Write what is pending; on the final answer begin the lingering close.

@@ -130,3 +130,29 @@ def test_idle_keep_alive_is_closed(olbd_factory):
         t0 = time.monotonic()
         assert s.recv(4096) == b""  # closed by the server, without an answer
         assert time.monotonic() - t0 < 2
+
+
+def test_dribbling_header_still_times_out(olbd_factory):
+    """The head timeout counts from the first byte: a byte every 200 ms does not
+    extend it (slowloris)."""
+    o = olbd_factory(extra=["proxy.header_timeout_ms=600"]).start()
+    with socket.create_connection(("127.0.0.1", o.port), timeout=5) as s:
+        t0 = time.monotonic()
+        answer = b""
+        for byte in b"GET /api/v1/test HTTP/1.1\r\nX-Slow: " + b"a" * 40:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.2)
+            s.setblocking(False)
+            try:
+                answer += s.recv(4096)
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+            if answer:
+                break
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - t0 < 2.0
+    assert o.serving()

@@ -32,128 +32,10 @@
 #include "common/keys.h"
 #include "common/redis.h"
 #include "common/util.h"
+#include "tests/unit/support.h"
 
-#define REDIS_SERVER	"/usr/bin/redis-server"
 #define CHANNEL		"olb:test:events"
 #define MSG_MAX		(EVENTS_QUEUE_MAX + 16)
-
-/* redis-server child of the test (see test_redis.c for the same helpers). */
-struct server {
-	pid_t	 pid;
-	int	 port;
-};
-
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static int
-server_start(struct server *s)
-{
-	struct timeval tv = { 0, 200000 };
-	char port[16];
-	char *argv[] = { "redis-server", "--port", port, "--bind", "127.0.0.1",
-	    "--save", "", "--appendonly", "no", "--daemonize", "no", NULL };
-	int fd;
-
-	snprintf(port, sizeof(port), "%d", s->port);
-	if ((s->pid = fork()) == -1)
-		return -1;
-	if (s->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if ((fd = open("/dev/null", O_RDWR)) != -1) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			close(fd);
-		}
-		execv(REDIS_SERVER, argv);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		redisContext *c;
-		redisReply *r = NULL;
-
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
-			return -1;
-		c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
-		if (c != NULL && c->err == 0)
-			r = redisCommand(c, "PING");
-		if (c != NULL)
-			redisFree(c);
-		if (r != NULL) {
-			freeReplyObject(r);
-			return 0;
-		}
-		usleep(10000);
-	}
-	return -1;
-}
-
-static void
-server_stop(struct server *s)
-{
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
-}
-
-struct waiter {
-	int		(*pred)(void *);
-	void		*arg;
-	struct ev_timer	 deadline;
-};
-
-static void
-wait_check(struct ev_loop *loop, void *arg)
-{
-	struct waiter *w = arg;
-
-	if (w->pred(w->arg))
-		ev_stop(loop);
-}
-
-static void
-wait_expired(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	(void)t;
-	(void)arg;
-	ev_stop(loop);
-}
-
-/* Run the loop until pred(arg) holds or ms pass.  0 if pred holds. */
-static int
-wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg, uint64_t ms)
-{
-	struct waiter w;
-
-	memset(&w, 0, sizeof(w));
-	w.pred = pred;
-	w.arg = arg;
-	ev_now_update(loop);
-	ev_set_before_sleep(loop, wait_check, &w);
-	ev_timer_start(loop, &w.deadline, ms, wait_expired, &w);
-	ev_run(loop);
-	ev_timer_stop(loop, &w.deadline);
-	ev_set_before_sleep(loop, NULL, NULL);
-	return pred(arg) ? 0 : -1;
-}
 
 /* One received event, parsed. */
 struct received {
@@ -164,7 +46,7 @@ struct received {
 
 struct fixture {
 	struct ev_loop	*loop;
-	struct server	 srv;
+	struct test_redis srv;
 	struct conf	 conf;
 	struct rconn	*sub;
 	struct rconn	*pub;
@@ -249,7 +131,7 @@ setup(void **state)
 
 	if (fx == NULL || (fx->loop = ev_loop_new(1024)) == NULL)
 		return -1;
-	fx->srv.port = free_port();
+	fx->srv.port = test_free_port();
 	fx->conf.redis.host = "127.0.0.1";
 	fx->conf.redis.port = fx->srv.port;
 	fx->conf.redis.socket = "";
@@ -268,7 +150,7 @@ teardown(void **state)
 	events_shutdown();
 	rconn_free(fx->pub);
 	rconn_free(fx->sub);
-	server_stop(&fx->srv);
+	test_redis_stop(&fx->srv);
 	json_object_put(fx->first);
 	ev_loop_free(fx->loop);
 	free(fx);
@@ -284,7 +166,7 @@ connect_both(struct fixture *fx)
 	assert_int_equal(rconn_subscribe(fx->sub, CHANNEL, on_message, fx), 0);
 	fx->pub = rconn_new(fx->loop, &fx->conf, "pub", on_state, fx);
 	assert_non_null(fx->pub);
-	assert_int_equal(wait_for(fx->loop, both_up, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, both_up, fx, 2000), 0);
 }
 
 static struct json_object *
@@ -312,7 +194,7 @@ test_event_has_every_field(void **state)
 	struct json_object *f = json_object_new_object();
 	uint64_t before, after;
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	connect_both(fx);
 	assert_int_equal(events_init(fx->pub, CHANNEL, "host-a", "proxy-1"), 0);
 	json_object_object_add(f, "instance", json_object_new_string("i-1"));
@@ -325,7 +207,7 @@ test_event_has_every_field(void **state)
 	after = util_wall_ms();
 	assert_int_equal(events_queued(), 0);
 	fx->want = 1;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
 
 	assert_true(json_int(fx->first, "ts") >= (long long)before);
 	assert_true(json_int(fx->first, "ts") <= (long long)after);
@@ -341,7 +223,7 @@ test_event_has_every_field(void **state)
 	events_set_role("scaler");
 	event_publish(EVENT_ERROR, "scale.out", NULL);
 	fx->want = 2;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
 	assert_string_equal(fx->msgs[1].type, "scale.out");
 	assert_int_equal(events_lost(), 0);
 	assert_int_equal(events_dropped(), 0);
@@ -352,24 +234,24 @@ test_queued_while_down_delivered_in_order(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	connect_both(fx);
 	fx->flush_when_both_up = 1;
 	assert_int_equal(events_init(fx->pub, CHANNEL, "host-a", "scaler"), 0);
 	event_publish(EVENT_INFO, "test.seq", fields_seq(0));
 	fx->want = 1;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
 
-	server_stop(&fx->srv);
-	assert_int_equal(wait_for(fx->loop, pub_down, fx, 2000), 0);
+	test_redis_stop(&fx->srv);
+	assert_int_equal(test_wait_for(fx->loop, pub_down, fx, 2000), 0);
 	for (int i = 1; i <= 5; i++)
 		event_publish(EVENT_INFO, "test.seq", fields_seq(i));
 	assert_int_equal(events_queued(), 5);
 	assert_int_equal(fx->nmsgs, 1);
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	fx->want = 6;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx,
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx,
 	    RCONN_BACKOFF_MAX_MS + 2000), 0);
 	for (int i = 0; i < 6; i++) {
 		assert_string_equal(fx->msgs[i].type, "test.seq");
@@ -391,11 +273,11 @@ test_overflow_reports_drops_first(void **state)
 	assert_int_equal(events_queued(), EVENTS_QUEUE_MAX);
 	assert_int_equal(events_dropped(), extra);
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	connect_both(fx);
 	events_set_conn(fx->pub);
 	fx->want = EVENTS_QUEUE_MAX + 1;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx, 5000), 0);
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 5000), 0);
 	assert_string_equal(fx->msgs[0].type, "events.dropped");
 	assert_int_equal(fx->msgs[0].count, extra);
 	assert_string_equal(json_str(fx->first, "level"), "error");
@@ -406,7 +288,7 @@ test_overflow_reports_drops_first(void **state)
 	/* Reported once: the next event comes alone. */
 	event_publish(EVENT_INFO, "test.seq", fields_seq(-7));
 	fx->want = EVENTS_QUEUE_MAX + 2;
-	assert_int_equal(wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
 	assert_int_equal(fx->msgs[EVENTS_QUEUE_MAX + 1].seq, -7);
 	assert_int_equal(events_dropped(), extra);
 }

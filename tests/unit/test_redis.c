@@ -31,162 +31,7 @@
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/redis.h"
-
-#define REDIS_SERVER	"/usr/bin/redis-server"
-
-/* A redis-server child of the test. */
-struct server {
-	pid_t	 pid;
-	int	 port;
-	char	 password[64];	/* "" = none */
-	char	 sock[108];	/* unix socket path, "" = TCP only */
-};
-
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-static void
-server_exec(struct server *s)
-{
-	char port[16], *argv[24];
-	int n = 0, fd;
-
-	snprintf(port, sizeof(port), "%d", s->sock[0] ? 0 : s->port);
-	argv[n++] = "redis-server";
-	argv[n++] = "--port";
-	argv[n++] = port;
-	argv[n++] = "--bind";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
-	argv[n++] = "--daemonize";
-	argv[n++] = "no";
-	if (s->password[0]) {
-		argv[n++] = "--requirepass";
-		argv[n++] = s->password;
-	}
-	if (s->sock[0]) {
-		argv[n++] = "--unixsocket";
-		argv[n++] = s->sock;
-		argv[n++] = "--unixsocketperm";
-		argv[n++] = "700";
-	}
-	argv[n] = NULL;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		close(fd);
-	}
-	execv(REDIS_SERVER, argv);
-	_exit(127);
-}
-
-/* Answers PING (any reply, NOAUTH included) within 5 s.  0 or -1. */
-static int
-server_wait_ready(struct server *s)
-{
-	struct timeval tv = { 0, 200000 };
-
-	for (int i = 0; i < 500; i++) {
-		redisContext *c;
-		redisReply *r = NULL;
-
-		if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
-			return -1;
-		c = s->sock[0] ? redisConnectUnixWithTimeout(s->sock, tv) :
-		    redisConnectWithTimeout("127.0.0.1", s->port, tv);
-		if (c != NULL && c->err == 0)
-			r = redisCommand(c, "PING");
-		if (c != NULL)
-			redisFree(c);
-		if (r != NULL) {
-			freeReplyObject(r);
-			return 0;
-		}
-		usleep(10000);
-	}
-	return -1;
-}
-
-static int
-server_start(struct server *s)
-{
-	if ((s->pid = fork()) == -1)
-		return -1;
-	if (s->pid == 0)
-		server_exec(s);
-	return server_wait_ready(s);
-}
-
-static void
-server_stop(struct server *s)
-{
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
-}
-
-/* Run the loop until pred(arg) holds or ms pass.  0 if pred holds. */
-struct waiter {
-	int		(*pred)(void *);
-	void		*arg;
-	struct ev_timer	 deadline;
-};
-
-static void
-wait_check(struct ev_loop *loop, void *arg)
-{
-	struct waiter *w = arg;
-
-	if (w->pred != NULL && w->pred(w->arg))
-		ev_stop(loop);
-}
-
-static void
-wait_expired(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	(void)t;
-	(void)arg;
-	ev_stop(loop);
-}
-
-static int
-wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg, uint64_t ms)
-{
-	struct waiter w;
-
-	memset(&w, 0, sizeof(w));
-	w.pred = pred;
-	w.arg = arg;
-	ev_now_update(loop);
-	ev_set_before_sleep(loop, wait_check, &w);
-	ev_timer_start(loop, &w.deadline, ms, wait_expired, &w);
-	ev_run(loop);
-	ev_timer_stop(loop, &w.deadline);
-	ev_set_before_sleep(loop, NULL, NULL);
-	return pred != NULL && pred(arg) ? 0 : -1;
-}
+#include "tests/unit/support.h"
 
 /* What one rconn's callbacks saw. */
 struct probe {
@@ -287,7 +132,7 @@ never(void *arg)
 
 struct fixture {
 	struct ev_loop	*loop;
-	struct server	 srv;
+	struct test_redis srv;
 	struct conf	 conf;
 };
 
@@ -298,7 +143,7 @@ setup(void **state)
 
 	if (fx == NULL || (fx->loop = ev_loop_new(1024)) == NULL)
 		return -1;
-	fx->srv.port = free_port();
+	fx->srv.port = test_free_port();
 	fx->conf.redis.host = "127.0.0.1";
 	fx->conf.redis.port = fx->srv.port;
 	fx->conf.redis.socket = "";
@@ -316,7 +161,7 @@ teardown(void **state)
 
 	if (fx->srv.sock[0])
 		unlink(fx->srv.sock);
-	server_stop(&fx->srv);
+	test_redis_stop(&fx->srv);
 	ev_loop_free(fx->loop);
 	free(fx);
 	return 0;
@@ -338,7 +183,7 @@ round_trip(struct fixture *fx, struct probe *p, const char *fmt, const char *a,
 	p->replies = p->nulls = 0;
 	if (rconn_command(p->rc, probe_reply, p, fmt, a, b) == -1)
 		return -1;
-	return wait_for(fx->loop, probe_has_reply, p, 2000);
+	return test_wait_for(fx->loop, probe_has_reply, p, 2000);
 }
 
 static void
@@ -349,9 +194,9 @@ test_command_round_trip(void **state)
 	const char *argv[2] = { "GET", "olb:test:key" };
 	size_t lens[2] = { 3, 12 };
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	assert_non_null(probe_connect(fx, &p, "test"));
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p, 2000), 0);
 	assert_true(rconn_is_up(p.rc));
 	assert_int_equal(round_trip(fx, &p, "SET %s %s", "olb:test:key",
 	    "v1"), 0);
@@ -361,7 +206,7 @@ test_command_round_trip(void **state)
 	p.replies = 0;
 	assert_int_equal(rconn_commandargv(p.rc, probe_reply, &p, 2, argv,
 	    lens), 0);
-	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
 	assert_int_equal(p.last_type, REDIS_REPLY_STRING);
 	assert_string_equal(p.last_str, "v1");
 	assert_int_equal(p.nulls, 0);
@@ -377,7 +222,7 @@ test_auth_and_select(void **state)
 	struct probe p3, p0, bad;
 
 	snprintf(fx->srv.password, sizeof(fx->srv.password), "s3cret");
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	fx->conf.redis.password = "s3cret";
 	fx->conf.redis.db = 3;
 	assert_non_null(probe_connect(fx, &p3, "db3"));
@@ -386,8 +231,8 @@ test_auth_and_select(void **state)
 	fx->conf.redis.password = "wrong";
 	assert_non_null(probe_connect(fx, &bad, "badauth"));
 
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p3, 2000), 0);
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p0, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p3, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p0, 2000), 0);
 	assert_int_equal(round_trip(fx, &p3, "SET %s %s", "olb:k", "in3"), 0);
 	assert_string_equal(p3.last_str, "OK");
 	assert_int_equal(round_trip(fx, &p3, "GET %s", "olb:k", NULL), 0);
@@ -396,7 +241,7 @@ test_auth_and_select(void **state)
 	assert_int_equal(p0.last_type, REDIS_REPLY_NIL);
 
 	/* A wrong password never comes up and refuses commands. */
-	wait_for(fx->loop, never, NULL, 300);
+	test_wait_for(fx->loop, never, NULL, 300);
 	assert_int_equal(bad.ups, 0);
 	assert_false(rconn_is_up(bad.rc));
 	assert_int_equal(rconn_command(bad.rc, probe_reply, &bad, "PING"), -1);
@@ -412,22 +257,22 @@ test_server_lost_and_back(void **state)
 	struct probe p;
 	uint64_t t0;
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	assert_non_null(probe_connect(fx, &p, "restart"));
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p, 2000), 0);
 
-	server_stop(&fx->srv);
-	assert_int_equal(wait_for(fx->loop, probe_is_down, &p, 2000), 0);
+	test_redis_stop(&fx->srv);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_down, &p, 2000), 0);
 	assert_int_equal(p.downs, 1);
 	assert_false(rconn_is_up(p.rc));
 	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), -1);
 	/* Stay down long enough for the backoff to reach its cap. */
-	wait_for(fx->loop, never, NULL, 2500);
+	test_wait_for(fx->loop, never, NULL, 2500);
 	assert_int_equal(p.ups, 1);
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	t0 = ev_now_update(fx->loop);
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p,
 	    RCONN_BACKOFF_MAX_MS + 1000), 0);
 	assert_true(ev_now_update(fx->loop) - t0 <= RCONN_BACKOFF_MAX_MS + 500);
 	assert_int_equal(rconn_reconnects(p.rc), 1);
@@ -446,14 +291,14 @@ test_command_timeout(void **state)
 
 	fx->conf.redis.command_timeout_ms = 300;
 	fx->conf.redis.connect_timeout_ms = 300;
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	assert_non_null(probe_connect(fx, &p, "timeout"));
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p, 2000), 0);
 
 	assert_int_equal(kill(fx->srv.pid, SIGSTOP), 0);
 	t0 = ev_now_update(fx->loop);
 	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), 0);
-	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 3000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_has_reply, &p, 3000), 0);
 	waited = ev_now_update(fx->loop) - t0;
 	assert_int_equal(p.nulls, 1);
 	assert_true(waited >= 290 && waited < 1500);
@@ -462,10 +307,10 @@ test_command_timeout(void **state)
 
 	/* Paused, the server accepts connections but answers nothing: the
 	 * handshake times out and the rconn keeps retrying. */
-	wait_for(fx->loop, never, NULL, 800);
+	test_wait_for(fx->loop, never, NULL, 800);
 	assert_int_equal(p.ups, 1);
 	assert_int_equal(kill(fx->srv.pid, SIGCONT), 0);
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p,
 	    RCONN_BACKOFF_MAX_MS + 1500), 0);
 	assert_int_equal(rconn_reconnects(p.rc), 1);
 	assert_int_equal(round_trip(fx, &p, "PING", NULL, NULL), 0);
@@ -495,33 +340,33 @@ test_subscribe_across_restart(void **state)
 	struct fixture *fx = *state;
 	struct probe p[2];	/* subscriber, publisher */
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	assert_non_null(probe_connect(fx, &p[0], "sub"));
 	assert_int_equal(rconn_subscribe(p[0].rc, "olb:test:chan",
 	    probe_message, &p[0]), 0);
 	assert_non_null(probe_connect(fx, &p[1], "pub"));
-	assert_int_equal(wait_for(fx->loop, both_up, p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, both_up, p, 2000), 0);
 	assert_int_equal(rconn_command(p[0].rc, probe_reply, &p[0], "PING"),
 	    -1);
 
 	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
 	    "olb:test:chan", "hello"), 0);
 	assert_int_equal(p[1].last_integer, 1);
-	assert_int_equal(wait_for(fx->loop, probe_has_message, &p[0], 2000),
+	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0], 2000),
 	    0);
 	assert_string_equal(p[0].last_channel, "olb:test:chan");
 	assert_string_equal(p[0].last_msg, "hello");
 
-	server_stop(&fx->srv);
-	assert_int_equal(server_start(&fx->srv), 0);
-	assert_int_equal(wait_for(fx->loop, both_reconnected, p,
+	test_redis_stop(&fx->srv);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_wait_for(fx->loop, both_reconnected, p,
 	    RCONN_BACKOFF_MAX_MS + 2000), 0);
 	assert_int_equal(rconn_reconnects(p[0].rc), 1);
 	p[0].messages = 0;
 	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
 	    "olb:test:chan", "again"), 0);
 	assert_int_equal(p[1].last_integer, 1);
-	assert_int_equal(wait_for(fx->loop, probe_has_message, &p[0], 2000),
+	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0], 2000),
 	    0);
 	assert_string_equal(p[0].last_msg, "again");
 	rconn_free(p[1].rc);
@@ -536,11 +381,11 @@ test_unix_socket(void **state)
 
 	snprintf(fx->srv.sock, sizeof(fx->srv.sock), "/tmp/olb-test-redis-%d.sock",
 	    (int)getpid());
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	fx->conf.redis.socket = fx->srv.sock;
 	fx->conf.redis.port = 1;	/* ignored: the socket wins */
 	assert_non_null(probe_connect(fx, &p, "unix"));
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p, 2000), 0);
 	assert_string_equal(rconn_addr(p.rc), fx->srv.sock);
 	assert_int_equal(round_trip(fx, &p, "PING", NULL, NULL), 0);
 	assert_string_equal(p.last_str, "PONG");
@@ -576,13 +421,13 @@ test_first_connect_waits_quietly(void **state)
 	close(fd);
 	assert_int_equal(log_open(logpath, LOG_LEVEL_INFO, LOG_FORMAT_TEXT), 0);
 	assert_non_null(probe_connect(fx, &p, "early"));
-	wait_for(fx->loop, never, NULL, 1000);
+	test_wait_for(fx->loop, never, NULL, 1000);
 	assert_int_equal(p.ups, 0);
 	assert_false(rconn_is_up(p.rc));
 	assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"), -1);
 
-	assert_int_equal(server_start(&fx->srv), 0);
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p,
+	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p,
 	    RCONN_BACKOFF_MAX_MS + 1000), 0);
 	assert_int_equal(rconn_reconnects(p.rc), 0);	/* never lost */
 	log_close();
@@ -599,18 +444,18 @@ test_free_inside_callbacks(void **state)
 	struct fixture *fx = *state;
 	struct probe p, q;
 
-	assert_int_equal(server_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->srv), 0);
 	assert_non_null(probe_connect(fx, &p, "free-in-reply"));
 	assert_non_null(probe_connect(fx, &q, "free-in-state"));
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &p, 2000), 0);
-	assert_int_equal(wait_for(fx->loop, probe_is_up, &q, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &q, 2000), 0);
 
 	/* Freed in the first reply: the two later callbacks get NULL. */
 	p.free_on_reply = 1;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(rconn_command(p.rc, probe_reply, &p, "PING"),
 		    0);
-	assert_int_equal(wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
+	assert_int_equal(test_wait_for(fx->loop, probe_has_reply, &p, 2000), 0);
 	assert_null(p.rc);
 	assert_int_equal(p.replies, 3);
 	assert_int_equal(p.nulls, 2);
@@ -618,8 +463,8 @@ test_free_inside_callbacks(void **state)
 	/* Freed in the state callback while hiredis drops the context. */
 	q.free_on_down = 1;
 	assert_int_equal(rconn_command(q.rc, probe_reply, &q, "PING"), 0);
-	server_stop(&fx->srv);
-	assert_int_equal(wait_for(fx->loop, probe_is_down, &q, 2000), 0);
+	test_redis_stop(&fx->srv);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_down, &q, 2000), 0);
 	assert_null(q.rc);
 	assert_int_equal(q.nulls, 1);
 }

@@ -1,0 +1,171 @@
+/*
+ * Shared support for the unit tests (see support.h): a free loopback port, a
+ * redis-server child per test (TCP, optionally with a password and a unix
+ * socket), and an ev loop run bounded by a deadline timer.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/ev.h"
+#include "tests/unit/support.h"
+
+#define REDIS_SERVER	"/usr/bin/redis-server"
+
+int
+test_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* In the child: become redis-server for s, dying with the test. */
+static void
+redis_exec(struct test_redis *s)
+{
+	char port[16], *argv[24];
+	int n = 0, fd;
+
+	snprintf(port, sizeof(port), "%d", s->sock[0] ? 0 : s->port);
+	argv[n++] = "redis-server";
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--save";
+	argv[n++] = "";
+	argv[n++] = "--appendonly";
+	argv[n++] = "no";
+	argv[n++] = "--daemonize";
+	argv[n++] = "no";
+	if (s->password[0]) {
+		argv[n++] = "--requirepass";
+		argv[n++] = s->password;
+	}
+	if (s->sock[0]) {
+		argv[n++] = "--unixsocket";
+		argv[n++] = s->sock;
+		argv[n++] = "--unixsocketperm";
+		argv[n++] = "700";
+	}
+	argv[n] = NULL;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		close(fd);
+	}
+	execv(REDIS_SERVER, argv);
+	_exit(127);
+}
+
+/* Answers PING (any reply, NOAUTH included) within 5 s.  0 or -1. */
+static int
+redis_wait_ready(struct test_redis *s)
+{
+	struct timeval tv = { 0, 200000 };
+
+	for (int i = 0; i < 500; i++) {
+		redisContext *c;
+		redisReply *r = NULL;
+
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid)
+			return -1;
+		c = s->sock[0] ? redisConnectUnixWithTimeout(s->sock, tv) :
+		    redisConnectWithTimeout("127.0.0.1", s->port, tv);
+		if (c != NULL && c->err == 0)
+			r = redisCommand(c, "PING");
+		if (c != NULL)
+			redisFree(c);
+		if (r != NULL) {
+			freeReplyObject(r);
+			return 0;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+int
+test_redis_start(struct test_redis *s)
+{
+	if ((s->pid = fork()) == -1)
+		return -1;
+	if (s->pid == 0)
+		redis_exec(s);
+	return redis_wait_ready(s);
+}
+
+void
+test_redis_stop(struct test_redis *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+/* One test_wait_for in progress. */
+struct waiter {
+	int		(*pred)(void *);
+	void		*arg;
+	struct ev_timer	 deadline;
+};
+
+static void
+wait_check(struct ev_loop *loop, void *arg)
+{
+	struct waiter *w = arg;
+
+	if (w->pred != NULL && w->pred(w->arg))
+		ev_stop(loop);
+}
+
+static void
+wait_expired(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	ev_stop(loop);
+}
+
+int
+test_wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg,
+    uint64_t ms)
+{
+	struct waiter w;
+
+	memset(&w, 0, sizeof(w));
+	w.pred = pred;
+	w.arg = arg;
+	ev_now_update(loop);
+	ev_set_before_sleep(loop, wait_check, &w);
+	ev_timer_start(loop, &w.deadline, ms, wait_expired, &w);
+	ev_run(loop);
+	ev_timer_stop(loop, &w.deadline);
+	ev_set_before_sleep(loop, NULL, NULL);
+	return pred != NULL && pred(arg) ? 0 : -1;
+}
