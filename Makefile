@@ -92,6 +92,9 @@ install: all
 	install -m 755 $(BUILD)/olbd $(DESTDIR)$(PREFIX)/sbin/olbd
 	install -m 755 $(BUILD)/olbctl $(DESTDIR)$(PREFIX)/bin/olbctl
 	install -m 644 etc/olbd.conf $(DESTDIR)/etc/olbd/olbd.conf.example
+	install -d $(DESTDIR)/etc/init.d $(DESTDIR)/lib/systemd/system
+	install -m 755 etc/init.d/olbd $(DESTDIR)/etc/init.d/olbd
+	install -m 644 etc/olbd.service $(DESTDIR)/lib/systemd/system/olbd.service
 
 clean:
 	rm -rf build

@@ -5,13 +5,8 @@
  * queueing while Redis is down and delivery in order afterwards, overflow
  * (events.dropped first), and a forked child not inheriting the queue.
  */
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
-#include <netinet/in.h>
-
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,7 +18,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
 #include "common/conf.h"

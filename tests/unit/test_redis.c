@@ -5,15 +5,6 @@
  * with SIGSTOP), pub/sub across a restart, a unix socket, and rconn_free from
  * inside callbacks.  Every wait is bounded by an ev timer.
  */
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
-#include <netinet/in.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
