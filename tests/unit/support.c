@@ -1,7 +1,8 @@
 /*
  * Shared support for the unit tests (see support.h): a free loopback port, a
  * redis-server child per test (TCP, optionally with a password and a unix
- * socket), and an ev loop run bounded by a deadline timer.
+ * socket), the fixture around it, and an ev loop run bounded by a deadline
+ * timer.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -12,11 +13,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
+#include "common/conf.h"
 #include "common/ev.h"
 #include "tests/unit/support.h"
 
@@ -126,6 +129,51 @@ test_redis_stop(struct test_redis *s)
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, NULL, 0);
 	s->pid = 0;
+}
+
+int
+test_env_init(struct test_env *e)
+{
+	if ((e->loop = ev_loop_new(1024)) == NULL)
+		return -1;
+	e->srv.port = test_free_port();
+	e->conf.redis.host = "127.0.0.1";
+	e->conf.redis.port = e->srv.port;
+	e->conf.redis.socket = "";
+	e->conf.redis.password = "";
+	e->conf.redis.connect_timeout_ms = 500;
+	e->conf.redis.command_timeout_ms = 2000;
+	return e->srv.port > 0 ? 0 : -1;
+}
+
+void
+test_env_fini(struct test_env *e)
+{
+	if (e->srv.sock[0])
+		unlink(e->srv.sock);
+	test_redis_stop(&e->srv);
+	ev_loop_free(e->loop);
+}
+
+int
+test_env_setup(void **state)
+{
+	struct test_env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	*state = e;
+	return test_env_init(e);
+}
+
+int
+test_env_teardown(void **state)
+{
+	struct test_env *e = *state;
+
+	test_env_fini(e);
+	free(e);
+	return 0;
 }
 
 /* One test_wait_for in progress. */

@@ -1,8 +1,9 @@
 /*
  * support: helpers shared by the unit tests that need a real redis-server
  * (test_redis.c, test_events.c): a free loopback port, a redis-server child
- * started and stopped by the test, and running an ev loop until a predicate
- * holds or a deadline passes.
+ * started and stopped by the test, a fixture holding such a server with a loop
+ * and a conf pointing at it, and running an ev loop until a predicate holds or
+ * a deadline passes.
  */
 #ifndef OLB_TEST_SUPPORT_H
 #define OLB_TEST_SUPPORT_H
@@ -10,6 +11,8 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+
+#include "common/conf.h"
 
 struct ev_loop;
 
@@ -31,6 +34,25 @@ int	 test_free_port(void);
 int	 test_redis_start(struct test_redis *s);
 /* Kill (SIGKILL) and reap s; harmless if it is not running. */
 void	 test_redis_stop(struct test_redis *s);
+
+/* A redis test's fixture: its loop, its server (not started), and a conf whose
+ * redis section points at the server. */
+struct test_env {
+	struct ev_loop		*loop;
+	struct test_redis	 srv;
+	struct conf		 conf;
+};
+
+/* On a zeroed e: make its loop, give e->srv a free port and point e->conf at it
+ * over TCP (no password, connect timeout 500 ms, command timeout 2 s).  0 or
+ * -1. */
+int	 test_env_init(struct test_env *e);
+/* Stop e's server, remove its unix socket if any, free the loop. */
+void	 test_env_fini(struct test_env *e);
+/* cmocka setup: *state = a new struct test_env, test_env_init'ed.  0 or -1. */
+int	 test_env_setup(void **state);
+/* cmocka teardown of test_env_setup.  0. */
+int	 test_env_teardown(void **state);
 
 /* Run loop until pred(arg) holds or ms pass (pred NULL: just run ms).  0 if
  * pred holds at the end, else -1. */

@@ -39,9 +39,7 @@ struct received {
 };
 
 struct fixture {
-	struct ev_loop	*loop;
-	struct test_redis srv;
-	struct conf	 conf;
+	struct test_env	 env;		/* loop, server, conf */
 	struct rconn	*sub;
 	struct rconn	*pub;
 	int		 flush_when_both_up;
@@ -123,17 +121,10 @@ setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	if (fx == NULL || (fx->loop = ev_loop_new(1024)) == NULL)
+	if (fx == NULL)
 		return -1;
-	fx->srv.port = test_free_port();
-	fx->conf.redis.host = "127.0.0.1";
-	fx->conf.redis.port = fx->srv.port;
-	fx->conf.redis.socket = "";
-	fx->conf.redis.password = "";
-	fx->conf.redis.connect_timeout_ms = 500;
-	fx->conf.redis.command_timeout_ms = 2000;
 	*state = fx;
-	return fx->srv.port > 0 ? 0 : -1;
+	return test_env_init(&fx->env);
 }
 
 static int
@@ -144,9 +135,8 @@ teardown(void **state)
 	events_shutdown();
 	rconn_free(fx->pub);
 	rconn_free(fx->sub);
-	test_redis_stop(&fx->srv);
 	json_object_put(fx->first);
-	ev_loop_free(fx->loop);
+	test_env_fini(&fx->env);
 	free(fx);
 	return 0;
 }
@@ -155,12 +145,12 @@ teardown(void **state)
 static void
 connect_both(struct fixture *fx)
 {
-	fx->sub = rconn_new(fx->loop, &fx->conf, "sub", on_state, fx);
+	fx->sub = rconn_new(fx->env.loop, &fx->env.conf, "sub", on_state, fx);
 	assert_non_null(fx->sub);
 	assert_int_equal(rconn_subscribe(fx->sub, CHANNEL, on_message, fx), 0);
-	fx->pub = rconn_new(fx->loop, &fx->conf, "pub", on_state, fx);
+	fx->pub = rconn_new(fx->env.loop, &fx->env.conf, "pub", on_state, fx);
 	assert_non_null(fx->pub);
-	assert_int_equal(test_wait_for(fx->loop, both_up, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, both_up, fx, 2000), 0);
 }
 
 static struct json_object *
@@ -188,7 +178,7 @@ test_event_has_every_field(void **state)
 	struct json_object *f = json_object_new_object();
 	uint64_t before, after;
 
-	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->env.srv), 0);
 	connect_both(fx);
 	assert_int_equal(events_init(fx->pub, CHANNEL, "host-a", "proxy-1"), 0);
 	json_object_object_add(f, "instance", json_object_new_string("i-1"));
@@ -201,7 +191,8 @@ test_event_has_every_field(void **state)
 	after = util_wall_ms();
 	assert_int_equal(events_queued(), 0);
 	fx->want = 1;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx, 2000),
+	    0);
 
 	assert_true(json_int(fx->first, "ts") >= (long long)before);
 	assert_true(json_int(fx->first, "ts") <= (long long)after);
@@ -217,7 +208,8 @@ test_event_has_every_field(void **state)
 	events_set_role("scaler");
 	event_publish(EVENT_ERROR, "scale.out", NULL);
 	fx->want = 2;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx, 2000),
+	    0);
 	assert_string_equal(fx->msgs[1].type, "scale.out");
 	assert_int_equal(events_lost(), 0);
 	assert_int_equal(events_dropped(), 0);
@@ -228,24 +220,25 @@ test_queued_while_down_delivered_in_order(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->env.srv), 0);
 	connect_both(fx);
 	fx->flush_when_both_up = 1;
 	assert_int_equal(events_init(fx->pub, CHANNEL, "host-a", "scaler"), 0);
 	event_publish(EVENT_INFO, "test.seq", fields_seq(0));
 	fx->want = 1;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx, 2000),
+	    0);
 
-	test_redis_stop(&fx->srv);
-	assert_int_equal(test_wait_for(fx->loop, pub_down, fx, 2000), 0);
+	test_redis_stop(&fx->env.srv);
+	assert_int_equal(test_wait_for(fx->env.loop, pub_down, fx, 2000), 0);
 	for (int i = 1; i <= 5; i++)
 		event_publish(EVENT_INFO, "test.seq", fields_seq(i));
 	assert_int_equal(events_queued(), 5);
 	assert_int_equal(fx->nmsgs, 1);
 
-	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->env.srv), 0);
 	fx->want = 6;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx,
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx,
 	    RCONN_BACKOFF_MAX_MS + 2000), 0);
 	for (int i = 0; i < 6; i++) {
 		assert_string_equal(fx->msgs[i].type, "test.seq");
@@ -267,11 +260,12 @@ test_overflow_reports_drops_first(void **state)
 	assert_int_equal(events_queued(), EVENTS_QUEUE_MAX);
 	assert_int_equal(events_dropped(), extra);
 
-	assert_int_equal(test_redis_start(&fx->srv), 0);
+	assert_int_equal(test_redis_start(&fx->env.srv), 0);
 	connect_both(fx);
 	events_set_conn(fx->pub);
 	fx->want = EVENTS_QUEUE_MAX + 1;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 5000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx, 5000),
+	    0);
 	assert_string_equal(fx->msgs[0].type, "events.dropped");
 	assert_int_equal(fx->msgs[0].count, extra);
 	assert_string_equal(json_str(fx->first, "level"), "error");
@@ -282,7 +276,8 @@ test_overflow_reports_drops_first(void **state)
 	/* Reported once: the next event comes alone. */
 	event_publish(EVENT_INFO, "test.seq", fields_seq(-7));
 	fx->want = EVENTS_QUEUE_MAX + 2;
-	assert_int_equal(test_wait_for(fx->loop, has_messages, fx, 2000), 0);
+	assert_int_equal(test_wait_for(fx->env.loop, has_messages, fx, 2000),
+	    0);
 	assert_int_equal(fx->msgs[EVENTS_QUEUE_MAX + 1].seq, -7);
 	assert_int_equal(events_dropped(), extra);
 }

@@ -121,45 +121,8 @@ never(void *arg)
 	return 0;
 }
 
-struct fixture {
-	struct ev_loop	*loop;
-	struct test_redis srv;
-	struct conf	 conf;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (fx == NULL || (fx->loop = ev_loop_new(1024)) == NULL)
-		return -1;
-	fx->srv.port = test_free_port();
-	fx->conf.redis.host = "127.0.0.1";
-	fx->conf.redis.port = fx->srv.port;
-	fx->conf.redis.socket = "";
-	fx->conf.redis.password = "";
-	fx->conf.redis.connect_timeout_ms = 500;
-	fx->conf.redis.command_timeout_ms = 2000;
-	*state = fx;
-	return fx->srv.port > 0 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx->srv.sock[0])
-		unlink(fx->srv.sock);
-	test_redis_stop(&fx->srv);
-	ev_loop_free(fx->loop);
-	free(fx);
-	return 0;
-}
-
 static struct rconn *
-probe_connect(struct fixture *fx, struct probe *p, const char *name)
+probe_connect(struct test_env *fx, struct probe *p, const char *name)
 {
 	memset(p, 0, sizeof(*p));
 	p->rc = rconn_new(fx->loop, &fx->conf, name, probe_state, p);
@@ -168,7 +131,7 @@ probe_connect(struct fixture *fx, struct probe *p, const char *name)
 
 /* Send one command and wait for its reply; 0 if one came back. */
 static int
-round_trip(struct fixture *fx, struct probe *p, const char *fmt, const char *a,
+round_trip(struct test_env *fx, struct probe *p, const char *fmt, const char *a,
     const char *b)
 {
 	p->replies = p->nulls = 0;
@@ -180,7 +143,7 @@ round_trip(struct fixture *fx, struct probe *p, const char *fmt, const char *a,
 static void
 test_command_round_trip(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p;
 	const char *argv[2] = { "GET", "olb:test:key" };
 	size_t lens[2] = { 3, 12 };
@@ -209,7 +172,7 @@ test_command_round_trip(void **state)
 static void
 test_auth_and_select(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p3, p0, bad;
 
 	snprintf(fx->srv.password, sizeof(fx->srv.password), "s3cret");
@@ -244,7 +207,7 @@ test_auth_and_select(void **state)
 static void
 test_server_lost_and_back(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p;
 	uint64_t t0;
 
@@ -276,7 +239,7 @@ test_server_lost_and_back(void **state)
 static void
 test_command_timeout(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p;
 	uint64_t t0, waited;
 
@@ -328,7 +291,7 @@ both_reconnected(void *arg)
 static void
 test_subscribe_across_restart(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p[2];	/* subscriber, publisher */
 
 	assert_int_equal(test_redis_start(&fx->srv), 0);
@@ -343,8 +306,8 @@ test_subscribe_across_restart(void **state)
 	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
 	    "olb:test:chan", "hello"), 0);
 	assert_int_equal(p[1].last_integer, 1);
-	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0], 2000),
-	    0);
+	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0],
+	    2000), 0);
 	assert_string_equal(p[0].last_channel, "olb:test:chan");
 	assert_string_equal(p[0].last_msg, "hello");
 
@@ -357,8 +320,8 @@ test_subscribe_across_restart(void **state)
 	assert_int_equal(round_trip(fx, &p[1], "PUBLISH %s %s",
 	    "olb:test:chan", "again"), 0);
 	assert_int_equal(p[1].last_integer, 1);
-	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0], 2000),
-	    0);
+	assert_int_equal(test_wait_for(fx->loop, probe_has_message, &p[0],
+	    2000), 0);
 	assert_string_equal(p[0].last_msg, "again");
 	rconn_free(p[1].rc);
 	rconn_free(p[0].rc);
@@ -367,7 +330,7 @@ test_subscribe_across_restart(void **state)
 static void
 test_unix_socket(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p;
 
 	snprintf(fx->srv.sock, sizeof(fx->srv.sock), "/tmp/olb-test-redis-%d.sock",
@@ -402,7 +365,7 @@ count_lines(const char *path, const char *needle)
 static void
 test_first_connect_waits_quietly(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p;
 	char logpath[] = "/tmp/olb-test-redis-log-XXXXXX";
 	int fd;
@@ -432,7 +395,7 @@ test_first_connect_waits_quietly(void **state)
 static void
 test_free_inside_callbacks(void **state)
 {
-	struct fixture *fx = *state;
+	struct test_env *fx = *state;
 	struct probe p, q;
 
 	assert_int_equal(test_redis_start(&fx->srv), 0);
@@ -464,22 +427,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_command_round_trip, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_auth_and_select, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_server_lost_and_back, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_command_timeout, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_command_round_trip,
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_auth_and_select,
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_server_lost_and_back,
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_command_timeout,
+		    test_env_setup, test_env_teardown),
 		cmocka_unit_test_setup_teardown(test_subscribe_across_restart,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unix_socket, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_free_inside_callbacks, setup,
-		    teardown),
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_unix_socket,
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_free_inside_callbacks,
+		    test_env_setup, test_env_teardown),
 		cmocka_unit_test_setup_teardown(test_first_connect_waits_quietly,
-		    setup, teardown),
+		    test_env_setup, test_env_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
