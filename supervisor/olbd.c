@@ -203,8 +203,7 @@ run(const struct options *o, struct conf *conf)
 
 	if (!o->foreground)
 		daemonize(&report);
-	log_open(o->foreground ? "stderr" : conf->log.file, conf->log.level,
-	    conf->log.format);
+	supervisor_log_open(conf, o->foreground);
 	log_set_role("supervisor");
 	if ((pidfd = pidfile_claim(conf->daemon.pidfile)) == -1) {
 		daemon_report(report, 0);

@@ -210,11 +210,16 @@ child_close_fds(const int *keep, size_t n)
 	}
 }
 
-static void
-child_log_open(const struct conf *conf)
+int
+supervisor_log_open(const struct conf *conf, int foreground)
 {
-	log_open(sv.opts->foreground ? "stderr" : conf->log.file, conf->log.level,
-	    conf->log.format);
+	const char *target = conf->log.file;
+
+	if (foreground)
+		target = "stderr";
+	else if (strcmp(target, "stderr") == 0)
+		target = "syslog";	/* a daemon's stderr is /dev/null */
+	return log_open(target, conf->log.level, conf->log.format);
 }
 
 /* In the child after fork(): become the slot's worker.  Never returns. */
@@ -240,7 +245,7 @@ slot_child(struct slot *s)
 	/* Forget the supervisor's descriptors and queued events. */
 	log_close();
 	child_close_fds(keep, 2);
-	child_log_open(conf);
+	supervisor_log_open(conf, sv.opts->foreground);
 	events_shutdown();
 	events_init(NULL, conf->redis.events_channel, util_hostname(), s->role->name);
 	if (child_drop_privileges(conf) == -1)
@@ -671,7 +676,7 @@ supervisor_reload(void)
 	sv.slots = slots;
 	sv.nslots = nslots;
 	sv.generation++;
-	child_log_open(conf);
+	supervisor_log_open(conf, sv.opts->foreground);
 	keys_init(conf->redis.prefix, conf->redis.events_channel);
 	supervisor_redis_connect();
 	for (size_t i = 0; i < sv.nslots; i++)

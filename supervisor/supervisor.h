@@ -25,6 +25,10 @@ struct supervisor_opts {
  * the process's exit status. */
 int	supervisor_run(struct conf *conf, const struct supervisor_opts *opts);
 
+/* Open the log as olbd's processes do: stderr in the foreground (-d), else
+ * log.file, where "stderr" means syslog for a daemon.  0 or -1. */
+int	supervisor_log_open(const struct conf *conf, int foreground);
+
 /* Open a listening SO_REUSEPORT socket on addr.  The descriptor, or -1 with
  * the failed call logged. */
 int	listen_open(const struct conf_addr *addr);
