@@ -27,14 +27,17 @@ COMMON_SRC := $(wildcard common/*.c)
 OLBD_SRC   := $(filter-out supervisor/olbctl.c,$(wildcard supervisor/*.c)) \
 	      $(filter-out workers/listener.c,$(wildcard workers/*.c))
 OLBCTL_SRC := supervisor/olbctl.c
+LISTENER_SRC := workers/listener.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 OLBD_OBJ   := $(OLBD_SRC:%.c=$(BUILD)/obj/%.o)
 OLBCTL_OBJ := $(OLBCTL_SRC:%.c=$(BUILD)/obj/%.o)
+LISTENER_OBJ := $(LISTENER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGRAMS   := $(BUILD)/olbd $(BUILD)/olbctl
+PROGRAMS   := $(BUILD)/olbd $(BUILD)/olbctl \
+	      $(if $(wildcard $(LISTENER_SRC)),$(BUILD)/olb-listener)
 
 .PHONY: all run test unit system asan fuzz install clean deps
 .DEFAULT_GOAL := all
@@ -49,6 +52,10 @@ $(BUILD)/olbd: $(OLBD_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/olbctl: $(OLBCTL_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The demo order listener: plays one instance of the fleet (make run, tests).
+$(BUILD)/olb-listener: $(LISTENER_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link every common object and the shared test support (a real
@@ -91,6 +98,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/olbd
 	install -m 755 $(BUILD)/olbd $(DESTDIR)$(PREFIX)/sbin/olbd
 	install -m 755 $(BUILD)/olbctl $(DESTDIR)$(PREFIX)/bin/olbctl
+	install -m 755 $(BUILD)/olb-listener $(DESTDIR)$(PREFIX)/bin/olb-listener
 	install -m 644 etc/olbd.conf $(DESTDIR)/etc/olbd/olbd.conf.example
 	install -d $(DESTDIR)/etc/init.d $(DESTDIR)/lib/systemd/system
 	install -m 755 etc/init.d/olbd $(DESTDIR)/etc/init.d/olbd
