@@ -1,15 +1,17 @@
 /*
- * http: strict HTTP/1.x request-head parser and chunked-body decoder (see
- * http.h).  Used by the proxy workers (workers/proxy.c) on every request.
+ * http: strict HTTP/1.x request- and response-head parsers and chunked-body
+ * decoder (see http.h).  Used by the proxy workers on every request
+ * (workers/proxy.c) and on every answer of an instance (workers/upstream.c).
  *
- * The head parser is a single left-to-right pass over the caller's buffer
+ * A head parser is a single left-to-right pass over the caller's buffer
  * that keeps no state between calls: when the head is incomplete it returns
  * 0 and the caller calls again, from the start, once more bytes arrived.  A
- * head is at most max_head bytes (proxy.max_header), so a slow client costs
+ * head is at most max_head bytes (proxy.max_header), so a slow peer costs
  * at most max_head bytes of re-scanning per read, and header_timeout bounds
  * how many reads it gets.  Bytes are classified through one 256-entry table,
  * and header names are compared with the few names olb cares about only when
- * their length matches.
+ * their length matches.  Both heads share the field parser, so a response
+ * field is held to exactly the rules of a request field.
  *
  * Decisions:
  * - lines end with CRLF; a bare LF or a bare CR is a 400 (no parser
@@ -21,6 +23,23 @@
  *   ASCII from the RFC 3986 set, without '#';
  * - the parser accepts any method token (HTTP_OTHER) and leaves 405/501 to
  *   the router; only a method longer than HTTP_MAX_METHOD is a 501.
+ *
+ * Response decisions (an instance is trusted no more than a client):
+ * - the status line is "HTTP/1.x" SP 3DIGIT SP reason CRLF; the SP before an
+ *   empty reason may be missing ("HTTP/1.1 200" CRLF): the reason carries no
+ *   meaning (RFC 9112 §4) and the line end is unambiguous.  No empty line
+ *   may precede it (that would mean the previous body was mis-framed);
+ * - Content-Length twice, even with the same value, is rejected, as in a
+ *   request (RFC 9110 §8.6 allows either; a server that sends it is broken
+ *   and a 502 shows it, where merging would hide it);
+ * - a 1xx with Content-Length or Transfer-Encoding is rejected (RFC 9110
+ *   §8.6, RFC 9112 §6.1 forbid both); 101 is rejected, as the proxy never
+ *   forwards Upgrade and bytes after a 101 are not HTTP;
+ * - a 204 with Transfer-Encoding or a non-zero Content-Length (forbidden,
+ *   but often sent) has no body (RFC 9112 §6.3) and is relayed, but its
+ *   connection is not reused, in case the server did write a body;
+ * - framing fields are validated even when no body follows (HEAD, 304), so
+ *   the same bytes never parse differently depending on the request.
  */
 #include <limits.h>
 #include <string.h>
@@ -69,13 +88,17 @@ static const unsigned char http_char_class[256] = {
 
 #define HTTP_IS(c, class)	(http_char_class[(unsigned char)(c)] & (class))
 
-/* What the header fields said, beyond what struct http_request keeps. */
+/* What the header fields of a head said, while they are parsed. */
 struct http_fields {
-	int	 transfer_encoding;	/* a Transfer-Encoding field was seen */
-	int	 transfer_chunked;	/* ... and it was exactly "chunked" */
-	int	 connection_close;
-	int	 connection_keep_alive;
-	int	 expect_continue;
+	struct http_header	*headers;	/* HTTP_MAX_HEADERS slots */
+	size_t			 nheaders;
+	struct http_request	*req;		/* request-only fields; NULL: a response */
+	int64_t			 content_length;	/* -1 when absent */
+	int			 transfer_encoding;	/* a Transfer-Encoding field was seen */
+	int			 transfer_chunked;	/* ... and it was exactly "chunked" */
+	int			 connection_close;
+	int			 connection_keep_alive;
+	int			 expect_continue;
 };
 
 static inline unsigned char
@@ -90,6 +113,16 @@ http_equal_nocase(const char *s, const char *lower, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (http_lower((unsigned char)s[i]) != (unsigned char)lower[i])
+			return 0;
+	return 1;
+}
+
+/* Whether a[0..len) equals b[0..len), both in any case. */
+static int
+http_equal_anycase(const char *a, const char *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (http_lower((unsigned char)a[i]) != http_lower((unsigned char)b[i]))
 			return 0;
 	return 1;
 }
@@ -151,19 +184,33 @@ http_set_target(struct http_request *req, const char *start, const char *end)
 	return 0;
 }
 
+/* The HTTP-version at p[0..8): the minor version of "HTTP/1.0" or
+ * "HTTP/1.1", -505 for another "HTTP/d.d", else -400. */
+static int
+http_version_minor(const char *p)
+{
+	if (memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' ||
+	    p[6] != '.' || p[7] < '0' || p[7] > '9')
+		return -400;
+	if (p[5] != '1' || p[7] > '1')
+		return -505;
+	return p[7] - '0';
+}
+
 /* "HTTP/1.x" CRLF at p: 0, HTTP_INCOMPLETE, -400 or -505. */
 static int
 http_parse_version(const char *p, const char *end, struct http_request *req)
 {
+	int minor;
+
 	if (end - p < 10)
 		return HTTP_INCOMPLETE;
-	if (memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' ||
-	    p[6] != '.' || p[7] < '0' || p[7] > '9' || p[8] != '\r' ||
+	if ((minor = http_version_minor(p)) == -400 || p[8] != '\r' ||
 	    p[9] != '\n')
 		return -400;
-	if (p[5] != '1' || p[7] > '1')
-		return -505;
-	req->minor = p[7] - '0';
+	if (minor < 0)
+		return minor;
+	req->minor = minor;
 	return 0;
 }
 
@@ -212,12 +259,12 @@ http_parse_request_line(const char **pos, const char *end,
 
 /* Content-Length: 1*DIGIT, once.  An absurd value is a 413. */
 static int
-http_on_content_length(struct http_request *req, const struct http_header *h)
+http_on_content_length(struct http_fields *f, const struct http_header *h)
 {
 	int64_t n = 0;
 	int overflow = 0;
 
-	if (req->content_length != -1 || h->value_len == 0)
+	if (f->content_length != -1 || h->value_len == 0)
 		return -400;	/* duplicate (even with the same value), empty */
 	for (size_t i = 0; i < h->value_len; i++) {
 		char ch = h->value[i];
@@ -231,8 +278,25 @@ http_on_content_length(struct http_request *req, const struct http_header *h)
 	}
 	if (overflow)
 		return -413;
-	req->content_length = n;
+	f->content_length = n;
 	return 0;
+}
+
+/* The next option of a Connection value at *pos (before end): its start,
+ * with *len set, or NULL when none is left.  Commas and whitespace separate
+ * options, so a malformed "keep-alive close" still says close. */
+static const char *
+http_next_option(const char **pos, const char *end, size_t *len)
+{
+	const char *p = *pos, *option;
+
+	while (p < end && (*p == ',' || *p == ' ' || *p == '\t'))
+		p++;
+	for (option = p; p < end && *p != ',' && *p != ' ' && *p != '\t'; p++)
+		;
+	*pos = p;
+	*len = (size_t)(p - option);
+	return *len > 0 ? option : NULL;
 }
 
 /* Connection: a comma list of case-insensitive options. */
@@ -240,16 +304,12 @@ static void
 http_on_connection(struct http_fields *f, const struct http_header *h)
 {
 	const char *p = h->value, *end = h->value + h->value_len, *option;
+	size_t len;
 
-	while (p < end) {
-		while (p < end && (*p == ',' || *p == ' ' || *p == '\t'))
-			p++;
-		for (option = p; p < end && *p != ',' && *p != ' ' && *p != '\t'; p++)
-			;
-		if (p - option == 5 && http_equal_nocase(option, "close", 5))
+	while ((option = http_next_option(&p, end, &len)) != NULL) {
+		if (len == 5 && http_equal_nocase(option, "close", 5))
 			f->connection_close = 1;
-		else if (p - option == 10 &&
-		    http_equal_nocase(option, "keep-alive", 10))
+		else if (len == 10 && http_equal_nocase(option, "keep-alive", 10))
 			f->connection_keep_alive = 1;
 	}
 }
@@ -277,18 +337,20 @@ http_on_singleton(const struct http_header **slot, const struct http_header *h)
 	return 0;
 }
 
-/* Note what a field olb cares about says.  0 or -status. */
+/* Note what a field olb cares about says; the request-only fields are
+ * ignored in a response (f->req NULL).  0 or -status. */
 static int
-http_on_field(struct http_request *req, struct http_fields *f,
-    const struct http_header *h)
+http_on_field(struct http_fields *f, const struct http_header *h)
 {
+	struct http_request *req = f->req;
+
 	switch (h->name_len) {
 	case 4:
-		if (http_header_is(h, "host", 4))
+		if (req != NULL && http_header_is(h, "host", 4))
 			return http_on_host(req, h);
 		break;
 	case 6:
-		if (http_header_is(h, "expect", 6) &&
+		if (req != NULL && http_header_is(h, "expect", 6) &&
 		    http_value_is(h, "100-continue", 12))
 			f->expect_continue = 1;
 		break;
@@ -297,18 +359,20 @@ http_on_field(struct http_request *req, struct http_fields *f,
 			http_on_connection(f, h);
 		break;
 	case 12:
+		if (req == NULL)
+			break;
 		if (http_header_is(h, "content-type", 12))
 			return http_on_singleton(&req->content_type, h);
 		if (http_header_is(h, "x-request-id", 12) && req->request_id == NULL)
 			req->request_id = h;
 		break;
 	case 13:
-		if (http_header_is(h, "authorization", 13))
+		if (req != NULL && http_header_is(h, "authorization", 13))
 			return http_on_singleton(&req->authorization, h);
 		break;
 	case 14:
 		if (http_header_is(h, "content-length", 14))
-			return http_on_content_length(req, h);
+			return http_on_content_length(f, h);
 		break;
 	case 17:
 		if (http_header_is(h, "transfer-encoding", 17)) {
@@ -322,11 +386,11 @@ http_on_field(struct http_request *req, struct http_fields *f,
 	return 0;
 }
 
-/* The header fields at *pos up to and including the empty line; on success
- * *pos moves past it.  0, HTTP_INCOMPLETE or -status. */
+/* The header fields at *pos up to and including the empty line, into
+ * f->headers; on success *pos moves past it.  0, HTTP_INCOMPLETE or
+ * -status. */
 static int
-http_parse_fields(const char **pos, const char *end, struct http_request *req,
-    struct http_fields *f)
+http_parse_fields(const char **pos, const char *end, struct http_fields *f)
 {
 	const char *p = *pos, *value, *value_end;
 	struct http_header *h;
@@ -337,9 +401,9 @@ http_parse_fields(const char **pos, const char *end, struct http_request *req,
 			return HTTP_INCOMPLETE;
 		if (*p == '\r')
 			break;
-		if (req->nheaders == HTTP_MAX_HEADERS)
+		if (f->nheaders == HTTP_MAX_HEADERS)
 			return -431;
-		h = &req->headers[req->nheaders];
+		h = &f->headers[f->nheaders];
 		/* A line starting with SP or HTAB is obs-fold (or whitespace
 		 * before the first field): both fail the token test. */
 		for (h->name = p; p < end && HTTP_IS(*p, HTTP_CHAR_TOKEN); p++)
@@ -365,8 +429,8 @@ http_parse_fields(const char **pos, const char *end, struct http_request *req,
 		h->value = value;
 		h->value_len = (size_t)(value_end - value);
 		p += 2;
-		req->nheaders++;
-		if ((rc = http_on_field(req, f, h)) != 0)
+		f->nheaders++;
+		if ((rc = http_on_field(f, h)) != 0)
 			return rc;
 	}
 	if (end - p < 2)
@@ -377,10 +441,22 @@ http_parse_fields(const char **pos, const char *end, struct http_request *req,
 	return 0;
 }
 
+/* Whether the connection may carry another message, from the version and
+ * the Connection options (RFC 9112 §9.3). */
+static int
+http_keep_alive(int minor, const struct http_fields *f)
+{
+	if (minor == 1)
+		return !f->connection_close;
+	return f->connection_keep_alive && !f->connection_close;
+}
+
 /* The message framing and connection rules once every field is known. */
 static int
 http_finish(struct http_request *req, const struct http_fields *f)
 {
+	req->nheaders = f->nheaders;
+	req->content_length = f->content_length;
 	if (f->transfer_encoding) {
 		if (req->content_length != -1)
 			return -400;	/* RFC 9112 §6.1: a smuggling shape */
@@ -392,10 +468,7 @@ http_finish(struct http_request *req, const struct http_fields *f)
 	}
 	if (req->minor == 1 && req->host == NULL)
 		return -400;
-	if (req->minor == 1)
-		req->keep_alive = !f->connection_close;
-	else
-		req->keep_alive = f->connection_keep_alive && !f->connection_close;
+	req->keep_alive = http_keep_alive(req->minor, f);
 	req->expect_continue = req->minor == 1 && f->expect_continue;
 	return 0;
 }
@@ -404,7 +477,8 @@ int
 http_parse_request(const char *buf, size_t len, size_t max_head,
     struct http_request *req)
 {
-	struct http_fields f = { 0 };
+	struct http_fields f = { .headers = req->headers, .req = req,
+	    .content_length = -1 };
 	const char *p = buf, *end;
 	int rc;
 
@@ -423,7 +497,7 @@ http_parse_request(const char *buf, size_t len, size_t max_head,
 		return len < max_head ? 0 : -414;
 	if (rc != 0)
 		return rc;
-	rc = http_parse_fields(&p, end, req, &f);
+	rc = http_parse_fields(&p, end, &f);
 	if (rc == HTTP_INCOMPLETE)
 		return len < max_head ? 0 : -431;
 	if (rc != 0)
@@ -432,6 +506,142 @@ http_parse_request(const char *buf, size_t len, size_t max_head,
 		return rc;
 	req->header_len = (size_t)(p - buf);
 	return (int)req->header_len;
+}
+
+/* The status line at *pos; on success *pos moves past its CRLF.
+ * 0, HTTP_INCOMPLETE or -1. */
+static int
+http_parse_status_line(const char **pos, const char *end,
+    struct http_response *res)
+{
+	const char *p = *pos;
+	int minor;
+
+	/* "HTTP/1.1 200" and the byte after it. */
+	if (end - p < 13)
+		return HTTP_INCOMPLETE;
+	if ((minor = http_version_minor(p)) < 0 || p[8] != ' ')
+		return -1;	/* HTTP/2, HTTP/1.2, HTTP/11, garbage */
+	if (p[9] < '1' || p[9] > '9' || p[10] < '0' || p[10] > '9' ||
+	    p[11] < '0' || p[11] > '9' || (p[12] != ' ' && p[12] != '\r'))
+		return -1;	/* 3DIGIT exactly, 100 to 999 */
+	res->minor = minor;
+	res->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	p += p[12] == ' ' ? 13 : 12;
+	for (res->reason = p; p < end && HTTP_IS(*p, HTTP_CHAR_VALUE); p++)
+		;
+	if (p == end)
+		return HTTP_INCOMPLETE;
+	if (*p != '\r')
+		return -1;	/* a control character or a bare LF */
+	if (end - p < 2)
+		return HTTP_INCOMPLETE;
+	if (p[1] != '\n')
+		return -1;	/* a bare CR */
+	res->reason_len = (size_t)(p - res->reason);
+	*pos = p + 2;
+	return 0;
+}
+
+/* The framing and connection rules of a response once every field is
+ * known (RFC 9112 §6.3).  0 or -1. */
+static int
+http_finish_response(struct http_response *res, const struct http_fields *f,
+    int head_request)
+{
+	int status = res->status;
+
+	res->nheaders = f->nheaders;
+	res->content_length = f->content_length;
+	if (status == 101)
+		return -1;	/* no Upgrade was forwarded */
+	if (status < 200 && (f->transfer_encoding || f->content_length != -1))
+		return -1;
+	if (f->transfer_encoding) {
+		if (f->content_length != -1 || res->minor == 0 ||
+		    !f->transfer_chunked)
+			return -1;
+		res->chunked = 1;
+	}
+	res->keep_alive = http_keep_alive(res->minor, f);
+	res->no_body = status < 200 || status == 204 || status == 304 ||
+	    head_request;
+	if (status == 204 && (res->chunked || res->content_length > 0))
+		res->keep_alive = 0;	/* a body may follow all the same */
+	else if (!res->no_body && !res->chunked && res->content_length == -1)
+		res->keep_alive = 0;	/* the body ends at the close */
+	return 0;
+}
+
+int
+http_parse_response(const char *buf, size_t len, size_t max_head,
+    int head_request, struct http_response *res)
+{
+	struct http_fields f = { .headers = res->headers, .content_length = -1 };
+	const char *p = buf, *end;
+	int rc;
+
+	if (max_head > INT_MAX)
+		max_head = INT_MAX;
+	end = buf + (len < max_head ? len : max_head);
+	res->nheaders = 0;
+	res->content_length = -1;
+	res->chunked = res->keep_alive = res->no_body = 0;
+	res->header_len = 0;
+
+	if ((rc = http_parse_status_line(&p, end, res)) == 0)
+		rc = http_parse_fields(&p, end, &f);
+	if (rc == HTTP_INCOMPLETE)
+		return len < max_head ? 0 : -1;
+	if (rc != 0 || http_finish_response(res, &f, head_request) != 0)
+		return -1;
+	res->header_len = (size_t)(p - buf);
+	return (int)res->header_len;
+}
+
+int
+http_header_is_hop_by_hop(const char *name, size_t len)
+{
+	static const struct {
+		const char	*lower;
+		size_t		 len;
+	} hop[] = {
+		{ "te", 2 },
+		{ "trailer", 7 },
+		{ "upgrade", 7 },
+		{ "connection", 10 },
+		{ "keep-alive", 10 },
+		{ "content-length", 14 },
+		{ "proxy-connection", 16 },
+		{ "transfer-encoding", 17 },
+		{ "proxy-authenticate", 18 },
+		{ "proxy-authorization", 19 },
+	};
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (hop[i].len == len && http_equal_nocase(name, hop[i].lower, len))
+			return 1;
+	return 0;
+}
+
+int
+http_connection_has(const struct http_header *headers, size_t n,
+    const char *token)
+{
+	size_t token_len = strlen(token), len;
+	const char *p, *end, *option;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!http_header_is(&headers[i], "connection", 10))
+			continue;
+		p = headers[i].value;
+		end = p + headers[i].value_len;
+		while ((option = http_next_option(&p, end, &len)) != NULL)
+			if (len == token_len &&
+			    http_equal_anycase(option, token, len))
+				return 1;
+	}
+	return 0;
 }
 
 const char *

@@ -1,8 +1,10 @@
 /*
- * Unit tests of the HTTP request parser (common/http.c): well-formed heads,
- * pipelining, every split point, keep-alive rules, limits, a table of
- * rejected shapes with their exact status, and the chunked-body decoder at
- * every split point.
+ * Unit tests of the HTTP parsers (common/http.c).  Requests: well-formed
+ * heads, pipelining, every split point, keep-alive rules, limits, a table of
+ * rejected shapes with their exact status.  Responses: typical answers and
+ * their framing, 1xx, every split point, limits, a table of rejected shapes,
+ * the hop-by-hop table and Connection options.  The chunked-body decoder at
+ * every split point, on its own and behind a response head.
  *
  * Every parse runs on a heap copy of exactly the bytes under test, so an
  * over-read shows up under AddressSanitizer.
@@ -466,6 +468,477 @@ test_status_texts(void **state)
 	assert_string_equal(http_error_message(403), "Forbidden: Invalid token");
 }
 
+/* Parse a heap copy of buf[0..len) as a response head. */
+static int
+parse_response(const char *buf, size_t len, size_t max_head, int head_request,
+    struct http_response *res)
+{
+	char *copy = malloc(len > 0 ? len : 1);
+	int rc;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, len);
+	rc = http_parse_response(copy, len, max_head, head_request, res);
+	if (rc > 0) {
+		res->reason = REPOINT(res->reason);
+		for (size_t i = 0; i < res->nheaders; i++) {
+			res->headers[i].name = REPOINT(res->headers[i].name);
+			res->headers[i].value = REPOINT(res->headers[i].value);
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+struct response_case {
+	const char	*response;	/* the head, maybe followed by a body */
+	size_t		 body_len;	/* bytes after the head */
+	int		 head_request;
+	int		 minor;
+	int		 status;
+	const char	*reason;
+	size_t		 nheaders;
+	int64_t		 content_length;
+	int		 chunked;
+	int		 keep_alive;
+	int		 no_body;
+};
+
+static const struct response_case response_cases[] = {
+	{ "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	    "Content-Length: 7\r\n\r\n{\"a\":1}", 7, 0,
+	    1, 200, "OK", 2, 7, 0, 1, 0 },
+	{ "HTTP/1.1 201 Created\r\nLocation: /x/1\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 201, "Created", 2, 0, 0, 1, 0 },
+	{ "HTTP/1.1 204 No Content\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n\r\n", 0, 0,
+	    1, 204, "No Content", 1, -1, 0, 1, 1 },
+	{ "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 204, "No Content", 1, 0, 0, 1, 1 },
+	/* A 204 with framing fields: no body, but the connection is dropped. */
+	{ "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", 0, 0,
+	    1, 204, "No Content", 1, 5, 0, 0, 1 },
+	{ "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 0,
+	    1, 204, "No Content", 1, -1, 1, 0, 1 },
+	/* 304: Content-Length is the representation's, no body follows. */
+	{ "HTTP/1.1 304 Not Modified\r\nETag: \"abc\"\r\nContent-Length: 1234\r\n\r\n", 0, 0,
+	    1, 304, "Not Modified", 2, 1234, 0, 1, 1 },
+	{ "HTTP/1.1 304 Not Modified\r\n\r\n", 0, 0,
+	    1, 304, "Not Modified", 0, -1, 0, 1, 1 },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 15, 0,
+	    1, 200, "OK", 1, -1, 1, 1, 0 },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding:  ChUnKeD \t\r\n\r\n", 0, 0,
+	    1, 200, "OK", 1, -1, 1, 1, 0 },
+	/* Neither sized nor chunked: delimited by the close. */
+	{ "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", 13, 0,
+	    1, 200, "OK", 1, -1, 0, 0, 0 },
+	{ "HTTP/1.0 200 OK\r\n\r\n", 0, 0,
+	    0, 200, "OK", 0, -1, 0, 0, 0 },
+	{ "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc", 3, 0,
+	    0, 200, "OK", 1, 3, 0, 0, 0 },
+	{ "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\n", 0, 0,
+	    0, 200, "OK", 2, 3, 0, 1, 0 },
+	{ "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", 0, 0,
+	    0, 200, "OK", 1, -1, 0, 0, 0 },
+	{ "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n", 0, 0,
+	    1, 200, "OK", 2, 3, 0, 0, 0 },
+	{ "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n", 0, 0,
+	    1, 200, "OK", 2, 3, 0, 1, 0 },
+	{ "HTTP/1.1 200 OK\r\nConnection: x\r\nconnection: CLOSE\r\n"
+	    "Content-Length: 3\r\n\r\n", 0, 0,
+	    1, 200, "OK", 3, 3, 0, 0, 0 },
+	/* The request was HEAD: no body, and no close needed to end it. */
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 0, 1,
+	    1, 200, "OK", 1, 1234, 0, 1, 1 },
+	{ "HTTP/1.1 200 OK\r\n\r\n", 0, 1,
+	    1, 200, "OK", 0, -1, 0, 1, 1 },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1,
+	    1, 200, "OK", 1, -1, 1, 1, 1 },
+	{ "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0, 1,
+	    1, 404, "Not Found", 1, 0, 0, 1, 1 },
+	/* 1xx: reported, no body. */
+	{ "HTTP/1.1 100 Continue\r\n\r\n", 0, 0,
+	    1, 100, "Continue", 0, -1, 0, 1, 1 },
+	{ "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n", 0, 0,
+	    1, 103, "Early Hints", 1, -1, 0, 1, 1 },
+	/* Reason phrases. */
+	{ "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 200, "", 1, 0, 0, 1, 0 },
+	{ "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 200, "", 1, 0, 0, 1, 0 },
+	{ "HTTP/1.1 404  Not\tFound \r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 404, " Not\tFound ", 1, 0, 0, 1, 0 },
+	{ "HTTP/1.1 200 \xc3\x89t\xc3\xa9 (ok) 2xx\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 200, "\xc3\x89t\xc3\xa9 (ok) 2xx", 1, 0, 0, 1, 0 },
+	/* Any three digits from 100. */
+	{ "HTTP/1.1 599 Custom\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 599, "Custom", 1, 0, 0, 1, 0 },
+	{ "HTTP/1.1 999 Nine\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 999, "Nine", 1, 0, 0, 1, 0 },
+	{ "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0009223372036854775807\r\n\r\n", 0, 0,
+	    1, 502, "Bad Gateway", 1, INT64_MAX, 0, 1, 0 },
+	/* Request-only fields mean nothing in a response. */
+	{ "HTTP/1.1 200 OK\r\nHost: a b\r\nHost: c\r\nContent-Type: a\r\n"
+	    "Content-Type: b\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", 0, 0,
+	    1, 200, "OK", 6, 0, 0, 1, 0 },
+};
+
+static void
+test_response_typical(void **state)
+{
+	struct http_response res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(response_cases) / sizeof(response_cases[0]); i++) {
+		const struct response_case *c = &response_cases[i];
+		size_t len = strlen(c->response);
+		int rc = parse_response(c->response, len, MAX_HEAD, c->head_request, &res);
+
+		if (rc != (int)(len - c->body_len))
+			print_message("response case %zu: got %d\n", i, rc);
+		assert_int_equal(rc, len - c->body_len);
+		assert_int_equal(res.header_len, rc);
+		assert_int_equal(res.minor, c->minor);
+		assert_int_equal(res.status, c->status);
+		assert_true(span_is(res.reason, res.reason_len, c->reason));
+		assert_int_equal(res.nheaders, c->nheaders);
+		assert_int_equal(res.content_length, c->content_length);
+		assert_int_equal(res.chunked, c->chunked);
+		if (res.keep_alive != c->keep_alive || res.no_body != c->no_body)
+			print_message("response case %zu: keep_alive %d no_body %d\n",
+			    i, res.keep_alive, res.no_body);
+		assert_int_equal(res.keep_alive, c->keep_alive);
+		assert_int_equal(res.no_body, c->no_body);
+	}
+}
+
+static void
+test_response_headers(void **state)
+{
+	static const char r[] = "HTTP/1.1 200 OK\r\nContent-Type:text/plain  \r\n"
+	    "X-Empty:\r\nX-Spaces: \t \r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+	    "X-Obs: caf\xc3\xa9\r\nContent-Length: 2\r\n\r\nok";
+	struct http_response res;
+
+	(void)state;
+	assert_int_equal(parse_response(S(r), MAX_HEAD, 0, &res), sizeof(r) - 3);
+	assert_int_equal(res.nheaders, 7);
+	assert_true(span_is(res.headers[0].name, res.headers[0].name_len, "Content-Type"));
+	assert_true(span_is(res.headers[0].value, res.headers[0].value_len, "text/plain"));
+	assert_int_equal(res.headers[1].value_len, 0);
+	assert_int_equal(res.headers[2].value_len, 0);
+	assert_true(span_is(res.headers[3].value, res.headers[3].value_len, "a=1"));
+	assert_true(span_is(res.headers[4].value, res.headers[4].value_len, "b=2"));
+	assert_true(span_is(res.headers[5].value, res.headers[5].value_len, "caf\xc3\xa9"));
+	assert_true(span_is(res.headers[6].name, res.headers[6].name_len, "Content-Length"));
+	assert_int_equal(res.content_length, 2);
+}
+
+/* 100 Continue, then the final answer, on one connection. */
+static void
+test_response_continue_then_final(void **state)
+{
+	static const char r[] = "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 102 Processing\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct http_response res;
+	size_t off = 0;
+	int rc;
+
+	(void)state;
+	rc = parse_response(S(r), MAX_HEAD, 0, &res);
+	assert_int_equal(rc, 25);
+	assert_int_equal(res.status, 100);
+	assert_true(res.no_body);
+	off += (size_t)rc;
+	rc = parse_response(r + off, sizeof(r) - 1 - off, MAX_HEAD, 0, &res);
+	assert_int_equal(rc, 27);
+	assert_int_equal(res.status, 102);
+	off += (size_t)rc;
+	rc = parse_response(r + off, sizeof(r) - 1 - off, MAX_HEAD, 0, &res);
+	assert_int_equal(rc, sizeof(r) - 1 - off - 2);
+	assert_int_equal(res.status, 200);
+	assert_int_equal(res.content_length, 2);
+	assert_true(res.keep_alive);
+	assert_false(res.no_body);
+}
+
+/* Every proper prefix of a complete head needs more bytes; the request
+ * method never changes the outcome of a parse, only the body rules. */
+static void
+test_response_every_split_point(void **state)
+{
+	struct http_response res;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(response_cases) / sizeof(response_cases[0]); i++) {
+		const struct response_case *c = &response_cases[i];
+		size_t len = strlen(c->response) - c->body_len;
+
+		for (size_t k = 0; k < len; k++) {
+			assert_int_equal(parse_response(c->response, k, MAX_HEAD, 0, &res), 0);
+			assert_int_equal(parse_response(c->response, k, MAX_HEAD, 1, &res), 0);
+		}
+		assert_int_equal(parse_response(c->response, len, MAX_HEAD, 0, &res), len);
+		assert_int_equal(parse_response(c->response, len, MAX_HEAD, 1, &res), len);
+		assert_true(res.no_body);
+	}
+}
+
+static void
+test_response_limits(void **state)
+{
+	static const char r[] = "HTTP/1.1 200 OK\r\nX-Pad: 0123456789\r\n\r\n";
+	size_t len = sizeof(r) - 1;
+	struct http_response res;
+	char buf[4096];
+	size_t n;
+
+	(void)state;
+	/* A head of exactly max_head bytes fits; one byte less does not. */
+	assert_int_equal(parse_response(r, len, len, 0, &res), len);
+	assert_int_equal(parse_response(r, len, len - 1, 0, &res), -1);
+	assert_int_equal(parse_response(r, len - 1, len, 0, &res), 0);
+	/* The status line alone is longer than the limit. */
+	assert_int_equal(parse_response(r, len, 10, 0, &res), -1);
+	assert_int_equal(parse_response(r, 10, 10, 0, &res), -1);
+	assert_int_equal(parse_response(r, 9, 10, 0, &res), 0);
+	assert_int_equal(parse_response(r, len, 0, 0, &res), -1);
+	assert_int_equal(parse_response(r, 0, 0, 0, &res), -1);
+	assert_int_equal(parse_response(r, 0, 1, 0, &res), 0);
+	/* A huge max_head is clamped, not overflowed. */
+	assert_int_equal(parse_response(r, len, SIZE_MAX, 0, &res), len);
+	/* Bytes after the head do not count. */
+	assert_int_equal(parse_response(S("HTTP/1.1 204 \r\n\r\nxxxxxxxx"), 17, 0, &res), 17);
+
+	/* HTTP_MAX_HEADERS fields fit, one more is too many. */
+	n = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n");
+	for (int i = 0; i < HTTP_MAX_HEADERS; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-%d: v\r\n", i);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n");
+	assert_int_equal(parse_response(buf, n, sizeof(buf), 0, &res), n);
+	assert_int_equal(res.nheaders, HTTP_MAX_HEADERS);
+	n -= 2;
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-Last: v\r\n\r\n");
+	assert_int_equal(parse_response(buf, n, sizeof(buf), 0, &res), -1);
+	/* A head that never ends within max_head. */
+	memset(buf, 'a', sizeof(buf));
+	n = (size_t)snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nX: ");
+	buf[n] = 'a';
+	assert_int_equal(parse_response(buf, sizeof(buf), sizeof(buf), 0, &res), -1);
+	assert_int_equal(parse_response(buf, sizeof(buf) - 1, sizeof(buf), 0, &res), 0);
+}
+
+#define BAD(literal)	{ literal, sizeof(literal) - 1, 1 }
+#define OK_CL		"HTTP/1.1 200 OK\r\n"
+
+static const struct reject_case response_reject_cases[] = {
+	/* Status line. */
+	BAD("HTTP/2 200\r\n\r\n"),
+	BAD("HTTP/2.0 200 OK\r\n\r\n"),
+	BAD("HTTP/1.2 200 OK\r\n\r\n"),
+	BAD("HTTP/0.9 200 OK\r\n\r\n"),
+	BAD("HTTP/11 200 OK\r\n\r\n"),
+	BAD("HTTP/1.x 200 OK\r\n\r\n"),
+	BAD("http/1.1 200 OK\r\n\r\n"),
+	BAD("HTTP/1.1 20 OK\r\n\r\n"),
+	BAD("HTTP/1.1 20\r\n\r\n"),
+	BAD("HTTP/1.1 2000 OK\r\n\r\n"),
+	BAD("HTTP/1.1 2000\r\n\r\n"),
+	BAD("HTTP/1.1 099 OK\r\n\r\n"),
+	BAD("HTTP/1.1 000 OK\r\n\r\n"),
+	BAD("HTTP/1.1 -20 OK\r\n\r\n"),
+	BAD("HTTP/1.1 abc OK\r\n\r\n"),
+	BAD("HTTP/1.1 2x0 OK\r\n\r\n"),
+	BAD("HTTP/1.1 20x OK\r\n\r\n"),
+	BAD("HTTP/1.1  200 OK\r\n\r\n"),
+	BAD("HTTP/1.1\t200 OK\r\n\r\n"),
+	BAD("HTTP/1.1 200\tOK\r\n\r\n"),
+	BAD("HTTP/1.1 200OK\r\n\r\n"),
+	BAD(" HTTP/1.1 200 OK\r\n\r\n"),
+	BAD("\r\nHTTP/1.1 200 OK\r\n\r\n"),
+	BAD("\nHTTP/1.1 200 OK\r\n\r\n"),
+	BAD("HTTP/1.1 200 OK\n\r\n"),
+	BAD("HTTP/1.1 200\n\r\n"),
+	BAD("HTTP/1.1 200 OK\rX: a\r\n\r\n"),
+	BAD("HTTP/1.1 200 OK\r\r\n\r\n"),
+	BAD("HTTP/1.1 200 O\x01K\r\n\r\n"),
+	BAD("HTTP/1.1 200 O\0K\r\n\r\n"),
+	BAD("HTTP/1.1 200 O\x7fK\r\n\r\n"),
+	BAD("HTTP/1\0.1 200 OK\r\n\r\n"),
+	BAD("\0HTTP/1.1 200 OK\r\n\r\n"),
+	BAD("ICY 200 OK\r\n\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+	/* Header fields, as strict as a request's. */
+	BAD(OK_CL "X: a\n\r\n"),
+	BAD(OK_CL "X: a\r\n\n"),
+	BAD(OK_CL "X: a\rY: b\r\n\r\n"),
+	BAD(OK_CL "X: a\r\n\r\r"),
+	BAD(OK_CL "X: a\r\n b\r\n\r\n"),
+	BAD(OK_CL "X: a\r\n\tb\r\n\r\n"),
+	BAD(OK_CL " X: a\r\n\r\n"),
+	BAD(OK_CL "X : a\r\n\r\n"),
+	BAD(OK_CL "X\t: a\r\n\r\n"),
+	BAD(OK_CL ": a\r\n\r\n"),
+	BAD(OK_CL "X\r\n\r\n"),
+	BAD(OK_CL "X a\r\n\r\n"),
+	BAD(OK_CL "X(y): a\r\n\r\n"),
+	BAD(OK_CL "X\xc3\xa9: a\r\n\r\n"),
+	BAD(OK_CL "X: a\0b\r\n\r\n"),
+	BAD(OK_CL "X: a\x01\r\n\r\n"),
+	BAD(OK_CL "X: a\x7f\r\n\r\n"),
+	BAD(OK_CL "\0: a\r\n\r\n"),
+	/* Content-Length. */
+	BAD(OK_CL "Content-Length: abc\r\n\r\n"),
+	BAD(OK_CL "Content-Length: -1\r\n\r\n"),
+	BAD(OK_CL "Content-Length: +5\r\n\r\n"),
+	BAD(OK_CL "Content-Length:\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 5, 5\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 5 5\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 0x5\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 5.0\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 5\r\ncontent-length: 5\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 99999999999999999999\r\n\r\n"),
+	BAD(OK_CL "Content-Length: 9223372036854775808\r\n\r\n"),
+	BAD("HTTP/1.1 304 Not Modified\r\nContent-Length: x\r\n\r\n"),
+	/* Transfer-Encoding. */
+	BAD(OK_CL "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: gzip\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: gzip, chunked\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: chunked, gzip\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: chunked, chunked\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: identity\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	BAD(OK_CL "Transfer-Encoding:\r\n\r\n"),
+	BAD("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	BAD("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n"),
+	BAD("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	/* Informational answers. */
+	BAD("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n\r\n"),
+	BAD("HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n"),
+	BAD("HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n"),
+};
+
+/* Every rejected shape is -1, with or without HEAD, and no prefix of it
+ * is accepted. */
+static void
+test_response_rejections(void **state)
+{
+	struct http_response res;
+	size_t failures = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(response_reject_cases) /
+	    sizeof(response_reject_cases[0]); i++) {
+		const struct reject_case *rc = &response_reject_cases[i];
+
+		for (int head = 0; head <= 1; head++) {
+			int got = parse_response(rc->request, rc->len, MAX_HEAD, head, &res);
+
+			if (got != -1) {
+				print_message("response case %zu: got %d: %.*s\n", i,
+				    got, (int)rc->len, rc->request);
+				failures++;
+			}
+		}
+		for (size_t k = 0; k < rc->len; k++) {
+			int got = parse_response(rc->request, k, MAX_HEAD, 0, &res);
+
+			if (got != 0 && got != -1) {
+				print_message("response case %zu prefix %zu: got %d\n",
+				    i, k, got);
+				failures++;
+			}
+		}
+	}
+	assert_true(sizeof(response_reject_cases) / sizeof(response_reject_cases[0]) >= 30);
+	assert_int_equal(failures, 0);
+}
+
+static void
+test_hop_by_hop(void **state)
+{
+	static const char *hop[] = {
+		"Connection", "connection", "CONNECTION", "Keep-Alive", "keep-alive",
+		"Proxy-Connection", "Proxy-Authenticate", "proxy-authorization",
+		"TE", "te", "Trailer", "Transfer-Encoding", "transfer-encoding",
+		"Upgrade", "UPGRADE", "Content-Length", "content-length",
+	};
+	static const char *end_to_end[] = {
+		"", "T", "TEx", "Trailers", "Connections", "Connectio", "Keep-Alives",
+		"Content-Type", "Content-Lengths", "Content-Encoding", "Upgrade-Insecure-Requests",
+		"X-Connection", "Proxy-Authorization2", "Set-Cookie", "Date", "Host",
+		"Authorization", "WWW-Authenticate", "Location", "Via",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+		if (!http_header_is_hop_by_hop(hop[i], strlen(hop[i])))
+			print_message("hop-by-hop: %s\n", hop[i]);
+		assert_true(http_header_is_hop_by_hop(hop[i], strlen(hop[i])));
+	}
+	for (size_t i = 0; i < sizeof(end_to_end) / sizeof(end_to_end[0]); i++) {
+		if (http_header_is_hop_by_hop(end_to_end[i], strlen(end_to_end[i])))
+			print_message("end-to-end: %s\n", end_to_end[i]);
+		assert_false(http_header_is_hop_by_hop(end_to_end[i], strlen(end_to_end[i])));
+	}
+	/* Only name[0..len) is read. */
+	assert_true(http_header_is_hop_by_hop("TE: trailers", 2));
+	assert_false(http_header_is_hop_by_hop("Upgrade", 6));
+}
+
+#define FIELD(name, value)	{ name, sizeof(name) - 1, value, sizeof(value) - 1 }
+
+static void
+test_connection_has(void **state)
+{
+	static const struct http_header h[] = {
+		FIELD("Content-Type", "text/plain"),
+		FIELD("Connection", "Upgrade,  X-Custom\t,, keep-alive"),
+		FIELD("X-Connection", "close"),
+		FIELD("connection", ""),
+		FIELD("CONNECTION", "te"),
+		FIELD("Connection", "closed, foo bar"),
+	};
+	static const char resp[] = "HTTP/1.1 200 OK\r\nConnection: X-Hop, close\r\n"
+	    "X-Hop: 1\r\nContent-Length: 0\r\n\r\n";
+	struct http_response res;
+	size_t n = sizeof(h) / sizeof(h[0]);
+
+	(void)state;
+	assert_true(http_connection_has(h, n, "upgrade"));
+	assert_true(http_connection_has(h, n, "UPGRADE"));
+	assert_true(http_connection_has(h, n, "x-custom"));
+	assert_true(http_connection_has(h, n, "Keep-Alive"));
+	assert_true(http_connection_has(h, n, "TE"));
+	assert_true(http_connection_has(h, n, "closed"));
+	assert_true(http_connection_has(h, n, "foo"));
+	assert_true(http_connection_has(h, n, "bar"));
+	assert_false(http_connection_has(h, n, "close"));	/* only in X-Connection */
+	assert_false(http_connection_has(h, n, "keep"));
+	assert_false(http_connection_has(h, n, "keep-alive2"));
+	assert_false(http_connection_has(h, n, "text/plain"));
+	assert_false(http_connection_has(h, n, ""));
+	assert_false(http_connection_has(h, n, "foo bar"));
+	/* Only headers[0..n) are looked at. */
+	assert_false(http_connection_has(h, 1, "upgrade"));
+	assert_false(http_connection_has(h, 4, "te"));
+	assert_true(http_connection_has(h, 5, "te"));
+	assert_false(http_connection_has(h, 0, "upgrade"));
+
+	/* As the proxy uses it: drop hop-by-hop fields and those Connection names. */
+	assert_int_equal(parse_response(S(resp), MAX_HEAD, 0, &res), sizeof(resp) - 1);
+	assert_false(res.keep_alive);
+	assert_true(http_connection_has(res.headers, res.nheaders, "close"));
+	assert_true(http_connection_has(res.headers, res.nheaders, "x-hop"));
+	assert_true(http_header_is_hop_by_hop(res.headers[0].name, res.headers[0].name_len));
+	assert_false(http_header_is_hop_by_hop(res.headers[1].name, res.headers[1].name_len));
+	assert_true(http_header_is_hop_by_hop(res.headers[2].name, res.headers[2].name_len));
+}
+
 /*
  * The chunked decoder, driven like the proxy drives it: bytes arrive in
  * segments ending at splits[], are appended to a buffer, decoded, and the
@@ -722,6 +1195,46 @@ test_chunked_rejections(void **state)
 	}
 }
 
+/* A chunked response body, with trailers, decoded behind its head; the
+ * decoder stops exactly where the next response on the connection starts. */
+static void
+test_chunked_response_body(void **state)
+{
+	static const char r[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Trailer: X-Checksum\r\n\r\n"
+	    "6;ext=1\r\nhello \r\n5\r\nworld\r\n0\r\nX-Checksum: abc\r\nX-More: 1\r\n\r\n"
+	    "HTTP/1.1 204 No Content\r\n\r\n";
+	size_t len = sizeof(r) - 1, splits[sizeof(r)];
+	struct http_response res;
+	struct chunk_result cr;
+	int rc;
+
+	(void)state;
+	rc = parse_response(r, len, MAX_HEAD, 0, &res);
+	assert_true(rc > 0);
+	assert_true(res.chunked && res.keep_alive && !res.no_body);
+	for (size_t k = (size_t)rc; k <= len; k++) {
+		size_t two[2] = { k - (size_t)rc, len - (size_t)rc };
+
+		chunk_feed(r + rc, len - (size_t)rc, two, 2, 1024, &cr);
+		assert_int_equal(cr.error, 0);
+		assert_true(cr.done);
+		assert_int_equal(cr.out_len, 11);
+		assert_memory_equal(cr.out, "hello world", 11);
+		assert_int_equal(cr.consumed, len - (size_t)rc - 27);
+	}
+	for (size_t k = 0; k < len - (size_t)rc; k++)
+		splits[k] = k + 1;
+	chunk_feed(r + rc, len - (size_t)rc, splits, len - (size_t)rc, 1024, &cr);
+	assert_int_equal(cr.error, 0);
+	assert_int_equal(cr.consumed, len - (size_t)rc - 27);
+	assert_int_equal(parse_response(r + len - 27, 27, MAX_HEAD, 0, &res), 27);
+	assert_int_equal(res.status, 204);
+	/* A body over the caller's limit. */
+	chunk_feed_whole(r + rc, len - (size_t)rc, 10, &cr);
+	assert_int_equal(cr.error, -413);
+}
+
 int
 main(void)
 {
@@ -737,6 +1250,14 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_status_texts),
+		cmocka_unit_test(test_response_typical),
+		cmocka_unit_test(test_response_headers),
+		cmocka_unit_test(test_response_continue_then_final),
+		cmocka_unit_test(test_response_every_split_point),
+		cmocka_unit_test(test_response_limits),
+		cmocka_unit_test(test_response_rejections),
+		cmocka_unit_test(test_hop_by_hop),
+		cmocka_unit_test(test_connection_has),
 		cmocka_unit_test(test_chunked_simple),
 		cmocka_unit_test(test_chunked_every_split_point),
 		cmocka_unit_test(test_chunked_stops_at_end),
@@ -745,6 +1266,7 @@ main(void)
 		cmocka_unit_test(test_chunked_extensions_and_trailers),
 		cmocka_unit_test(test_chunked_overhead),
 		cmocka_unit_test(test_chunked_rejections),
+		cmocka_unit_test(test_chunked_response_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
