@@ -20,6 +20,13 @@ static struct {
 	char	 master_mapping[KEYS_NAME_MAX];
 	char	 client_master_tracking[KEYS_NAME_MAX];
 	char	 global_state[KEYS_NAME_MAX];
+	char	 client_mapping[KEYS_NAME_MAX];
+	char	 client_master[KEYS_NAME_MAX];
+	char	 live_master[KEYS_NAME_MAX];
+	char	 live_client[KEYS_NAME_MAX];
+	char	 launch_seq[KEYS_NAME_MAX];
+	char	 client_spread_prefix[KEYS_NAME_MAX];
+	char	 routing_channel[KEYS_NAME_MAX];
 } keys;
 
 static int
@@ -44,6 +51,28 @@ keys_format(char *buf, size_t size, const char *fmt, ...)
 	return 0;
 }
 
+/* The names of the placement scripts and the instance registry. */
+static int
+keys_init_placement(const char *prefix)
+{
+	if (keys_format(keys.client_mapping, sizeof(keys.client_mapping),
+	    "%sclient_mapping", prefix) == -1 ||
+	    keys_format(keys.client_master, sizeof(keys.client_master),
+	    "%sclient_master", prefix) == -1 ||
+	    keys_format(keys.live_master, sizeof(keys.live_master),
+	    "%slive:master", prefix) == -1 ||
+	    keys_format(keys.live_client, sizeof(keys.live_client),
+	    "%slive:client", prefix) == -1 ||
+	    keys_format(keys.launch_seq, sizeof(keys.launch_seq),
+	    "%slaunch_seq", prefix) == -1 ||
+	    keys_format(keys.client_spread_prefix,
+	    sizeof(keys.client_spread_prefix), "%sclient_spread:", prefix) == -1 ||
+	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
+	    "%srouting", prefix) == -1)
+		return -1;
+	return 0;
+}
+
 int
 keys_init(const char *prefix, const char *events_channel)
 {
@@ -65,7 +94,7 @@ keys_init(const char *prefix, const char *events_channel)
 	    keys_format(keys.global_state, sizeof(keys.global_state),
 	    "%sglobal_state", prefix) == -1)
 		return -1;
-	return 0;
+	return keys_init_placement(prefix);
 }
 
 const char *
@@ -128,4 +157,59 @@ keys_health_stats(char *buf, size_t size, const char *instance_id)
 {
 	return keys_format(buf, size, KEYS_HEALTH_PREFIX "stats:%s",
 	    instance_id);
+}
+
+const char *
+keys_prefix(void)
+{
+	return keys.prefix;
+}
+
+const char *
+keys_client_mapping(void)
+{
+	return keys.client_mapping;
+}
+
+const char *
+keys_client_master(void)
+{
+	return keys.client_master;
+}
+
+const char *
+keys_live_master(void)
+{
+	return keys.live_master;
+}
+
+const char *
+keys_live_client(void)
+{
+	return keys.live_client;
+}
+
+const char *
+keys_launch_seq(void)
+{
+	return keys.launch_seq;
+}
+
+const char *
+keys_client_spread_prefix(void)
+{
+	return keys.client_spread_prefix;
+}
+
+int
+keys_client_spread(char *buf, size_t size, const char *master_actid)
+{
+	return keys_format(buf, size, "%s%s", keys.client_spread_prefix,
+	    master_actid);
+}
+
+const char *
+keys_routing_channel(void)
+{
+	return keys.routing_channel;
 }

@@ -33,4 +33,23 @@ const char	*keys_global_state(void);
 int		 keys_health_history(char *buf, size_t size, const char *instance_id);
 int		 keys_health_stats(char *buf, size_t size, const char *instance_id);
 
+/* Placement and instance registry (common/scripts.c), valid after keys_init:
+ * "<prefix>client_mapping" (hash client actid -> instance id),
+ * "<prefix>client_master" (hash client actid -> its master actid),
+ * "<prefix>live:master" and "<prefix>live:client" (sorted sets of running
+ * instance ids, score = launch order), "<prefix>launch_seq" (counter). */
+const char	*keys_prefix(void);
+const char	*keys_client_mapping(void);
+const char	*keys_client_master(void);
+const char	*keys_live_master(void);
+const char	*keys_live_client(void);
+const char	*keys_launch_seq(void);
+/* "<prefix>client_spread:": the Lua scripts append a master actid to it to
+ * name that master's hash instance id -> its clients there. */
+const char	*keys_client_spread_prefix(void);
+/* "<prefix>client_spread:<master actid>".  0, or -1 if buf is too small. */
+int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
+/* "<prefix>routing": placement cache invalidation for the proxy workers. */
+const char	*keys_routing_channel(void);
+
 #endif

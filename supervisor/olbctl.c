@@ -5,9 +5,15 @@
  *   status		workers from their heartbeat keys
  *   events [--json]	follow the monitoring channel, one line per event
  *   reload		test the configuration, then SIGHUP the running olbd
+ *   instance ...	add, remove, list instances, set an instance's state
+ *   placement ACTID	where an account is placed
  *
- * It is a short-lived command, so it uses hiredis' blocking API.
+ * It is a short-lived command, so it uses hiredis' blocking API; instance
+ * changes run the proxies' Lua scripts through common/registry.c.  Exit
+ * status: 0 done, 1 failed (message on stderr), 2 usage.
  */
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +28,8 @@
 #include "common/conf.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/registry.h"
+#include "common/scripts.h"
 #include "common/util.h"
 
 #define MAX_OVERRIDES	128
@@ -41,7 +49,17 @@ usage(void)
 	    "commands:\n"
 	    "  status          workers (role, pid, host, uptime, restarts)\n"
 	    "  events [--json] follow the monitoring channel\n"
-	    "  reload          test the configuration, then reload olbd\n");
+	    "  reload          test the configuration, then reload olbd\n"
+	    "  instance add --role master|client --addr IP:PORT [--name NAME]\n"
+	    "               [--state STATE] [--id ID]\n"
+	    "                  register an instance (state: running), print its id\n"
+	    "  instance remove ID\n"
+	    "                  forget an instance; its accounts move on their next call\n"
+	    "  instance list   id, role, name, address, state, account count\n"
+	    "  instance state ID STATE\n"
+	    "                  STATE: pending, running, unhealthy, draining,\n"
+	    "                  terminating, terminated (only running takes accounts)\n"
+	    "  placement ACTID where an account is placed, as master and as client\n");
 	exit(2);
 }
 
@@ -287,6 +305,236 @@ cmd_reload(struct ctl *ctl)
 	return 0;
 }
 
+/* "IPv4:PORT" into ip and port.  0 or -1. */
+static int
+ctl_parse_addr(const char *s, char ip[INET_ADDRSTRLEN], uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	struct in_addr in;
+	char *end;
+	long n;
+
+	if (colon == NULL || colon == s ||
+	    (size_t)(colon - s) >= INET_ADDRSTRLEN)
+		return -1;
+	memcpy(ip, s, (size_t)(colon - s));
+	ip[colon - s] = '\0';
+	if (inet_pton(AF_INET, ip, &in) != 1 || colon[1] < '0' || colon[1] > '9')
+		return -1;
+	errno = 0;
+	n = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 1 || n > 65535)
+		return -1;
+	*port = (uint16_t)n;
+	return 0;
+}
+
+/* The options of "instance add". */
+struct ctl_add {
+	const char	*role;
+	const char	*addr;
+	const char	*name;
+	const char	*state;
+	const char	*id;
+};
+
+/* Parse "--key value" and "--key=value" options of "instance add" from
+ * argv[2]; anything else is a usage error. */
+static void
+ctl_add_parse(int argc, char **argv, struct ctl_add *o)
+{
+	const struct { const char *key; const char **val; } opts[] = {
+		{ "--role", &o->role }, { "--addr", &o->addr },
+		{ "--name", &o->name }, { "--state", &o->state },
+		{ "--id", &o->id },
+	};
+	const char *arg, *val;
+	size_t klen, k;
+
+	memset(o, 0, sizeof(*o));
+	for (int i = 2; i < argc; i++) {
+		arg = argv[i];
+		if ((val = strchr(arg, '=')) != NULL) {
+			klen = (size_t)(val - arg);
+			val++;
+		} else {
+			if (i + 1 == argc)
+				usage();
+			klen = strlen(arg);
+			val = argv[++i];
+		}
+		for (k = 0; k < ARRAY_SIZE(opts); k++)
+			if (strlen(opts[k].key) == klen &&
+			    strncmp(arg, opts[k].key, klen) == 0)
+				break;
+		if (k == ARRAY_SIZE(opts))
+			usage();
+		*opts[k].val = val;
+	}
+	if (o->role == NULL || o->addr == NULL ||
+	    (strcmp(o->role, "master") != 0 && strcmp(o->role, "client") != 0))
+		usage();
+	if (o->state != NULL && !scripts_state_valid(o->state))
+		usage();
+	if (o->id != NULL && (o->id[0] == '\0' ||
+	    strlen(o->id) >= REGISTRY_ID_MAX))
+		usage();
+}
+
+/* instance add: register an instance and print its id. */
+static int
+cmd_instance_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_add o;
+	char ip[INET_ADDRSTRLEN], id[REGISTRY_ID_MAX] = "";
+	uint16_t port;
+	redisContext *rc;
+	int rv;
+
+	ctl_add_parse(argc, argv, &o);
+	if (ctl_parse_addr(o.addr, ip, &port) == -1) {
+		fprintf(stderr, "olbctl: instance add: --addr %s: want IPv4:PORT\n",
+		    o.addr);
+		usage();
+	}
+	if (o.id != NULL)
+		snprintf(id, sizeof(id), "%s", o.id);
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	rv = registry_add(rc, o.role, ip, port, o.name, o.state, NULL, id,
+	    sizeof(id));
+	redisFree(rc);
+	if (rv == -1) {
+		fprintf(stderr, "olbctl: instance add: %s\n", registry_error());
+		return 1;
+	}
+	printf("%s\n", id);
+	return 0;
+}
+
+/* instance remove ID, instance state ID STATE. */
+static int
+cmd_instance_change(struct ctl *ctl, int argc, char **argv)
+{
+	int removing = strcmp(argv[1], "remove") == 0;
+	char previous[REGISTRY_STATE_MAX] = "";
+	redisContext *rc;
+	int rv;
+
+	if (argc != (removing ? 3 : 4) || argv[2][0] == '\0' ||
+	    (!removing && !scripts_state_valid(argv[3])))
+		usage();
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	if (removing)
+		rv = registry_remove(rc, argv[2]);
+	else
+		rv = registry_set_state(rc, argv[2], argv[3], previous);
+	redisFree(rc);
+	if (rv == -1) {
+		fprintf(stderr, "olbctl: instance %s: %s\n", argv[1],
+		    registry_error());
+		return 1;
+	}
+	if (removing)
+		printf("%s removed\n", argv[2]);
+	else
+		printf("%s: %s -> %s\n", argv[2], previous, argv[3]);
+	return 0;
+}
+
+static void
+instance_print_one(const struct registry_instance *inst, const char *extra)
+{
+	char addr[REGISTRY_IP_MAX + 8];
+
+	snprintf(addr, sizeof(addr), "%s:%u", inst->ip[0] ? inst->ip : "-",
+	    (unsigned int)inst->port);
+	printf("%-12s %-7s %-20s %-21s %-12s %lld%s\n", inst->id,
+	    inst->is_master ? "master" : "client",
+	    inst->name[0] ? inst->name : "-", addr, inst->state, inst->count,
+	    extra);
+}
+
+static void
+instance_print(const struct registry_instance *inst, void *arg)
+{
+	(void)arg;
+	instance_print_one(inst, "");
+}
+
+/* instance list: every instance by launch order. */
+static int
+cmd_instance_list(struct ctl *ctl, int argc)
+{
+	redisContext *rc;
+	int n;
+
+	if (argc != 2)
+		usage();
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	printf("%-12s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
+	    "ADDRESS", "STATE", "COUNT");
+	n = registry_list(rc, instance_print, NULL);
+	redisFree(rc);
+	if (n == -1) {
+		fprintf(stderr, "olbctl: instance list: %s\n", registry_error());
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_instance(struct ctl *ctl, int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "add") == 0)
+		return cmd_instance_add(ctl, argc, argv);
+	if (strcmp(argv[1], "remove") == 0 || strcmp(argv[1], "state") == 0)
+		return cmd_instance_change(ctl, argc, argv);
+	if (strcmp(argv[1], "list") == 0)
+		return cmd_instance_list(ctl, argc);
+	usage();
+}
+
+/* placement ACTID: the instances hosting the account, as master and as
+ * client (with the master it copies). */
+static int
+cmd_placement(struct ctl *ctl, int argc, char **argv)
+{
+	struct registry_account acct;
+	char extra[REGISTRY_ACTID_MAX + 16];
+	redisContext *rc;
+	int rv;
+
+	if (argc != 2 || argv[1][0] == '\0')
+		usage();
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	rv = registry_placement(rc, argv[1], &acct);
+	redisFree(rc);
+	if (rv == -1) {
+		fprintf(stderr, "olbctl: placement: %s\n", registry_error());
+		return 1;
+	}
+	if (!acct.as_master && !acct.as_client) {
+		printf("%s is not placed\n", argv[1]);
+		return 0;
+	}
+	printf("%-12s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
+	    "ADDRESS", "STATE", "COUNT");
+	if (acct.as_master)
+		instance_print_one(&acct.master, "");
+	if (acct.as_client) {
+		snprintf(extra, sizeof(extra), "  master=%s", acct.master_actid[0] ?
+		    acct.master_actid : "-");
+		instance_print_one(&acct.client, extra);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -323,6 +571,10 @@ main(int argc, char **argv)
 		cmd_events(&ctl, argc > 1 && strcmp(argv[1], "--json") == 0);
 	else if (strcmp(argv[0], "reload") == 0)
 		status = cmd_reload(&ctl);
+	else if (strcmp(argv[0], "instance") == 0)
+		status = cmd_instance(&ctl, argc, argv);
+	else if (strcmp(argv[0], "placement") == 0)
+		status = cmd_placement(&ctl, argc, argv);
 	else
 		usage();
 	conf_free(ctl.conf);

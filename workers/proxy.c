@@ -11,6 +11,9 @@
  */
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,57 +24,14 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/proxy.h"
 #include "workers/worker.h"
-
-#define CONN_OUT_HIGH		(64 * 1024)	/* stop reading above this */
-#define CONN_LINGER_MS		2000
-#define ACCEPT_RETRY_MS		100
-#define ACCEPT_BATCH		64
-
-enum conn_state {
-	CONN_HEAD,		/* waiting for (more of) a request head */
-	CONN_BODY,		/* reading a request body */
-	CONN_LINGER,		/* final answer sent: draining input, then close */
-};
-
-struct conn {
-	int			 fd;
-	enum conn_state		 state;
-	struct proxy		*proxy;
-	char			*in;		/* owned; in_cap bytes */
-	size_t			 in_len, in_cap;
-	char			*out;		/* owned; pending output */
-	size_t			 out_len, out_off, out_cap;
-	int			 keep_alive;	/* of the request being served */
-	int			 close_after;	/* close once out is written */
-	uint64_t		 body_left;	/* CONN_BODY with Content-Length */
-	int			 chunked;
-	struct http_chunked	 chunk;
-	int			 answer_status;	/* sent once the body is read */
-	const char		*answer_body;	/* static string */
-	int			 head_only;	/* HEAD request */
-	int			 head_started;	/* bytes of the next head arrived */
-	struct ev_timer		 timer;
-	struct conn		*prev, *next;
-};
-
-struct proxy {
-	struct worker		*w;
-	const struct conf	*conf;
-	int			 listen_fd;
-	int			 accepting;
-	int			 closing_all;	/* cleanup: closing every conn */
-	size_t			 nconns;
-	struct conn		*conns;		/* list of live connections */
-	struct ev_timer		 accept_timer;
-};
 
 static struct proxy proxy;
 
 static void	conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
 static void	conn_process(struct conn *c);
 static int	conn_flush(struct conn *c);
-static void	conn_respond_error(struct conn *c, int status);
 static void	conn_timer(struct conn *c, int64_t ms);
 static void	proxy_accept_resume(struct proxy *p);
 
@@ -81,6 +41,8 @@ conn_close(struct conn *c)
 {
 	struct proxy *p = c->proxy;
 
+	if (c->api != NULL)
+		api_abort(c);
 	ev_timer_stop(p->w->loop, &c->timer);
 	ev_io_del(p->w->loop, c->fd, EV_READ | EV_WRITE);
 	close(c->fd);
@@ -126,8 +88,7 @@ conn_timer(struct conn *c, int64_t ms)
 	ev_timer_start(c->proxy->w->loop, &c->timer, (uint64_t)ms, conn_on_timeout, c);
 }
 
-/* Append n bytes to the output buffer.  0 or -1 (out of memory). */
-static int
+int
 conn_out_append(struct conn *c, const char *data, size_t n)
 {
 	if (c->out_len + n > c->out_cap) {
@@ -146,28 +107,38 @@ conn_out_append(struct conn *c, const char *data, size_t n)
 	return 0;
 }
 
-/* Queue a complete JSON answer.  After it, the connection closes unless the
- * request asked for keep-alive and the worker is not stopping. */
-static void
+int
+conn_closes_after_answer(struct conn *c)
+{
+	if (!c->keep_alive || c->proxy->w->stopping)
+		c->close_after = 1;
+	return c->close_after;
+}
+
+void
 conn_respond(struct conn *c, int status, const char *body)
 {
-	char head[256];
+	conn_respond_with(c, status, "", body);
+}
+
+void
+conn_respond_with(struct conn *c, int status, const char *headers, const char *body)
+{
+	char head[512];
 	size_t blen = strlen(body);
 	int n;
 
-	if (!c->keep_alive || c->proxy->w->stopping)
-		c->close_after = 1;
+	conn_closes_after_answer(c);
 	n = snprintf(head, sizeof(head),
-	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n%s\r\n", status, http_status_reason(status), blen,
-	    c->close_after ? "Connection: close\r\n" : "");
+	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
+	    "Content-Length: %zu\r\n%s\r\n", status, http_status_reason(status),
+	    headers, blen, c->close_after ? "Connection: close\r\n" : "");
 	if (conn_out_append(c, head, (size_t)n) == -1 ||
 	    (!c->head_only && conn_out_append(c, body, blen) == -1))
 		c->close_after = 1;
 }
 
-/* Answer a request error with its JSON body and stop reading requests. */
-static void
+void
 conn_respond_error(struct conn *c, int status)
 {
 	char body[256];
@@ -179,26 +150,31 @@ conn_respond_error(struct conn *c, int status)
 	c->state = CONN_LINGER;
 }
 
-/* Decide the answer to a request (SPEC §3); it is sent once the body has
- * been read. */
+/* The request has been read whole: answer it, or let proxy_api serve it. */
 static void
-conn_route(struct conn *c, const struct http_request *req)
+conn_request_done(struct conn *c)
 {
-	static const char health[] = "/api/v1/healthCheck";
-	size_t hl = sizeof(health) - 1;
-
-	if (req->path_len >= hl && memcmp(req->path, health, hl) == 0 &&
-	    (req->path_len == hl || req->path[hl] == '/')) {
-		c->answer_status = 200;
-		c->answer_body = "{\"status\":true,\"message\":\"Health is OK\"}";
-	} else if ((req->method == HTTP_GET || req->method == HTTP_HEAD) &&
-	    req->path_len == 12 && memcmp(req->path, "/api/v1/test", 12) == 0) {
-		c->answer_status = 200;
-		c->answer_body = "{\"status\":true,\"message\":\"success\"}";
-	} else {
-		c->answer_status = 404;
-		c->answer_body = "{\"status\":false,\"message\":\"Path not found\"}";
+	if (c->api == NULL) {
+		c->state = CONN_HEAD;
+		conn_respond(c, c->answer_status, c->answer_body);
+		return;
 	}
+	c->state = CONN_WAIT;
+	ev_timer_stop(c->proxy->w->loop, &c->timer);
+	api_start(c);
+}
+
+void
+conn_resume(struct conn *c)
+{
+	if (c->state == CONN_WAIT)
+		c->state = CONN_HEAD;
+	if (c->processing)
+		return;		/* answered at once: conn_process goes on */
+	if (c->state != CONN_LINGER)
+		conn_process(c);
+	if (c->out_len > 0)
+		(void)conn_flush(c);
 }
 
 /* A request head was parsed: check its body framing, answer or read on. */
@@ -218,9 +194,11 @@ conn_on_head(struct conn *c, const struct http_request *req)
 		conn_respond_error(c, 413);
 		return;
 	}
+	api_route(c, req);
+	if (c->state == CONN_LINGER)
+		return;		/* answered at once (401, 403, 415...) */
 	if (req->expect_continue && (req->chunked || req->content_length > 0))
 		(void)conn_out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	conn_route(c, req);
 	c->chunked = req->chunked;
 	c->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
 	if (c->chunked)
@@ -229,7 +207,7 @@ conn_on_head(struct conn *c, const struct http_request *req)
 		c->state = CONN_BODY;
 		conn_timer(c, conf->proxy.body_timeout_ms);
 	} else
-		conn_respond(c, c->answer_status, c->answer_body);
+		conn_request_done(c);
 }
 
 /* Consume body bytes at the front of the input buffer.  0 when more input
@@ -245,10 +223,10 @@ conn_read_body(struct conn *c, size_t *used)
 
 		c->body_left -= take;
 		*used = take;
-		if (c->body_left == 0) {
-			c->state = CONN_HEAD;
-			conn_respond(c, c->answer_status, c->answer_body);
-		}
+		if (c->api != NULL && api_body(c, c->in, take) == -1)
+			return -1;
+		if (c->body_left == 0)
+			conn_request_done(c);
 		return 0;
 	}
 	n = http_chunked_decode(&c->chunk, c->in, c->in_len, &out_len,
@@ -258,10 +236,10 @@ conn_read_body(struct conn *c, size_t *used)
 		return -1;
 	}
 	*used = (size_t)n;
-	if (c->chunk.done) {
-		c->state = CONN_HEAD;
-		conn_respond(c, c->answer_status, c->answer_body);
-	}
+	if (c->api != NULL && api_body(c, c->in, out_len) == -1)
+		return -1;
+	if (c->chunk.done)
+		conn_request_done(c);
 	return 0;
 }
 
@@ -272,7 +250,9 @@ conn_process(struct conn *c)
 	const struct conf *conf = c->proxy->conf;
 	struct http_request req;
 
-	while (c->in_len > 0 && c->state != CONN_LINGER && !c->close_after &&
+	c->processing = 1;
+	while (c->in_len > 0 && c->state != CONN_LINGER && c->state != CONN_WAIT &&
+	    !c->close_after &&
 	    c->out_len - c->out_off < CONN_OUT_HIGH) {
 		size_t used = 0;
 		int rc;
@@ -297,6 +277,7 @@ conn_process(struct conn *c)
 		if (used == 0)
 			break;
 	}
+	c->processing = 0;
 	/* The head timeout runs from a request's first byte, not its last, so
 	 * a client dribbling bytes cannot hold the connection forever. */
 	if (c->state == CONN_HEAD && c->in_len == 0) {
@@ -392,8 +373,22 @@ conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg)
 	}
 }
 
+/* The client's address as text, for X-Forwarded-For. */
+static void
+conn_peer_name(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	const void *addr = NULL;
+
+	if (ss->ss_family == AF_INET)
+		addr = &((const struct sockaddr_in *)ss)->sin_addr;
+	else if (ss->ss_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	if (addr == NULL || inet_ntop(ss->ss_family, addr, buf, (socklen_t)size) == NULL)
+		snprintf(buf, size, "unknown");
+}
+
 static struct conn *
-conn_new(struct proxy *p, int fd)
+conn_new(struct proxy *p, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c;
 
@@ -406,6 +401,7 @@ conn_new(struct proxy *p, int fd)
 	}
 	c->fd = fd;
 	c->proxy = p;
+	conn_peer_name(peer, c->peer, sizeof(c->peer));
 	c->state = CONN_HEAD;
 	c->keep_alive = 1;
 	if (ev_io_add(p->w->loop, fd, EV_READ, conn_on_io, c) == -1) {
@@ -448,13 +444,17 @@ proxy_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
 	(void)loop;
 	(void)mask;
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len;
 		int cfd;
 
 		if (p->nconns >= (size_t)p->conf->proxy.max_connections) {
 			proxy_accept_pause(p, 0);	/* resumed by conn_close */
 			return;
 		}
-		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		peer_len = sizeof(peer);
+		cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
@@ -463,7 +463,7 @@ proxy_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
 			}
 			return;
 		}
-		if (conn_new(p, cfd) == NULL) {
+		if (conn_new(p, cfd, &peer) == NULL) {
 			log_warn("connection setup failed: out of memory");
 			close(cfd);
 		}
@@ -488,6 +488,8 @@ proxy_start(struct worker *w)
 	p->w = w;
 	p->conf = w->conf;
 	p->listen_fd = w->listen_fd;
+	if (api_init(p) == -1)
+		return -1;
 	proxy_accept_resume(p);
 	return p->accepting ? 0 : -1;
 }
@@ -518,6 +520,7 @@ proxy_cleanup(struct worker *w)
 	p->closing_all = 1;
 	while (p->conns != NULL)
 		conn_close(p->conns);
+	api_shutdown();
 }
 
 static const struct worker_role_ops proxy_ops = {

@@ -1,0 +1,320 @@
+/*
+ * placement: the proxies' async side of the placement scripts (see
+ * placement.h).  Each call is one heap request that owns copies of its
+ * arguments, so it can be sent again as EVAL after a NOSCRIPT error; the
+ * request is freed after its callback.  Talks to Redis through the caller's
+ * rconn (common/redis.c); the scripts and their KEYS come from
+ * common/scripts.c.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/placement.h"
+#include "common/redis.h"
+#include "common/scripts.h"
+
+/* One placement call in flight; owned by the rconn callback until the answer
+ * has been delivered. */
+struct placement_req {
+	struct rconn		*rc;
+	enum scripts_id		 script;
+	const char		*role;		/* static "master"/"client" */
+	long long		 max;
+	int			 by_source;	/* EVAL sent after NOSCRIPT */
+	placement_cb		*cb;
+	void			*arg;
+	char			*actid;		/* in this allocation */
+	char			*master;	/* in this allocation, maybe "" */
+};
+
+/* Set while Redis keeps failing us: only the first failure is an error line. */
+static int	placement_failing;
+
+static void placement_fail(const struct placement_req *req, const char *fmt,
+    ...) __attribute__((format(printf, 2, 3)));
+
+/* Log "EVALSHA place_client(127.0.0.1:6379): ..." once per run of failures. */
+static void
+placement_fail(const struct placement_req *req, const char *fmt, ...)
+{
+	enum log_level level = placement_failing ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_ERROR;
+	char msg[256];
+	va_list ap;
+
+	placement_failing = 1;
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(level, "%s %s(%s): %s", req->by_source ? "EVAL" : "EVALSHA",
+	    scripts_name(req->script), rconn_addr(req->rc), msg);
+}
+
+static struct placement_req *
+placement_req_new(struct rconn *rc, enum scripts_id script, const char *actid,
+    const char *master, placement_cb *cb, void *arg)
+{
+	struct placement_req *req;
+	size_t alen = strlen(actid), mlen = master != NULL ? strlen(master) : 0;
+
+	if ((req = calloc(1, sizeof(*req) + alen + mlen + 2)) == NULL)
+		return NULL;
+	req->rc = rc;
+	req->script = script;
+	req->cb = cb;
+	req->arg = arg;
+	req->actid = (char *)(req + 1);
+	memcpy(req->actid, actid, alen + 1);
+	req->master = req->actid + alen + 1;
+	if (master != NULL)
+		memcpy(req->master, master, mlen);
+	req->master[mlen] = '\0';
+	return req;
+}
+
+/* The command line of req's script.  0 or -1. */
+static int
+placement_build(const struct placement_req *req, struct scripts_call *c)
+{
+	int rv;
+
+	switch (req->script) {
+	case SCRIPTS_PLACE_MASTER:
+		rv = scripts_call_place_master(c, req->actid, req->max);
+		break;
+	case SCRIPTS_PLACE_CLIENT:
+		rv = scripts_call_place_client(c, req->actid, req->master,
+		    req->max);
+		break;
+	case SCRIPTS_RELEASE:
+		rv = scripts_call_release(c, req->role, req->actid, req->master);
+		break;
+	case SCRIPTS_LOCATE:
+		rv = scripts_call_locate(c, req->role, req->actid, req->master);
+		break;
+	default:
+		rv = -1;
+	}
+	if (rv == 0 && req->by_source)
+		scripts_call_by_source(c);
+	return rv;
+}
+
+static void	placement_on_reply(struct rconn *rc, redisReply *reply, void *arg);
+
+/* Send (or send again) req.  0, or -1 if it was not queued. */
+static int
+placement_send(struct placement_req *req)
+{
+	struct scripts_call c;
+
+	if (placement_build(req, &c) == -1)
+		return -1;
+	return rconn_commandargv(req->rc, placement_on_reply, req, c.argc,
+	    c.argv, c.argvlen);
+}
+
+/* Copy a bulk string reply into buf: non-empty, shorter than size, no NUL
+ * inside.  0 or -1. */
+static int
+placement_copy_string(const redisReply *r, char *buf, size_t size)
+{
+	if (r == NULL || r->type != REDIS_REPLY_STRING || r->str == NULL ||
+	    r->len == 0 || r->len >= size || memchr(r->str, '\0', r->len) != NULL)
+		return -1;
+	memcpy(buf, r->str, r->len);
+	buf[r->len] = '\0';
+	return 0;
+}
+
+/* A port as an integer reply, or as a string of digits.  0 or -1. */
+static int
+placement_copy_port(const redisReply *r, uint16_t *port)
+{
+	long long n = 0;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_INTEGER)
+		n = r->integer;
+	else if (r->type == REDIS_REPLY_STRING && r->str != NULL &&
+	    r->len > 0 && r->len <= 5) {
+		for (size_t i = 0; i < r->len; i++) {
+			if (r->str[i] < '0' || r->str[i] > '9')
+				return -1;
+			n = n * 10 + (r->str[i] - '0');
+		}
+	} else
+		return -1;
+	if (n < 1 || n > 65535)
+		return -1;
+	*port = (uint16_t)n;
+	return 0;
+}
+
+/* {id, ip, port, "existing"|"placed"} into where.  0 or -1. */
+static int
+placement_parse_place(const redisReply *r, struct placement *where)
+{
+	const redisReply *how;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+	    r->element == NULL)
+		return -1;
+	if (placement_copy_string(r->element[0], where->id,
+	    sizeof(where->id)) == -1 ||
+	    placement_copy_string(r->element[1], where->ip,
+	    sizeof(where->ip)) == -1 ||
+	    placement_copy_port(r->element[2], &where->port) == -1)
+		return -1;
+	how = r->element[3];
+	if (how == NULL || how->type != REDIS_REPLY_STRING || how->str == NULL)
+		return -1;
+	if (how->len == 8 && memcmp(how->str, "existing", 8) == 0)
+		where->existing = 1;
+	else if (!(how->len == 6 && memcmp(how->str, "placed", 6) == 0))
+		return -1;
+	where->found = 1;
+	return 0;
+}
+
+/* The status a non-error reply of req's script means; fills where. */
+static enum placement_status
+placement_parse(const struct placement_req *req, const redisReply *r,
+    struct placement *where)
+{
+	if (req->script == SCRIPTS_RELEASE) {
+		if (r->type != REDIS_REPLY_INTEGER ||
+		    (r->integer != 0 && r->integer != 1))
+			return PLACEMENT_ERROR;
+		where->found = (int)r->integer;
+		return PLACEMENT_OK;
+	}
+	if (r->type == REDIS_REPLY_NIL)
+		return PLACEMENT_NO_CAPACITY;
+	if (placement_parse_place(r, where) == -1) {
+		memset(where, 0, sizeof(*where));
+		return PLACEMENT_ERROR;
+	}
+	return PLACEMENT_OK;
+}
+
+static void
+placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
+{
+	struct placement_req *req = arg;
+	struct placement where;
+	enum placement_status status = PLACEMENT_ERROR;
+
+	(void)rc;
+	memset(&where, 0, sizeof(where));
+	if (scripts_reply_is_noscript(reply) && !req->by_source) {
+		req->by_source = 1;
+		if (placement_send(req) == 0)
+			return;		/* the EVAL's reply comes here */
+		placement_fail(req, "NOSCRIPT, and EVAL could not be sent");
+	} else if (reply == NULL)
+		placement_fail(req, "connection lost");
+	else if (reply->type == REDIS_REPLY_ERROR)
+		placement_fail(req, "%.*s", (int)(reply->len < 200 ?
+		    reply->len : 200), reply->str != NULL ? reply->str : "");
+	else if ((status = placement_parse(req, reply, &where)) ==
+	    PLACEMENT_ERROR)
+		placement_fail(req, "unexpected reply (type %d)",
+		    reply->type);
+	else
+		placement_failing = 0;
+	req->cb(status, &where, req->arg);
+	free(req);
+}
+
+/* Allocate and send one call.  0 or -1 (nothing sent, cb not called). */
+static int
+placement_start(struct rconn *rc, enum scripts_id script, const char *role,
+    const char *actid, const char *master, long long max, placement_cb *cb,
+    void *arg)
+{
+	struct placement_req *req;
+
+	if (rc == NULL || cb == NULL || actid == NULL || actid[0] == '\0')
+		return -1;
+	if ((req = placement_req_new(rc, script, actid, master, cb, arg)) == NULL) {
+		log_error("placement %s: out of memory", scripts_name(script));
+		return -1;
+	}
+	req->role = role;
+	req->max = max;
+	if (placement_send(req) == -1) {
+		placement_fail(req, "not sent (connection down)");
+		free(req);
+		return -1;
+	}
+	return 0;
+}
+
+int
+placement_place_master(struct rconn *rc, const char *actid,
+    long long max_per_master, placement_cb *cb, void *arg)
+{
+	return placement_start(rc, SCRIPTS_PLACE_MASTER, "master", actid, NULL,
+	    max_per_master, cb, arg);
+}
+
+int
+placement_place_client(struct rconn *rc, const char *actid, const char *master,
+    long long max_per_client, placement_cb *cb, void *arg)
+{
+	if (master == NULL || master[0] == '\0')
+		return -1;
+	return placement_start(rc, SCRIPTS_PLACE_CLIENT, "client", actid, master,
+	    max_per_client, cb, arg);
+}
+
+int
+placement_release(struct rconn *rc, enum placement_role role,
+    const char *actid, const char *master, placement_cb *cb, void *arg)
+{
+	return placement_start(rc, SCRIPTS_RELEASE, role == PLACEMENT_MASTER ?
+	    "master" : "client", actid, master, 0, cb, arg);
+}
+
+int
+placement_locate(struct rconn *rc, enum placement_role role, const char *actid,
+    placement_cb *cb, void *arg)
+{
+	return placement_start(rc, SCRIPTS_LOCATE, role == PLACEMENT_MASTER ?
+	    "master" : "client", actid, NULL, 0, cb, arg);
+}
+
+/* SCRIPT LOAD answered: it must be the digest olb computed. */
+static void
+placement_on_loaded(struct rconn *rc, redisReply *reply, void *arg)
+{
+	enum scripts_id id = (enum scripts_id)(uintptr_t)arg;
+	const char *sha = scripts_sha(id);
+
+	if (reply == NULL)
+		return;		/* lost: the next EVALSHA falls back to EVAL */
+	if (reply->type != REDIS_REPLY_STRING || reply->str == NULL ||
+	    strcmp(reply->str, sha) != 0)
+		log_warn("SCRIPT LOAD %s(%s): unexpected answer (want %s)",
+		    scripts_name(id), rconn_addr(rc), sha);
+}
+
+int
+placement_load(struct rconn *rc)
+{
+	if (rc == NULL || scripts_init() == -1)
+		return -1;
+	for (int i = 0; i < SCRIPTS_COUNT; i++)
+		if (rconn_command(rc, placement_on_loaded, (void *)(uintptr_t)i,
+		    "SCRIPT LOAD %s", scripts_source((enum scripts_id)i)) == -1)
+			return -1;
+	return 0;
+}

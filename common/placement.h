@@ -1,0 +1,80 @@
+/*
+ * placement: where an account's listener runs (SPEC §4), decided in Redis by
+ * the Lua scripts of common/scripts.c over an async rconn (the proxy workers'
+ * hot path).  One EVALSHA per decision; after a NOSCRIPT error (Redis
+ * restarted or flushed) the same call is sent once more as EVAL, which also
+ * caches the script, and that answer is delivered.
+ *
+ * Every reply is checked for shape and size before use; anything unexpected
+ * is PLACEMENT_ERROR, logged at error for the first failure of a run and at
+ * debug while failures continue, so an outage does not flood the log.
+ */
+#ifndef OLB_PLACEMENT_H
+#define OLB_PLACEMENT_H
+
+#include <stdint.h>
+
+struct rconn;
+
+#define PLACEMENT_ID_MAX	64	/* with the NUL */
+#define PLACEMENT_IP_MAX	64
+
+enum placement_role {
+	PLACEMENT_MASTER,
+	PLACEMENT_CLIENT,
+};
+
+enum placement_status {
+	PLACEMENT_OK,		/* placed (or, for a release, done) */
+	PLACEMENT_NO_CAPACITY,	/* no live instance below its cap: 503 */
+	PLACEMENT_ERROR,	/* connection lost, error or unexpected reply */
+	PLACEMENT_NOT_PLACED = PLACEMENT_NO_CAPACITY,	/* placement_locate */
+};
+
+/* An account's instance.  For a release, found says whether the account was
+ * placed (and the rest is empty). */
+struct placement {
+	int		 found;
+	char		 id[PLACEMENT_ID_MAX];
+	char		 ip[PLACEMENT_IP_MAX];
+	uint16_t	 port;
+	int		 existing;	/* 1: placed before (re-login), 0: just now */
+};
+
+/* The answer: where is zeroed unless status is PLACEMENT_OK; it is valid only
+ * during the call. */
+typedef void placement_cb(enum placement_status status,
+    const struct placement *where, void *arg);
+
+/* Place a master account on the least-loaded live master below
+ * max_per_master, or find where it is.  0 if sent (cb is then called exactly
+ * once, also with PLACEMENT_ERROR if the connection is lost), -1 if not sent
+ * (rc down, actid empty, out of memory): cb is never called. */
+int		 placement_place_master(struct rconn *rc, const char *actid,
+		    long long max_per_master, placement_cb *cb, void *arg);
+/* Place a client account of master (non-empty): the live client instance
+ * below max_per_client with the fewest clients of that master, then the
+ * fewest accounts, then the first launched.  0 or -1 as above. */
+int		 placement_place_client(struct rconn *rc, const char *actid,
+		    const char *master, long long max_per_client, placement_cb *cb,
+		    void *arg);
+/* Free an account's place (mapping, count, tracking); master may be "" or
+ * NULL (the recorded master of a client is used).  PLACEMENT_OK with
+ * where->found 1 if it was placed, 0 if not.  0 or -1 as above. */
+int		 placement_release(struct rconn *rc, enum placement_role role,
+		    const char *actid, const char *master, placement_cb *cb,
+		    void *arg);
+
+/* Where an account is placed, whatever the state of its instance (where its
+ * remove_user_listener goes): PLACEMENT_OK, or PLACEMENT_NOT_PLACED (the same
+ * value as PLACEMENT_NO_CAPACITY).  An account whose instance was removed is
+ * released on the way (its listener went with the instance).  0 or -1 as
+ * above. */
+int		 placement_locate(struct rconn *rc, enum placement_role role,
+		    const char *actid, placement_cb *cb, void *arg);
+
+/* SCRIPT LOAD every script (call when rc comes up: saves the first EVALSHA
+ * its NOSCRIPT round trip).  0 if all were sent, -1 if not. */
+int		 placement_load(struct rconn *rc);
+
+#endif

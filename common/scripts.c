@@ -1,0 +1,687 @@
+/*
+ * scripts: the placement and registry Lua scripts (see scripts.h), their SHA1
+ * digests (OpenSSL EVP) and their EVALSHA command lines.
+ *
+ * Each script is one decision and runs atomically in Redis, so the rules hold
+ * under any interleaving of callers: an account has at most one placement per
+ * role, an instance's count equals the accounts mapped to it and never passes
+ * the cap it was placed under, a master's tracking array has no duplicates,
+ * masterCount and clientCount equal the entries of master_mapping and
+ * client_mapping.  Scripts do not roll back on error, so each one validates
+ * its arguments before its first write, and counters are written with HSET of
+ * a value computed in Lua (a damaged counter reads as 0 rather than failing
+ * HINCRBY half way).  Placement reads only the live sets, the counts and the
+ * one chosen record, never every instance.  Changes that make a cached
+ * placement stale are published on the routing channel from inside the
+ * scripts: {"op":"release","role":..,"actid":..} and
+ * {"op":"instance","id":..,"state":..} (state "removed" for a removal).
+ *
+ * Talks to nobody: placement.c and registry.c send the command lines.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "common/keys.h"
+#include "common/scripts.h"
+
+/*
+ * Helpers every script starts with (each EVAL is self-contained, so the
+ * prelude is part of each source and of its digest).
+ */
+#define SCRIPTS_PRELUDE \
+	"-- olb placement prelude: helpers shared by every script (each script is\n" \
+	"-- sent whole, so each carries its own copy).\n" \
+	"local STATES = { pending = true, running = true, unhealthy = true,\n" \
+	"    draining = true, terminating = true, terminated = true }\n" \
+	"\n" \
+	"-- HMGET for any number of fields (unpack has a stack limit): values in order.\n" \
+	"local function hmget_many(key, fields)\n" \
+	"    local out = {}\n" \
+	"    for i = 1, #fields, 1000 do\n" \
+	"        local chunk = {}\n" \
+	"        for j = i, math.min(i + 999, #fields) do\n" \
+	"            chunk[#chunk + 1] = fields[j]\n" \
+	"        end\n" \
+	"        local got = redis.call('HMGET', key, unpack(chunk))\n" \
+	"        for j = 1, #chunk do\n" \
+	"            out[#out + 1] = got[j]\n" \
+	"        end\n" \
+	"    end\n" \
+	"    return out\n" \
+	"end\n" \
+	"\n" \
+	"-- An integer field of a hash, 0 when absent or not a number.\n" \
+	"local function hash_int(key, field)\n" \
+	"    local n = tonumber(redis.call('HGET', key, field))\n" \
+	"    if n == nil then return 0 end\n" \
+	"    return math.floor(n)\n" \
+	"end\n" \
+	"\n" \
+	"-- Add delta to a counter field.  Computed here rather than with HINCRBY so a\n" \
+	"-- damaged value can never stop a script half way (scripts do not roll back).\n" \
+	"-- At zero or below the field is deleted if drop is true, else set to 0.\n" \
+	"local function hash_add(key, field, delta, drop)\n" \
+	"    local n = hash_int(key, field) + delta\n" \
+	"    if n <= 0 then\n" \
+	"        if drop then\n" \
+	"            redis.call('HDEL', key, field)\n" \
+	"        else\n" \
+	"            redis.call('HSET', key, field, 0)\n" \
+	"        end\n" \
+	"        return 0\n" \
+	"    end\n" \
+	"    redis.call('HSET', key, field, n)\n" \
+	"    return n\n" \
+	"end\n" \
+	"\n" \
+	"-- One less account on an instance.  A removed instance keeps its count field\n" \
+	"-- while accounts are still mapped to it, and loses it at zero.\n" \
+	"local function count_down(counts, details, id)\n" \
+	"    if redis.call('HEXISTS', counts, id) == 0 then return end\n" \
+	"    hash_add(counts, id, -1, redis.call('HEXISTS', details, id) == 0)\n" \
+	"end\n" \
+	"\n" \
+	"-- The decoded JSON record of an instance, or nil when absent or unusable\n" \
+	"-- (no ip or one longer than 63 bytes, port out of range).\n" \
+	"local function record(details, id)\n" \
+	"    local raw = redis.call('HGET', details, id)\n" \
+	"    if not raw then return nil end\n" \
+	"    local ok, rec = pcall(cjson.decode, raw)\n" \
+	"    if not ok or type(rec) ~= 'table' or type(rec.ip) ~= 'string' or\n" \
+	"        rec.ip == '' or #rec.ip > 63 then\n" \
+	"        return nil\n" \
+	"    end\n" \
+	"    local port = tonumber(rec.port)\n" \
+	"    if port == nil or port < 1 or port > 65535 or port % 1 ~= 0 then\n" \
+	"        return nil\n" \
+	"    end\n" \
+	"    rec.port = port\n" \
+	"    return rec\n" \
+	"end\n" \
+	"\n" \
+	"-- The record of id if it is live (in the live set), else nil.  A live id\n" \
+	"-- without a usable record leaves the live set.\n" \
+	"local function live_record(details, live, id)\n" \
+	"    if not redis.call('ZSCORE', live, id) then return nil end\n" \
+	"    local rec = record(details, id)\n" \
+	"    if rec == nil then redis.call('ZREM', live, id) end\n" \
+	"    return rec\n" \
+	"end\n" \
+	"\n" \
+	"-- The live instance for a new account: below max, fewest in spread (a hash\n" \
+	"-- id -> accounts of one master; nil for masters), then fewest in total, then\n" \
+	"-- first launched (the live set is ordered by launch order).  id, record or nil.\n" \
+	"local function pick(details, live, counts, max, spread)\n" \
+	"    while true do\n" \
+	"        local ids = redis.call('ZRANGE', live, 0, -1)\n" \
+	"        if #ids == 0 then return nil end\n" \
+	"        local total = hmget_many(counts, ids)\n" \
+	"        local same = spread and hmget_many(spread, ids) or {}\n" \
+	"        local best, best_same, best_total\n" \
+	"        for i, id in ipairs(ids) do\n" \
+	"            local t = tonumber(total[i]) or 0\n" \
+	"            local s = tonumber(same[i]) or 0\n" \
+	"            if t < max and (best == nil or s < best_same or\n" \
+	"                (s == best_same and t < best_total)) then\n" \
+	"                best, best_same, best_total = id, s, t\n" \
+	"            end\n" \
+	"        end\n" \
+	"        if best == nil then return nil end\n" \
+	"        local rec = record(details, best)\n" \
+	"        if rec then return best, rec end\n" \
+	"        redis.call('ZREM', live, best)\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- The JSON array of a master's clients in the tracking hash ({} if none).\n" \
+	"local function tracking_get(tracking, master)\n" \
+	"    local raw = redis.call('HGET', tracking, master)\n" \
+	"    if not raw then return {} end\n" \
+	"    local ok, list = pcall(cjson.decode, raw)\n" \
+	"    if not ok or type(list) ~= 'table' then return {} end\n" \
+	"    return list\n" \
+	"end\n" \
+	"\n" \
+	"local function tracking_add(tracking, master, actid)\n" \
+	"    local list = tracking_get(tracking, master)\n" \
+	"    for _, v in ipairs(list) do\n" \
+	"        if tostring(v) == actid then return end\n" \
+	"    end\n" \
+	"    list[#list + 1] = actid\n" \
+	"    redis.call('HSET', tracking, master, cjson.encode(list))\n" \
+	"end\n" \
+	"\n" \
+	"-- Remove every copy of actid; an empty array removes the field.\n" \
+	"local function tracking_remove(tracking, master, actid)\n" \
+	"    local list, keep = tracking_get(tracking, master), {}\n" \
+	"    for _, v in ipairs(list) do\n" \
+	"        if tostring(v) ~= actid then keep[#keep + 1] = v end\n" \
+	"    end\n" \
+	"    if #keep == 0 then\n" \
+	"        redis.call('HDEL', tracking, master)\n" \
+	"    elseif #keep ~= #list then\n" \
+	"        redis.call('HSET', tracking, master, cjson.encode(keep))\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- Keep the live sets in step with a record: only running instances are live.\n" \
+	"local function live_update(live_master, live_client, id, rec)\n" \
+	"    redis.call('ZREM', live_master, id)\n" \
+	"    redis.call('ZREM', live_client, id)\n" \
+	"    if rec and rec.state == 'running' then\n" \
+	"        local live = rec.isMasterServer and live_master or live_client\n" \
+	"        redis.call('ZADD', live, tonumber(rec.launchOrder) or 0, id)\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- Free an account's place: mapping, count, global counter and, for a\n" \
+	"-- client, its master record, spread and tracking entry (the tracking entry\n" \
+	"-- also when it was left without a placement).  Publishes the release.\n" \
+	"-- 1 if the account was placed, else 0.\n" \
+	"local function release_account(k, role, actid, master, spread, channel)\n" \
+	"    local cur = redis.call('HGET', k.mapping, actid)\n" \
+	"    if role == 'client' then\n" \
+	"        master = redis.call('HGET', k.masters, actid) or master\n" \
+	"        redis.call('HDEL', k.masters, actid)\n" \
+	"        if master ~= '' then\n" \
+	"            tracking_remove(k.tracking, master, actid)\n" \
+	"            if cur then hash_add(spread .. master, cur, -1, true) end\n" \
+	"        end\n" \
+	"    end\n" \
+	"    if not cur then return 0 end\n" \
+	"    redis.call('HDEL', k.mapping, actid)\n" \
+	"    count_down(k.counts, k.details, cur)\n" \
+	"    hash_add(k.global, role == 'master' and 'masterCount' or 'clientCount',\n" \
+	"        -1, false)\n" \
+	"    redis.call('PUBLISH', channel,\n" \
+	"        cjson.encode({ op = 'release', role = role, actid = actid }))\n" \
+	"    return 1\n" \
+	"end\n" \
+	"\n" \
+	"-- The KEYS and ARGV of release and locate, checked: k, role, actid, master,\n" \
+	"-- spread prefix, channel; or nil.\n" \
+	"local function release_args()\n" \
+	"    local role, actid = ARGV[1], ARGV[2]\n" \
+	"    if (role ~= 'master' and role ~= 'client') or actid == nil or\n" \
+	"        actid == '' or ARGV[4] == nil or ARGV[5] == nil then\n" \
+	"        return nil\n" \
+	"    end\n" \
+	"    local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],\n" \
+	"        global = KEYS[4], tracking = KEYS[5], masters = KEYS[6] }\n" \
+	"    return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]\n" \
+	"end\n"
+
+static const char scripts_place_master_lua[] =
+	SCRIPTS_PRELUDE
+	"-- place_master: the instance hosting a master account (SPEC 4).\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,\n"
+	"--       4 live:master, 5 global_state\n"
+	"-- ARGV: 1 actid, 2 max_per_master\n"
+	"-- Returns {id, ip, port, 'existing'|'placed'}, or nil when no live master\n"
+	"-- is below max (the account then keeps any placement it had).\n"
+	"local details, counts, mapping, live, global =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
+	"local actid, max = ARGV[1], tonumber(ARGV[2])\n"
+	"if actid == nil or actid == '' or max == nil then\n"
+	"    return redis.error_reply('place_master: bad arguments')\n"
+	"end\n"
+	"\n"
+	"-- Idempotent re-login: still on a live master.\n"
+	"local cur = redis.call('HGET', mapping, actid)\n"
+	"if cur then\n"
+	"    local rec = live_record(details, live, cur)\n"
+	"    if rec then return { cur, rec.ip, rec.port, 'existing' } end\n"
+	"end\n"
+	"\n"
+	"local id, rec = pick(details, live, counts, max, nil)\n"
+	"if id == nil then return false end\n"
+	"if cur then\n"
+	"    -- a move off an instance that is no longer live\n"
+	"    count_down(counts, details, cur)\n"
+	"else\n"
+	"    hash_add(global, 'masterCount', 1, false)\n"
+	"end\n"
+	"redis.call('HSET', mapping, actid, id)\n"
+	"hash_add(counts, id, 1, false)\n"
+	"return { id, rec.ip, rec.port, 'placed' }\n";
+
+static const char scripts_place_client_lua[] =
+	SCRIPTS_PRELUDE
+	"-- place_client: the instance hosting a client account (SPEC 4).\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,\n"
+	"--       4 live:client, 5 global_state, 6 client_master_tracking,\n"
+	"--       7 client_master\n"
+	"-- ARGV: 1 actid, 2 master actid, 3 max_per_client, 4 the client_spread:\n"
+	"--       key prefix (the script appends a master actid: such keys are not\n"
+	"--       declared, so this is not Redis Cluster safe; olb uses one Redis)\n"
+	"-- Returns {id, ip, port, 'existing'|'placed'}, or nil when no live client\n"
+	"-- instance is below max (the account then keeps any placement it had).\n"
+	"local details, counts, mapping, live, global, tracking, masters =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]\n"
+	"local actid, master, max, spread = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
+	"if actid == nil or actid == '' or master == nil or master == '' or\n"
+	"    max == nil or spread == nil then\n"
+	"    return redis.error_reply('place_client: bad arguments')\n"
+	"end\n"
+	"\n"
+	"local cur = redis.call('HGET', mapping, actid)\n"
+	"local old = redis.call('HGET', masters, actid) or master\n"
+	"\n"
+	"-- Idempotent re-login; a client that now copies another master moves to\n"
+	"-- that master's books on the same instance.\n"
+	"if cur then\n"
+	"    local rec = live_record(details, live, cur)\n"
+	"    if rec then\n"
+	"        if old ~= master then\n"
+	"            hash_add(spread .. old, cur, -1, true)\n"
+	"            hash_add(spread .. master, cur, 1, true)\n"
+	"            tracking_remove(tracking, old, actid)\n"
+	"            tracking_add(tracking, master, actid)\n"
+	"            redis.call('HSET', masters, actid, master)\n"
+	"        end\n"
+	"        return { cur, rec.ip, rec.port, 'existing' }\n"
+	"    end\n"
+	"end\n"
+	"\n"
+	"local id, rec = pick(details, live, counts, max, spread .. master)\n"
+	"if id == nil then return false end\n"
+	"if cur then\n"
+	"    -- a move off an instance that is no longer live\n"
+	"    count_down(counts, details, cur)\n"
+	"    hash_add(spread .. old, cur, -1, true)\n"
+	"    if old ~= master then tracking_remove(tracking, old, actid) end\n"
+	"else\n"
+	"    hash_add(global, 'clientCount', 1, false)\n"
+	"end\n"
+	"redis.call('HSET', mapping, actid, id)\n"
+	"redis.call('HSET', masters, actid, master)\n"
+	"hash_add(spread .. master, id, 1, true)\n"
+	"tracking_add(tracking, master, actid)\n"
+	"hash_add(counts, id, 1, false)\n"
+	"return { id, rec.ip, rec.port, 'placed' }\n";
+
+static const char scripts_release_lua[] =
+	SCRIPTS_PRELUDE
+	"-- release: an account's listener was removed; free its place.\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping or\n"
+	"--       client_mapping (by role), 4 global_state, 5 client_master_tracking,\n"
+	"--       6 client_master\n"
+	"-- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if\n"
+	"--       unknown: the recorded one is used first), 4 the client_spread: key\n"
+	"--       prefix (not Cluster safe, as in place_client), 5 routing channel\n"
+	"-- Returns 1 if the account was placed, 0 if not.\n"
+	"local k, role, actid, master, spread, channel = release_args()\n"
+	"if k == nil then return redis.error_reply('release: bad arguments') end\n"
+	"return release_account(k, role, actid, master, spread, channel)\n";
+
+static const char scripts_locate_lua[] =
+	SCRIPTS_PRELUDE
+	"-- locate: the instance an account is placed on, in any state (where its\n"
+	"-- remove_user_listener must go).  An account mapped to an instance that no\n"
+	"-- longer exists is released here: its listener went with the instance.\n"
+	"-- KEYS and ARGV: as release.\n"
+	"-- Returns {id, ip, port, 'existing'}, or nil if the account is not placed.\n"
+	"local k, role, actid, master, spread, channel = release_args()\n"
+	"if k == nil then return redis.error_reply('locate: bad arguments') end\n"
+	"local cur = redis.call('HGET', k.mapping, actid)\n"
+	"if not cur then return false end\n"
+	"local rec = record(k.details, cur)\n"
+	"if rec then return { cur, rec.ip, rec.port, 'existing' } end\n"
+	"if redis.call('HEXISTS', k.details, cur) == 0 then\n"
+	"    release_account(k, role, actid, master, spread, channel)\n"
+	"end\n"
+	"return false\n";
+
+static const char scripts_instance_put_lua[] =
+	SCRIPTS_PRELUDE
+	"-- instance_put: create or replace an instance record.\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 live:master,\n"
+	"--       4 live:client, 5 launch_seq\n"
+	"-- ARGV: 1 id ('' = assign 'inst-<launch_seq>'), 2 record JSON (SPEC 8:\n"
+	"--       isMasterServer, serverName, ip, port, state, provider, launchedAt;\n"
+	"--       other members are kept), 3 routing channel\n"
+	"-- Returns {id, launchOrder}.  launchOrder comes from the record, else from\n"
+	"-- the record it replaces, else from launch_seq; launchedAt likewise, else now.\n"
+	"local details, counts, live_master, live_client, seq =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
+	"local id, channel = ARGV[1], ARGV[3]\n"
+	"local ok, rec = pcall(cjson.decode, ARGV[2] or '')\n"
+	"if not ok or type(rec) ~= 'table' or id == nil or #id > 63 or\n"
+	"    channel == nil then\n"
+	"    return redis.error_reply('instance_put: bad arguments')\n"
+	"end\n"
+	"local port = tonumber(rec.port)\n"
+	"if type(rec.isMasterServer) ~= 'boolean' or type(rec.ip) ~= 'string' or\n"
+	"    rec.ip == '' or #rec.ip > 63 or port == nil or port < 1 or\n"
+	"    port > 65535 or port % 1 ~= 0 then\n"
+	"    return redis.error_reply('instance_put: need isMasterServer, ip, port')\n"
+	"end\n"
+	"if not STATES[rec.state] then\n"
+	"    return redis.error_reply('instance_put: bad state')\n"
+	"end\n"
+	"\n"
+	"local order = tonumber(rec.launchOrder)\n"
+	"if id == '' then\n"
+	"    local n = redis.call('INCR', seq)\n"
+	"    id, order = 'inst-' .. n, order or n\n"
+	"end\n"
+	"local old = record(details, id) or {}\n"
+	"order = order or tonumber(old.launchOrder) or redis.call('INCR', seq)\n"
+	"rec.id, rec.port, rec.launchOrder = id, port, order\n"
+	"if tonumber(rec.launchedAt) == nil then\n"
+	"    local now = redis.call('TIME')\n"
+	"    rec.launchedAt = tonumber(old.launchedAt) or\n"
+	"        (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))\n"
+	"end\n"
+	"if type(rec.serverName) ~= 'string' or rec.serverName == '' then\n"
+	"    rec.serverName = id\n"
+	"end\n"
+	"\n"
+	"redis.call('HSET', details, id, cjson.encode(rec))\n"
+	"redis.call('HSETNX', counts, id, 0)\n"
+	"live_update(live_master, live_client, id, rec)\n"
+	"redis.call('PUBLISH', channel,\n"
+	"    cjson.encode({ op = 'instance', id = id, state = rec.state }))\n"
+	"return { id, order }\n";
+
+static const char scripts_instance_state_lua[] =
+	SCRIPTS_PRELUDE
+	"-- instance_state: change the state of an instance (health, scaler, olbctl).\n"
+	"-- KEYS: 1 instance_details, 2 live:master, 3 live:client\n"
+	"-- ARGV: 1 id, 2 state, 3 routing channel\n"
+	"-- Returns the previous state, or nil if there is no such instance.\n"
+	"local details, live_master, live_client = KEYS[1], KEYS[2], KEYS[3]\n"
+	"local id, state, channel = ARGV[1], ARGV[2], ARGV[3]\n"
+	"if id == nil or not STATES[state] or channel == nil then\n"
+	"    return redis.error_reply('instance_state: bad arguments')\n"
+	"end\n"
+	"local raw = redis.call('HGET', details, id)\n"
+	"if not raw then return false end\n"
+	"local ok, rec = pcall(cjson.decode, raw)\n"
+	"if not ok or type(rec) ~= 'table' then\n"
+	"    return redis.error_reply('instance_state: record of ' .. id ..\n"
+	"        ' is not a JSON object')\n"
+	"end\n"
+	"local previous = tostring(rec.state)\n"
+	"rec.state = state\n"
+	"redis.call('HSET', details, id, cjson.encode(rec))\n"
+	"live_update(live_master, live_client, id, rec)\n"
+	"redis.call('PUBLISH', channel,\n"
+	"    cjson.encode({ op = 'instance', id = id, state = state }))\n"
+	"return previous\n";
+
+static const char scripts_instance_remove_lua[] =
+	SCRIPTS_PRELUDE
+	"-- instance_remove: forget an instance.  Accounts still mapped to it are\n"
+	"-- placed again on their next call, as it is not live; its count field stays\n"
+	"-- until they have moved (so a count always equals the accounts mapped).\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 live:master,\n"
+	"--       4 live:client\n"
+	"-- ARGV: 1 id, 2 routing channel\n"
+	"-- Returns 1 if it existed, 0 if not.\n"
+	"local details, counts, live_master, live_client =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+	"local id, channel = ARGV[1], ARGV[2]\n"
+	"if id == nil or channel == nil then\n"
+	"    return redis.error_reply('instance_remove: bad arguments')\n"
+	"end\n"
+	"live_update(live_master, live_client, id, nil)\n"
+	"if redis.call('HDEL', details, id) == 0 then return 0 end\n"
+	"if hash_int(counts, id) <= 0 then redis.call('HDEL', counts, id) end\n"
+	"redis.call('PUBLISH', channel,\n"
+	"    cjson.encode({ op = 'instance', id = id, state = 'removed' }))\n"
+	"return 1\n";
+
+static struct {
+	const char	*name;
+	const char	*source;
+	char		 sha[41];
+} scripts[SCRIPTS_COUNT] = {
+	[SCRIPTS_PLACE_MASTER] = { "place_master", scripts_place_master_lua, "" },
+	[SCRIPTS_PLACE_CLIENT] = { "place_client", scripts_place_client_lua, "" },
+	[SCRIPTS_RELEASE] = { "release", scripts_release_lua, "" },
+	[SCRIPTS_LOCATE] = { "locate", scripts_locate_lua, "" },
+	[SCRIPTS_INSTANCE_PUT] = { "instance_put", scripts_instance_put_lua, "" },
+	[SCRIPTS_INSTANCE_STATE] = { "instance_state", scripts_instance_state_lua,
+	    "" },
+	[SCRIPTS_INSTANCE_REMOVE] = { "instance_remove",
+	    scripts_instance_remove_lua, "" },
+};
+
+static int	scripts_ready;
+
+int
+scripts_init(void)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+
+	if (scripts_ready)
+		return 0;
+	for (int i = 0; i < SCRIPTS_COUNT; i++) {
+		if (EVP_Digest(scripts[i].source, strlen(scripts[i].source), md,
+		    &len, EVP_sha1(), NULL) != 1 || len != 20)
+			return -1;
+		for (unsigned int j = 0; j < len; j++)
+			snprintf(scripts[i].sha + 2 * j, 3, "%02x", md[j]);
+	}
+	scripts_ready = 1;
+	return 0;
+}
+
+const char *
+scripts_name(enum scripts_id id)
+{
+	return (unsigned int)id < SCRIPTS_COUNT ? scripts[id].name : "?";
+}
+
+const char *
+scripts_source(enum scripts_id id)
+{
+	return (unsigned int)id < SCRIPTS_COUNT ? scripts[id].source : "";
+}
+
+const char *
+scripts_sha(enum scripts_id id)
+{
+	return (unsigned int)id < SCRIPTS_COUNT ? scripts[id].sha : "";
+}
+
+int
+scripts_state_valid(const char *state)
+{
+	static const char *const states[] = { "pending", "running", "unhealthy",
+	    "draining", "terminating", "terminated" };
+
+	if (state == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(state, states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Start c as "EVALSHA <sha> <nkeys>".  0, or -1 before keys_init or if the
+ * digests cannot be computed. */
+static int
+scripts_call_begin(struct scripts_call *c, enum scripts_id id, int nkeys)
+{
+	memset(c, 0, sizeof(*c));
+	if (scripts_init() == -1 || keys_instance_details()[0] == '\0')
+		return -1;
+	c->id = id;
+	snprintf(c->numkeys, sizeof(c->numkeys), "%d", nkeys);
+	c->argv[0] = "EVALSHA";
+	c->argv[1] = scripts[id].sha;
+	c->argv[2] = c->numkeys;
+	c->argc = 3;
+	for (int i = 0; i < 3; i++)
+		c->argvlen[i] = strlen(c->argv[i]);
+	return 0;
+}
+
+/* Append one key or argument; NULL is refused.  0 or -1. */
+static int
+scripts_call_push(struct scripts_call *c, const char *s)
+{
+	if (s == NULL || c->argc == SCRIPTS_ARGV_MAX)
+		return -1;
+	c->argv[c->argc] = s;
+	c->argvlen[c->argc] = strlen(s);
+	c->argc++;
+	return 0;
+}
+
+static int
+scripts_nonempty(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+int
+scripts_call_place_master(struct scripts_call *c, const char *actid,
+    long long max_per_master)
+{
+	if (!scripts_nonempty(actid) ||
+	    scripts_call_begin(c, SCRIPTS_PLACE_MASTER, 5) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", max_per_master);
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_master_mapping());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_global_state());
+	scripts_call_push(c, actid);
+	return scripts_call_push(c, c->number);
+}
+
+int
+scripts_call_place_client(struct scripts_call *c, const char *actid,
+    const char *master, long long max_per_client)
+{
+	if (!scripts_nonempty(actid) || !scripts_nonempty(master) ||
+	    scripts_call_begin(c, SCRIPTS_PLACE_CLIENT, 7) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", max_per_client);
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_client_mapping());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, keys_global_state());
+	scripts_call_push(c, keys_client_master_tracking());
+	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, actid);
+	scripts_call_push(c, master);
+	scripts_call_push(c, c->number);
+	return scripts_call_push(c, keys_client_spread_prefix());
+}
+
+/* release and locate take the same KEYS and ARGV. */
+static int
+scripts_call_account(struct scripts_call *c, enum scripts_id id,
+    const char *role, const char *actid, const char *master)
+{
+	int is_master;
+
+	if (role == NULL || (strcmp(role, "master") != 0 &&
+	    strcmp(role, "client") != 0) || !scripts_nonempty(actid) ||
+	    scripts_call_begin(c, id, 6) == -1)
+		return -1;
+	is_master = strcmp(role, "master") == 0;
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, is_master ? keys_master_mapping() :
+	    keys_client_mapping());
+	scripts_call_push(c, keys_global_state());
+	scripts_call_push(c, keys_client_master_tracking());
+	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, role);
+	scripts_call_push(c, actid);
+	scripts_call_push(c, master != NULL ? master : "");
+	scripts_call_push(c, keys_client_spread_prefix());
+	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_release(struct scripts_call *c, const char *role,
+    const char *actid, const char *master)
+{
+	return scripts_call_account(c, SCRIPTS_RELEASE, role, actid, master);
+}
+
+int
+scripts_call_locate(struct scripts_call *c, const char *role,
+    const char *actid, const char *master)
+{
+	return scripts_call_account(c, SCRIPTS_LOCATE, role, actid, master);
+}
+
+int
+scripts_call_instance_put(struct scripts_call *c, const char *id,
+    const char *json)
+{
+	if (id == NULL || !scripts_nonempty(json) ||
+	    scripts_call_begin(c, SCRIPTS_INSTANCE_PUT, 5) == -1)
+		return -1;
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, keys_launch_seq());
+	scripts_call_push(c, id);
+	scripts_call_push(c, json);
+	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_instance_state(struct scripts_call *c, const char *id,
+    const char *state)
+{
+	if (!scripts_nonempty(id) || !scripts_state_valid(state) ||
+	    scripts_call_begin(c, SCRIPTS_INSTANCE_STATE, 3) == -1)
+		return -1;
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, id);
+	scripts_call_push(c, state);
+	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_instance_remove(struct scripts_call *c, const char *id)
+{
+	if (!scripts_nonempty(id) ||
+	    scripts_call_begin(c, SCRIPTS_INSTANCE_REMOVE, 4) == -1)
+		return -1;
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, id);
+	return scripts_call_push(c, keys_routing_channel());
+}
+
+void
+scripts_call_by_source(struct scripts_call *c)
+{
+	c->argv[0] = "EVAL";
+	c->argvlen[0] = 4;
+	c->argv[1] = scripts[c->id].source;
+	c->argvlen[1] = strlen(scripts[c->id].source);
+}
+
+const char *
+scripts_call_verb(const struct scripts_call *c)
+{
+	return c->argv[0] != NULL ? c->argv[0] : "EVALSHA";
+}
+
+int
+scripts_reply_is_noscript(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	    strncmp(r->str, "NOSCRIPT", 8) == 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * scripts: the Lua scripts that make every placement and instance decision in
+ * Redis (SPEC §4), one script per decision, so any number of proxy workers,
+ * hosts and olbctl agree without locks.  This module holds their sources and
+ * SHA1 digests and builds their EVALSHA command lines (KEYS from
+ * common/keys.c); it sends nothing itself.  common/placement.c runs them on
+ * the proxies' async connections, common/registry.c on olbctl's blocking one.
+ *
+ * The client scripts build "<prefix>client_spread:<master>" names from an
+ * ARGV prefix, so those keys are not declared: not Redis Cluster safe, which
+ * is fine, as olb uses one Redis (or Sentinel).  See docs/ARCHITECTURE.md.
+ */
+#ifndef OLB_SCRIPTS_H
+#define OLB_SCRIPTS_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+enum scripts_id {
+	SCRIPTS_PLACE_MASTER,	/* actid, max -> {id, ip, port, how} | nil */
+	SCRIPTS_PLACE_CLIENT,	/* actid, master, max -> same */
+	SCRIPTS_RELEASE,	/* role, actid, master -> 1 | 0 */
+	SCRIPTS_LOCATE,		/* role, actid, master -> {id, ip, port, how} | nil */
+	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
+	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
+	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
+	SCRIPTS_COUNT
+};
+
+#define SCRIPTS_ARGV_MAX	16
+
+/*
+ * One EVALSHA (or, after scripts_call_by_source, EVAL) command line for
+ * redisCommandArgv or rconn_commandargv.  argv borrows the caller's strings:
+ * they must live until the command is sent (hiredis copies them then).
+ */
+struct scripts_call {
+	enum scripts_id	 id;
+	int		 argc;
+	const char	*argv[SCRIPTS_ARGV_MAX];
+	size_t		 argvlen[SCRIPTS_ARGV_MAX];
+	char		 numkeys[8];	/* owned text of argv[2] */
+	char		 number[24];	/* owned text of a numeric argument */
+};
+
+/* Compute the SHA1 of every script (done on first use anyway).  0, or -1 if
+ * OpenSSL fails. */
+int		 scripts_init(void);
+/* "place_master", ... for log lines. */
+const char	*scripts_name(enum scripts_id id);
+const char	*scripts_source(enum scripts_id id);
+/* 40 lowercase hex digits; "" before a successful scripts_init. */
+const char	*scripts_sha(enum scripts_id id);
+
+/* 1 if state is one of pending, running, unhealthy, draining, terminating,
+ * terminated (SPEC §8), else 0. */
+int		 scripts_state_valid(const char *state);
+
+/* Fill c for one script.  0, or -1 if an argument is NULL or empty where a
+ * value is needed (master may be "" for a release), or keys_init was not
+ * called. */
+int		 scripts_call_place_master(struct scripts_call *c, const char *actid,
+		    long long max_per_master);
+int		 scripts_call_place_client(struct scripts_call *c, const char *actid,
+		    const char *master, long long max_per_client);
+/* role: "master" or "client". */
+int		 scripts_call_release(struct scripts_call *c, const char *role,
+		    const char *actid, const char *master);
+/* Where actid is placed, whatever its instance's state (an account of a
+ * removed instance is released); role and master as for a release. */
+int		 scripts_call_locate(struct scripts_call *c, const char *role,
+		    const char *actid, const char *master);
+/* id "" = assign "inst-<launch_seq>". */
+int		 scripts_call_instance_put(struct scripts_call *c, const char *id,
+		    const char *json);
+int		 scripts_call_instance_state(struct scripts_call *c, const char *id,
+		    const char *state);
+int		 scripts_call_instance_remove(struct scripts_call *c, const char *id);
+
+/* Turn c into EVAL <source>: after a NOSCRIPT error (the server restarted or
+ * was flushed); EVAL also caches the script for the next EVALSHA. */
+void		 scripts_call_by_source(struct scripts_call *c);
+/* "EVALSHA" or "EVAL", for log lines. */
+const char	*scripts_call_verb(const struct scripts_call *c);
+
+/* 1 if r is the NOSCRIPT error of an EVALSHA, else 0 (r may be NULL). */
+int		 scripts_reply_is_noscript(const redisReply *r);
+
+#endif

@@ -1,0 +1,179 @@
+"""The listener API end to end (SPEC §3, §4): real olbd, real redis-server, real
+olb-listener instances registered with olbctl."""
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+import http.client
+
+import pytest
+
+from conftest import BUILD, OLBCTL, free_port, http_get, wait_for
+
+TOKEN = "t-system-test-token"
+LISTENER = os.path.join(BUILD, "olb-listener")
+CREATE = "/api/v1/listener/create_user_listener"
+REMOVE = "/api/v1/listener/remove_user_listener"
+
+
+class Fleet:
+    """olb-listener processes registered as instances in olbd's Redis."""
+
+    def __init__(self, olbd):
+        self.olbd = olbd
+        self.procs = []
+        self.ids = {}
+
+    def ctl(self, *args, check=True):
+        out = subprocess.run([OLBCTL, "-c", self.olbd.conf] + self.olbd.args() + list(args),
+                             capture_output=True, text=True, timeout=10)
+        if check:
+            assert out.returncode == 0, out
+        return out
+
+    def add(self, role, name, *opts):
+        port = free_port()
+        p = subprocess.Popen([LISTENER, "--port", str(port), "--name", name] + list(opts),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_for(lambda: _up(port), 5, what="listener %s" % name)
+        out = self.ctl("instance", "add", "--role", role, "--addr", "127.0.0.1:%d" % port,
+                       "--name", name)
+        self.ids[name] = out.stdout.strip().split()[-1]
+        return port
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(5)
+
+
+def _up(port):
+    try:
+        return http_get(port)[0] == 200
+    except OSError:
+        return False
+
+
+def call(port, path, body, token=TOKEN, headers=None, raw=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        h = {"Content-Type": "application/json"}
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        h.update(headers or {})
+        conn.request("POST", path, body=raw if raw is not None else json.dumps(body), headers=h)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def master(actid):
+    return {"actid": actid, "broker": "b", "access_token": "secret-at",
+            "master_actid": "", "services": {"master": True}}
+
+
+def client(actid, master_actid):
+    return {"actid": actid, "broker": "b", "access_token": "secret-at",
+            "master_actid": master_actid, "services": {"master": False}}
+
+
+@pytest.fixture
+def api(olbd_factory):
+    o = olbd_factory(extra=["proxy.auth_tokens=[\"other-token-x\",\"%s\"]" % TOKEN,
+                            "scaling.max_users_per_master=2", "scaling.master_threshold=2",
+                            "scaling.max_users_per_client=4", "scaling.client_threshold=4",
+                            "proxy.upstream_timeout_ms=800"]).start()
+    fleet = Fleet(o)
+    yield o, fleet
+    fleet.stop()
+
+
+def test_auth(api):
+    o, _ = api
+    assert call(o.port, CREATE, master("m1"), token=None)[::2] == (
+        401, b'{"status":false,"message":"Unauthorized: Bearer token required"}')
+    assert call(o.port, CREATE, master("m1"), token=None,
+                headers={"Authorization": "Basic abc"})[0] == 401
+    assert call(o.port, CREATE, master("m1"), token="wrong")[::2] == (
+        403, b'{"status":false,"message":"Forbidden: Invalid token"}')
+    assert call(o.port, "/api/v1/listener/other", master("m1"))[0] == 404
+
+
+def test_validation_messages(api):
+    o, _ = api
+    status, _, body = call(o.port, CREATE, {"actid": "1", "services": {"master": True}})
+    assert (status, json.loads(body)["message"]) == (
+        400, "Required fields missing: broker, access_token, master_actid")
+    status, _, body = call(o.port, CREATE, client("c1", ""))
+    assert (status, json.loads(body)["message"]) == (
+        400, "master_actid is required when services.master is false")
+    status, _, body = call(o.port, CREATE, None, raw='{"actid": ')
+    assert status == 400 and json.loads(body)["status"] is False
+    assert b"secret-at" not in body
+
+
+def test_master_placement_and_capacity(api):
+    o, fleet = api
+    fleet.add("master", "Master_Listener-1")
+    status, headers, body = call(o.port, CREATE, master("m1"))
+    assert status == 200, body
+    assert json.loads(body)["name"] == "Master_Listener-1"
+    assert "x-request-id" in headers
+    assert call(o.port, CREATE, master("m1"))[0] == 200          # re-login
+    assert call(o.port, CREATE, master("m2"))[0] == 200
+    status, headers, body = call(o.port, CREATE, master("m3"))     # cap 2
+    assert status == 503 and headers["retry-after"]
+    assert json.loads(body) == {"status": False, "message": "No instance available"}
+    fleet.add("master", "Master_Listener-2")
+    status, _, body = call(o.port, CREATE, master("m3"))
+    assert status == 200 and json.loads(body)["name"] == "Master_Listener-2"
+
+
+def test_clients_spread_and_release(api):
+    o, fleet = api
+    for n in range(3):
+        fleet.add("client", "Client_Listener-%d" % (n + 1))
+    names = [json.loads(call(o.port, CREATE, client("c%d" % i, "M"))[2])["name"]
+             for i in range(6)]
+    assert sorted(names.count(n) for n in set(names)) == [2, 2, 2], names
+    status, _, body = call(o.port, REMOVE, client("c0", "M"))
+    assert status == 200, body
+    out = fleet.ctl("placement", "c0")
+    assert "Client_Listener" not in out.stdout
+
+
+def test_unhealthy_instance_is_replaced(api):
+    o, fleet = api
+    fleet.add("client", "Client_Listener-1")
+    fleet.add("client", "Client_Listener-2")
+    first = json.loads(call(o.port, CREATE, client("c1", "M"))[2])["name"]
+    fleet.ctl("instance", "state", fleet.ids[first], "unhealthy")
+    time.sleep(0.2)
+    again = json.loads(call(o.port, CREATE, client("c1", "M"))[2])["name"]
+    assert again != first
+
+
+def test_upstream_status_relayed_and_failures(api):
+    o, fleet = api
+    fleet.add("master", "Master_Listener-1", "--fail-status", "409")
+    status, _, body = call(o.port, CREATE, master("m1"))
+    assert status == 409 and json.loads(body)["message"] == "injected"
+
+
+def test_dead_instance_502_silent_504(api):
+    o, fleet = api
+    port = fleet.add("master", "Master_Listener-1", "--delay-ms", "3000")
+    t0 = time.monotonic()
+    status, _, body = call(o.port, CREATE, master("m1"))
+    assert status == 504 and time.monotonic() - t0 < 2.5
+    fleet.procs[0].kill()
+    fleet.procs[0].wait(5)
+    status, _, body = call(o.port, CREATE, master("m2"))
+    assert status == 502 and json.loads(body)["status"] is False

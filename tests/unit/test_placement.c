@@ -1,0 +1,939 @@
+/*
+ * Tests of the placement rules (common/scripts.c through the async API of
+ * common/placement.c) against a real redis-server started for each test.
+ * Instances are registered with common/registry.c on a blocking context,
+ * placements are driven on an ev loop with a deadline, and after each test
+ * the keys are read back to check the invariants: one placement per account
+ * and role, counts equal to the accounts mapped, caps respected, spread and
+ * tracking consistent with the client mappings.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+
+#include "common/conf.h"
+#include "common/ev.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/placement.h"
+#include "common/redis.h"
+#include "common/registry.h"
+#include "common/scripts.h"
+#include "tests/unit/support.h"
+
+#define NCONNS	4
+
+/* A test's world: its server, async connections, and a blocking context. */
+struct pfx {
+	struct test_env	 env;
+	struct rconn	*rc[NCONNS];
+	int		 up[NCONNS];
+	redisContext	*sync;
+};
+
+/* One answer of the placement API. */
+struct answer {
+	int			 done;
+	enum placement_status	 status;
+	struct placement	 where;
+};
+
+static void
+on_state(struct rconn *rc, int up, void *arg)
+{
+	(void)rc;
+	*(int *)arg = up;
+}
+
+static int
+all_up(void *arg)
+{
+	struct pfx *f = arg;
+
+	for (int i = 0; i < NCONNS; i++)
+		if (!f->up[i])
+			return 0;
+	return 1;
+}
+
+static int
+pfx_setup(void **state)
+{
+	struct pfx *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (f == NULL || test_env_init(&f->env) == -1 ||
+	    test_redis_start(&f->env.srv) == -1 ||
+	    keys_init("loadbalancer:", "loadbalancer:events") == -1)
+		return -1;
+	for (int i = 0; i < NCONNS; i++)
+		if ((f->rc[i] = rconn_new(f->env.loop, &f->env.conf, "placement",
+		    on_state, &f->up[i])) == NULL)
+			return -1;
+	if (test_wait_for(f->env.loop, all_up, f, 3000) == -1)
+		return -1;
+	f->sync = redisConnect("127.0.0.1", f->env.srv.port);
+	return f->sync == NULL || f->sync->err ? -1 : 0;
+}
+
+static int
+pfx_teardown(void **state)
+{
+	struct pfx *f = *state;
+
+	for (int i = 0; i < NCONNS; i++)
+		rconn_free(f->rc[i]);
+	if (f->sync != NULL)
+		redisFree(f->sync);
+	test_env_fini(&f->env);
+	free(f);
+	return 0;
+}
+
+static void
+on_answer(enum placement_status status, const struct placement *where,
+    void *arg)
+{
+	struct answer *a = arg;
+
+	a->done = 1;
+	a->status = status;
+	a->where = *where;
+}
+
+static int
+answered(void *arg)
+{
+	return ((struct answer *)arg)->done;
+}
+
+static enum placement_status
+place_master(struct pfx *f, const char *actid, long long max,
+    struct placement *where)
+{
+	struct answer a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_place_master(f->rc[0], actid, max, on_answer,
+	    &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	if (where != NULL)
+		*where = a.where;
+	return a.status;
+}
+
+static enum placement_status
+place_client(struct pfx *f, const char *actid, const char *master,
+    long long max, struct placement *where)
+{
+	struct answer a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_place_client(f->rc[0], actid, master, max,
+	    on_answer, &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	if (where != NULL)
+		*where = a.where;
+	return a.status;
+}
+
+/* Release; returns where.found (1 if it was placed). */
+static int
+release(struct pfx *f, enum placement_role role, const char *actid,
+    const char *master)
+{
+	struct answer a;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_release(f->rc[0], role, actid, master,
+	    on_answer, &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	assert_int_equal(a.status, PLACEMENT_OK);
+	return a.where.found;
+}
+
+/* Register a running instance on 127.0.0.1:port; its id must be want. */
+static void
+add_instance(struct pfx *f, const char *role, uint16_t port, const char *want)
+{
+	char id[REGISTRY_ID_MAX] = "";
+
+	assert_int_equal(registry_add(f->sync, role, "127.0.0.1", port, NULL,
+	    "running", "test", id, sizeof(id)), 0);
+	assert_string_equal(id, want);
+}
+
+/* An integer field of a hash, -1 when absent. */
+static long long
+hget_int(struct pfx *f, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(f->sync, "HGET %s %s", key, field);
+	long long n = -1;
+
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_STRING)
+		n = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+static long long
+hlen(struct pfx *f, const char *key)
+{
+	redisReply *r = redisCommand(f->sync, "HLEN %s", key);
+	long long n;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+static long long
+spread(struct pfx *f, const char *master, const char *id)
+{
+	char key[KEYS_NAME_MAX];
+
+	assert_int_equal(keys_client_spread(key, sizeof(key), master), 0);
+	return hget_int(f, key, id);
+}
+
+/* A hash read back: field and value pairs. */
+#define PAIRS_MAX	512
+struct pairs {
+	char	 k[PAIRS_MAX][64];
+	char	 v[PAIRS_MAX][64];
+	int	 n;
+};
+
+static struct pairs *
+hgetall(struct pfx *f, const char *key)
+{
+	struct pairs *p = calloc(1, sizeof(*p));
+	redisReply *r = redisCommand(f->sync, "HGETALL %s", key);
+
+	assert_non_null(p);
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_true(r->elements / 2 <= PAIRS_MAX);
+	for (size_t i = 0; i + 1 < r->elements; i += 2, p->n++) {
+		snprintf(p->k[p->n], sizeof(p->k[0]), "%s", r->element[i]->str);
+		snprintf(p->v[p->n], sizeof(p->v[0]), "%s", r->element[i + 1]->str);
+	}
+	freeReplyObject(r);
+	return p;
+}
+
+static const char *
+pairs_get(const struct pairs *p, const char *k)
+{
+	for (int i = 0; i < p->n; i++)
+		if (strcmp(p->k[i], k) == 0)
+			return p->v[i];
+	return NULL;
+}
+
+/* How many fields of p have value v. */
+static long long
+pairs_count_value(const struct pairs *p, const char *v)
+{
+	long long n = 0;
+
+	for (int i = 0; i < p->n; i++)
+		n += strcmp(p->v[i], v) == 0;
+	return n;
+}
+
+/* Every instance's count equals the accounts mapped to it, within max. */
+static void
+check_counts(struct pfx *f, const struct pairs *mm, const struct pairs *cm,
+    long long max)
+{
+	struct pairs *counts = hgetall(f, keys_instance_user_counts());
+	for (int i = 0; i < counts->n; i++) {
+		long long n = strtoll(counts->v[i], NULL, 10);
+
+		assert_int_equal(n, pairs_count_value(mm, counts->k[i]) +
+		    pairs_count_value(cm, counts->k[i]));
+		assert_true(n <= max);
+	}
+	for (int i = 0; i < mm->n; i++)
+		assert_non_null(pairs_get(counts, mm->v[i]));
+	for (int i = 0; i < cm->n; i++)
+		assert_non_null(pairs_get(counts, cm->v[i]));
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount") < 0 ?
+	    0 : hget_int(f, keys_global_state(), "masterCount"), mm->n);
+	assert_int_equal(hget_int(f, keys_global_state(), "clientCount") < 0 ?
+	    0 : hget_int(f, keys_global_state(), "clientCount"), cm->n);
+	free(counts);
+}
+
+/* master's tracking array holds each of its clients once, nothing else. */
+static void
+check_tracking(struct pfx *f, const char *master, const struct pairs *cmaster)
+{
+	redisReply *r = redisCommand(f->sync, "HGET %s %s",
+	    keys_client_master_tracking(), master);
+	json_object *list;
+	long long want = pairs_count_value(cmaster, master), found;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_non_null(list = json_tokener_parse(r->str));
+	assert_int_equal(json_object_array_length(list), want);
+	for (int i = 0; i < cmaster->n; i++) {
+		if (strcmp(cmaster->v[i], master) != 0)
+			continue;
+		found = 0;
+		for (size_t j = 0; j < json_object_array_length(list); j++)
+			found += strcmp(json_object_get_string(
+			    json_object_array_get_idx(list, j)), cmaster->k[i]) == 0;
+		assert_int_equal(found, 1);
+	}
+	json_object_put(list);
+	freeReplyObject(r);
+}
+
+/* master's spread hash counts its clients on each instance (no zeros). */
+static void
+check_spread(struct pfx *f, const char *master, const struct pairs *cmaster,
+    const struct pairs *cm)
+{
+	char key[KEYS_NAME_MAX];
+	struct pairs *sp;
+	long long total = 0, n;
+
+	assert_int_equal(keys_client_spread(key, sizeof(key), master), 0);
+	sp = hgetall(f, key);
+	for (int i = 0; i < sp->n; i++) {
+		n = 0;
+		for (int j = 0; j < cmaster->n; j++)
+			n += strcmp(cmaster->v[j], master) == 0 &&
+			    strcmp(pairs_get(cm, cmaster->k[j]), sp->k[i]) == 0;
+		assert_true(n > 0);
+		assert_int_equal(strtoll(sp->v[i], NULL, 10), n);
+		total += n;
+	}
+	assert_int_equal(total, pairs_count_value(cmaster, master));
+	free(sp);
+}
+
+/* Number of keys matching pattern (SCAN: fine in a test). */
+static long long
+count_keys(struct pfx *f, const char *pattern)
+{
+	char cursor[32] = "0";
+	long long n = 0;
+	redisReply *r;
+
+	do {
+		r = redisCommand(f->sync, "SCAN %s MATCH %s COUNT 1000", cursor,
+		    pattern);
+		assert_non_null(r);
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		n += (long long)r->element[1]->elements;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return n;
+}
+
+/* Read every key back and check the invariants of the placement rules. */
+static void
+check_invariants(struct pfx *f, long long max)
+{
+	struct pairs *mm = hgetall(f, keys_master_mapping());
+	struct pairs *cm = hgetall(f, keys_client_mapping());
+	struct pairs *cmaster = hgetall(f, keys_client_master());
+	char pattern[KEYS_NAME_MAX];
+	long long masters = 0;
+
+	check_counts(f, mm, cm, max);
+	assert_int_equal(cmaster->n, cm->n);
+	for (int i = 0; i < cm->n; i++)
+		assert_non_null(pairs_get(cmaster, cm->k[i]));
+	for (int i = 0; i < cmaster->n; i++) {
+		int first = 1;
+
+		for (int j = 0; j < i && first; j++)
+			first = strcmp(cmaster->v[j], cmaster->v[i]) != 0;
+		if (!first)
+			continue;
+		masters++;
+		check_tracking(f, cmaster->v[i], cmaster);
+		check_spread(f, cmaster->v[i], cmaster, cm);
+	}
+	assert_int_equal(hlen(f, keys_client_master_tracking()), masters);
+	snprintf(pattern, sizeof(pattern), "%s*", keys_client_spread_prefix());
+	assert_int_equal(count_keys(f, pattern), masters);
+	free(mm);
+	free(cm);
+	free(cmaster);
+}
+
+/* Set an instance's state through the registry (the health worker's job). */
+static void
+set_state(struct pfx *f, const char *id, const char *state)
+{
+	assert_int_equal(registry_set_state(f->sync, id, state, NULL), 0);
+}
+
+static void
+test_master_idempotent(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "master", 9002, "inst-2");
+	assert_int_equal(place_master(f, "A", 10, &w), PLACEMENT_OK);
+	assert_true(w.found);
+	assert_string_equal(w.id, "inst-1");
+	assert_string_equal(w.ip, "127.0.0.1");
+	assert_int_equal(w.port, 9001);
+	assert_int_equal(w.existing, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(place_master(f, "A", 10, &w), PLACEMENT_OK);
+		assert_string_equal(w.id, "inst-1");
+		assert_int_equal(w.existing, 1);
+	}
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), 1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), 1);
+	check_invariants(f, 10);
+}
+
+static void
+test_master_least_loaded_then_cap(void **state)
+{
+	struct pfx *f = *state;
+	const char *want[] = { "inst-1", "inst-2", "inst-1", "inst-2" };
+	struct placement w;
+	char actid[16];
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "master", 9002, "inst-2");
+	add_instance(f, "client", 9003, "inst-3");	/* never for masters */
+	for (int i = 0; i < 4; i++) {
+		snprintf(actid, sizeof(actid), "M%d", i);
+		assert_int_equal(place_master(f, actid, 2, &w), PLACEMENT_OK);
+		assert_string_equal(w.id, want[i]);
+	}
+	/* Both at the cap. */
+	assert_int_equal(place_master(f, "M4", 2, &w), PLACEMENT_NO_CAPACITY);
+	assert_false(w.found);
+	/* A third master, launched later, takes the next one. */
+	add_instance(f, "master", 9004, "inst-4");
+	assert_int_equal(place_master(f, "M4", 2, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-4");
+	/* Fewest first: inst-4 (1) beats the older ones (2); a higher cap now. */
+	assert_int_equal(place_master(f, "M5", 3, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-4");
+	assert_int_equal(place_master(f, "M6", 3, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	check_invariants(f, 3);
+}
+
+static void
+test_master_none_available(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	/* No instance at all, then only instances that are not running. */
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_NO_CAPACITY);
+	add_instance(f, "master", 9001, "inst-1");
+	set_state(f, "inst-1", "pending");
+	add_instance(f, "master", 9002, "inst-2");
+	set_state(f, "inst-2", "draining");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_NO_CAPACITY);
+	/* A cap of 0 takes nobody. */
+	set_state(f, "inst-1", "running");
+	assert_int_equal(place_master(f, "A", 0, &w), PLACEMENT_NO_CAPACITY);
+	assert_int_equal(hlen(f, keys_master_mapping()), 0);
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), -1);
+	check_invariants(f, 5);
+}
+
+static void
+test_client_spread(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+	char actid[16];
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	add_instance(f, "client", 9003, "inst-3");
+	for (int i = 0; i < 6; i++) {
+		snprintf(actid, sizeof(actid), "C%d", i);
+		assert_int_equal(place_client(f, actid, "M", 100, &w),
+		    PLACEMENT_OK);
+		assert_int_equal(w.existing, 0);
+	}
+	for (int i = 1; i <= 3; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "inst-%d", i);
+		assert_int_equal(spread(f, "M", id), 2);
+		assert_int_equal(hget_int(f, keys_instance_user_counts(), id), 2);
+	}
+	/* Re-login: same instance, nothing counted twice. */
+	assert_int_equal(place_client(f, "C0", "M", 100, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 1);
+	assert_int_equal(hget_int(f, keys_global_state(), "clientCount"), 6);
+	check_invariants(f, 100);
+}
+
+static void
+test_client_tie_breaks(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	add_instance(f, "client", 9003, "inst-3");
+	/* Clients of X load inst-1 and inst-2 (launch order breaks the tie). */
+	assert_int_equal(place_client(f, "X1", "X", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	assert_int_equal(place_client(f, "X2", "X", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	/* M has no client anywhere: the lowest total, inst-3. */
+	assert_int_equal(place_client(f, "M1", "M", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-3");
+	/* M's spread ties inst-1 and inst-2 (0 each), totals tie (1 each):
+	 * launch order, inst-1; then inst-2. */
+	assert_int_equal(place_client(f, "M2", "M", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	assert_int_equal(place_client(f, "M3", "M", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	/* Spread first: M4 goes to the least loaded in M's terms even though
+	 * inst-3 holds fewer accounts in total (inst-3: 1, others 2). */
+	assert_int_equal(place_client(f, "M4", "M", 10, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-3");
+	check_invariants(f, 10);
+}
+
+static void
+test_client_cap(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	add_instance(f, "master", 9003, "inst-3");	/* never for clients */
+	assert_int_equal(place_client(f, "C1", "M", 1, &w), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C2", "N", 1, &w), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C3", "M", 1, &w),
+	    PLACEMENT_NO_CAPACITY);
+	assert_false(w.found);
+	/* An existing client still logs in at the cap. */
+	assert_int_equal(place_client(f, "C1", "M", 1, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 1);
+	check_invariants(f, 1);
+}
+
+static void
+test_release(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(place_master(f, "A", 1, &w), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C1", "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C2", "A", 5, &w), PLACEMENT_OK);
+	/* The master's place is free again. */
+	assert_int_equal(place_master(f, "B", 1, &w), PLACEMENT_NO_CAPACITY);
+	assert_int_equal(release(f, PLACEMENT_MASTER, "A", NULL), 1);
+	assert_int_equal(release(f, PLACEMENT_MASTER, "A", NULL), 0);
+	assert_int_equal(place_master(f, "B", 1, &w), PLACEMENT_OK);
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), 1);
+	/* Clients: tracking shrinks, then vanishes with the last one; the
+	 * recorded master is used when none is given. */
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C1", "A"), 1);
+	assert_int_equal(spread(f, "A", "inst-2"), 1);
+	check_invariants(f, 5);
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", ""), 1);
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", "A"), 0);
+	assert_int_equal(hlen(f, keys_client_master_tracking()), 0);
+	assert_int_equal(spread(f, "A", "inst-2"), -1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
+	assert_int_equal(hget_int(f, keys_global_state(), "clientCount"), 0);
+	check_invariants(f, 5);
+}
+
+static void
+test_client_changes_master(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	assert_int_equal(place_client(f, "L", "A", 5, &w), PLACEMENT_OK);
+	/* K now copies B: same instance, B's books. */
+	assert_int_equal(place_client(f, "K", "B", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	assert_int_equal(w.existing, 1);
+	assert_int_equal(spread(f, "A", "inst-1"), -1);
+	assert_int_equal(spread(f, "B", "inst-1"), 1);
+	check_invariants(f, 5);
+	/* ... and back to A while its instance is down: moved and re-booked. */
+	set_state(f, "inst-1", "unhealthy");
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	assert_int_equal(spread(f, "A", "inst-2"), 2);
+	assert_int_equal(hlen(f, keys_client_master_tracking()), 1);
+	check_invariants(f, 5);
+	/* A release names a wrong master: the recorded one is cleaned. */
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "K", "Z"), 1);
+	assert_int_equal(spread(f, "A", "inst-2"), 1);
+	check_invariants(f, 5);
+}
+
+static void
+test_broken_record_skipped(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+	redisReply *r;
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "master", 9002, "inst-2");
+	/* A record written by hand with an oversized ip, another with a port
+	 * that is not a number: both leave the live set, inst-2 serves. */
+	r = redisCommand(f->sync, "HSET %s inst-1 {\"ip\":\"%0100d\",\"port\":1,"
+	    "\"isMasterServer\":true,\"state\":\"running\"}",
+	    keys_instance_details(), 0);
+	freeReplyObject(r);
+	add_instance(f, "master", 9003, "inst-3");
+	r = redisCommand(f->sync, "HSET %s inst-3 {\"ip\":\"1.2.3.4\",\"port\":\"x\"}",
+	    keys_instance_details());
+	freeReplyObject(r);
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	assert_int_equal(place_master(f, "B", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	r = redisCommand(f->sync, "ZCARD %s", keys_live_master());
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	check_invariants(f, 5);
+}
+
+static void
+test_unhealthy_moves(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "master", 9002, "inst-2");
+	add_instance(f, "client", 9003, "inst-3");
+	add_instance(f, "client", 9004, "inst-4");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-3");
+
+	set_state(f, "inst-1", "unhealthy");
+	set_state(f, "inst-3", "unhealthy");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	assert_int_equal(w.existing, 0);
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-4");
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), 0);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 1);
+	assert_int_equal(spread(f, "A", "inst-3"), -1);
+	assert_int_equal(spread(f, "A", "inst-4"), 1);
+	/* A move is not a new account. */
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), 1);
+	assert_int_equal(hget_int(f, keys_global_state(), "clientCount"), 1);
+	check_invariants(f, 5);
+
+	/* Recovered: the accounts stay where they went. */
+	set_state(f, "inst-1", "running");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	assert_int_equal(w.existing, 1);
+
+	/* No capacity elsewhere: the account keeps its old placement. */
+	set_state(f, "inst-4", "unhealthy");
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_NO_CAPACITY);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-4"), 1);
+	check_invariants(f, 5);
+}
+
+static void
+test_removed_instance(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+	struct answer a;
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(place_master(f, "B", 5, &w), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(registry_remove(f->sync, "inst-1"), 0);
+	/* Its count stays while accounts are mapped there. */
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), 2);
+	check_invariants(f, 5);
+	add_instance(f, "master", 9003, "inst-3");
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-3");
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), 1);
+	/* locate finds a placement in any state, and releases one whose
+	 * instance is gone. */
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_locate(f->rc[0], PLACEMENT_MASTER, "B",
+	    on_answer, &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	assert_int_equal(a.status, PLACEMENT_NOT_PLACED);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), -1);
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), 1);
+	set_state(f, "inst-2", "draining");
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_locate(f->rc[0], PLACEMENT_CLIENT, "K",
+	    on_answer, &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	assert_int_equal(a.status, PLACEMENT_OK);
+	assert_string_equal(a.where.id, "inst-2");
+	assert_int_equal(a.where.port, 9002);
+	check_invariants(f, 5);
+}
+
+static int
+script_cached(struct pfx *f, enum scripts_id id)
+{
+	redisReply *r = redisCommand(f->sync, "SCRIPT EXISTS %s",
+	    scripts_sha(id));
+	int n;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	n = (int)r->element[0]->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+static void
+flush_scripts(struct pfx *f)
+{
+	redisReply *r = redisCommand(f->sync, "SCRIPT FLUSH");
+
+	assert_non_null(r);
+	freeReplyObject(r);
+}
+
+static int
+all_cached(void *arg)
+{
+	struct pfx *f = arg;
+
+	for (int i = 0; i < SCRIPTS_COUNT; i++)
+		if (!script_cached(f, (enum scripts_id)i))
+			return 0;
+	return 1;
+}
+
+static void
+test_noscript_fallback(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "master", 9001, "inst-1");
+	flush_scripts(f);
+	assert_int_equal(script_cached(f, SCRIPTS_PLACE_MASTER), 0);
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 0);
+	/* EVAL cached it: the next call is a plain EVALSHA. */
+	assert_int_equal(script_cached(f, SCRIPTS_PLACE_MASTER), 1);
+	flush_scripts(f);
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 1);
+	flush_scripts(f);
+	assert_int_equal(release(f, PLACEMENT_MASTER, "A", NULL), 1);
+	/* placement_load loads them all. */
+	flush_scripts(f);
+	assert_int_equal(placement_load(f->rc[1]), 0);
+	assert_int_equal(test_wait_for(f->env.loop, all_cached, f, 3000), 0);
+	check_invariants(f, 5);
+}
+
+static int
+is_down(void *arg)
+{
+	return !*(int *)arg;
+}
+
+static void
+test_connection_lost(void **state)
+{
+	struct pfx *f = *state;
+	struct answer a;
+
+	add_instance(f, "master", 9001, "inst-1");
+	/* A call in flight when the server dies: one error answer. */
+	memset(&a, 0, sizeof(a));
+	kill(f->env.srv.pid, SIGSTOP);
+	assert_int_equal(placement_place_master(f->rc[0], "A", 5, on_answer,
+	    &a), 0);
+	test_redis_stop(&f->env.srv);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	assert_int_equal(a.status, PLACEMENT_ERROR);
+	assert_false(a.where.found);
+	/* Down: refused at once, no callback. */
+	assert_int_equal(test_wait_for(f->env.loop, is_down, &f->up[0], 3000), 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_place_master(f->rc[0], "A", 5, on_answer,
+	    &a), -1);
+	assert_int_equal(placement_place_client(f->rc[0], "A", "", 5, on_answer,
+	    &a), -1);
+	assert_false(a.done);
+}
+
+/* Many calls in flight on several connections, all at once. */
+struct burst {
+	struct answer	 a[400];
+	int		 n;
+};
+
+static int
+burst_done(void *arg)
+{
+	struct burst *b = arg;
+
+	for (int i = 0; i < b->n; i++)
+		if (!b->a[i].done)
+			return 0;
+	return 1;
+}
+
+static void
+test_concurrent_invariants(void **state)
+{
+	struct pfx *f = *state;
+	struct burst *b = calloc(1, sizeof(*b));
+	char actid[32], master[32], id[32];
+	int placed = 0;
+
+	assert_non_null(b);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(id, sizeof(id), "inst-%d", i);
+		add_instance(f, "master", (uint16_t)(9000 + i), id);
+	}
+	for (int i = 6; i <= 9; i++) {
+		snprintf(id, sizeof(id), "inst-%d", i);
+		add_instance(f, "client", (uint16_t)(9000 + i), id);
+	}
+	/* 200 master calls for 120 accounts (capacity 50), 200 client calls
+	 * for 100 accounts of 3 masters (capacity 32). */
+	for (int i = 0; i < 400; i++) {
+		struct rconn *rc = f->rc[i % NCONNS];
+
+		if (i % 2 == 0) {
+			snprintf(actid, sizeof(actid), "m%d", (i / 2) % 120);
+			assert_int_equal(placement_place_master(rc, actid, 10,
+			    on_answer, &b->a[i]), 0);
+		} else {
+			snprintf(actid, sizeof(actid), "c%d", (i / 2) % 100);
+			snprintf(master, sizeof(master), "M%d", (i / 2) % 3);
+			assert_int_equal(placement_place_client(rc, actid, master, 8,
+			    on_answer, &b->a[i]), 0);
+		}
+	}
+	b->n = 400;
+	assert_int_equal(test_wait_for(f->env.loop, burst_done, b, 10000), 0);
+	for (int i = 0; i < 400; i++) {
+		assert_int_not_equal(b->a[i].status, PLACEMENT_ERROR);
+		placed += b->a[i].status == PLACEMENT_OK && !b->a[i].where.existing;
+	}
+	assert_int_equal(placed, 50 + 32);
+	assert_int_equal(hlen(f, keys_master_mapping()), 50);
+	assert_int_equal(hlen(f, keys_client_mapping()), 32);
+	check_invariants(f, 10);
+
+	/* Releases racing with placements and an instance going away. */
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < 300; i++) {
+		struct rconn *rc = f->rc[i % NCONNS];
+
+		snprintf(actid, sizeof(actid), "%c%d", i % 2 ? 'c' : 'm',
+		    (i / 2) % 60);
+		if (i % 3 == 0)
+			assert_int_equal(placement_release(rc, i % 2 ?
+			    PLACEMENT_CLIENT : PLACEMENT_MASTER, actid, NULL,
+			    on_answer, &b->a[i]), 0);
+		else if (i % 2 == 0)
+			assert_int_equal(placement_place_master(rc, actid, 10,
+			    on_answer, &b->a[i]), 0);
+		else
+			assert_int_equal(placement_place_client(rc, actid, "M0", 8,
+			    on_answer, &b->a[i]), 0);
+		if (i == 150)
+			set_state(f, "inst-6", "unhealthy");
+	}
+	b->n = 300;
+	assert_int_equal(test_wait_for(f->env.loop, burst_done, b, 10000), 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_not_equal(b->a[i].status, PLACEMENT_ERROR);
+	check_invariants(f, 10);
+	free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_master_idempotent,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_master_least_loaded_then_cap,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_master_none_available,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_client_spread,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_client_tie_breaks,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_client_cap,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_release,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_client_changes_master,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_broken_record_skipped,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_unhealthy_moves,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_removed_instance,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_noscript_fallback,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_lost,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_invariants,
+		    pfx_setup, pfx_teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	log_open("stderr", LOG_LEVEL_ERROR, LOG_FORMAT_TEXT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
