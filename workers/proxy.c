@@ -24,6 +24,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/access_log.h"
 #include "workers/proxy.h"
 #include "workers/worker.h"
 
@@ -54,6 +55,7 @@ conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	free(c->in);
 	free(c->out);
+	free(c->log);
 	free(c);
 	p->nconns--;
 	if (p->closing_all)
@@ -136,6 +138,7 @@ conn_respond_with(struct conn *c, int status, const char *headers, const char *b
 	if (conn_out_append(c, head, (size_t)n) == -1 ||
 	    (!c->head_only && conn_out_append(c, body, blen) == -1))
 		c->close_after = 1;
+	conn_log_answer(c, status, (size_t)n + (c->head_only ? 0 : blen));
 }
 
 void
@@ -148,6 +151,44 @@ conn_respond_error(struct conn *c, int status)
 	c->keep_alive = 0;
 	conn_respond(c, status, body);
 	c->state = CONN_LINGER;
+}
+
+void
+conn_log_answer(struct conn *c, int status, size_t bytes)
+{
+	struct conn_log *l = c->log;
+	struct access_entry e;
+
+	if (l == NULL)
+		return;
+	e.request_id = l->request_id;
+	e.method = l->method;
+	e.method_len = strlen(l->method);
+	e.path = l->path;
+	e.path_len = strlen(l->path);
+	e.status = status;
+	e.bytes = bytes;
+	e.duration_ms = ev_now(c->proxy->w->loop) - l->started;
+	e.instance = l->instance;
+	e.actid = l->actid;
+	access_log_write(&e);
+}
+
+/* Remember what the access log needs of a new request (when it is on). */
+static void
+conn_log_start(struct conn *c, const struct http_request *req)
+{
+	struct conn_log *l = c->log;
+
+	if (!access_log_enabled())
+		return;
+	if (l == NULL && (l = c->log = malloc(sizeof(*l))) == NULL)
+		return;
+	memset(l, 0, sizeof(*l));
+	l->started = ev_now(c->proxy->w->loop);
+	snprintf(l->method, sizeof(l->method), "%.*s", (int)req->method_len,
+	    req->method_str);
+	snprintf(l->path, sizeof(l->path), "%.*s", (int)req->path_len, req->path);
 }
 
 /* The request has been read whole: answer it, or let proxy_api serve it. */
@@ -186,6 +227,7 @@ conn_on_head(struct conn *c, const struct http_request *req)
 	c->keep_alive = req->keep_alive;
 	c->head_only = req->method == HTTP_HEAD;
 	c->head_started = 0;
+	conn_log_start(c, req);
 	if (req->method == HTTP_OTHER) {
 		conn_respond_error(c, 501);
 		return;
@@ -488,7 +530,8 @@ proxy_start(struct worker *w)
 	p->w = w;
 	p->conf = w->conf;
 	p->listen_fd = w->listen_fd;
-	if (api_init(p) == -1)
+	if (api_init(p) == -1 || access_log_open(p->conf->log.access_log,
+	    p->conf->log.format == LOG_FORMAT_JSON) == -1)
 		return -1;
 	proxy_accept_resume(p);
 	return p->accepting ? 0 : -1;
@@ -521,11 +564,20 @@ proxy_cleanup(struct worker *w)
 	while (p->conns != NULL)
 		conn_close(p->conns);
 	api_shutdown();
+	access_log_close();
+}
+
+static void
+proxy_reopen(struct worker *w)
+{
+	(void)w;
+	access_log_reopen();
 }
 
 static const struct worker_role_ops proxy_ops = {
 	.start = proxy_start,
 	.drain = proxy_drain,
+	.reopen = proxy_reopen,
 	.cleanup = proxy_cleanup,
 };
 

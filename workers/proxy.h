@@ -46,6 +46,7 @@ struct conn {
 	int			 head_started;	/* bytes of the next head arrived */
 	struct api_request	*api;		/* owned: a request proxy_api serves */
 	int			 processing;	/* inside conn_process */
+	struct conn_log		*log;		/* owned: access log fields, or NULL */
 	char			 peer[48];	/* client address, for X-Forwarded-For */
 	struct ev_timer		 timer;
 	struct conn		*prev, *next;
@@ -61,6 +62,20 @@ struct proxy {
 	struct conn		*conns;		/* list of live connections */
 	struct ev_timer		 accept_timer;
 };
+
+/* What the access log says of the request being served (kept only while
+ * the access log is on). */
+struct conn_log {
+	uint64_t		 started;	/* monotonic ms */
+	char			 method[16];
+	char			 path[200];
+	char			 request_id[65];
+	char			 instance[64];
+	char			 actid[129];
+};
+
+/* Write the access log line of the request just answered. */
+void	conn_log_answer(struct conn *c, int status, size_t bytes);
 
 /* Queue a complete answer with a JSON body; the connection closes after it
  * unless the request asked for keep-alive and the worker is not stopping. */

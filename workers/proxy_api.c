@@ -407,6 +407,9 @@ api_route_listener(struct conn *c, const struct http_request *req)
 	r->route = (enum api_route)status;
 	r->conn = c;
 	api_request_id(req, r->request_id);
+	if (c->log != NULL)
+		snprintf(c->log->request_id, sizeof(c->log->request_id), "%s",
+		    r->request_id);
 	if (api_build_head(r, req, c->peer) == -1) {
 		api_request_free(r);
 		conn_respond_error(c, 503);
@@ -471,6 +474,7 @@ api_relay(struct conn *c, const struct http_response *res, const char *head,
     const char *body, size_t body_len, const char *request_id)
 {
 	char line[160];
+	size_t start = c->out_len;
 	int has_rid = 0, n;
 
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", res->status,
@@ -496,6 +500,7 @@ api_relay(struct conn *c, const struct http_response *res, const char *head,
 	conn_out_append(c, line, (size_t)n);
 	if (!c->head_only)
 		conn_out_append(c, body, body_len);
+	conn_log_answer(c, res->status, c->out_len - start);
 }
 
 /* Answer an api request with a JSON error (502, 503, 504...) and go on. */
@@ -585,6 +590,9 @@ api_forward(struct api_request *r)
 	memcpy(req, r->head, r->head_len);
 	memcpy(req + r->head_len, line, (size_t)n);
 	memcpy(req + r->head_len + (size_t)n, r->body, r->body_len);
+	if (r->conn->log != NULL)
+		snprintf(r->conn->log->instance, sizeof(r->conn->log->instance), "%s",
+		    r->where.id);
 	/* req is the upstream's now; the callback may run before this returns. */
 	r->upstream = upstream_send(r->where.ip, r->where.port, req, len,
 	    r->conn->head_only, api_on_answer, r);
@@ -647,6 +655,8 @@ api_start(struct conn *c)
 		conn_resume(c);
 		return;
 	}
+	if (c->log != NULL)
+		snprintf(c->log->actid, sizeof(c->log->actid), "%s", r->payload.actid);
 	if ((e = *api_cache_slot(r->payload.actid, r->payload.is_master)) != NULL) {
 		r->where = e->where;
 		api_forward(r);

@@ -150,6 +150,8 @@ worker_on_signal(struct ev_loop *loop, int signo, void *arg)
 		break;
 	case SIGUSR1:
 		log_reopen();
+		if (worker_ops->reopen != NULL)
+			worker_ops->reopen(w);
 		break;
 	}
 }

@@ -46,6 +46,8 @@ struct worker_role_ops {
 	void	(*drain)(struct worker *w);
 	/* Redis came up (1) or went down (0); may be NULL. */
 	void	(*redis_state)(struct worker *w, int up);
+	/* SIGUSR1: reopen the role's own log files; may be NULL. */
+	void	(*reopen)(struct worker *w);
 	/* Free what start() made; called once before exit; may be NULL. */
 	void	(*cleanup)(struct worker *w);
 };

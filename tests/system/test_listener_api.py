@@ -177,3 +177,35 @@ def test_dead_instance_502_silent_504(api):
     fleet.procs[0].wait(5)
     status, _, body = call(o.port, CREATE, master("m2"))
     assert status == 502 and json.loads(body)["status"] is False
+
+
+def test_access_log_and_secrets(olbd_factory, tmpdir_path):
+    access = os.path.join(tmpdir_path, "access.log")
+    o = olbd_factory(extra=["proxy.auth_tokens=[\"%s\"]" % TOKEN, "log.format=json",
+                            "log.access_log=%s" % access]).start()
+    fleet = Fleet(o)
+    try:
+        fleet.add("master", "Master_Listener-1")
+        body = master("acc-1")
+        body["access_token"] = "very-secret-access-token"
+        status, headers, _ = call(o.port, CREATE, body, headers={"X-Request-Id": "rid-123"})
+        assert status == 200 and headers["x-request-id"] == "rid-123"
+        assert http_get(o.port, "/api/v1/test")[0] == 200
+
+        def lines():
+            with open(access) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        got = wait_for(lambda: [l for l in lines() if l["path"] == CREATE], 3, what="access line")
+        line = got[0]
+        assert (line["request_id"], line["method"], line["status"], line["actid"]) == (
+            "rid-123", "POST", 200, "acc-1")
+        assert line["instance"] == fleet.ids["Master_Listener-1"]
+        assert line["bytes"] > 0 and line["duration_ms"] >= 0
+        assert [l for l in lines() if l["path"] == "/api/v1/test"][0]["status"] == 200
+    finally:
+        fleet.stop()
+    with open(access) as f:
+        text = f.read()
+    for secret in ("very-secret-access-token", TOKEN):
+        assert secret not in text
+        assert secret not in o.log_text()
