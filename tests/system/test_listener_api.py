@@ -209,3 +209,65 @@ def test_access_log_and_secrets(olbd_factory, tmpdir_path):
     for secret in ("very-secret-access-token", TOKEN):
         assert secret not in text
         assert secret not in o.log_text()
+
+
+class _Backend:
+    """A tiny instance that answers every POST with a fixed status, headers and
+    body, and remembers the last request it got (to check what olb forwards)."""
+
+    def __init__(self, status, headers, body):
+        import http.server
+        import socketserver
+        backend = self
+        self.last = None
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                backend.last = (self.command, self.path, dict(self.headers), self.rfile.read(n))
+                self.send_response(status, "Custom Reason")
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [201, 409, 500])
+def test_upstream_answer_relayed_faithfully(api, status):
+    o, fleet = api
+    body = b'{"ok":"\xc3\xa9t\xc3\xa9","n":1}'
+    backend = _Backend(status, [("X-Instance-Header", "kept"), ("Set-Cookie", "a=b"),
+                                ("Connection", "X-Hop"), ("X-Hop", "dropped")], body)
+    try:
+        fleet.ctl("instance", "add", "--role", "master", "--addr",
+                  "127.0.0.1:%d" % backend.port, "--name", "py")
+        raw = '{"actid":"m-%d","broker":"b","access_token":"t","master_actid":"",' \
+              '"services":{"master":true},"extra":[1, 2.50,  "x"]}' % status
+        got, headers, data = call(o.port, CREATE + "?q=1&r=%2F", None, raw=raw,
+                                  headers={"X-Custom": "c1", "X-Request-Id": "rid-9"})
+        assert (got, data) == (status, body)
+        assert headers["x-instance-header"] == "kept" and headers["set-cookie"] == "a=b"
+        assert "x-hop" not in headers
+        method, path, fwd, fwd_body = backend.last
+        assert (method, path) == ("POST", CREATE + "?q=1&r=%2F")
+        assert fwd_body == raw.encode()                     # byte for byte
+        assert fwd["X-Custom"] == "c1" and fwd["X-Request-Id"] == "rid-9"
+        assert fwd["X-Forwarded-For"] == "127.0.0.1" and fwd["X-Forwarded-Proto"] == "http"
+    finally:
+        backend.close()
