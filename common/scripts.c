@@ -153,6 +153,21 @@
 	"    redis.call('HSET', tracking, master, cjson.encode(list))\n" \
 	"end\n" \
 	"\n" \
+	"-- Append actid known to be absent (a client with no recorded master: the\n" \
+	"-- arrays and client_master agree), without decoding the array: a master\n" \
+	"-- may have thousands of clients, and this runs on every new placement.\n" \
+	"local function tracking_append(tracking, master, actid)\n" \
+	"    local raw = redis.call('HGET', tracking, master)\n" \
+	"    local item = cjson.encode(actid)\n" \
+	"    if not raw or raw == '' or raw == '[]' or raw == '{}' then\n" \
+	"        redis.call('HSET', tracking, master, '[' .. item .. ']')\n" \
+	"    elseif string.sub(raw, 1, 1) == '[' and string.sub(raw, -1) == ']' then\n" \
+	"        redis.call('HSET', tracking, master, string.sub(raw, 1, -2) .. ',' .. item .. ']')\n" \
+	"    else\n" \
+	"        tracking_add(tracking, master, actid)\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
 	"-- Remove every copy of actid; an empty array removes the field.\n" \
 	"local function tracking_remove(tracking, master, actid)\n" \
 	"    local list, keep = tracking_get(tracking, master), {}\n" \
@@ -267,7 +282,8 @@ static const char scripts_place_client_lua[] =
 	"end\n"
 	"\n"
 	"local cur = redis.call('HGET', mapping, actid)\n"
-	"local old = redis.call('HGET', masters, actid) or master\n"
+	"local recorded = redis.call('HGET', masters, actid)\n"
+	"local old = recorded or master\n"
 	"\n"
 	"-- Idempotent re-login; a client that now copies another master moves to\n"
 	"-- that master's books on the same instance.\n"
@@ -298,7 +314,11 @@ static const char scripts_place_client_lua[] =
 	"redis.call('HSET', mapping, actid, id)\n"
 	"redis.call('HSET', masters, actid, master)\n"
 	"hash_add(spread .. master, id, 1, true)\n"
-	"tracking_add(tracking, master, actid)\n"
+	"if cur == nil and recorded == nil then\n"
+	"    tracking_append(tracking, master, actid)\n"
+	"else\n"
+	"    tracking_add(tracking, master, actid)\n"
+	"end\n"
 	"hash_add(counts, id, 1, false)\n"
 	"return { id, rec.ip, rec.port, 'placed' }\n";
 
