@@ -314,7 +314,7 @@ static const char scripts_place_client_lua[] =
 	"redis.call('HSET', mapping, actid, id)\n"
 	"redis.call('HSET', masters, actid, master)\n"
 	"hash_add(spread .. master, id, 1, true)\n"
-	"if cur == nil and recorded == nil then\n"
+	"if not cur and not recorded then	-- a nil reply reaches Lua as false\n"
 	"    tracking_append(tracking, master, actid)\n"
 	"else\n"
 	"    tracking_add(tracking, master, actid)\n"
