@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 fuzz_load(const char *path, char *const *overrides, size_t n)

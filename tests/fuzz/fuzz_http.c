@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "common/http.h"
+#include "tests/fuzz/fuzz.h"
 
-#define CHECK(cond)	do { if (!(cond)) abort(); } while (0)
 
 static const size_t head_limits[] = {
 	8192, 0, 1, 16, 64, 256, 1024, 65536, SIZE_MAX,
@@ -29,27 +29,7 @@ static const uint64_t body_limits[] = {
 	102400, 0, 1, 16, 1000, UINT64_MAX,
 };
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NLIMITS(a)	(sizeof(a) / sizeof((a)[0]))
-
-static int
-inside(const char *p, size_t len, const char *buf, size_t buf_len)
-{
-	return p >= buf && len <= buf_len && (size_t)(p - buf) <= buf_len - len;
-}
-
-/* xorshift32: the split pattern. */
-static uint32_t
-next_random(uint32_t *state)
-{
-	uint32_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *state = x;
-}
 
 /* Parse a heap copy of buf[0..len). */
 static int

@@ -21,12 +21,11 @@
 #include <string.h>
 
 #include "common/payload.h"
+#include "tests/fuzz/fuzz.h"
 
-#define CHECK(cond)	do { if (!(cond)) abort(); } while (0)
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MISSING		"Required fields missing: "
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const fixed_messages[] = {
 	"Invalid JSON payload",
