@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from conftest import (OLBCTL, Events, children_of, free_port, http_get, pid_alive,
+from conftest import (CONF, OLBCTL, Events, children_of, free_port, http_get, pid_alive,
                       wait_for)
 
 
@@ -155,7 +155,7 @@ def test_supervisor_killed_ends_everything(olbd_factory, tmpdir_path):
 
 def test_reload_with_broken_then_fixed_file(olbd_factory, events, tmpdir_path):
     conf = os.path.join(tmpdir_path, "olbd.conf")
-    with open("etc/olbd.conf" if os.path.exists("etc/olbd.conf") else conf) as f:
+    with open(CONF) as f:
         good = f.read()
     with open(conf, "w") as f:
         f.write(good)
