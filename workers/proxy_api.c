@@ -470,8 +470,8 @@ api_abort(struct conn *c)
 /* Relay the instance's answer to the client: its status line and end-to-end
  * headers as they came, the body with our own framing. */
 static void
-api_relay(struct conn *c, const struct http_response *res, const char *head,
-    const char *body, size_t body_len, const char *request_id)
+api_relay(struct conn *c, const struct http_response *res, const char *body,
+    size_t body_len, const char *request_id)
 {
 	char line[160];
 	size_t start = c->out_len;
@@ -479,7 +479,6 @@ api_relay(struct conn *c, const struct http_response *res, const char *head,
 
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", res->status,
 	    (int)(res->reason_len > 100 ? 100 : res->reason_len), res->reason);
-	(void)head;
 	conn_out_append(c, line, (size_t)n);
 	for (size_t i = 0; i < res->nheaders; i++) {
 		const struct http_header *h = &res->headers[i];
@@ -537,43 +536,38 @@ api_on_released(enum placement_status status, const struct placement *where, voi
 		    "counted until the account is placed again");
 }
 
-/* The instance answered (or failed).  A successful release also frees the
- * account's place. */
+/* The instance answered (or failed).  A 2xx to remove_user_listener frees the
+ * account's place; an instance that is gone from the registry is released by
+ * the locate script before any call is made. */
 static void
 api_on_answer(void *arg, int status, const struct http_response *res,
     const char *head, const char *body, size_t body_len)
 {
 	struct api_request *r = arg;
 	struct conn *c = r->conn;
-	int gone = status == 502 && r->route == API_REMOVE;
 
+	(void)head;	/* relayed field by field from res */
 	r->upstream = NULL;
-	if (r->route == API_REMOVE && (gone || (status == 0 &&
-	    res->status >= 200 && res->status < 300))) {
-		(void)placement_release(api.proxy->w->redis, api_role(&r->payload),
-		    r->payload.actid, r->payload.master_actid, api_on_released, NULL);
-		api_cache_drop(r->payload.actid, r->payload.is_master);
-	}
-	if (status != 0 && !gone) {
+	if (status != 0) {
 		if (status == 502)
 			api_cache_drop(r->payload.actid, r->payload.is_master);
 		api_fail(r, status);
 		return;
 	}
-	if (gone) {
-		c->api = NULL;
-		conn_respond(c, 200, "{\"status\":true,\"message\":\"Listener removed\"}");
-		api_request_free(r);
-		conn_resume(c);
-		return;
+	if (r->route == API_REMOVE && res->status >= 200 && res->status < 300) {
+		(void)placement_release(api.proxy->w->redis, api_role(&r->payload),
+		    r->payload.actid, r->payload.master_actid, api_on_released, NULL);
+		api_cache_drop(r->payload.actid, r->payload.is_master);
 	}
 	c->api = NULL;
-	api_relay(c, res, head, body, body_len, r->request_id);
+	api_relay(c, res, body, body_len, r->request_id);
 	api_request_free(r);
 	conn_resume(c);
 }
 
-/* Send the request to the placed instance: head, Content-Length, body. */
+/* Send the request to the placed instance: the head built at routing time,
+ * Content-Length and the body, appended to the head buffer, which passes to
+ * the upstream (one buffer per request, no second copy). */
 static void
 api_forward(struct api_request *r)
 {
@@ -582,18 +576,19 @@ api_forward(struct api_request *r)
 	int n;
 
 	n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n\r\n", r->body_len);
-	len = r->head_len + (size_t)n + r->body_len;
-	if ((req = malloc(len)) == NULL) {
+	if (api_head_add(r, line, (size_t)n) == -1 ||
+	    api_head_add(r, r->body, r->body_len) == -1) {
 		api_fail(r, 503);
 		return;
 	}
-	memcpy(req, r->head, r->head_len);
-	memcpy(req + r->head_len, line, (size_t)n);
-	memcpy(req + r->head_len + (size_t)n, r->body, r->body_len);
+	req = r->head;
+	len = r->head_len;
+	r->head = NULL;
+	r->head_len = r->head_cap = 0;
 	if (r->conn->log != NULL)
 		snprintf(r->conn->log->instance, sizeof(r->conn->log->instance), "%s",
 		    r->where.id);
-	/* req is the upstream's now; the callback may run before this returns. */
+	/* The callback may run before upstream_send returns. */
 	r->upstream = upstream_send(r->where.ip, r->where.port, req, len,
 	    r->conn->head_only, api_on_answer, r);
 }

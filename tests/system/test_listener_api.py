@@ -271,3 +271,18 @@ def test_upstream_answer_relayed_faithfully(api, status):
         assert fwd["X-Forwarded-For"] == "127.0.0.1" and fwd["X-Forwarded-Proto"] == "http"
     finally:
         backend.close()
+
+
+def test_remove_when_instance_is_gone(api):
+    """An account whose instance left the registry is released by remove (404:
+    there is no listener to call) and can be placed again elsewhere."""
+    o, fleet = api
+    fleet.add("client", "Client_Listener-1")
+    assert call(o.port, CREATE, client("c1", "M"))[0] == 200
+    fleet.add("client", "Client_Listener-2")
+    fleet.ctl("instance", "remove", fleet.ids["Client_Listener-1"])
+    status, _, body = call(o.port, REMOVE, client("c1", "M"))
+    assert (status, json.loads(body)["message"]) == (404, "Listener not found")
+    assert "not placed" in fleet.ctl("placement", "c1").stdout
+    status, _, body = call(o.port, CREATE, client("c1", "M"))
+    assert status == 200 and json.loads(body)["name"] == "Client_Listener-2"
