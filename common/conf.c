@@ -188,6 +188,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("proxy.connect_timeout_ms", proxy.connect_timeout_ms, 3000, 10, 600000),
 	SET_INT("proxy.upstream_timeout_ms", proxy.upstream_timeout_ms, 30000, 10, 3600000),
 	SET_INT("proxy.max_connections", proxy.max_connections, 10000, 1, 1000000),
+	SET_INT("proxy.placement_cache", proxy.placement_cache, 262144, 1, 1 << 24),
 
 	SET_ADDR("admin.listen", admin.listen, "127.0.0.1:0", 0),
 

@@ -101,6 +101,7 @@ struct conf {
 		int64_t			 connect_timeout_ms;	/* upstream */
 		int64_t			 upstream_timeout_ms;	/* upstream answer */
 		int64_t			 max_connections;	/* per worker */
+		int64_t			 placement_cache;	/* entries per worker */
 	} proxy;
 
 	struct {

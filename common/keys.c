@@ -26,6 +26,9 @@ static struct {
 	char	 live_client[KEYS_NAME_MAX];
 	char	 launch_seq[KEYS_NAME_MAX];
 	char	 client_spread_prefix[KEYS_NAME_MAX];
+	char	 client_list_prefix[KEYS_NAME_MAX];
+	char	 tracking_dirty[KEYS_NAME_MAX];
+	char	 tracking_seq[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
 } keys;
 
@@ -67,6 +70,12 @@ keys_init_placement(const char *prefix)
 	    "%slaunch_seq", prefix) == -1 ||
 	    keys_format(keys.client_spread_prefix,
 	    sizeof(keys.client_spread_prefix), "%sclient_spread:", prefix) == -1 ||
+	    keys_format(keys.client_list_prefix, sizeof(keys.client_list_prefix),
+	    "%sclient_list:", prefix) == -1 ||
+	    keys_format(keys.tracking_dirty, sizeof(keys.tracking_dirty),
+	    "%stracking_dirty", prefix) == -1 ||
+	    keys_format(keys.tracking_seq, sizeof(keys.tracking_seq),
+	    "%stracking_seq", prefix) == -1 ||
 	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
 	    "%srouting", prefix) == -1)
 		return -1;
@@ -212,4 +221,22 @@ const char *
 keys_routing_channel(void)
 {
 	return keys.routing_channel;
+}
+
+const char *
+keys_client_list_prefix(void)
+{
+	return keys.client_list_prefix;
+}
+
+const char *
+keys_tracking_dirty(void)
+{
+	return keys.tracking_dirty;
+}
+
+const char *
+keys_tracking_seq(void)
+{
+	return keys.tracking_seq;
 }

@@ -49,6 +49,13 @@ const char	*keys_launch_seq(void);
 const char	*keys_client_spread_prefix(void);
 /* "<prefix>client_spread:<master actid>".  0, or -1 if buf is too small. */
 int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
+/* "<prefix>client_list:": + a master actid names the sorted set of that
+ * master's clients (actid -> placement order, from the counter
+ * "<prefix>tracking_seq"); "<prefix>tracking_dirty" is the set of masters
+ * whose client_master_tracking array must be rebuilt from it. */
+const char	*keys_client_list_prefix(void);
+const char	*keys_tracking_dirty(void);
+const char	*keys_tracking_seq(void);
 /* "<prefix>routing": placement cache invalidation for the proxy workers. */
 const char	*keys_routing_channel(void);
 

@@ -98,6 +98,9 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 	case SCRIPTS_LOCATE:
 		rv = scripts_call_locate(c, req->role, req->actid, req->master);
 		break;
+	case SCRIPTS_TRACKING_FLUSH:
+		rv = scripts_call_tracking_flush(c, (int)req->max);
+		break;
 	default:
 		rv = -1;
 	}
@@ -189,9 +192,10 @@ static enum placement_status
 placement_parse(const struct placement_req *req, const redisReply *r,
     struct placement *where)
 {
-	if (req->script == SCRIPTS_RELEASE) {
-		if (r->type != REDIS_REPLY_INTEGER ||
-		    (r->integer != 0 && r->integer != 1))
+	if (req->script == SCRIPTS_RELEASE ||
+	    req->script == SCRIPTS_TRACKING_FLUSH) {
+		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
+		    r->integer > (req->script == SCRIPTS_RELEASE ? 1 : req->max))
 			return PLACEMENT_ERROR;
 		where->found = (int)r->integer;
 		return PLACEMENT_OK;
@@ -242,7 +246,8 @@ placement_start(struct rconn *rc, enum scripts_id script, const char *role,
 {
 	struct placement_req *req;
 
-	if (rc == NULL || cb == NULL || actid == NULL || actid[0] == '\0')
+	if (rc == NULL || cb == NULL || actid == NULL ||
+	    (actid[0] == '\0' && script != SCRIPTS_TRACKING_FLUSH))
 		return -1;
 	if ((req = placement_req_new(rc, script, actid, master, cb, arg)) == NULL) {
 		log_error("placement %s: out of memory", scripts_name(script));
@@ -290,6 +295,16 @@ placement_locate(struct rconn *rc, enum placement_role role, const char *actid,
 {
 	return placement_start(rc, SCRIPTS_LOCATE, role == PLACEMENT_MASTER ?
 	    "master" : "client", actid, NULL, 0, cb, arg);
+}
+
+int
+placement_flush_tracking(struct rconn *rc, int max, placement_cb *cb,
+    void *arg)
+{
+	if (max < 1)
+		return -1;
+	return placement_start(rc, SCRIPTS_TRACKING_FLUSH, "client", "", NULL,
+	    max, cb, arg);
 }
 
 /* SCRIPT LOAD answered: it must be the digest olb computed. */

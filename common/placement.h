@@ -73,6 +73,13 @@ int		 placement_release(struct rconn *rc, enum placement_role role,
 int		 placement_locate(struct rconn *rc, enum placement_role role,
 		    const char *actid, placement_cb *cb, void *arg);
 
+/* Rebuild the client_master_tracking arrays of up to max (>= 1) masters whose
+ * clients changed (see scripts_call_tracking_flush): PLACEMENT_OK with
+ * where->found = the number of masters rebuilt (max: call again, more may be
+ * waiting).  0 or -1 as above. */
+int		 placement_flush_tracking(struct rconn *rc, int max,
+		    placement_cb *cb, void *arg);
+
 /* SCRIPT LOAD every script (call when rc comes up: saves the first EVALSHA
  * its NOSCRIPT round trip).  0 if all were sent, -1 if not. */
 int		 placement_load(struct rconn *rc);

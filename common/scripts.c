@@ -59,20 +59,22 @@
 	"    return math.floor(n)\n" \
 	"end\n" \
 	"\n" \
-	"-- Add delta to a counter field.  Computed here rather than with HINCRBY so a\n" \
-	"-- damaged value can never stop a script half way (scripts do not roll back).\n" \
-	"-- At zero or below the field is deleted if drop is true, else set to 0.\n" \
+	"-- Add delta to a counter field.  HINCRBY is called with pcall so a damaged\n" \
+	"-- value (read as 0) can never stop a script half way (scripts do not roll\n" \
+	"-- back).  At zero or below the field is deleted if drop is true, else 0.\n" \
 	"local function hash_add(key, field, delta, drop)\n" \
-	"    local n = hash_int(key, field) + delta\n" \
+	"    local n = redis.pcall('HINCRBY', key, field, delta)\n" \
+	"    local damaged = type(n) ~= 'number'\n" \
+	"    if damaged then n = delta end\n" \
 	"    if n <= 0 then\n" \
 	"        if drop then\n" \
 	"            redis.call('HDEL', key, field)\n" \
-	"        else\n" \
+	"        elseif n < 0 or damaged then\n" \
 	"            redis.call('HSET', key, field, 0)\n" \
 	"        end\n" \
 	"        return 0\n" \
 	"    end\n" \
-	"    redis.call('HSET', key, field, n)\n" \
+	"    if damaged then redis.call('HSET', key, field, n) end\n" \
 	"    return n\n" \
 	"end\n" \
 	"\n" \
@@ -135,49 +137,47 @@
 	"    end\n" \
 	"end\n" \
 	"\n" \
-	"-- The JSON array of a master's clients in the tracking hash ({} if none).\n" \
-	"local function tracking_get(tracking, master)\n" \
-	"    local raw = redis.call('HGET', tracking, master)\n" \
-	"    if not raw then return {} end\n" \
+	"-- A master's clients live in a sorted set (actid -> placement order), and\n" \
+	"-- the earlier service's JSON array in the tracking hash is rebuilt from it\n" \
+	"-- by tracking_flush for the masters listed in the dirty set: a placement\n" \
+	"-- costs O(log n), not a copy of an array of thousands of clients.  k holds\n" \
+	"-- tracking, dirty, seq (keys) and list (the key prefix of the sets).\n" \
+	"-- The name of master's set; if it does not exist yet but the master has a\n" \
+	"-- tracking array (written before the sets existed), the set is seeded\n" \
+	"-- from that array first, in its order.\n" \
+	"local function clients_key(k, master)\n" \
+	"    local key = k.list .. master\n" \
+	"    if redis.call('EXISTS', key) == 1 then return key end\n" \
+	"    local raw = redis.call('HGET', k.tracking, master)\n" \
+	"    if not raw then return key end\n" \
 	"    local ok, list = pcall(cjson.decode, raw)\n" \
-	"    if not ok or type(list) ~= 'table' then return {} end\n" \
-	"    return list\n" \
-	"end\n" \
-	"\n" \
-	"local function tracking_add(tracking, master, actid)\n" \
-	"    local list = tracking_get(tracking, master)\n" \
-	"    for _, v in ipairs(list) do\n" \
-	"        if tostring(v) == actid then return end\n" \
+	"    if not ok or type(list) ~= 'table' or #list == 0 then return key end\n" \
+	"    local seq = redis.call('INCRBY', k.seq, #list) - #list\n" \
+	"    for i, v in ipairs(list) do\n" \
+	"        if type(v) == 'string' or type(v) == 'number' then\n" \
+	"            redis.call('ZADD', key, 'NX', seq + i, tostring(v))\n" \
+	"        end\n" \
 	"    end\n" \
-	"    list[#list + 1] = actid\n" \
-	"    redis.call('HSET', tracking, master, cjson.encode(list))\n" \
+	"    return key\n" \
 	"end\n" \
 	"\n" \
-	"-- Append actid known to be absent (a client with no recorded master: the\n" \
-	"-- arrays and client_master agree), without decoding the array: a master\n" \
-	"-- may have thousands of clients, and this runs on every new placement.\n" \
-	"local function tracking_append(tracking, master, actid)\n" \
-	"    local raw = redis.call('HGET', tracking, master)\n" \
-	"    local item = cjson.encode(actid)\n" \
-	"    if not raw or raw == '' or raw == '[]' or raw == '{}' then\n" \
-	"        redis.call('HSET', tracking, master, '[' .. item .. ']')\n" \
-	"    elseif string.sub(raw, 1, 1) == '[' and string.sub(raw, -1) == ']' then\n" \
-	"        redis.call('HSET', tracking, master, string.sub(raw, 1, -2) .. ',' .. item .. ']')\n" \
+	"local function tracking_add(k, master, actid)\n" \
+	"    local key = clients_key(k, master)\n" \
+	"    if redis.call('ZADD', key, 'NX', redis.call('INCR', k.seq), actid) == 1\n" \
+	"    then\n" \
+	"        redis.call('SADD', k.dirty, master)\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- Remove actid; the last one removes the tracking field at once.\n" \
+	"local function tracking_remove(k, master, actid)\n" \
+	"    local key = clients_key(k, master)\n" \
+	"    if redis.call('ZREM', key, actid) == 0 then return end\n" \
+	"    if redis.call('EXISTS', key) == 0 then\n" \
+	"        redis.call('HDEL', k.tracking, master)\n" \
+	"        redis.call('SREM', k.dirty, master)\n" \
 	"    else\n" \
-	"        tracking_add(tracking, master, actid)\n" \
-	"    end\n" \
-	"end\n" \
-	"\n" \
-	"-- Remove every copy of actid; an empty array removes the field.\n" \
-	"local function tracking_remove(tracking, master, actid)\n" \
-	"    local list, keep = tracking_get(tracking, master), {}\n" \
-	"    for _, v in ipairs(list) do\n" \
-	"        if tostring(v) ~= actid then keep[#keep + 1] = v end\n" \
-	"    end\n" \
-	"    if #keep == 0 then\n" \
-	"        redis.call('HDEL', tracking, master)\n" \
-	"    elseif #keep ~= #list then\n" \
-	"        redis.call('HSET', tracking, master, cjson.encode(keep))\n" \
+	"        redis.call('SADD', k.dirty, master)\n" \
 	"    end\n" \
 	"end\n" \
 	"\n" \
@@ -201,7 +201,7 @@
 	"        master = redis.call('HGET', k.masters, actid) or master\n" \
 	"        redis.call('HDEL', k.masters, actid)\n" \
 	"        if master ~= '' then\n" \
-	"            tracking_remove(k.tracking, master, actid)\n" \
+	"            tracking_remove(k, master, actid)\n" \
 	"            if cur then hash_add(spread .. master, cur, -1, true) end\n" \
 	"        end\n" \
 	"    end\n" \
@@ -220,11 +220,13 @@
 	"local function release_args()\n" \
 	"    local role, actid = ARGV[1], ARGV[2]\n" \
 	"    if (role ~= 'master' and role ~= 'client') or actid == nil or\n" \
-	"        actid == '' or ARGV[4] == nil or ARGV[5] == nil then\n" \
+	"        actid == '' or ARGV[4] == nil or ARGV[5] == nil or\n" \
+	"        ARGV[6] == nil or #KEYS < 8 then\n" \
 	"        return nil\n" \
 	"    end\n" \
 	"    local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],\n" \
-	"        global = KEYS[4], tracking = KEYS[5], masters = KEYS[6] }\n" \
+	"        global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],\n" \
+	"        dirty = KEYS[7], seq = KEYS[8], list = ARGV[6] }\n" \
 	"    return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]\n" \
 	"end\n"
 
@@ -267,23 +269,25 @@ static const char scripts_place_client_lua[] =
 	"-- place_client: the instance hosting a client account (SPEC 4).\n"
 	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,\n"
 	"--       4 live:client, 5 global_state, 6 client_master_tracking,\n"
-	"--       7 client_master\n"
+	"--       7 client_master, 8 tracking_dirty, 9 tracking_seq\n"
 	"-- ARGV: 1 actid, 2 master actid, 3 max_per_client, 4 the client_spread:\n"
-	"--       key prefix (the script appends a master actid: such keys are not\n"
-	"--       declared, so this is not Redis Cluster safe; olb uses one Redis)\n"
+	"--       key prefix, 5 the client_list: key prefix (the script appends a\n"
+	"--       master actid: such keys are not declared, so this is not Redis\n"
+	"--       Cluster safe; olb uses one Redis)\n"
 	"-- Returns {id, ip, port, 'existing'|'placed'}, or nil when no live client\n"
 	"-- instance is below max (the account then keeps any placement it had).\n"
-	"local details, counts, mapping, live, global, tracking, masters =\n"
-	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]\n"
+	"local details, counts, mapping, live, global, masters =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]\n"
 	"local actid, master, max, spread = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
 	"if actid == nil or actid == '' or master == nil or master == '' or\n"
-	"    max == nil or spread == nil then\n"
+	"    max == nil or spread == nil or ARGV[5] == nil or #KEYS < 9 then\n"
 	"    return redis.error_reply('place_client: bad arguments')\n"
 	"end\n"
+	"local k = { tracking = KEYS[6], dirty = KEYS[8], seq = KEYS[9],\n"
+	"    list = ARGV[5] }\n"
 	"\n"
 	"local cur = redis.call('HGET', mapping, actid)\n"
-	"local recorded = redis.call('HGET', masters, actid)\n"
-	"local old = recorded or master\n"
+	"local old = redis.call('HGET', masters, actid) or master\n"
 	"\n"
 	"-- Idempotent re-login; a client that now copies another master moves to\n"
 	"-- that master's books on the same instance.\n"
@@ -293,8 +297,8 @@ static const char scripts_place_client_lua[] =
 	"        if old ~= master then\n"
 	"            hash_add(spread .. old, cur, -1, true)\n"
 	"            hash_add(spread .. master, cur, 1, true)\n"
-	"            tracking_remove(tracking, old, actid)\n"
-	"            tracking_add(tracking, master, actid)\n"
+	"            tracking_remove(k, old, actid)\n"
+	"            tracking_add(k, master, actid)\n"
 	"            redis.call('HSET', masters, actid, master)\n"
 	"        end\n"
 	"        return { cur, rec.ip, rec.port, 'existing' }\n"
@@ -307,18 +311,14 @@ static const char scripts_place_client_lua[] =
 	"    -- a move off an instance that is no longer live\n"
 	"    count_down(counts, details, cur)\n"
 	"    hash_add(spread .. old, cur, -1, true)\n"
-	"    if old ~= master then tracking_remove(tracking, old, actid) end\n"
+	"    if old ~= master then tracking_remove(k, old, actid) end\n"
 	"else\n"
 	"    hash_add(global, 'clientCount', 1, false)\n"
 	"end\n"
 	"redis.call('HSET', mapping, actid, id)\n"
 	"redis.call('HSET', masters, actid, master)\n"
 	"hash_add(spread .. master, id, 1, true)\n"
-	"if not cur and not recorded then	-- a nil reply reaches Lua as false\n"
-	"    tracking_append(tracking, master, actid)\n"
-	"else\n"
-	"    tracking_add(tracking, master, actid)\n"
-	"end\n"
+	"tracking_add(k, master, actid)\n"
 	"hash_add(counts, id, 1, false)\n"
 	"return { id, rec.ip, rec.port, 'placed' }\n";
 
@@ -327,10 +327,11 @@ static const char scripts_release_lua[] =
 	"-- release: an account's listener was removed; free its place.\n"
 	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping or\n"
 	"--       client_mapping (by role), 4 global_state, 5 client_master_tracking,\n"
-	"--       6 client_master\n"
+	"--       6 client_master, 7 tracking_dirty, 8 tracking_seq\n"
 	"-- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if\n"
 	"--       unknown: the recorded one is used first), 4 the client_spread: key\n"
-	"--       prefix (not Cluster safe, as in place_client), 5 routing channel\n"
+	"--       prefix, 5 routing channel, 6 the client_list: key prefix (both\n"
+	"--       not Cluster safe, as in place_client)\n"
 	"-- Returns 1 if the account was placed, 0 if not.\n"
 	"local k, role, actid, master, spread, channel = release_args()\n"
 	"if k == nil then return redis.error_reply('release: bad arguments') end\n"
@@ -353,6 +354,28 @@ static const char scripts_locate_lua[] =
 	"    release_account(k, role, actid, master, spread, channel)\n"
 	"end\n"
 	"return false\n";
+
+static const char scripts_tracking_flush_lua[] =
+	"-- tracking_flush: rebuild the tracking arrays of up to max masters taken\n"
+	"-- from the dirty set, each from its client_list set in placement order\n"
+	"-- (no prelude: it needs none).  SPOP hands each master to one caller.\n"
+	"-- KEYS: 1 client_master_tracking, 2 tracking_dirty\n"
+	"-- ARGV: 1 the client_list: key prefix, 2 max\n"
+	"-- Returns the number of masters rebuilt.\n"
+	"local tracking, dirty, list, max = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
+	"if list == nil or max == nil or max < 1 then\n"
+	"    return redis.error_reply('tracking_flush: bad arguments')\n"
+	"end\n"
+	"local masters = redis.call('SPOP', dirty, math.floor(max))\n"
+	"for _, master in ipairs(masters) do\n"
+	"    local clients = redis.call('ZRANGE', list .. master, 0, -1)\n"
+	"    if #clients == 0 then\n"
+	"        redis.call('HDEL', tracking, master)\n"
+	"    else\n"
+	"        redis.call('HSET', tracking, master, cjson.encode(clients))\n"
+	"    end\n"
+	"end\n"
+	"return #masters\n";
 
 static const char scripts_instance_put_lua[] =
 	SCRIPTS_PRELUDE
@@ -463,6 +486,8 @@ static struct {
 	[SCRIPTS_PLACE_CLIENT] = { "place_client", scripts_place_client_lua, "" },
 	[SCRIPTS_RELEASE] = { "release", scripts_release_lua, "" },
 	[SCRIPTS_LOCATE] = { "locate", scripts_locate_lua, "" },
+	[SCRIPTS_TRACKING_FLUSH] = { "tracking_flush", scripts_tracking_flush_lua,
+	    "" },
 	[SCRIPTS_INSTANCE_PUT] = { "instance_put", scripts_instance_put_lua, "" },
 	[SCRIPTS_INSTANCE_STATE] = { "instance_state", scripts_instance_state_lua,
 	    "" },
@@ -582,7 +607,7 @@ scripts_call_place_client(struct scripts_call *c, const char *actid,
     const char *master, long long max_per_client)
 {
 	if (!scripts_nonempty(actid) || !scripts_nonempty(master) ||
-	    scripts_call_begin(c, SCRIPTS_PLACE_CLIENT, 7) == -1)
+	    scripts_call_begin(c, SCRIPTS_PLACE_CLIENT, 9) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", max_per_client);
 	scripts_call_push(c, keys_instance_details());
@@ -592,10 +617,13 @@ scripts_call_place_client(struct scripts_call *c, const char *actid,
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master_tracking());
 	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_tracking_seq());
 	scripts_call_push(c, actid);
 	scripts_call_push(c, master);
 	scripts_call_push(c, c->number);
-	return scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_spread_prefix());
+	return scripts_call_push(c, keys_client_list_prefix());
 }
 
 /* release and locate take the same KEYS and ARGV. */
@@ -607,7 +635,7 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 
 	if (role == NULL || (strcmp(role, "master") != 0 &&
 	    strcmp(role, "client") != 0) || !scripts_nonempty(actid) ||
-	    scripts_call_begin(c, id, 6) == -1)
+	    scripts_call_begin(c, id, 8) == -1)
 		return -1;
 	is_master = strcmp(role, "master") == 0;
 	scripts_call_push(c, keys_instance_details());
@@ -617,11 +645,14 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master_tracking());
 	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_tracking_seq());
 	scripts_call_push(c, role);
 	scripts_call_push(c, actid);
 	scripts_call_push(c, master != NULL ? master : "");
 	scripts_call_push(c, keys_client_spread_prefix());
-	return scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_routing_channel());
+	return scripts_call_push(c, keys_client_list_prefix());
 }
 
 int
@@ -636,6 +667,18 @@ scripts_call_locate(struct scripts_call *c, const char *role,
     const char *actid, const char *master)
 {
 	return scripts_call_account(c, SCRIPTS_LOCATE, role, actid, master);
+}
+
+int
+scripts_call_tracking_flush(struct scripts_call *c, int max)
+{
+	if (max < 1 || scripts_call_begin(c, SCRIPTS_TRACKING_FLUSH, 2) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%d", max);
+	scripts_call_push(c, keys_client_master_tracking());
+	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_client_list_prefix());
+	return scripts_call_push(c, c->number);
 }
 
 int

@@ -22,13 +22,14 @@ enum scripts_id {
 	SCRIPTS_PLACE_CLIENT,	/* actid, master, max -> same */
 	SCRIPTS_RELEASE,	/* role, actid, master -> 1 | 0 */
 	SCRIPTS_LOCATE,		/* role, actid, master -> {id, ip, port, how} | nil */
+	SCRIPTS_TRACKING_FLUSH,	/* max -> masters rebuilt */
 	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
 	SCRIPTS_COUNT
 };
 
-#define SCRIPTS_ARGV_MAX	16
+#define SCRIPTS_ARGV_MAX	24
 
 /*
  * One EVALSHA (or, after scripts_call_by_source, EVAL) command line for
@@ -71,6 +72,11 @@ int		 scripts_call_release(struct scripts_call *c, const char *role,
  * removed instance is released); role and master as for a release. */
 int		 scripts_call_locate(struct scripts_call *c, const char *role,
 		    const char *actid, const char *master);
+/* Rebuild the client_master_tracking arrays of up to max (>= 1) masters
+ * whose clients changed (the placement scripts list them in tracking_dirty);
+ * someone must call it now and then, as the placement scripts do not
+ * rewrite the arrays themselves. */
+int		 scripts_call_tracking_flush(struct scripts_call *c, int max);
 /* id "" = assign "inst-<launch_seq>". */
 int		 scripts_call_instance_put(struct scripts_call *c, const char *id,
 		    const char *json);

@@ -26,6 +26,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/payload.h"
+#include "common/pcache.h"
 #include "common/placement.h"
 #include "common/util.h"
 #include "workers/proxy.h"
@@ -35,7 +36,8 @@
 #define API_PREFIX		"/api/v1/listener"
 #define API_REQUEST_ID_MAX	64
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
-#define API_CACHE_BUCKETS	4096
+#define API_TRACKING_MS		250	/* client_master_tracking rebuild period */
+#define API_TRACKING_BATCH	64	/* masters rebuilt per script call */
 
 enum api_route {
 	API_CREATE,
@@ -58,88 +60,17 @@ struct api_request {
 	int			 head_request;
 };
 
-/* A cached placement: account (and role) -> instance address. */
-struct api_cached {
-	char			*actid;		/* owned */
-	int			 is_master;
-	struct placement	 where;
-	struct api_cached	*next;
-};
-
 static struct {
 	struct proxy		*proxy;
 	const struct conf	*conf;
 	unsigned char		 (*token_digests)[32];	/* owned */
 	size_t			 ntokens;
 	struct rconn		*routing;	/* subscriber to the routing channel */
-	struct api_cached	*cache[API_CACHE_BUCKETS];
+	struct ev_timer		 tracking_timer;
+	int			 tracking_busy;	/* a flush is in flight */
+	struct pcache		*cache;
 	uint64_t		 rid_state[2];
 } api;
-
-/* Hash of a NUL-terminated string (FNV-1a). */
-static uint32_t
-api_hash(const char *s, int is_master)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)is_master;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-static struct api_cached **
-api_cache_slot(const char *actid, int is_master)
-{
-	struct api_cached **p = &api.cache[api_hash(actid, is_master) % API_CACHE_BUCKETS];
-
-	for (; *p != NULL; p = &(*p)->next)
-		if ((*p)->is_master == is_master && strcmp((*p)->actid, actid) == 0)
-			break;
-	return p;
-}
-
-static void
-api_cache_put(const char *actid, int is_master, const struct placement *where)
-{
-	struct api_cached **p = api_cache_slot(actid, is_master), *e = *p;
-
-	if (e == NULL) {
-		if ((e = calloc(1, sizeof(*e))) == NULL ||
-		    (e->actid = strdup(actid)) == NULL) {
-			free(e);
-			return;
-		}
-		e->is_master = is_master;
-		*p = e;
-	}
-	e->where = *where;
-}
-
-static void
-api_cache_drop(const char *actid, int is_master)
-{
-	struct api_cached **p = api_cache_slot(actid, is_master), *e = *p;
-
-	if (e == NULL)
-		return;
-	*p = e->next;
-	free(e->actid);
-	free(e);
-}
-
-static void
-api_cache_clear(void)
-{
-	for (size_t i = 0; i < API_CACHE_BUCKETS; i++) {
-		while (api.cache[i] != NULL) {
-			struct api_cached *e = api.cache[i];
-
-			api.cache[i] = e->next;
-			free(e->actid);
-			free(e);
-		}
-	}
-}
 
 /* A routing message: a release drops one account, any instance change
  * drops everything (rare, and never wrong). */
@@ -153,17 +84,17 @@ api_on_routing(struct rconn *rc, const char *channel, const char *msg, size_t le
 	(void)channel;
 	(void)arg;
 	if ((o = json_tokener_parse(msg)) == NULL || len == 0) {
-		api_cache_clear();
+		pcache_clear(api.cache);
 		return;
 	}
 	if (json_object_object_get_ex(o, "op", &op) &&
 	    strcmp(json_object_get_string(op), "release") == 0 &&
 	    json_object_object_get_ex(o, "actid", &actid) &&
 	    json_object_object_get_ex(o, "role", &role))
-		api_cache_drop(json_object_get_string(actid),
+		pcache_drop(api.cache, json_object_get_string(actid),
 		    strcmp(json_object_get_string(role), "master") == 0);
 	else
-		api_cache_clear();
+		pcache_clear(api.cache);
 	json_object_put(o);
 }
 
@@ -174,7 +105,7 @@ api_on_routing_state(struct rconn *rc, int up, void *arg)
 	(void)rc;
 	(void)arg;
 	if (up)
-		api_cache_clear();
+		pcache_clear(api.cache);
 }
 
 static void
@@ -183,6 +114,36 @@ api_digest(const char *token, size_t len, unsigned char out[32])
 	unsigned int n = 32;
 
 	EVP_Digest(token, len, out, &n, EVP_sha256(), NULL);
+}
+
+static void	api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t,
+    void *arg);
+
+/* A flush answered: a full batch means more masters may be waiting. */
+static void
+api_on_tracking_flushed(enum placement_status status,
+    const struct placement *where, void *arg)
+{
+	(void)arg;
+	api.tracking_busy = 0;
+	if (status == PLACEMENT_OK && where->found == API_TRACKING_BATCH)
+		ev_timer_start(api.proxy->w->loop, &api.tracking_timer, 0,
+		    api_on_tracking_timer, NULL);
+}
+
+/* Every API_TRACKING_MS, rebuild the tracking arrays of masters whose clients
+ * changed (the placement scripts only mark them: see common/scripts.c).
+ * Every proxy worker does it; SPOP gives each master to one of them. */
+static void
+api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)arg;
+	ev_timer_start(loop, t, API_TRACKING_MS, api_on_tracking_timer, NULL);
+	if (api.tracking_busy || !rconn_is_up(api.proxy->w->redis))
+		return;
+	if (placement_flush_tracking(api.proxy->w->redis, API_TRACKING_BATCH,
+	    api_on_tracking_flushed, NULL) == 0)
+		api.tracking_busy = 1;
 }
 
 int
@@ -195,7 +156,8 @@ api_init(struct proxy *p)
 	api.conf = conf;
 	api.ntokens = conf->proxy.auth_tokens.n;
 	api.token_digests = calloc(api.ntokens ? api.ntokens : 1, 32);
-	if (api.token_digests == NULL)
+	api.cache = pcache_new((size_t)conf->proxy.placement_cache);
+	if (api.token_digests == NULL || api.cache == NULL)
 		return -1;
 	for (size_t i = 0; i < api.ntokens; i++)
 		api_digest(conf->proxy.auth_tokens.v[i], strlen(conf->proxy.auth_tokens.v[i]),
@@ -210,6 +172,8 @@ api_init(struct proxy *p)
 	if (api.routing == NULL ||
 	    rconn_subscribe(api.routing, keys_routing_channel(), api_on_routing, NULL) == -1)
 		return -1;
+	ev_timer_start(p->w->loop, &api.tracking_timer, API_TRACKING_MS,
+	    api_on_tracking_timer, NULL);
 	return 0;
 }
 
@@ -217,9 +181,11 @@ void
 api_shutdown(void)
 {
 	upstream_shutdown();
+	ev_timer_stop(api.proxy->w->loop, &api.tracking_timer);
 	rconn_free(api.routing);
 	api.routing = NULL;
-	api_cache_clear();
+	pcache_free(api.cache);
+	api.cache = NULL;
 	free(api.token_digests);
 	api.token_digests = NULL;
 }
@@ -550,14 +516,14 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 	r->upstream = NULL;
 	if (status != 0) {
 		if (status == 502)
-			api_cache_drop(r->payload.actid, r->payload.is_master);
+			pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
 		api_fail(r, status);
 		return;
 	}
 	if (r->route == API_REMOVE && res->status >= 200 && res->status < 300) {
 		(void)placement_release(api.proxy->w->redis, api_role(&r->payload),
 		    r->payload.actid, r->payload.master_actid, api_on_released, NULL);
-		api_cache_drop(r->payload.actid, r->payload.is_master);
+		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
 	}
 	c->api = NULL;
 	api_relay(c, res, body, body_len, r->request_id);
@@ -627,7 +593,7 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		return;
 	}
 	r->where = *where;
-	api_cache_put(r->payload.actid, r->payload.is_master, where);
+	pcache_put(api.cache, r->payload.actid, r->payload.is_master, where);
 	api_forward(r);
 }
 
@@ -635,7 +601,7 @@ void
 api_start(struct conn *c)
 {
 	struct api_request *r = c->api;
-	struct api_cached *e;
+	const struct placement *cached;
 	int status, rc;
 
 	status = payload_parse(r->body, r->body_len, &r->payload);
@@ -652,8 +618,9 @@ api_start(struct conn *c)
 	}
 	if (c->log != NULL)
 		snprintf(c->log->actid, sizeof(c->log->actid), "%s", r->payload.actid);
-	if ((e = *api_cache_slot(r->payload.actid, r->payload.is_master)) != NULL) {
-		r->where = e->where;
+	if ((cached = pcache_get(api.cache, r->payload.actid,
+	    r->payload.is_master)) != NULL) {
+		r->where = *cached;
 		api_forward(r);
 		return;
 	}

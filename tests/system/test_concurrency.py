@@ -240,6 +240,11 @@ def check_invariants(r, fleet, accounts, placed):
     counts = r.hgetall(PREFIX + "instance_user_counts")
     mm = r.hgetall(PREFIX + "master_mapping")
     cm = r.hgetall(PREFIX + "client_mapping")
+    # the proxies rebuild the tracking arrays of changed masters every 250 ms
+    deadline = time.monotonic() + 5
+    while r.scard(PREFIX + "tracking_dirty") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)     # a rebuild taken by SPOP may still be running
     tracking_raw = r.hgetall(PREFIX + "client_master_tracking")
     gs = r.hgetall(PREFIX + "global_state")
 

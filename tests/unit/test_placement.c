@@ -161,6 +161,26 @@ release(struct pfx *f, enum placement_role role, const char *actid,
 	return a.where.found;
 }
 
+/* Rebuild every dirty tracking array (the proxies' timer does it in olbd);
+ * returns the number of masters rebuilt. */
+static int
+flush_tracking(struct pfx *f)
+{
+	struct answer a;
+	int total = 0;
+
+	do {
+		memset(&a, 0, sizeof(a));
+		assert_int_equal(placement_flush_tracking(f->rc[0], 2, on_answer,
+		    &a), 0);
+		assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000),
+		    0);
+		assert_int_equal(a.status, PLACEMENT_OK);
+		total += a.where.found;
+	} while (a.where.found == 2);
+	return total;
+}
+
 /* Register a running instance on 127.0.0.1:port; its id must be want. */
 static void
 add_instance(struct pfx *f, const char *role, uint16_t port, const char *want)
@@ -357,6 +377,7 @@ check_invariants(struct pfx *f, long long max)
 	char pattern[KEYS_NAME_MAX];
 	long long masters = 0;
 
+	flush_tracking(f);
 	check_counts(f, mm, cm, max);
 	assert_int_equal(cmaster->n, cm->n);
 	for (int i = 0; i < cm->n; i++)
@@ -374,6 +395,8 @@ check_invariants(struct pfx *f, long long max)
 	}
 	assert_int_equal(hlen(f, keys_client_master_tracking()), masters);
 	snprintf(pattern, sizeof(pattern), "%s*", keys_client_spread_prefix());
+	assert_int_equal(count_keys(f, pattern), masters);
+	snprintf(pattern, sizeof(pattern), "%s*", keys_client_list_prefix());
 	assert_int_equal(count_keys(f, pattern), masters);
 	free(mm);
 	free(cm);
@@ -604,6 +627,59 @@ test_client_changes_master(void **state)
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "K", "Z"), 1);
 	assert_int_equal(spread(f, "A", "inst-2"), 1);
 	check_invariants(f, 5);
+}
+
+/* The tracking array of master, exactly as stored ("" if absent). */
+static void
+tracking_is(struct pfx *f, const char *master, const char *want)
+{
+	redisReply *r = redisCommand(f->sync, "HGET %s %s",
+	    keys_client_master_tracking(), master);
+
+	assert_non_null(r);
+	assert_string_equal(r->type == REDIS_REPLY_STRING ? r->str : "", want);
+	freeReplyObject(r);
+}
+
+static void
+test_tracking_order_and_flush(void **state)
+{
+	struct pfx *f = *state;
+	redisReply *r;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(place_client(f, "C1", "M", 5, NULL), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C2", "M", 5, NULL), PLACEMENT_OK);
+	assert_int_equal(place_client(f, "C3", "M", 5, NULL), PLACEMENT_OK);
+	/* Placements only mark the master; a flush writes the array, in
+	 * placement order, once. */
+	tracking_is(f, "M", "");
+	assert_int_equal(flush_tracking(f), 1);
+	tracking_is(f, "M", "[\"C1\",\"C2\",\"C3\"]");
+	assert_int_equal(flush_tracking(f), 0);
+	/* A re-login changes nothing. */
+	assert_int_equal(place_client(f, "C2", "M", 5, NULL), PLACEMENT_OK);
+	assert_int_equal(flush_tracking(f), 0);
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", NULL), 1);
+	assert_int_equal(flush_tracking(f), 1);
+	tracking_is(f, "M", "[\"C1\",\"C3\"]");
+
+	/* An array written before the sets existed (an upgrade) is kept: the
+	 * set is seeded from it on first use, in its order. */
+	r = redisCommand(f->sync, "HSET %s N [\"X\",7,\"Y\"]",
+	    keys_client_master_tracking());
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_int_equal(place_client(f, "Z", "N", 5, NULL), PLACEMENT_OK);
+	assert_int_equal(flush_tracking(f), 1);
+	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
+	/* Releasing the last client removes the field at once. */
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C1", NULL), 1);
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C3", NULL), 1);
+	tracking_is(f, "M", "");
+	assert_int_equal(flush_tracking(f), 0);
+	tracking_is(f, "M", "");
 }
 
 static void
@@ -918,6 +994,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_release,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_client_changes_master,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_tracking_order_and_flush,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_record_skipped,
 		    pfx_setup, pfx_teardown),
