@@ -366,11 +366,15 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
-/* Read what the peer sent.  0, or -1 if the connection was closed. */
+/* Read what the peer sent.  A short read means the socket is drained (the
+ * loop is level-triggered, so anything later is another event), which
+ * saves the read that would only say EAGAIN.  0, or -1 if the connection
+ * was closed. */
 static int
 conn_fill(struct conn *c)
 {
 	for (;;) {
+		size_t room;
 		ssize_t n;
 
 		if (c->in_len == c->in_cap) {
@@ -378,7 +382,8 @@ conn_fill(struct conn *c)
 				return 0;	/* full: process first */
 			c->in_len = 0;
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		room = c->in_cap - c->in_len;
+		n = read(c->fd, c->in + c->in_len, room);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -390,6 +395,8 @@ conn_fill(struct conn *c)
 		if (c->state == CONN_LINGER)
 			continue;
 		c->in_len += (size_t)n;
+		if ((size_t)n < room)
+			return 0;
 	}
 }
 

@@ -4,7 +4,10 @@
  *
  * Each struct upstream is one TCP connection serving one request at a time:
  * CONNECTING -> WRITING -> READING -> (back to the pool: IDLE) or closed.
- * upstream_close is its only exit.  The response is read whole into the
+ * upstream_close is its only exit.  Connections belong to the pool of their
+ * address (a small hash table of addresses), which keeps the idle ones and
+ * counts them all; a pool lives while it has connections, so finding an
+ * idle connection costs the same with 2 instances or 1,000.  The response is read whole into the
  * connection's buffer (at most UPSTREAM_RESPONSE_MAX); a chunked body is
  * decoded in place as it arrives.
  */
@@ -23,6 +26,11 @@
 #include "common/log.h"
 #include "workers/upstream.h"
 
+/* How long a pooled connection may stay idle: below the 5 s keep-alive
+ * timeout of Node.js, the order listeners' runtime, so olb closes first and
+ * never sends a request on a connection the instance is closing. */
+#define UPSTREAM_IDLE_MS	4000
+
 enum upstream_state {
 	UPSTREAM_CONNECTING,
 	UPSTREAM_WRITING,
@@ -30,11 +38,23 @@ enum upstream_state {
 	UPSTREAM_IDLE,
 };
 
+/* The connections to one address. */
+struct upstream_pool {
+	char			 ip[64];
+	uint16_t		 port;
+	uint32_t		 hash;
+	size_t			 nconns;	/* busy and idle */
+	size_t			 nidle;
+	struct upstream		*idle;		/* most recently used first */
+	struct upstream_pool	*next;		/* hash chain */
+};
+
+#define UPSTREAM_POOL_BUCKETS	256
+
 struct upstream {
 	int			 fd;
 	enum upstream_state	 state;
-	char			 ip[64];
-	uint16_t		 port;
+	struct upstream_pool	*pool;
 	char			*out;		/* owned: the request */
 	size_t			 out_len, out_off;
 	char			*in;		/* owned: the response */
@@ -48,14 +68,14 @@ struct upstream {
 	upstream_cb		*cb;		/* NULL once called or cancelled */
 	void			*arg;
 	struct ev_timer		 timer;
-	struct upstream		*next;		/* IDLE: the pool list */
+	struct upstream		*next;		/* IDLE: its pool's list */
 };
 
 static struct {
 	struct ev_loop		*loop;
 	struct upstream_settings s;
-	struct upstream		*idle;		/* list of pooled connections */
-	size_t			 nidle;
+	struct upstream_pool	*pools[UPSTREAM_POOL_BUCKETS];
+	size_t			 nidle;		/* over all pools */
 	uint64_t		 connects;
 } up;
 
@@ -80,16 +100,76 @@ upstream_connects(void)
 	return up.connects;
 }
 
+static uint32_t
+upstream_hash(const char *ip, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+
+	for (; *ip != '\0'; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h;
+}
+
+/* The link to the pool of ip:port, or to the NULL ending its chain. */
+static struct upstream_pool **
+upstream_pool_slot(const char *ip, uint16_t port, uint32_t h)
+{
+	struct upstream_pool **p = &up.pools[h % UPSTREAM_POOL_BUCKETS];
+
+	for (; *p != NULL; p = &(*p)->next)
+		if ((*p)->hash == h && (*p)->port == port &&
+		    strcmp((*p)->ip, ip) == 0)
+			break;
+	return p;
+}
+
+/* The pool of ip:port, created if needed; NULL if ip does not fit or out of
+ * memory. */
+static struct upstream_pool *
+upstream_pool_get(const char *ip, uint16_t port)
+{
+	uint32_t h = upstream_hash(ip, port);
+	struct upstream_pool **p = upstream_pool_slot(ip, port, h), *pool;
+
+	if (*p != NULL)
+		return *p;
+	if (strlen(ip) >= sizeof(pool->ip) ||
+	    (pool = calloc(1, sizeof(*pool))) == NULL)
+		return NULL;
+	memcpy(pool->ip, ip, strlen(ip) + 1);
+	pool->port = port;
+	pool->hash = h;
+	*p = pool;
+	return pool;
+}
+
+/* Take u out of its pool's idle list. */
 static void
 upstream_unpool(struct upstream *u)
 {
-	for (struct upstream **p = &up.idle; *p != NULL; p = &(*p)->next) {
+	struct upstream_pool *pool = u->pool;
+
+	for (struct upstream **p = &pool->idle; *p != NULL; p = &(*p)->next) {
 		if (*p == u) {
 			*p = u->next;
+			pool->nidle--;
 			up.nidle--;
 			return;
 		}
 	}
+}
+
+/* Free pool if it has no connection left. */
+static void
+upstream_pool_drop_unused(struct upstream_pool *pool)
+{
+	struct upstream_pool **p;
+
+	if (pool->nconns > 0)
+		return;
+	p = upstream_pool_slot(pool->ip, pool->port, pool->hash);
+	*p = pool->next;
+	free(pool);
 }
 
 /* The only way a connection ends. */
@@ -101,6 +181,8 @@ upstream_close(struct upstream *u)
 	ev_timer_stop(up.loop, &u->timer);
 	ev_io_del(up.loop, u->fd, EV_READ | EV_WRITE);
 	close(u->fd);
+	u->pool->nconns--;
+	upstream_pool_drop_unused(u->pool);
 	free(u->out);
 	free(u->in);
 	free(u);
@@ -112,7 +194,7 @@ upstream_fail(struct upstream *u, int status, const char *why)
 {
 	upstream_cb *cb = u->cb;
 
-	log_warn("upstream %s:%u: %s", u->ip, u->port, why);
+	log_warn("upstream %s:%u: %s", u->pool->ip, u->pool->port, why);
 	u->cb = NULL;
 	if (cb != NULL)
 		cb(u->arg, status, NULL, NULL, NULL, 0);
@@ -134,18 +216,6 @@ upstream_on_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	    "no answer in time");
 }
 
-/* Count idle connections to u's address. */
-static size_t
-upstream_idle_for(const char *ip, uint16_t port)
-{
-	size_t n = 0;
-
-	for (struct upstream *i = up.idle; i != NULL; i = i->next)
-		if (i->port == port && strcmp(i->ip, ip) == 0)
-			n++;
-	return n;
-}
-
 /* The answer is complete: deliver it, then pool or close the connection. */
 static void
 upstream_complete(struct upstream *u)
@@ -156,7 +226,7 @@ upstream_complete(struct upstream *u)
 	u->cb = NULL;
 	if (cb != NULL)
 		cb(u->arg, 0, &u->res, u->in, u->in + u->res.header_len, u->body_len);
-	if (!reuse || upstream_idle_for(u->ip, u->port) >= up.s.max_idle_per_address) {
+	if (!reuse || u->pool->nidle >= up.s.max_idle_per_address) {
 		upstream_close(u);
 		return;
 	}
@@ -167,10 +237,11 @@ upstream_complete(struct upstream *u)
 	u->body_len = u->raw_off = 0;
 	u->state = UPSTREAM_IDLE;
 	ev_io_del(up.loop, u->fd, EV_WRITE);
-	u->next = up.idle;
-	up.idle = u;
+	u->next = u->pool->idle;
+	u->pool->idle = u;
+	u->pool->nidle++;
 	up.nidle++;
-	ev_timer_start(up.loop, &u->timer, 60000, upstream_on_timeout, u);
+	ev_timer_start(up.loop, &u->timer, UPSTREAM_IDLE_MS, upstream_on_timeout, u);
 }
 
 /* Decode newly read chunked bytes behind the decoded body.  1 when the body
@@ -234,6 +305,7 @@ static void
 upstream_read(struct upstream *u)
 {
 	for (;;) {
+		size_t room;
 		ssize_t n;
 		int rc;
 
@@ -249,7 +321,8 @@ upstream_read(struct upstream *u)
 			u->in = in;
 			u->in_cap = cap;
 		}
-		n = read(u->fd, u->in + u->in_len, u->in_cap - u->in_len);
+		room = u->in_cap - u->in_len;
+		n = read(u->fd, u->in + u->in_len, room);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -269,6 +342,8 @@ upstream_read(struct upstream *u)
 			    "was complete" : "malformed answer");
 			return;
 		}
+		if ((size_t)n < room)
+			return;		/* drained: the rest is a later event */
 	}
 }
 
@@ -345,32 +420,26 @@ upstream_on_io(struct ev_loop *loop, int fd, int mask, void *arg)
 	}
 }
 
-/* A pooled connection to ip:port that is still open, taken out of the pool. */
+/* A pooled connection to ip:port, taken out of the pool.  Idle connections
+ * stay watched for reading, so one the instance closed has already been
+ * dropped by upstream_on_io (no probe per request). */
 static struct upstream *
-upstream_take_idle(const char *ip, uint16_t port)
+upstream_take_idle(struct upstream_pool *pool)
 {
-	struct upstream *u, **p;
-	char c;
+	struct upstream *u = pool->idle;
 
-	for (p = &up.idle; (u = *p) != NULL;) {
-		if (u->port != port || strcmp(u->ip, ip) != 0) {
-			p = &u->next;
-			continue;
-		}
-		*p = u->next;
-		up.nidle--;
-		u->state = UPSTREAM_WRITING;
-		if (recv(u->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 && errno == EAGAIN) {
-			ev_timer_stop(up.loop, &u->timer);
-			return u;
-		}
-		upstream_close(u);	/* closed by the instance meanwhile */
-	}
-	return NULL;
+	if (u == NULL)
+		return NULL;
+	pool->idle = u->next;
+	pool->nidle--;
+	up.nidle--;
+	u->state = UPSTREAM_WRITING;
+	ev_timer_stop(up.loop, &u->timer);
+	return u;
 }
 
 static struct upstream *
-upstream_connect(const char *ip, uint16_t port)
+upstream_connect(struct upstream_pool *pool)
 {
 	struct sockaddr_in sin;
 	struct upstream *u;
@@ -378,8 +447,8 @@ upstream_connect(const char *ip, uint16_t port)
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+	sin.sin_port = htons(pool->port);
+	if (inet_pton(AF_INET, pool->ip, &sin.sin_addr) != 1)
 		return NULL;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return NULL;
@@ -389,17 +458,18 @@ upstream_connect(const char *ip, uint16_t port)
 		return NULL;
 	}
 	u->fd = fd;
-	snprintf(u->ip, sizeof(u->ip), "%s", ip);
-	u->port = port;
+	u->pool = pool;
 	u->state = UPSTREAM_CONNECTING;
 	up.connects++;
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 &&
 	    errno != EINPROGRESS) {
-		log_warn("upstream connect(%s:%u): %s", ip, port, strerror(errno));
+		log_warn("upstream connect(%s:%u): %s", pool->ip, pool->port,
+		    strerror(errno));
 		close(fd);
 		free(u);
 		return NULL;
 	}
+	pool->nconns++;
 	return u;
 }
 
@@ -407,10 +477,13 @@ struct upstream *
 upstream_send(const char *ip, uint16_t port, char *req, size_t len, int head_request,
     upstream_cb *cb, void *arg)
 {
-	struct upstream *u;
+	struct upstream_pool *pool = upstream_pool_get(ip, port);
+	struct upstream *u = NULL;
 
-	if ((u = upstream_take_idle(ip, port)) == NULL &&
-	    (u = upstream_connect(ip, port)) == NULL) {
+	if (pool == NULL || ((u = upstream_take_idle(pool)) == NULL &&
+	    (u = upstream_connect(pool)) == NULL)) {
+		if (pool != NULL)
+			upstream_pool_drop_unused(pool);
 		free(req);
 		cb(arg, 502, NULL, NULL, NULL, 0);
 		return NULL;
@@ -444,6 +517,16 @@ upstream_cancel(struct upstream *u)
 void
 upstream_shutdown(void)
 {
-	while (up.idle != NULL)
-		upstream_close(up.idle);
+	for (size_t i = 0; i < UPSTREAM_POOL_BUCKETS; i++) {
+		struct upstream_pool *pool = up.pools[i];
+
+		/* Close the idle ones; the last close frees the pool. */
+		while (pool != NULL) {
+			struct upstream_pool *next = pool->next;
+
+			for (size_t n = pool->nidle; n > 0; n--)
+				upstream_close(pool->idle);
+			pool = next;
+		}
+	}
 }

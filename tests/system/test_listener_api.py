@@ -286,3 +286,68 @@ def test_remove_when_instance_is_gone(api):
     assert "not placed" in fleet.ctl("placement", "c1").stdout
     status, _, body = call(o.port, CREATE, client("c1", "M"))
     assert status == 200 and json.loads(body)["name"] == "Client_Listener-2"
+
+
+class _ClosingBackend:
+    """An instance that answers with keep-alive, then closes the idle connection
+    after close_ms (as Node.js does after its keepAliveTimeout)."""
+
+    def __init__(self, close_ms):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.close_ms = close_ms
+        self.connections = 0
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        with conn:
+            conn.settimeout(5)
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([l.split(b":")[1] for l in head.split(b"\r\n")
+                          if l.lower().startswith(b"content-length:")][0])
+            while len(body) < length:
+                body += conn.recv(65536)
+            out = b'{"status":true}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(out), out))
+            time.sleep(self.close_ms / 1000.0)
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+
+
+def test_pooled_connection_closed_by_instance(api):
+    """A pooled connection the instance closed while idle is never used: the
+    next call opens a new one and succeeds (no 502, no retry of a POST)."""
+    o, fleet = api
+    backend = _ClosingBackend(close_ms=100)
+    try:
+        fleet.ctl("instance", "add", "--role", "master", "--addr",
+                  "127.0.0.1:%d" % backend.port, "--name", "closing")
+        for i in range(5):
+            status, _, body = call(o.port, CREATE, master("m1"))
+            assert (status, body) == (200, b'{"status":true}'), i
+            time.sleep(0.3)
+        assert backend.connections == 5
+    finally:
+        backend.close()
