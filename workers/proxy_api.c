@@ -38,6 +38,8 @@
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
 #define API_TRACKING_MS		250	/* client_master_tracking rebuild period */
 #define API_TRACKING_BATCH	64	/* masters rebuilt per script call */
+#define API_SPARE_MAX		256	/* finished requests kept for reuse */
+#define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
 
 enum api_route {
 	API_CREATE,
@@ -58,6 +60,7 @@ struct api_request {
 	struct upstream		*upstream;	/* in flight */
 	int			 placing;	/* waiting for Redis */
 	int			 head_request;
+	struct api_request	*next_spare;	/* on api.spare */
 };
 
 static struct {
@@ -69,8 +72,76 @@ static struct {
 	struct ev_timer		 tracking_timer;
 	int			 tracking_busy;	/* a flush is in flight */
 	struct pcache		*cache;
+	struct api_request	*spare;		/* finished requests kept for reuse */
+	size_t			 nspare;
+	EVP_MD			*sha256;	/* fetched once: no lookup per request */
 	uint64_t		 rid_state[2];
 } api;
+
+/* Done with r: keep it for the next request (its buffers too, unless they
+ * grew large), up to API_SPARE_MAX spare requests per worker. */
+static void
+api_request_free(struct api_request *r)
+{
+	if (api.nspare == API_SPARE_MAX) {
+		free(r->head);
+		free(r->body);
+		free(r);
+		return;
+	}
+	if (r->head_cap > API_SPARE_BUF_MAX) {
+		free(r->head);
+		r->head = NULL;
+		r->head_cap = 0;
+	}
+	if (r->body_cap > API_SPARE_BUF_MAX) {
+		free(r->body);
+		r->body = NULL;
+		r->body_cap = 0;
+	}
+	r->next_spare = api.spare;
+	api.spare = r;
+	api.nspare++;
+}
+
+/* A clean request, its buffers empty (kept from a spare when there is one),
+ * or NULL. */
+static struct api_request *
+api_request_new(void)
+{
+	struct api_request *r = api.spare;
+	char *head, *body;
+	size_t head_cap, body_cap;
+
+	if (r == NULL)
+		return calloc(1, sizeof(*r));
+	api.spare = r->next_spare;
+	api.nspare--;
+	head = r->head;
+	head_cap = r->head_cap;
+	body = r->body;
+	body_cap = r->body_cap;
+	memset(r, 0, sizeof(*r));
+	r->head = head;
+	r->head_cap = head_cap;
+	r->body = body;
+	r->body_cap = body_cap;
+	return r;
+}
+
+static void
+api_spare_free(void)
+{
+	while (api.spare != NULL) {
+		struct api_request *r = api.spare;
+
+		api.spare = r->next_spare;
+		free(r->head);
+		free(r->body);
+		free(r);
+	}
+	api.nspare = 0;
+}
 
 /* A routing message: a release drops one account, any instance change
  * drops everything (rare, and never wrong). */
@@ -113,7 +184,7 @@ api_digest(const char *token, size_t len, unsigned char out[32])
 {
 	unsigned int n = 32;
 
-	EVP_Digest(token, len, out, &n, EVP_sha256(), NULL);
+	EVP_Digest(token, len, out, &n, api.sha256, NULL);
 }
 
 static void	api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t,
@@ -157,7 +228,8 @@ api_init(struct proxy *p)
 	api.ntokens = conf->proxy.auth_tokens.n;
 	api.token_digests = calloc(api.ntokens ? api.ntokens : 1, 32);
 	api.cache = pcache_new((size_t)conf->proxy.placement_cache);
-	if (api.token_digests == NULL || api.cache == NULL)
+	api.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (api.token_digests == NULL || api.cache == NULL || api.sha256 == NULL)
 		return -1;
 	for (size_t i = 0; i < api.ntokens; i++)
 		api_digest(conf->proxy.auth_tokens.v[i], strlen(conf->proxy.auth_tokens.v[i]),
@@ -186,6 +258,9 @@ api_shutdown(void)
 	api.routing = NULL;
 	pcache_free(api.cache);
 	api.cache = NULL;
+	api_spare_free();
+	EVP_MD_free(api.sha256);
+	api.sha256 = NULL;
 	free(api.token_digests);
 	api.token_digests = NULL;
 }
@@ -330,14 +405,6 @@ api_content_type_json(const struct http_request *req)
 	    (h->value_len == 16 || h->value[16] == ';' || h->value[16] == ' ');
 }
 
-static void
-api_request_free(struct api_request *r)
-{
-	free(r->head);
-	free(r->body);
-	free(r);
-}
-
 /* A listener route: auth, then collect the request for api_start. */
 static void
 api_route_listener(struct conn *c, const struct http_request *req)
@@ -366,7 +433,7 @@ api_route_listener(struct conn *c, const struct http_request *req)
 		conn_respond_error(c, 415);
 		return;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = api_request_new()) == NULL) {
 		conn_respond_error(c, 503);
 		return;
 	}
@@ -532,13 +599,13 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 }
 
 /* Send the request to the placed instance: the head built at routing time,
- * Content-Length and the body, appended to the head buffer, which passes to
- * the upstream (one buffer per request, no second copy). */
+ * Content-Length and the body, appended to the head buffer, which the
+ * upstream borrows until it calls back or is cancelled (one buffer per
+ * request, no second copy). */
 static void
 api_forward(struct api_request *r)
 {
-	char line[64], *req;
-	size_t len;
+	char line[64];
 	int n;
 
 	n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n\r\n", r->body_len);
@@ -547,16 +614,12 @@ api_forward(struct api_request *r)
 		api_fail(r, 503);
 		return;
 	}
-	req = r->head;
-	len = r->head_len;
-	r->head = NULL;
-	r->head_len = r->head_cap = 0;
 	if (r->conn->log != NULL)
 		snprintf(r->conn->log->instance, sizeof(r->conn->log->instance), "%s",
 		    r->where.id);
 	/* The callback may run before upstream_send returns. */
-	r->upstream = upstream_send(r->where.ip, r->where.port, req, len,
-	    r->conn->head_only, api_on_answer, r);
+	r->upstream = upstream_send(r->where.ip, r->where.port, r->head,
+	    r->head_len, r->conn->head_only, api_on_answer, r);
 }
 
 /* The placement decision arrived from Redis. */

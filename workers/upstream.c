@@ -55,7 +55,7 @@ struct upstream {
 	int			 fd;
 	enum upstream_state	 state;
 	struct upstream_pool	*pool;
-	char			*out;		/* owned: the request */
+	const char		*out;		/* borrowed: the request */
 	size_t			 out_len, out_off;
 	char			*in;		/* owned: the response */
 	size_t			 in_len, in_cap;
@@ -183,7 +183,6 @@ upstream_close(struct upstream *u)
 	close(u->fd);
 	u->pool->nconns--;
 	upstream_pool_drop_unused(u->pool);
-	free(u->out);
 	free(u->in);
 	free(u);
 }
@@ -230,7 +229,6 @@ upstream_complete(struct upstream *u)
 		upstream_close(u);
 		return;
 	}
-	free(u->out);
 	u->out = NULL;
 	u->out_len = u->out_off = u->in_len = 0;
 	u->head_done = 0;
@@ -474,7 +472,7 @@ upstream_connect(struct upstream_pool *pool)
 }
 
 struct upstream *
-upstream_send(const char *ip, uint16_t port, char *req, size_t len, int head_request,
+upstream_send(const char *ip, uint16_t port, const char *req, size_t len, int head_request,
     upstream_cb *cb, void *arg)
 {
 	struct upstream_pool *pool = upstream_pool_get(ip, port);
@@ -484,7 +482,6 @@ upstream_send(const char *ip, uint16_t port, char *req, size_t len, int head_req
 	    (u = upstream_connect(pool)) == NULL)) {
 		if (pool != NULL)
 			upstream_pool_drop_unused(pool);
-		free(req);
 		cb(arg, 502, NULL, NULL, NULL, 0);
 		return NULL;
 	}

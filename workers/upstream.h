@@ -38,11 +38,11 @@ void		 upstream_init(struct ev_loop *loop, const struct upstream_settings *s);
 /* Close every pooled connection (worker exit). */
 void		 upstream_shutdown(void);
 
-/* Send req[0..len) (ownership passes) to ip:port and call cb once with the
- * answer.  head_request: the request was HEAD (no body follows).  Returns a
+/* Send req[0..len) to ip:port and call cb once with the answer.  req is
+ * borrowed: it must stay valid until cb is called or upstream_cancel.  head_request: the request was HEAD (no body follows).  Returns a
  * handle for upstream_cancel, or NULL when cb has already been called (a
  * failure found at once). */
-struct upstream	*upstream_send(const char *ip, uint16_t port, char *req, size_t len,
+struct upstream	*upstream_send(const char *ip, uint16_t port, const char *req, size_t len,
 		    int head_request, upstream_cb *cb, void *arg);
 /* The caller lost interest (its client went away): cb will not be called and
  * the connection is closed. */
