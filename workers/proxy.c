@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -440,9 +441,12 @@ static struct conn *
 conn_new(struct proxy *p, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c;
+	int one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	/* Each answer is one write: send it now, not after the client's ACK. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->in_cap = (size_t)p->conf->proxy.max_header;
 	if ((c->in = malloc(c->in_cap)) == NULL) {
 		free(c);
