@@ -18,6 +18,7 @@
 
 #define EV_MAX_EVENTS	256
 #define EV_MAX_SIGNALS	32
+#define EV_MAX_HOOKS	4
 
 struct ev_fd {
 	int		 mask;
@@ -40,8 +41,10 @@ struct ev_loop {
 	size_t		 heap_cap;
 	uint64_t	 now;
 	int		 stop;
-	ev_hook_cb	*before_sleep;
-	void		*before_sleep_arg;
+	struct {
+		ev_hook_cb	*cb;
+		void		*arg;
+	}		 hooks[EV_MAX_HOOKS];	/* before sleeping; cb NULL = free */
 	int		 sigfd;
 	sigset_t	 sigmask;
 	struct ev_sig	 sigs[EV_MAX_SIGNALS];
@@ -305,11 +308,25 @@ ev_signals_reset(void)
 	sigemptyset(&ev_blocked);
 }
 
-void
-ev_set_before_sleep(struct ev_loop *loop, ev_hook_cb *cb, void *arg)
+int
+ev_before_sleep_add(struct ev_loop *loop, ev_hook_cb *cb, void *arg)
 {
-	loop->before_sleep = cb;
-	loop->before_sleep_arg = arg;
+	for (size_t i = 0; i < EV_MAX_HOOKS; i++) {
+		if (loop->hooks[i].cb == NULL) {
+			loop->hooks[i].cb = cb;
+			loop->hooks[i].arg = arg;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+ev_before_sleep_del(struct ev_loop *loop, ev_hook_cb *cb, void *arg)
+{
+	for (size_t i = 0; i < EV_MAX_HOOKS; i++)
+		if (loop->hooks[i].cb == cb && loop->hooks[i].arg == arg)
+			loop->hooks[i].cb = NULL;
 }
 
 void
@@ -380,8 +397,9 @@ ev_run(struct ev_loop *loop)
 	while (!loop->stop) {
 		int n;
 
-		if (loop->before_sleep != NULL)
-			loop->before_sleep(loop, loop->before_sleep_arg);
+		for (size_t i = 0; i < EV_MAX_HOOKS; i++)
+			if (loop->hooks[i].cb != NULL)
+				loop->hooks[i].cb(loop, loop->hooks[i].arg);
 		if (loop->stop)
 			break;
 		n = epoll_wait(loop->epfd, events, EV_MAX_EVENTS,

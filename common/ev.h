@@ -56,8 +56,11 @@ void		 ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
  * signals.  0 or -1. */
 int		 ev_signal_add(struct ev_loop *loop, int signo, ev_signal_cb *cb, void *arg);
 
-/* Called once per iteration just before the loop sleeps. */
-void		 ev_set_before_sleep(struct ev_loop *loop, ev_hook_cb *cb, void *arg);
+/* Call cb once per iteration just before the loop sleeps (to send what the
+ * iteration queued in one write, say), until ev_before_sleep_del with the
+ * same cb and arg.  At most 4 per loop.  0 or -1. */
+int		 ev_before_sleep_add(struct ev_loop *loop, ev_hook_cb *cb, void *arg);
+void		 ev_before_sleep_del(struct ev_loop *loop, ev_hook_cb *cb, void *arg);
 
 /* Run until ev_stop(); returns 0, or -1 if epoll failed. */
 int		 ev_run(struct ev_loop *loop);

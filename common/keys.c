@@ -29,6 +29,7 @@ static struct {
 	char	 client_list_prefix[KEYS_NAME_MAX];
 	char	 tracking_dirty[KEYS_NAME_MAX];
 	char	 tracking_seq[KEYS_NAME_MAX];
+	char	 tracking_built[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
 } keys;
 
@@ -76,6 +77,8 @@ keys_init_placement(const char *prefix)
 	    "%stracking_dirty", prefix) == -1 ||
 	    keys_format(keys.tracking_seq, sizeof(keys.tracking_seq),
 	    "%stracking_seq", prefix) == -1 ||
+	    keys_format(keys.tracking_built, sizeof(keys.tracking_built),
+	    "%stracking_built", prefix) == -1 ||
 	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
 	    "%srouting", prefix) == -1)
 		return -1;
@@ -239,4 +242,10 @@ const char *
 keys_tracking_seq(void)
 {
 	return keys.tracking_seq;
+}
+
+const char *
+keys_tracking_built(void)
+{
+	return keys.tracking_built;
 }

@@ -56,6 +56,9 @@ int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
 const char	*keys_client_list_prefix(void);
 const char	*keys_tracking_dirty(void);
 const char	*keys_tracking_seq(void);
+/* "<prefix>tracking_built": hash master actid -> when (ms) its tracking
+ * array was last rebuilt. */
+const char	*keys_tracking_built(void);
 /* "<prefix>routing": placement cache invalidation for the proxy workers. */
 const char	*keys_routing_channel(void);
 

@@ -2,9 +2,12 @@
  * placement: the proxies' async side of the placement scripts (see
  * placement.h).  Each call is one heap request that owns copies of its
  * arguments, so it can be sent again as EVAL after a NOSCRIPT error; the
- * request is freed after its callback.  Talks to Redis through the caller's
- * rconn (common/redis.c); the scripts and their KEYS come from
- * common/scripts.c.
+ * request is freed after its callback.  Placements are batched: those asked
+ * for during one loop iteration wait in a batch per connection and script,
+ * and a before-sleep hook sends each batch as one EVALSHA of up to
+ * SCRIPTS_BATCH_MAX accounts, so Redis runs one script, not one per
+ * account.  Talks to Redis through the caller's rconn (common/redis.c); the
+ * scripts and their KEYS come from common/scripts.c.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ev.h"
 #include "common/log.h"
 #include "common/placement.h"
 #include "common/redis.h"
@@ -24,6 +28,7 @@ struct placement_req {
 	enum scripts_id		 script;
 	const char		*role;		/* static "master"/"client" */
 	long long		 max;
+	int			 per_client_ms;	/* tracking_flush */
 	int			 by_source;	/* EVAL sent after NOSCRIPT */
 	placement_cb		*cb;
 	void			*arg;
@@ -31,8 +36,26 @@ struct placement_req {
 	char			*master;	/* in this allocation, maybe "" */
 };
 
-/* Set while Redis keeps failing us: only the first failure is an error line. */
-static int	placement_failing;
+/* Placements for one script on one connection, sent together; owned by the
+ * pending list, then by the rconn callback. */
+struct placement_batch {
+	struct rconn		*rc;
+	enum scripts_id		 script;
+	long long		 max;
+	int			 by_source;
+	size_t			 n;
+	struct placement_req	*req[SCRIPTS_BATCH_MAX];
+};
+
+#define PLACEMENT_PENDING_MAX	8	/* batches waiting for the hook */
+
+static struct {
+	struct placement_batch	*pending[PLACEMENT_PENDING_MAX];
+	size_t			 npending;
+	struct ev_loop		*hooked;	/* loop the hook is on, if any */
+	int			 failing;	/* only the first failure is logged
+						   as an error */
+} pl;
 
 static void placement_fail(const struct placement_req *req, const char *fmt,
     ...) __attribute__((format(printf, 2, 3)));
@@ -41,12 +64,12 @@ static void placement_fail(const struct placement_req *req, const char *fmt,
 static void
 placement_fail(const struct placement_req *req, const char *fmt, ...)
 {
-	enum log_level level = placement_failing ? LOG_LEVEL_DEBUG :
+	enum log_level level = pl.failing ? LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_ERROR;
 	char msg[256];
 	va_list ap;
 
-	placement_failing = 1;
+	pl.failing = 1;
 	if (!log_enabled(level))
 		return;
 	va_start(ap, fmt);
@@ -85,13 +108,6 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 	int rv;
 
 	switch (req->script) {
-	case SCRIPTS_PLACE_MASTER:
-		rv = scripts_call_place_master(c, req->actid, req->max);
-		break;
-	case SCRIPTS_PLACE_CLIENT:
-		rv = scripts_call_place_client(c, req->actid, req->master,
-		    req->max);
-		break;
 	case SCRIPTS_RELEASE:
 		rv = scripts_call_release(c, req->role, req->actid, req->master);
 		break;
@@ -99,7 +115,8 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 		rv = scripts_call_locate(c, req->role, req->actid, req->master);
 		break;
 	case SCRIPTS_TRACKING_FLUSH:
-		rv = scripts_call_tracking_flush(c, (int)req->max);
+		rv = scripts_call_tracking_flush(c, (int)req->max,
+		    req->per_client_ms);
 		break;
 	default:
 		rv = -1;
@@ -110,6 +127,8 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 }
 
 static void	placement_on_reply(struct rconn *rc, redisReply *reply, void *arg);
+static void	placement_on_batch_reply(struct rconn *rc, redisReply *reply,
+    void *arg);
 
 /* Send (or send again) req.  0, or -1 if it was not queued. */
 static int
@@ -233,9 +252,185 @@ placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
 		placement_fail(req, "unexpected reply (type %d)",
 		    reply->type);
 	else
-		placement_failing = 0;
+		pl.failing = 0;
 	req->cb(status, &where, req->arg);
 	free(req);
+}
+
+/* The command line of a batch: its accounts in order.  0 or -1. */
+static int
+placement_batch_build(const struct placement_batch *b, struct scripts_call *c)
+{
+	const char *actids[SCRIPTS_BATCH_MAX], *masters[SCRIPTS_BATCH_MAX];
+	int rv;
+
+	for (size_t i = 0; i < b->n; i++) {
+		actids[i] = b->req[i]->actid;
+		masters[i] = b->req[i]->master;
+	}
+	if (b->script == SCRIPTS_PLACE_MASTER)
+		rv = scripts_call_place_masters(c, b->max, actids, b->n);
+	else
+		rv = scripts_call_place_clients(c, b->max, actids, masters, b->n);
+	if (rv == 0 && b->by_source)
+		scripts_call_by_source(c);
+	return rv;
+}
+
+/* Answer every request of b with status (no place), then free b. */
+static void
+placement_batch_fail(struct placement_batch *b, enum placement_status status)
+{
+	struct placement none;
+
+	memset(&none, 0, sizeof(none));
+	for (size_t i = 0; i < b->n; i++) {
+		b->req[i]->cb(status, &none, b->req[i]->arg);
+		free(b->req[i]);
+	}
+	free(b);
+}
+
+static void
+placement_batch_send(struct placement_batch *b)
+{
+	struct scripts_call c;
+
+	if (placement_batch_build(b, &c) == -1 ||
+	    rconn_commandargv(b->rc, placement_on_batch_reply, b, c.argc, c.argv,
+	    c.argvlen) == -1) {
+		placement_fail(b->req[0], "not sent (connection down)");
+		placement_batch_fail(b, PLACEMENT_ERROR);
+	}
+}
+
+/* Before the loop sleeps: send every waiting batch.  The list is detached
+ * first, as callbacks of a failed send may queue new placements. */
+static void
+placement_hook(struct ev_loop *loop, void *arg)
+{
+	struct placement_batch *todo[PLACEMENT_PENDING_MAX];
+	size_t n = pl.npending;
+
+	(void)loop;
+	(void)arg;
+	memcpy(todo, pl.pending, n * sizeof(todo[0]));
+	pl.npending = 0;
+	for (size_t i = 0; i < n; i++)
+		placement_batch_send(todo[i]);
+}
+
+/* One answer of a batch reply: nil (no capacity) or {id, ip, port, how}. */
+static enum placement_status
+placement_batch_item(const redisReply *r, struct placement *where)
+{
+	memset(where, 0, sizeof(*where));
+	if (r == NULL)
+		return PLACEMENT_ERROR;
+	if (r->type == REDIS_REPLY_NIL)
+		return PLACEMENT_NO_CAPACITY;
+	if (placement_parse_place(r, where) == -1) {
+		memset(where, 0, sizeof(*where));
+		return PLACEMENT_ERROR;
+	}
+	return PLACEMENT_OK;
+}
+
+static void
+placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
+{
+	struct placement_batch *b = arg;
+	struct placement where;
+
+	(void)rc;
+	if (scripts_reply_is_noscript(reply) && !b->by_source) {
+		b->by_source = 1;
+		placement_batch_send(b);	/* the EVAL's reply comes here */
+		return;
+	}
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != b->n) {
+		if (reply == NULL)
+			placement_fail(b->req[0], "connection lost");
+		else if (reply->type == REDIS_REPLY_ERROR)
+			placement_fail(b->req[0], "%.*s", (int)(reply->len < 200 ?
+			    reply->len : 200), reply->str != NULL ? reply->str : "");
+		else
+			placement_fail(b->req[0], "unexpected reply (type %d)",
+			    reply->type);
+		placement_batch_fail(b, PLACEMENT_ERROR);
+		return;
+	}
+	pl.failing = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		enum placement_status status = placement_batch_item(
+		    reply->element[i], &where);
+
+		if (status == PLACEMENT_ERROR)
+			placement_fail(b->req[i], "unexpected answer for one account");
+		b->req[i]->cb(status, &where, b->req[i]->arg);
+		free(b->req[i]);
+	}
+	free(b);
+}
+
+/* Queue req in the waiting batch of its connection and script (max must
+ * match too), sending a full batch at once.  0, or -1 (not queued). */
+static int
+placement_enqueue(struct placement_req *req)
+{
+	struct ev_loop *loop = rconn_loop(req->rc);
+	struct placement_batch *b = NULL;
+
+	if (!rconn_is_up(req->rc))
+		return -1;
+	if (pl.hooked != loop) {
+		if (pl.hooked != NULL || ev_before_sleep_add(loop, placement_hook,
+		    NULL) == -1)
+			return -1;	/* one loop per process */
+		pl.hooked = loop;
+	}
+	for (size_t i = 0; i < pl.npending && b == NULL; i++)
+		if (pl.pending[i]->rc == req->rc &&
+		    pl.pending[i]->script == req->script &&
+		    pl.pending[i]->max == req->max)
+			b = pl.pending[i];
+	if (b == NULL) {
+		if (pl.npending == PLACEMENT_PENDING_MAX ||
+		    (b = calloc(1, sizeof(*b))) == NULL)
+			return -1;
+		b->rc = req->rc;
+		b->script = req->script;
+		b->max = req->max;
+		pl.pending[pl.npending++] = b;
+	}
+	b->req[b->n++] = req;
+	if (b->n == SCRIPTS_BATCH_MAX) {
+		for (size_t i = 0; i < pl.npending; i++)
+			if (pl.pending[i] == b)
+				pl.pending[i] = pl.pending[--pl.npending];
+		placement_batch_send(b);
+	}
+	return 0;
+}
+
+void
+placement_drop(struct rconn *rc)
+{
+	for (size_t i = 0; i < pl.npending;) {
+		struct placement_batch *b = pl.pending[i];
+
+		if (b->rc != rc) {
+			i++;
+			continue;
+		}
+		pl.pending[i] = pl.pending[--pl.npending];
+		placement_batch_fail(b, PLACEMENT_ERROR);
+	}
+	if (pl.npending == 0 && pl.hooked != NULL) {
+		ev_before_sleep_del(pl.hooked, placement_hook, NULL);
+		pl.hooked = NULL;
+	}
 }
 
 /* Allocate and send one call.  0 or -1 (nothing sent, cb not called). */
@@ -246,8 +441,7 @@ placement_start(struct rconn *rc, enum scripts_id script, const char *role,
 {
 	struct placement_req *req;
 
-	if (rc == NULL || cb == NULL || actid == NULL ||
-	    (actid[0] == '\0' && script != SCRIPTS_TRACKING_FLUSH))
+	if (rc == NULL || cb == NULL || actid == NULL || actid[0] == '\0')
 		return -1;
 	if ((req = placement_req_new(rc, script, actid, master, cb, arg)) == NULL) {
 		log_error("placement %s: out of memory", scripts_name(script));
@@ -255,6 +449,13 @@ placement_start(struct rconn *rc, enum scripts_id script, const char *role,
 	}
 	req->role = role;
 	req->max = max;
+	if (script == SCRIPTS_PLACE_MASTER || script == SCRIPTS_PLACE_CLIENT) {
+		if (placement_enqueue(req) == 0)
+			return 0;
+		placement_fail(req, "not sent (connection down)");
+		free(req);
+		return -1;
+	}
 	if (placement_send(req) == -1) {
 		placement_fail(req, "not sent (connection down)");
 		free(req);
@@ -298,13 +499,24 @@ placement_locate(struct rconn *rc, enum placement_role role, const char *actid,
 }
 
 int
-placement_flush_tracking(struct rconn *rc, int max, placement_cb *cb,
-    void *arg)
+placement_flush_tracking(struct rconn *rc, int max, int per_client_ms,
+    placement_cb *cb, void *arg)
 {
-	if (max < 1)
+	struct placement_req *req;
+
+	if (rc == NULL || cb == NULL || max < 1 || per_client_ms < 0 ||
+	    (req = placement_req_new(rc, SCRIPTS_TRACKING_FLUSH, "", NULL, cb,
+	    arg)) == NULL)
 		return -1;
-	return placement_start(rc, SCRIPTS_TRACKING_FLUSH, "client", "", NULL,
-	    max, cb, arg);
+	req->role = "client";
+	req->max = max;
+	req->per_client_ms = per_client_ms;
+	if (placement_send(req) == -1) {
+		placement_fail(req, "not sent (connection down)");
+		free(req);
+		return -1;
+	}
+	return 0;
 }
 
 /* SCRIPT LOAD answered: it must be the digest olb computed. */

@@ -1,9 +1,12 @@
 /*
  * placement: where an account's listener runs (SPEC §4), decided in Redis by
  * the Lua scripts of common/scripts.c over an async rconn (the proxy workers'
- * hot path).  One EVALSHA per decision; after a NOSCRIPT error (Redis
- * restarted or flushed) the same call is sent once more as EVAL, which also
- * caches the script, and that answer is delivered.
+ * hot path).  One EVALSHA per decision, except placements: those asked for
+ * in one loop iteration go together in one EVALSHA, sent just before the
+ * loop sleeps (a before-sleep hook on the rconn's loop; one loop per
+ * process).  After a NOSCRIPT error (Redis restarted or flushed) the same
+ * call is sent once more as EVAL, which also caches the script, and that
+ * answer is delivered.
  *
  * Every reply is checked for shape and size before use; anything unexpected
  * is PLACEMENT_ERROR, logged at error for the first failure of a run and at
@@ -74,11 +77,17 @@ int		 placement_locate(struct rconn *rc, enum placement_role role,
 		    const char *actid, placement_cb *cb, void *arg);
 
 /* Rebuild the client_master_tracking arrays of up to max (>= 1) masters whose
- * clients changed (see scripts_call_tracking_flush): PLACEMENT_OK with
- * where->found = the number of masters rebuilt (max: call again, more may be
- * waiting).  0 or -1 as above. */
+ * clients changed, a master of n clients at most every n * per_client_ms
+ * (see scripts_call_tracking_flush): PLACEMENT_OK with where->found = the
+ * number of masters rebuilt (max: call again, more may be waiting).  0 or -1
+ * as above. */
 int		 placement_flush_tracking(struct rconn *rc, int max,
-		    placement_cb *cb, void *arg);
+		    int per_client_ms, placement_cb *cb, void *arg);
+
+/* Fail (PLACEMENT_ERROR) the placements still waiting to be sent on rc:
+ * call before rconn_free(rc).  Placements of a loop iteration are sent
+ * together just before the loop sleeps. */
+void		 placement_drop(struct rconn *rc);
 
 /* SCRIPT LOAD every script (call when rc comes up: saves the first EVALSHA
  * its NOSCRIPT round trip).  0 if all were sent, -1 if not. */

@@ -739,6 +739,12 @@ rconn_reconnects(const struct rconn *rc)
 	return rc->reconnects;
 }
 
+struct ev_loop *
+rconn_loop(const struct rconn *rc)
+{
+	return rc->loop;
+}
+
 const char *
 rconn_addr(const struct rconn *rc)
 {

@@ -66,6 +66,8 @@ int		 rconn_is_up(const struct rconn *rc);
 uint64_t	 rconn_reconnects(const struct rconn *rc);
 /* "host:port" or socket path of the current (or last) server, for logs. */
 const char	*rconn_addr(const struct rconn *rc);
+/* The loop rc runs on. */
+struct ev_loop	*rconn_loop(const struct rconn *rc);
 
 /* Send a command (printf-like, hiredis format).  cb may be NULL.  0 if queued,
  * -1 if the connection is down or rc is a subscriber (cb is then never

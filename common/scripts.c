@@ -103,40 +103,6 @@
 	"    return rec\n" \
 	"end\n" \
 	"\n" \
-	"-- The record of id if it is live (in the live set), else nil.  A live id\n" \
-	"-- without a usable record leaves the live set.\n" \
-	"local function live_record(details, live, id)\n" \
-	"    if not redis.call('ZSCORE', live, id) then return nil end\n" \
-	"    local rec = record(details, id)\n" \
-	"    if rec == nil then redis.call('ZREM', live, id) end\n" \
-	"    return rec\n" \
-	"end\n" \
-	"\n" \
-	"-- The live instance for a new account: below max, fewest in spread (a hash\n" \
-	"-- id -> accounts of one master; nil for masters), then fewest in total, then\n" \
-	"-- first launched (the live set is ordered by launch order).  id, record or nil.\n" \
-	"local function pick(details, live, counts, max, spread)\n" \
-	"    while true do\n" \
-	"        local ids = redis.call('ZRANGE', live, 0, -1)\n" \
-	"        if #ids == 0 then return nil end\n" \
-	"        local total = hmget_many(counts, ids)\n" \
-	"        local same = spread and hmget_many(spread, ids) or {}\n" \
-	"        local best, best_same, best_total\n" \
-	"        for i, id in ipairs(ids) do\n" \
-	"            local t = tonumber(total[i]) or 0\n" \
-	"            local s = tonumber(same[i]) or 0\n" \
-	"            if t < max and (best == nil or s < best_same or\n" \
-	"                (s == best_same and t < best_total)) then\n" \
-	"                best, best_same, best_total = id, s, t\n" \
-	"            end\n" \
-	"        end\n" \
-	"        if best == nil then return nil end\n" \
-	"        local rec = record(details, best)\n" \
-	"        if rec then return best, rec end\n" \
-	"        redis.call('ZREM', live, best)\n" \
-	"    end\n" \
-	"end\n" \
-	"\n" \
 	"-- A master's clients live in a sorted set (actid -> placement order), and\n" \
 	"-- the earlier service's JSON array in the tracking hash is rebuilt from it\n" \
 	"-- by tracking_flush for the masters listed in the dirty set: a placement\n" \
@@ -161,24 +127,46 @@
 	"    return key\n" \
 	"end\n" \
 	"\n" \
+	"-- Add actid to master's clients.  A batch reserves its placement order\n" \
+	"-- numbers with one INCR and settles the counter in tracking_done; it\n" \
+	"-- checks each master's set and marks it dirty once.\n" \
 	"local function tracking_add(k, master, actid)\n" \
-	"    local key = clients_key(k, master)\n" \
-	"    if redis.call('ZADD', key, 'NX', redis.call('INCR', k.seq), actid) == 1\n" \
-	"    then\n" \
-	"        redis.call('SADD', k.dirty, master)\n" \
+	"    k.known = k.known or {}\n" \
+	"    local key = k.known[master]\n" \
+	"    if key == nil then\n" \
+	"        key = clients_key(k, master)\n" \
+	"        k.known[master] = key\n" \
+	"    end\n" \
+	"    if k.seq_next == nil then\n" \
+	"        k.seq_next, k.seq_used = redis.call('INCR', k.seq), 0\n" \
+	"    end\n" \
+	"    if redis.call('ZADD', key, 'NX', k.seq_next + k.seq_used, actid) == 1 then\n" \
+	"        k.seq_used = k.seq_used + 1\n" \
+	"        k.dirtied = k.dirtied or {}\n" \
+	"        if not k.dirtied[master] then\n" \
+	"            redis.call('SADD', k.dirty, master)\n" \
+	"            k.dirtied[master] = true\n" \
+	"        end\n" \
 	"    end\n" \
 	"end\n" \
 	"\n" \
-	"-- Remove actid; the last one removes the tracking field at once.\n" \
+	"-- After the last tracking_add of a script: the order numbers it used.\n" \
+	"local function tracking_done(k)\n" \
+	"    if k.seq_used ~= nil and k.seq_used > 1 then\n" \
+	"        redis.call('INCRBY', k.seq, k.seq_used - 1)\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- Remove actid; the last one removes the tracking field at once (and\n" \
+	"-- leaves the master dirty, so tracking_flush forgets it).\n" \
 	"local function tracking_remove(k, master, actid)\n" \
 	"    local key = clients_key(k, master)\n" \
+	"    if k.known then k.known[master] = nil end\n" \
 	"    if redis.call('ZREM', key, actid) == 0 then return end\n" \
 	"    if redis.call('EXISTS', key) == 0 then\n" \
 	"        redis.call('HDEL', k.tracking, master)\n" \
-	"        redis.call('SREM', k.dirty, master)\n" \
-	"    else\n" \
-	"        redis.call('SADD', k.dirty, master)\n" \
 	"    end\n" \
+	"    redis.call('SADD', k.dirty, master)\n" \
 	"end\n" \
 	"\n" \
 	"-- Keep the live sets in step with a record: only running instances are live.\n" \
@@ -230,97 +218,219 @@
 	"    return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]\n" \
 	"end\n"
 
+/*
+ * What the two placement scripts share: a batch of accounts is placed in
+ * order, one decision each exactly as if one script ran per account, while
+ * the live instances, their counts, decoded records and a master's spread
+ * are read once per batch and kept in step with the batch's own writes
+ * (nothing else runs during a script).
+ */
+#define SCRIPTS_PLACE_HELPERS \
+	"-- The live instances of one role, read once per batch: ids in launch\n" \
+	"-- order, live[id], total[id] (accounts), rec[id] (decoded records) and\n" \
+	"-- spread[master][id] (clients of master per instance).\n" \
+	"local function fleet_new(details, live, counts)\n" \
+	"    local ids = redis.call('ZRANGE', live, 0, -1)\n" \
+	"    local total = hmget_many(counts, ids)\n" \
+	"    local f = { details = details, key = live, counts = counts, ids = ids,\n" \
+	"        live = {}, total = {}, rec = {}, spread = {} }\n" \
+	"    for i, id in ipairs(ids) do\n" \
+	"        f.live[id] = true\n" \
+	"        f.total[id] = tonumber(total[i]) or 0\n" \
+	"    end\n" \
+	"    return f\n" \
+	"end\n" \
+	"\n" \
+	"-- The record of a live id, or nil; a live id without a usable record\n" \
+	"-- leaves the live set.\n" \
+	"local function fleet_record(f, id)\n" \
+	"    if not f.live[id] then return nil end\n" \
+	"    local rec = f.rec[id]\n" \
+	"    if rec then return rec end\n" \
+	"    rec = record(f.details, id)\n" \
+	"    if rec then\n" \
+	"        f.rec[id] = rec\n" \
+	"        return rec\n" \
+	"    end\n" \
+	"    redis.call('ZREM', f.key, id)\n" \
+	"    f.live[id] = nil\n" \
+	"    local keep = {}\n" \
+	"    for _, i in ipairs(f.ids) do\n" \
+	"        if i ~= id then keep[#keep + 1] = i end\n" \
+	"    end\n" \
+	"    f.ids = keep\n" \
+	"    return nil\n" \
+	"end\n" \
+	"\n" \
+	"-- master's clients per live instance (read once per batch).\n" \
+	"local function fleet_spread(f, spread, master)\n" \
+	"    local t = f.spread[master]\n" \
+	"    if t then return t end\n" \
+	"    t = {}\n" \
+	"    local same = hmget_many(spread .. master, f.ids)\n" \
+	"    for i, id in ipairs(f.ids) do t[id] = tonumber(same[i]) or 0 end\n" \
+	"    f.spread[master] = t\n" \
+	"    return t\n" \
+	"end\n" \
+	"\n" \
+	"-- Add delta to master's clients on id, in Redis and in the batch's view.\n" \
+	"local function fleet_spread_add(f, spread, master, id, delta)\n" \
+	"    local n = hash_add(spread .. master, id, delta, true)\n" \
+	"    if f.spread[master] and f.live[id] then f.spread[master][id] = n end\n" \
+	"end\n" \
+	"\n" \
+	"-- The live instance for a new account: below max, fewest in same (id ->\n" \
+	"-- accounts of one master; nil for masters), then fewest in total, then\n" \
+	"-- first launched.  id, record or nil.\n" \
+	"local function fleet_pick(f, max, same)\n" \
+	"    while true do\n" \
+	"        local best, best_same, best_total\n" \
+	"        for _, id in ipairs(f.ids) do\n" \
+	"            local t = f.total[id]\n" \
+	"            local s = same and same[id] or 0\n" \
+	"            if t < max and (best == nil or s < best_same or\n" \
+	"                (s == best_same and t < best_total)) then\n" \
+	"                best, best_same, best_total = id, s, t\n" \
+	"            end\n" \
+	"        end\n" \
+	"        if best == nil then return nil end\n" \
+	"        local rec = fleet_record(f, best)\n" \
+	"        if rec then return best, rec end\n" \
+	"    end\n" \
+	"end\n" \
+	"\n" \
+	"-- One account more on id (live) or one fewer on id (any instance).\n" \
+	"local function fleet_count_up(f, id)\n" \
+	"    f.total[id] = hash_add(f.counts, id, 1, false)\n" \
+	"end\n" \
+	"local function fleet_count_down(f, id)\n" \
+	"    count_down(f.counts, f.details, id)\n" \
+	"    if f.live[id] then f.total[id] = math.max(f.total[id] - 1, 0) end\n" \
+	"end\n" \
+	"\n" \
+	"-- The batch's answer for one account.\n" \
+	"local function answer(id, rec, how)\n" \
+	"    return { id, rec.ip, rec.port, how }\n" \
+	"end\n"
+
 static const char scripts_place_master_lua[] =
 	SCRIPTS_PRELUDE
-	"-- place_master: the instance hosting a master account (SPEC 4).\n"
+	SCRIPTS_PLACE_HELPERS
+	"-- place_master: the instances hosting master accounts (SPEC 4), for a\n"
+	"-- batch of accounts in order.\n"
 	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,\n"
 	"--       4 live:master, 5 global_state\n"
-	"-- ARGV: 1 actid, 2 max_per_master\n"
-	"-- Returns {id, ip, port, 'existing'|'placed'}, or nil when no live master\n"
-	"-- is below max (the account then keeps any placement it had).\n"
+	"-- ARGV: 1 max_per_master, 2.. the actids\n"
+	"-- Returns, per actid, {id, ip, port, 'existing'|'placed'}, or nil when no\n"
+	"-- live master is below max (the account then keeps any placement it had).\n"
 	"local details, counts, mapping, live, global =\n"
 	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
-	"local actid, max = ARGV[1], tonumber(ARGV[2])\n"
-	"if actid == nil or actid == '' or max == nil then\n"
+	"local max = tonumber(ARGV[1])\n"
+	"if max == nil or #ARGV < 2 or #KEYS < 5 then\n"
 	"    return redis.error_reply('place_master: bad arguments')\n"
 	"end\n"
-	"\n"
-	"-- Idempotent re-login: still on a live master.\n"
-	"local cur = redis.call('HGET', mapping, actid)\n"
-	"if cur then\n"
-	"    local rec = live_record(details, live, cur)\n"
-	"    if rec then return { cur, rec.ip, rec.port, 'existing' } end\n"
-	"end\n"
-	"\n"
-	"local id, rec = pick(details, live, counts, max, nil)\n"
-	"if id == nil then return false end\n"
-	"if cur then\n"
-	"    -- a move off an instance that is no longer live\n"
-	"    count_down(counts, details, cur)\n"
-	"else\n"
-	"    hash_add(global, 'masterCount', 1, false)\n"
-	"end\n"
-	"redis.call('HSET', mapping, actid, id)\n"
-	"hash_add(counts, id, 1, false)\n"
-	"return { id, rec.ip, rec.port, 'placed' }\n";
-
-static const char scripts_place_client_lua[] =
-	SCRIPTS_PRELUDE
-	"-- place_client: the instance hosting a client account (SPEC 4).\n"
-	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,\n"
-	"--       4 live:client, 5 global_state, 6 client_master_tracking,\n"
-	"--       7 client_master, 8 tracking_dirty, 9 tracking_seq\n"
-	"-- ARGV: 1 actid, 2 master actid, 3 max_per_client, 4 the client_spread:\n"
-	"--       key prefix, 5 the client_list: key prefix (the script appends a\n"
-	"--       master actid: such keys are not declared, so this is not Redis\n"
-	"--       Cluster safe; olb uses one Redis)\n"
-	"-- Returns {id, ip, port, 'existing'|'placed'}, or nil when no live client\n"
-	"-- instance is below max (the account then keeps any placement it had).\n"
-	"local details, counts, mapping, live, global, masters =\n"
-	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]\n"
-	"local actid, master, max, spread = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
-	"if actid == nil or actid == '' or master == nil or master == '' or\n"
-	"    max == nil or spread == nil or ARGV[5] == nil or #KEYS < 9 then\n"
-	"    return redis.error_reply('place_client: bad arguments')\n"
-	"end\n"
-	"local k = { tracking = KEYS[6], dirty = KEYS[8], seq = KEYS[9],\n"
-	"    list = ARGV[5] }\n"
-	"\n"
-	"local cur = redis.call('HGET', mapping, actid)\n"
-	"local old = redis.call('HGET', masters, actid) or master\n"
-	"\n"
-	"-- Idempotent re-login; a client that now copies another master moves to\n"
-	"-- that master's books on the same instance.\n"
-	"if cur then\n"
-	"    local rec = live_record(details, live, cur)\n"
-	"    if rec then\n"
-	"        if old ~= master then\n"
-	"            hash_add(spread .. old, cur, -1, true)\n"
-	"            hash_add(spread .. master, cur, 1, true)\n"
-	"            tracking_remove(k, old, actid)\n"
-	"            tracking_add(k, master, actid)\n"
-	"            redis.call('HSET', masters, actid, master)\n"
-	"        end\n"
-	"        return { cur, rec.ip, rec.port, 'existing' }\n"
+	"for i = 2, #ARGV do\n"
+	"    if ARGV[i] == '' then\n"
+	"        return redis.error_reply('place_master: bad arguments')\n"
 	"    end\n"
 	"end\n"
 	"\n"
-	"local id, rec = pick(details, live, counts, max, spread .. master)\n"
-	"if id == nil then return false end\n"
-	"if cur then\n"
-	"    -- a move off an instance that is no longer live\n"
-	"    count_down(counts, details, cur)\n"
-	"    hash_add(spread .. old, cur, -1, true)\n"
-	"    if old ~= master then tracking_remove(k, old, actid) end\n"
-	"else\n"
-	"    hash_add(global, 'clientCount', 1, false)\n"
+	"local f = fleet_new(details, live, counts)\n"
+	"local out, added = {}, 0\n"
+	"local function place(actid)\n"
+	"    -- Idempotent re-login: still on a live master.\n"
+	"    local cur = redis.call('HGET', mapping, actid)\n"
+	"    if cur then\n"
+	"        local rec = fleet_record(f, cur)\n"
+	"        if rec then return answer(cur, rec, 'existing') end\n"
+	"    end\n"
+	"    local id, rec = fleet_pick(f, max, nil)\n"
+	"    if id == nil then return false end\n"
+	"    if cur then\n"
+	"        -- a move off an instance that is no longer live\n"
+	"        fleet_count_down(f, cur)\n"
+	"    else\n"
+	"        added = added + 1\n"
+	"    end\n"
+	"    redis.call('HSET', mapping, actid, id)\n"
+	"    fleet_count_up(f, id)\n"
+	"    return answer(id, rec, 'placed')\n"
 	"end\n"
-	"redis.call('HSET', mapping, actid, id)\n"
-	"redis.call('HSET', masters, actid, master)\n"
-	"hash_add(spread .. master, id, 1, true)\n"
-	"tracking_add(k, master, actid)\n"
-	"hash_add(counts, id, 1, false)\n"
-	"return { id, rec.ip, rec.port, 'placed' }\n";
+	"for i = 2, #ARGV do out[i - 1] = place(ARGV[i]) end\n"
+	"if added > 0 then hash_add(global, 'masterCount', added, false) end\n"
+	"return out\n";
+
+static const char scripts_place_client_lua[] =
+	SCRIPTS_PRELUDE
+	SCRIPTS_PLACE_HELPERS
+	"-- place_client: the instances hosting client accounts (SPEC 4), for a\n"
+	"-- batch of accounts in order.\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,\n"
+	"--       4 live:client, 5 global_state, 6 client_master_tracking,\n"
+	"--       7 client_master, 8 tracking_dirty, 9 tracking_seq\n"
+	"-- ARGV: 1 max_per_client, 2 the client_spread: key prefix, 3 the\n"
+	"--       client_list: key prefix (the script appends a master actid: such\n"
+	"--       keys are not declared, so this is not Redis Cluster safe; olb uses\n"
+	"--       one Redis), then pairs: actid, master actid\n"
+	"-- Returns, per account, {id, ip, port, 'existing'|'placed'}, or nil when\n"
+	"-- no live client instance is below max (the account then keeps any\n"
+	"-- placement it had).\n"
+	"local details, counts, mapping, live, global, masters =\n"
+	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]\n"
+	"local max, spread = tonumber(ARGV[1]), ARGV[2]\n"
+	"if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 5 or\n"
+	"    #ARGV % 2 ~= 1 or #KEYS < 9 then\n"
+	"    return redis.error_reply('place_client: bad arguments')\n"
+	"end\n"
+	"for i = 4, #ARGV do\n"
+	"    if ARGV[i] == '' then\n"
+	"        return redis.error_reply('place_client: bad arguments')\n"
+	"    end\n"
+	"end\n"
+	"local k = { tracking = KEYS[6], dirty = KEYS[8], seq = KEYS[9],\n"
+	"    list = ARGV[3] }\n"
+	"\n"
+	"local f = fleet_new(details, live, counts)\n"
+	"local out, added = {}, 0\n"
+	"local function place(actid, master)\n"
+	"    local cur = redis.call('HGET', mapping, actid)\n"
+	"    local old = redis.call('HGET', masters, actid) or master\n"
+	"    -- Idempotent re-login; a client that now copies another master moves\n"
+	"    -- to that master's books on the same instance.\n"
+	"    if cur then\n"
+	"        local rec = fleet_record(f, cur)\n"
+	"        if rec then\n"
+	"            if old ~= master then\n"
+	"                fleet_spread_add(f, spread, old, cur, -1)\n"
+	"                fleet_spread_add(f, spread, master, cur, 1)\n"
+	"                tracking_remove(k, old, actid)\n"
+	"                tracking_add(k, master, actid)\n"
+	"                redis.call('HSET', masters, actid, master)\n"
+	"            end\n"
+	"            return answer(cur, rec, 'existing')\n"
+	"        end\n"
+	"    end\n"
+	"    local id, rec = fleet_pick(f, max, fleet_spread(f, spread, master))\n"
+	"    if id == nil then return false end\n"
+	"    if cur then\n"
+	"        -- a move off an instance that is no longer live\n"
+	"        fleet_count_down(f, cur)\n"
+	"        fleet_spread_add(f, spread, old, cur, -1)\n"
+	"        if old ~= master then tracking_remove(k, old, actid) end\n"
+	"    else\n"
+	"        added = added + 1\n"
+	"    end\n"
+	"    redis.call('HSET', mapping, actid, id)\n"
+	"    redis.call('HSET', masters, actid, master)\n"
+	"    fleet_spread_add(f, spread, master, id, 1)\n"
+	"    tracking_add(k, master, actid)\n"
+	"    fleet_count_up(f, id)\n"
+	"    return answer(id, rec, 'placed')\n"
+	"end\n"
+	"for i = 4, #ARGV, 2 do out[#out + 1] = place(ARGV[i], ARGV[i + 1]) end\n"
+	"tracking_done(k)\n"
+	"if added > 0 then hash_add(global, 'clientCount', added, false) end\n"
+	"return out\n";
 
 static const char scripts_release_lua[] =
 	SCRIPTS_PRELUDE
@@ -358,24 +468,40 @@ static const char scripts_locate_lua[] =
 static const char scripts_tracking_flush_lua[] =
 	"-- tracking_flush: rebuild the tracking arrays of up to max masters taken\n"
 	"-- from the dirty set, each from its client_list set in placement order\n"
-	"-- (no prelude: it needs none).  SPOP hands each master to one caller.\n"
-	"-- KEYS: 1 client_master_tracking, 2 tracking_dirty\n"
-	"-- ARGV: 1 the client_list: key prefix, 2 max\n"
-	"-- Returns the number of masters rebuilt.\n"
-	"local tracking, dirty, list, max = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])\n"
-	"if list == nil or max == nil or max < 1 then\n"
+	"-- (no prelude: it needs none).  SPOP hands each master to one caller.  A\n"
+	"-- master with n clients is rebuilt at most once per n * per_client ms\n"
+	"-- (tracking_built holds when it last was); one rebuilt sooner goes back\n"
+	"-- to the dirty set.  So a rebuild costs O(n) at most every O(n) ms.\n"
+	"-- KEYS: 1 client_master_tracking, 2 tracking_dirty, 3 tracking_built\n"
+	"-- ARGV: 1 the client_list: key prefix, 2 max, 3 per_client (ms)\n"
+	"-- Returns the number of masters rebuilt (or removed: no clients left).\n"
+	"local tracking, dirty, built = KEYS[1], KEYS[2], KEYS[3]\n"
+	"local list, max, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+	"if list == nil or max == nil or max < 1 or per == nil or built == nil then\n"
 	"    return redis.error_reply('tracking_flush: bad arguments')\n"
 	"end\n"
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 	"local masters = redis.call('SPOP', dirty, math.floor(max))\n"
+	"local later, rebuilt = {}, 0\n"
 	"for _, master in ipairs(masters) do\n"
-	"    local clients = redis.call('ZRANGE', list .. master, 0, -1)\n"
-	"    if #clients == 0 then\n"
+	"    local n = redis.call('ZCARD', list .. master)\n"
+	"    local last = tonumber(redis.call('HGET', built, master)) or 0\n"
+	"    if n == 0 then\n"
 	"        redis.call('HDEL', tracking, master)\n"
+	"        redis.call('HDEL', built, master)\n"
+	"        rebuilt = rebuilt + 1\n"
+	"    elseif now >= last and now - last < n * per then\n"
+	"        later[#later + 1] = master\n"
 	"    else\n"
-	"        redis.call('HSET', tracking, master, cjson.encode(clients))\n"
+	"        redis.call('HSET', tracking, master,\n"
+	"            cjson.encode(redis.call('ZRANGE', list .. master, 0, -1)))\n"
+	"        redis.call('HSET', built, master, now)\n"
+	"        rebuilt = rebuilt + 1\n"
 	"    end\n"
 	"end\n"
-	"return #masters\n";
+	"for _, master in ipairs(later) do redis.call('SADD', dirty, master) end\n"
+	"return rebuilt\n";
 
 static const char scripts_instance_put_lua[] =
 	SCRIPTS_PRELUDE
@@ -586,10 +712,10 @@ scripts_nonempty(const char *s)
 }
 
 int
-scripts_call_place_master(struct scripts_call *c, const char *actid,
-    long long max_per_master)
+scripts_call_place_masters(struct scripts_call *c, long long max_per_master,
+    const char *const *actids, size_t n)
 {
-	if (!scripts_nonempty(actid) ||
+	if (n == 0 || n > SCRIPTS_BATCH_MAX ||
 	    scripts_call_begin(c, SCRIPTS_PLACE_MASTER, 5) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", max_per_master);
@@ -598,15 +724,19 @@ scripts_call_place_master(struct scripts_call *c, const char *actid,
 	scripts_call_push(c, keys_master_mapping());
 	scripts_call_push(c, keys_live_master());
 	scripts_call_push(c, keys_global_state());
-	scripts_call_push(c, actid);
-	return scripts_call_push(c, c->number);
+	scripts_call_push(c, c->number);
+	for (size_t i = 0; i < n; i++)
+		if (!scripts_nonempty(actids[i]) ||
+		    scripts_call_push(c, actids[i]) == -1)
+			return -1;
+	return 0;
 }
 
 int
-scripts_call_place_client(struct scripts_call *c, const char *actid,
-    const char *master, long long max_per_client)
+scripts_call_place_clients(struct scripts_call *c, long long max_per_client,
+    const char *const *actids, const char *const *masters, size_t n)
 {
-	if (!scripts_nonempty(actid) || !scripts_nonempty(master) ||
+	if (n == 0 || n > SCRIPTS_BATCH_MAX ||
 	    scripts_call_begin(c, SCRIPTS_PLACE_CLIENT, 9) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", max_per_client);
@@ -619,11 +749,29 @@ scripts_call_place_client(struct scripts_call *c, const char *actid,
 	scripts_call_push(c, keys_client_master());
 	scripts_call_push(c, keys_tracking_dirty());
 	scripts_call_push(c, keys_tracking_seq());
-	scripts_call_push(c, actid);
-	scripts_call_push(c, master);
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, keys_client_spread_prefix());
-	return scripts_call_push(c, keys_client_list_prefix());
+	scripts_call_push(c, keys_client_list_prefix());
+	for (size_t i = 0; i < n; i++)
+		if (!scripts_nonempty(actids[i]) || !scripts_nonempty(masters[i]) ||
+		    scripts_call_push(c, actids[i]) == -1 ||
+		    scripts_call_push(c, masters[i]) == -1)
+			return -1;
+	return 0;
+}
+
+int
+scripts_call_place_master(struct scripts_call *c, const char *actid,
+    long long max_per_master)
+{
+	return scripts_call_place_masters(c, max_per_master, &actid, 1);
+}
+
+int
+scripts_call_place_client(struct scripts_call *c, const char *actid,
+    const char *master, long long max_per_client)
+{
+	return scripts_call_place_clients(c, max_per_client, &actid, &master, 1);
 }
 
 /* release and locate take the same KEYS and ARGV. */
@@ -670,15 +818,19 @@ scripts_call_locate(struct scripts_call *c, const char *role,
 }
 
 int
-scripts_call_tracking_flush(struct scripts_call *c, int max)
+scripts_call_tracking_flush(struct scripts_call *c, int max, int per_client_ms)
 {
-	if (max < 1 || scripts_call_begin(c, SCRIPTS_TRACKING_FLUSH, 2) == -1)
+	if (max < 1 || per_client_ms < 0 ||
+	    scripts_call_begin(c, SCRIPTS_TRACKING_FLUSH, 3) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%d", max);
+	snprintf(c->number2, sizeof(c->number2), "%d", per_client_ms);
 	scripts_call_push(c, keys_client_master_tracking());
 	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_tracking_built());
 	scripts_call_push(c, keys_client_list_prefix());
-	return scripts_call_push(c, c->number);
+	scripts_call_push(c, c->number);
+	return scripts_call_push(c, c->number2);
 }
 
 int

@@ -18,8 +18,8 @@
 #include <hiredis/hiredis.h>
 
 enum scripts_id {
-	SCRIPTS_PLACE_MASTER,	/* actid, max -> {id, ip, port, how} | nil */
-	SCRIPTS_PLACE_CLIENT,	/* actid, master, max -> same */
+	SCRIPTS_PLACE_MASTER,	/* max, actids -> per actid {id, ip, port, how} | nil */
+	SCRIPTS_PLACE_CLIENT,	/* max, (actid, master)s -> same */
 	SCRIPTS_RELEASE,	/* role, actid, master -> 1 | 0 */
 	SCRIPTS_LOCATE,		/* role, actid, master -> {id, ip, port, how} | nil */
 	SCRIPTS_TRACKING_FLUSH,	/* max -> masters rebuilt */
@@ -29,7 +29,8 @@ enum scripts_id {
 	SCRIPTS_COUNT
 };
 
-#define SCRIPTS_ARGV_MAX	24
+#define SCRIPTS_BATCH_MAX	64	/* accounts per placement script call */
+#define SCRIPTS_ARGV_MAX	(16 + 2 * SCRIPTS_BATCH_MAX)
 
 /*
  * One EVALSHA (or, after scripts_call_by_source, EVAL) command line for
@@ -43,6 +44,7 @@ struct scripts_call {
 	size_t		 argvlen[SCRIPTS_ARGV_MAX];
 	char		 numkeys[8];	/* owned text of argv[2] */
 	char		 number[24];	/* owned text of a numeric argument */
+	char		 number2[24];	/* and of a second one */
 };
 
 /* Compute the SHA1 of every script (done on first use anyway).  0, or -1 if
@@ -61,6 +63,14 @@ int		 scripts_state_valid(const char *state);
 /* Fill c for one script.  0, or -1 if an argument is NULL or empty where a
  * value is needed (master may be "" for a release), or keys_init was not
  * called. */
+/* Place n (1..SCRIPTS_BATCH_MAX) accounts in one call, in order: the answer
+ * is an array of n results, each as for one account. */
+int		 scripts_call_place_masters(struct scripts_call *c,
+		    long long max_per_master, const char *const *actids, size_t n);
+int		 scripts_call_place_clients(struct scripts_call *c,
+		    long long max_per_client, const char *const *actids,
+		    const char *const *masters, size_t n);
+/* One account (a batch of one). */
 int		 scripts_call_place_master(struct scripts_call *c, const char *actid,
 		    long long max_per_master);
 int		 scripts_call_place_client(struct scripts_call *c, const char *actid,
@@ -75,8 +85,10 @@ int		 scripts_call_locate(struct scripts_call *c, const char *role,
 /* Rebuild the client_master_tracking arrays of up to max (>= 1) masters
  * whose clients changed (the placement scripts list them in tracking_dirty);
  * someone must call it now and then, as the placement scripts do not
- * rewrite the arrays themselves. */
-int		 scripts_call_tracking_flush(struct scripts_call *c, int max);
+ * rewrite the arrays themselves.  A master with n clients is rebuilt at most
+ * every n * per_client_ms (>= 0) milliseconds. */
+int		 scripts_call_tracking_flush(struct scripts_call *c, int max,
+		    int per_client_ms);
 /* id "" = assign "inst-<launch_seq>". */
 int		 scripts_call_instance_put(struct scripts_call *c, const char *id,
 		    const char *json);

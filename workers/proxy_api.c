@@ -36,8 +36,11 @@
 #define API_PREFIX		"/api/v1/listener"
 #define API_REQUEST_ID_MAX	64
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
-#define API_TRACKING_MS		250	/* client_master_tracking rebuild period */
-#define API_TRACKING_BATCH	64	/* masters rebuilt per script call */
+#define API_TRACKING_MS		1000	/* client_master_tracking rebuild period */
+#define API_TRACKING_BATCH	8	/* masters rebuilt per script call */
+#define API_TRACKING_CALLS	16	/* flush calls per period at most */
+#define API_TRACKING_PER_CLIENT_MS 1	/* an array of n clients: rebuilt at
+					   most every n ms */
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
 
@@ -71,6 +74,7 @@ static struct {
 	struct rconn		*routing;	/* subscriber to the routing channel */
 	struct ev_timer		 tracking_timer;
 	int			 tracking_busy;	/* a flush is in flight */
+	int			 tracking_left;	/* flush calls left this tick */
 	struct pcache		*cache;
 	struct api_request	*spare;		/* finished requests kept for reuse */
 	size_t			 nspare;
@@ -187,8 +191,7 @@ api_digest(const char *token, size_t len, unsigned char out[32])
 	EVP_Digest(token, len, out, &n, api.sha256, NULL);
 }
 
-static void	api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t,
-    void *arg);
+static void	api_tracking_flush(void);
 
 /* A flush answered: a full batch means more masters may be waiting. */
 static void
@@ -198,8 +201,22 @@ api_on_tracking_flushed(enum placement_status status,
 	(void)arg;
 	api.tracking_busy = 0;
 	if (status == PLACEMENT_OK && where->found == API_TRACKING_BATCH)
-		ev_timer_start(api.proxy->w->loop, &api.tracking_timer, 0,
-		    api_on_tracking_timer, NULL);
+		api_tracking_flush();
+}
+
+/* Rebuild the next batch of dirty tracking arrays, unless this tick's share
+ * is used up (masters are marked dirty again all the time under load: the
+ * share keeps the rebuilds from running back to back). */
+static void
+api_tracking_flush(void)
+{
+	if (api.tracking_busy || api.tracking_left == 0 ||
+	    !rconn_is_up(api.proxy->w->redis))
+		return;
+	api.tracking_left--;
+	if (placement_flush_tracking(api.proxy->w->redis, API_TRACKING_BATCH,
+	    API_TRACKING_PER_CLIENT_MS, api_on_tracking_flushed, NULL) == 0)
+		api.tracking_busy = 1;
 }
 
 /* Every API_TRACKING_MS, rebuild the tracking arrays of masters whose clients
@@ -210,11 +227,8 @@ api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)arg;
 	ev_timer_start(loop, t, API_TRACKING_MS, api_on_tracking_timer, NULL);
-	if (api.tracking_busy || !rconn_is_up(api.proxy->w->redis))
-		return;
-	if (placement_flush_tracking(api.proxy->w->redis, API_TRACKING_BATCH,
-	    api_on_tracking_flushed, NULL) == 0)
-		api.tracking_busy = 1;
+	api.tracking_left = API_TRACKING_CALLS;
+	api_tracking_flush();
 }
 
 int
@@ -253,6 +267,7 @@ void
 api_shutdown(void)
 {
 	upstream_shutdown();
+	placement_drop(api.proxy->w->redis);
 	ev_timer_stop(api.proxy->w->loop, &api.tracking_timer);
 	rconn_free(api.routing);
 	api.routing = NULL;

@@ -210,10 +210,11 @@ test_wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg,
 	w.pred = pred;
 	w.arg = arg;
 	ev_now_update(loop);
-	ev_set_before_sleep(loop, wait_check, &w);
+	if (ev_before_sleep_add(loop, wait_check, &w) == -1)
+		return -1;
 	ev_timer_start(loop, &w.deadline, ms, wait_expired, &w);
 	ev_run(loop);
 	ev_timer_stop(loop, &w.deadline);
-	ev_set_before_sleep(loop, NULL, NULL);
+	ev_before_sleep_del(loop, wait_check, &w);
 	return pred != NULL && pred(arg) ? 0 : -1;
 }

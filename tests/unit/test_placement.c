@@ -90,8 +90,10 @@ pfx_teardown(void **state)
 {
 	struct pfx *f = *state;
 
-	for (int i = 0; i < NCONNS; i++)
+	for (int i = 0; i < NCONNS; i++) {
+		placement_drop(f->rc[i]);
 		rconn_free(f->rc[i]);
+	}
 	if (f->sync != NULL)
 		redisFree(f->sync);
 	test_env_fini(&f->env);
@@ -161,24 +163,31 @@ release(struct pfx *f, enum placement_role role, const char *actid,
 	return a.where.found;
 }
 
-/* Rebuild every dirty tracking array (the proxies' timer does it in olbd);
- * returns the number of masters rebuilt. */
+/* Rebuild the dirty tracking arrays (the proxies' timer does it in olbd),
+ * an array of n clients only if not rebuilt in the last n * per_client_ms;
+ * returns the number of masters rebuilt or removed. */
 static int
-flush_tracking(struct pfx *f)
+flush_tracking_per(struct pfx *f, int per_client_ms)
 {
 	struct answer a;
 	int total = 0;
 
 	do {
 		memset(&a, 0, sizeof(a));
-		assert_int_equal(placement_flush_tracking(f->rc[0], 2, on_answer,
-		    &a), 0);
+		assert_int_equal(placement_flush_tracking(f->rc[0], 2,
+		    per_client_ms, on_answer, &a), 0);
 		assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000),
 		    0);
 		assert_int_equal(a.status, PLACEMENT_OK);
 		total += a.where.found;
 	} while (a.where.found == 2);
 	return total;
+}
+
+static int
+flush_tracking(struct pfx *f)
+{
+	return flush_tracking_per(f, 0);
 }
 
 /* Register a running instance on 127.0.0.1:port; its id must be want. */
@@ -674,12 +683,22 @@ test_tracking_order_and_flush(void **state)
 	assert_int_equal(place_client(f, "Z", "N", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(flush_tracking(f), 1);
 	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
-	/* Releasing the last client removes the field at once. */
+	/* A big array is not rebuilt again too soon: with 1 s per client,
+	 * N's four clients hold it back for 4 s, and N stays dirty. */
+	assert_int_equal(place_client(f, "Z2", "N", 5, NULL), PLACEMENT_OK);
+	assert_int_equal(flush_tracking_per(f, 1000), 0);
+	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
+	assert_int_equal(flush_tracking(f), 1);
+	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\",\"Z2\"]");
+	/* Releasing the last client removes the field at once; the flush then
+	 * forgets when it was built. */
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C1", NULL), 1);
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C3", NULL), 1);
 	tracking_is(f, "M", "");
-	assert_int_equal(flush_tracking(f), 0);
+	assert_int_equal(hget_int(f, keys_tracking_built(), "M") > 0, 1);
+	assert_int_equal(flush_tracking(f), 1);
 	tracking_is(f, "M", "");
+	assert_int_equal(hget_int(f, keys_tracking_built(), "M"), -1);
 }
 
 static void

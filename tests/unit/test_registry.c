@@ -315,6 +315,53 @@ test_routing_messages(void **state)
 	redisFree(sub);
 }
 
+/* A batch is placed in order, one decision per account: a repeated account
+ * is found where the batch put it, the cap holds inside the batch, and the
+ * spread of one master's clients counts the batch's own placements. */
+static void
+test_placement_batch(void **state)
+{
+	struct rfx *f = *state;
+	const char *masters_in[] = { "A", "B", "A" };
+	const char *clients[] = { "c1", "c2", "c3", "c1" };
+	const char *their_master[] = { "M", "M", "N", "M" };
+	struct scripts_call c;
+	redisReply *r;
+
+	add(f, "master", 8080, NULL, "inst-1");
+	add(f, "client", 8081, NULL, "inst-2");
+	add(f, "client", 8082, NULL, "inst-3");
+	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in, 3), 0);
+	r = run(f, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 3);
+	assert_string_equal(r->element[0]->element[0]->str, "inst-1");
+	assert_string_equal(r->element[0]->element[3]->str, "placed");
+	assert_int_equal(r->element[1]->type, REDIS_REPLY_NIL);	/* full */
+	assert_string_equal(r->element[2]->element[3]->str, "existing");
+	freeReplyObject(r);
+
+	assert_int_equal(scripts_call_place_clients(&c, 10, clients, their_master,
+	    4), 0);
+	r = run(f, &c);
+	assert_int_equal(r->elements, 4);
+	/* c1 and c2 (both of M) go to different instances; c3 (of N) to the
+	 * first launched of the two, now tied at one account each. */
+	assert_string_equal(r->element[0]->element[0]->str, "inst-2");
+	assert_string_equal(r->element[1]->element[0]->str, "inst-3");
+	assert_string_equal(r->element[2]->element[0]->str, "inst-2");
+	assert_string_equal(r->element[3]->element[0]->str, "inst-2");
+	assert_string_equal(r->element[3]->element[3]->str, "existing");
+	freeReplyObject(r);
+
+	/* Bad batches: an empty id, too many accounts. */
+	masters_in[1] = "";
+	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in, 3), -1);
+	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in,
+	    SCRIPTS_BATCH_MAX + 1), -1);
+	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in, 0), -1);
+}
+
 static void
 test_placement_lookup(void **state)
 {
@@ -388,6 +435,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_placement_batch,
+		    rfx_setup, rfx_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip,
 		    rfx_setup, rfx_teardown),
 		cmocka_unit_test_setup_teardown(test_explicit_id_and_replace,
