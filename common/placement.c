@@ -206,6 +206,23 @@ placement_parse_place(const redisReply *r, struct placement *where)
 	return 0;
 }
 
+/* A placement answer: nil (no capacity, or not placed for a locate) or
+ * {id, ip, port, how}. */
+static enum placement_status
+placement_parse_where(const redisReply *r, struct placement *where)
+{
+	memset(where, 0, sizeof(*where));
+	if (r == NULL)
+		return PLACEMENT_ERROR;
+	if (r->type == REDIS_REPLY_NIL)
+		return PLACEMENT_NO_CAPACITY;
+	if (placement_parse_place(r, where) == -1) {
+		memset(where, 0, sizeof(*where));
+		return PLACEMENT_ERROR;
+	}
+	return PLACEMENT_OK;
+}
+
 /* The status a non-error reply of req's script means; fills where. */
 static enum placement_status
 placement_parse(const struct placement_req *req, const redisReply *r,
@@ -219,13 +236,7 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 		where->found = (int)r->integer;
 		return PLACEMENT_OK;
 	}
-	if (r->type == REDIS_REPLY_NIL)
-		return PLACEMENT_NO_CAPACITY;
-	if (placement_parse_place(r, where) == -1) {
-		memset(where, 0, sizeof(*where));
-		return PLACEMENT_ERROR;
-	}
-	return PLACEMENT_OK;
+	return placement_parse_where(r, where);
 }
 
 static void
@@ -320,22 +331,6 @@ placement_hook(struct ev_loop *loop, void *arg)
 		placement_batch_send(todo[i]);
 }
 
-/* One answer of a batch reply: nil (no capacity) or {id, ip, port, how}. */
-static enum placement_status
-placement_batch_item(const redisReply *r, struct placement *where)
-{
-	memset(where, 0, sizeof(*where));
-	if (r == NULL)
-		return PLACEMENT_ERROR;
-	if (r->type == REDIS_REPLY_NIL)
-		return PLACEMENT_NO_CAPACITY;
-	if (placement_parse_place(r, where) == -1) {
-		memset(where, 0, sizeof(*where));
-		return PLACEMENT_ERROR;
-	}
-	return PLACEMENT_OK;
-}
-
 static void
 placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
@@ -363,7 +358,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	}
 	pl.failing = 0;
 	for (size_t i = 0; i < b->n; i++) {
-		enum placement_status status = placement_batch_item(
+		enum placement_status status = placement_parse_where(
 		    reply->element[i], &where);
 
 		if (status == PLACEMENT_ERROR)

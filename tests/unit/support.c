@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,4 +218,44 @@ test_wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg,
 	ev_timer_stop(loop, &w.deadline);
 	ev_before_sleep_del(loop, wait_check, &w);
 	return pred != NULL && pred(arg) ? 0 : -1;
+}
+
+long long
+test_redis_int(redisContext *ctx, const char *fmt, ...)
+{
+	redisReply *r, *v;
+	long long n = -2;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(ctx, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		return -2;
+	v = r->type == REDIS_REPLY_ARRAY && r->elements > 0 ? r->element[0] : r;
+	if (v->type == REDIS_REPLY_INTEGER)
+		n = v->integer;
+	else if (v->type == REDIS_REPLY_STRING)
+		n = strtoll(v->str, NULL, 10);
+	else if (v->type == REDIS_REPLY_NIL)
+		n = -1;
+	freeReplyObject(r);
+	return n;
+}
+
+int
+test_redis_do(redisContext *ctx, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+	int rv;
+
+	va_start(ap, fmt);
+	r = redisvCommand(ctx, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		return -1;
+	rv = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+	freeReplyObject(r);
+	return rv;
 }

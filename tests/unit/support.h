@@ -14,6 +14,8 @@
 
 #include "common/conf.h"
 
+struct redisContext;
+
 struct ev_loop;
 
 /* A redis-server child of the test.  Fill port (and password, sock if wanted)
@@ -53,6 +55,16 @@ void	 test_env_fini(struct test_env *e);
 int	 test_env_setup(void **state);
 /* cmocka teardown of test_env_setup.  0. */
 int	 test_env_teardown(void **state);
+
+/* Blocking commands on a hiredis context (the tests' view of Redis):
+ * test_redis_int answers the integer of an integer reply, of a string
+ * holding one, or of an array's first element; -1 for nil, -2 for anything
+ * else (an error, a lost connection).  test_redis_do sends a command and
+ * drops its answer: 0, or -1 if it failed. */
+long long test_redis_int(struct redisContext *ctx, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 test_redis_do(struct redisContext *ctx, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* Run loop until pred(arg) holds or ms pass (pred NULL: just run ms).  0 if
  * pred holds at the end, else -1. */

@@ -205,26 +205,18 @@ add_instance(struct pfx *f, const char *role, uint16_t port, const char *want)
 static long long
 hget_int(struct pfx *f, const char *key, const char *field)
 {
-	redisReply *r = redisCommand(f->sync, "HGET %s %s", key, field);
-	long long n = -1;
+	long long n = test_redis_int(f->sync, "HGET %s %s", key, field);
 
-	assert_non_null(r);
-	if (r->type == REDIS_REPLY_STRING)
-		n = strtoll(r->str, NULL, 10);
-	freeReplyObject(r);
+	assert_true(n >= -1);
 	return n;
 }
 
 static long long
 hlen(struct pfx *f, const char *key)
 {
-	redisReply *r = redisCommand(f->sync, "HLEN %s", key);
-	long long n;
+	long long n = test_redis_int(f->sync, "HLEN %s", key);
 
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-	n = r->integer;
-	freeReplyObject(r);
+	assert_true(n >= 0);
 	return n;
 }
 
@@ -654,7 +646,6 @@ static void
 test_tracking_order_and_flush(void **state)
 {
 	struct pfx *f = *state;
-	redisReply *r;
 
 	add_instance(f, "client", 9001, "inst-1");
 	add_instance(f, "client", 9002, "inst-2");
@@ -676,10 +667,8 @@ test_tracking_order_and_flush(void **state)
 
 	/* An array written before the sets existed (an upgrade) is kept: the
 	 * set is seeded from it on first use, in its order. */
-	r = redisCommand(f->sync, "HSET %s N [\"X\",7,\"Y\"]",
-	    keys_client_master_tracking());
-	assert_non_null(r);
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s N [\"X\",7,\"Y\"]",
+	    keys_client_master_tracking()), 0);
 	assert_int_equal(place_client(f, "Z", "N", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(flush_tracking(f), 1);
 	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
@@ -706,27 +695,23 @@ test_broken_record_skipped(void **state)
 {
 	struct pfx *f = *state;
 	struct placement w;
-	redisReply *r;
 
 	add_instance(f, "master", 9001, "inst-1");
 	add_instance(f, "master", 9002, "inst-2");
 	/* A record written by hand with an oversized ip, another with a port
 	 * that is not a number: both leave the live set, inst-2 serves. */
-	r = redisCommand(f->sync, "HSET %s inst-1 {\"ip\":\"%0100d\",\"port\":1,"
-	    "\"isMasterServer\":true,\"state\":\"running\"}",
-	    keys_instance_details(), 0);
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s inst-1 {\"ip\":\"%0100d\","
+	    "\"port\":1,\"isMasterServer\":true,\"state\":\"running\"}",
+	    keys_instance_details(), 0), 0);
 	add_instance(f, "master", 9003, "inst-3");
-	r = redisCommand(f->sync, "HSET %s inst-3 {\"ip\":\"1.2.3.4\",\"port\":\"x\"}",
-	    keys_instance_details());
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s inst-3 "
+	    "{\"ip\":\"1.2.3.4\",\"port\":\"x\"}", keys_instance_details()), 0);
 	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-2");
 	assert_int_equal(place_master(f, "B", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-2");
-	r = redisCommand(f->sync, "ZCARD %s", keys_live_master());
-	assert_int_equal(r->integer, 1);
-	freeReplyObject(r);
+	assert_int_equal(test_redis_int(f->sync, "ZCARD %s", keys_live_master()),
+	    1);
 	check_invariants(f, 5);
 }
 
@@ -817,24 +802,13 @@ test_removed_instance(void **state)
 static int
 script_cached(struct pfx *f, enum scripts_id id)
 {
-	redisReply *r = redisCommand(f->sync, "SCRIPT EXISTS %s",
-	    scripts_sha(id));
-	int n;
-
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	n = (int)r->element[0]->integer;
-	freeReplyObject(r);
-	return n;
+	return test_redis_int(f->sync, "SCRIPT EXISTS %s", scripts_sha(id)) == 1;
 }
 
 static void
 flush_scripts(struct pfx *f)
 {
-	redisReply *r = redisCommand(f->sync, "SCRIPT FLUSH");
-
-	assert_non_null(r);
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->sync, "SCRIPT FLUSH"), 0);
 }
 
 static int

@@ -95,13 +95,9 @@ add(struct rfx *f, const char *role, uint16_t port, const char *state,
 static long long
 live_score(struct rfx *f, const char *set, const char *id)
 {
-	redisReply *r = redisCommand(f->ctx, "ZSCORE %s %s", set, id);
-	long long n = -1;
+	long long n = test_redis_int(f->ctx, "ZSCORE %s %s", set, id);
 
-	assert_non_null(r);
-	if (r->type == REDIS_REPLY_STRING)
-		n = strtoll(r->str, NULL, 10);
-	freeReplyObject(r);
+	assert_true(n >= -1);
 	return n;
 }
 
@@ -401,19 +397,14 @@ static void
 test_noscript_fallback(void **state)
 {
 	struct rfx *f = *state;
-	redisReply *r;
 
 	add(f, "master", 8080, NULL, "inst-1");
-	r = redisCommand(f->ctx, "SCRIPT FLUSH");
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->ctx, "SCRIPT FLUSH"), 0);
 	assert_int_equal(registry_set_state(f->ctx, "inst-1", "draining", NULL), 0);
-	r = redisCommand(f->ctx, "SCRIPT FLUSH");
-	freeReplyObject(r);
+	assert_int_equal(test_redis_do(f->ctx, "SCRIPT FLUSH"), 0);
 	add(f, "client", 8081, NULL, "inst-2");
-	r = redisCommand(f->ctx, "SCRIPT EXISTS %s",
-	    scripts_sha(SCRIPTS_INSTANCE_PUT));
-	assert_int_equal(r->element[0]->integer, 1);
-	freeReplyObject(r);
+	assert_int_equal(test_redis_int(f->ctx, "SCRIPT EXISTS %s",
+	    scripts_sha(SCRIPTS_INSTANCE_PUT)), 1);
 }
 
 static void
