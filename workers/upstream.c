@@ -69,23 +69,57 @@ struct upstream {
 	void			*arg;
 	struct ev_timer		 timer;
 	struct upstream		*next;		/* IDLE: its pool's list */
+	struct upstream		*send_next;	/* on the send queue */
+	struct upstream		**send_prev;	/* NULL: not queued */
 };
 
 static struct {
 	struct ev_loop		*loop;
 	struct upstream_settings s;
 	struct upstream_pool	*pools[UPSTREAM_POOL_BUCKETS];
+	struct upstream		*send_queue;	/* written before the loop sleeps */
 	size_t			 nidle;		/* over all pools */
 	uint64_t		 connects;
 } up;
 
 static void	upstream_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
 
+static void	upstream_flush_queue(struct ev_loop *loop, void *arg);
+
 void
 upstream_init(struct ev_loop *loop, const struct upstream_settings *s)
 {
 	up.loop = loop;
 	up.s = *s;
+	(void)ev_before_sleep_add(loop, upstream_flush_queue, NULL);
+}
+
+/* Requests on reused connections are written together just before the loop
+ * sleeps, not one by one while the loop still reads its clients: an
+ * instance then wakes once for the turn's requests instead of once for
+ * each. */
+static void
+upstream_queue_send(struct upstream *u)
+{
+	if (u->send_prev != NULL)
+		return;
+	u->send_next = up.send_queue;
+	if (up.send_queue != NULL)
+		up.send_queue->send_prev = &u->send_next;
+	up.send_queue = u;
+	u->send_prev = &up.send_queue;
+}
+
+static void
+upstream_unqueue_send(struct upstream *u)
+{
+	if (u->send_prev == NULL)
+		return;
+	*u->send_prev = u->send_next;
+	if (u->send_next != NULL)
+		u->send_next->send_prev = u->send_prev;
+	u->send_prev = NULL;
+	u->send_next = NULL;
 }
 
 size_t
@@ -178,6 +212,7 @@ upstream_close(struct upstream *u)
 {
 	if (u->state == UPSTREAM_IDLE)
 		upstream_unpool(u);
+	upstream_unqueue_send(u);
 	ev_timer_stop(up.loop, &u->timer);
 	ev_io_del(up.loop, u->fd, EV_READ | EV_WRITE);
 	close(u->fd);
@@ -501,7 +536,23 @@ upstream_send(const char *ip, uint16_t port, const char *req, size_t len, int he
 		    upstream_on_timeout, u);
 		return u;
 	}
-	return upstream_write(u) == -1 ? NULL : u;
+	upstream_queue_send(u);
+	return u;
+}
+
+/* Before the loop sleeps: write every queued request (a failed write calls
+ * its callback, which may queue another: each is taken off first). */
+static void
+upstream_flush_queue(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	while (up.send_queue != NULL) {
+		struct upstream *u = up.send_queue;
+
+		upstream_unqueue_send(u);
+		(void)upstream_write(u);
+	}
 }
 
 void
@@ -514,6 +565,7 @@ upstream_cancel(struct upstream *u)
 void
 upstream_shutdown(void)
 {
+	ev_before_sleep_del(up.loop, upstream_flush_queue, NULL);
 	for (size_t i = 0; i < UPSTREAM_POOL_BUCKETS; i++) {
 		struct upstream_pool *pool = up.pools[i];
 
