@@ -465,29 +465,39 @@ static const char scripts_locate_lua[] =
 	"end\n"
 	"return false\n";
 
+/* Clients one tracking_flush call writes at most (unless one master has
+ * more): a few milliseconds of Redis. */
+#define SCRIPTS_TRACKING_BUDGET	"4096"
+
 static const char scripts_tracking_flush_lua[] =
 	"-- tracking_flush: rebuild the tracking arrays of up to max masters taken\n"
 	"-- from the dirty set, each from its client_list set in placement order\n"
 	"-- (no prelude: it needs none).  SPOP hands each master to one caller.  A\n"
 	"-- master with n clients is rebuilt at most once per n * per_client ms\n"
 	"-- (tracking_built holds when it last was); one rebuilt sooner goes back\n"
-	"-- to the dirty set.  So a rebuild costs O(n) at most every O(n) ms.\n"
+	"-- to the dirty set.  So a rebuild costs O(n) at most every O(n) ms.  One\n"
+	"-- call writes about budget clients at most (a bigger master alone), so it\n"
+	"-- never holds Redis for long; the rest waits for the next call.\n"
 	"-- KEYS: 1 client_master_tracking, 2 tracking_dirty, 3 tracking_built\n"
-	"-- ARGV: 1 the client_list: key prefix, 2 max, 3 per_client (ms)\n"
+	"-- ARGV: 1 the client_list: key prefix, 2 max, 3 per_client (ms), 4 budget\n"
 	"-- Returns the number of masters rebuilt (or removed: no clients left).\n"
 	"local tracking, dirty, built = KEYS[1], KEYS[2], KEYS[3]\n"
 	"local list, max, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-	"if list == nil or max == nil or max < 1 or per == nil or built == nil then\n"
+	"local budget = tonumber(ARGV[4])\n"
+	"if list == nil or max == nil or max < 1 or per == nil or budget == nil or\n"
+	"    built == nil then\n"
 	"    return redis.error_reply('tracking_flush: bad arguments')\n"
 	"end\n"
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 	"local masters = redis.call('SPOP', dirty, math.floor(max))\n"
-	"local later, rebuilt = {}, 0\n"
+	"local later, rebuilt, entries = {}, 0, 0\n"
 	"for _, master in ipairs(masters) do\n"
 	"    local n = redis.call('ZCARD', list .. master)\n"
 	"    local last = tonumber(redis.call('HGET', built, master)) or 0\n"
-	"    if n == 0 then\n"
+	"    if entries > 0 and entries + n > budget then\n"
+	"        later[#later + 1] = master  -- this call has done its share\n"
+	"    elseif n == 0 then\n"
 	"        redis.call('HDEL', tracking, master)\n"
 	"        redis.call('HDEL', built, master)\n"
 	"        rebuilt = rebuilt + 1\n"
@@ -497,7 +507,7 @@ static const char scripts_tracking_flush_lua[] =
 	"        redis.call('HSET', tracking, master,\n"
 	"            cjson.encode(redis.call('ZRANGE', list .. master, 0, -1)))\n"
 	"        redis.call('HSET', built, master, now)\n"
-	"        rebuilt = rebuilt + 1\n"
+	"        rebuilt, entries = rebuilt + 1, entries + n\n"
 	"    end\n"
 	"end\n"
 	"for _, master in ipairs(later) do redis.call('SADD', dirty, master) end\n"
@@ -830,7 +840,8 @@ scripts_call_tracking_flush(struct scripts_call *c, int max, int per_client_ms)
 	scripts_call_push(c, keys_tracking_built());
 	scripts_call_push(c, keys_client_list_prefix());
 	scripts_call_push(c, c->number);
-	return scripts_call_push(c, c->number2);
+	scripts_call_push(c, c->number2);
+	return scripts_call_push(c, SCRIPTS_TRACKING_BUDGET);
 }
 
 int
