@@ -78,6 +78,7 @@ static struct {
 	struct upstream_settings s;
 	struct upstream_pool	*pools[UPSTREAM_POOL_BUCKETS];
 	struct upstream		*send_queue;	/* written before the loop sleeps */
+	size_t			 nqueued;
 	size_t			 nidle;		/* over all pools */
 	uint64_t		 connects;
 } up;
@@ -96,8 +97,11 @@ upstream_init(struct ev_loop *loop, const struct upstream_settings *s)
 
 /* Requests on reused connections are written together just before the loop
  * sleeps, not one by one while the loop still reads its clients: an
- * instance then wakes once for the turn's requests instead of once for
- * each. */
+ * instance then wakes once for several requests instead of once for each.
+ * A long loop turn writes every UPSTREAM_SEND_BATCH requests, so the first
+ * of a turn does not wait for the whole turn. */
+#define UPSTREAM_SEND_BATCH	16
+
 static void
 upstream_queue_send(struct upstream *u)
 {
@@ -108,6 +112,8 @@ upstream_queue_send(struct upstream *u)
 		up.send_queue->send_prev = &u->send_next;
 	up.send_queue = u;
 	u->send_prev = &up.send_queue;
+	if (++up.nqueued >= UPSTREAM_SEND_BATCH)
+		upstream_flush_queue(up.loop, NULL);
 }
 
 static void
@@ -120,6 +126,7 @@ upstream_unqueue_send(struct upstream *u)
 		u->send_next->send_prev = u->send_prev;
 	u->send_prev = NULL;
 	u->send_next = NULL;
+	up.nqueued--;
 }
 
 size_t
