@@ -220,6 +220,13 @@ test_wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg,
 	return pred != NULL && pred(arg) ? 0 : -1;
 }
 
+/* One reply, checked only for presence: the caller reads and frees it. */
+static redisReply *
+test_redis_vcommand(redisContext *ctx, const char *fmt, va_list ap)
+{
+	return ctx != NULL ? redisvCommand(ctx, fmt, ap) : NULL;
+}
+
 long long
 test_redis_int(redisContext *ctx, const char *fmt, ...)
 {
@@ -228,7 +235,7 @@ test_redis_int(redisContext *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	r = redisvCommand(ctx, fmt, ap);
+	r = test_redis_vcommand(ctx, fmt, ap);
 	va_end(ap);
 	if (r == NULL)
 		return -2;
@@ -246,16 +253,15 @@ test_redis_int(redisContext *ctx, const char *fmt, ...)
 int
 test_redis_do(redisContext *ctx, const char *fmt, ...)
 {
-	redisReply *r;
 	va_list ap;
-	int rv;
+	redisReply *r;
+	int rv = -1;
 
 	va_start(ap, fmt);
-	r = redisvCommand(ctx, fmt, ap);
+	r = test_redis_vcommand(ctx, fmt, ap);
 	va_end(ap);
-	if (r == NULL)
-		return -1;
-	rv = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		rv = 0;
 	freeReplyObject(r);
 	return rv;
 }
