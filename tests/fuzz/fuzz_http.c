@@ -46,20 +46,6 @@ parse_copy(const char *buf, size_t len, size_t max_head)
 	return rc;
 }
 
-static void
-check_header(const struct http_header *h, const char *buf, size_t head_len)
-{
-	CHECK(h->name_len > 0 && inside(h->name, h->name_len, buf, head_len));
-	CHECK(inside(h->value, h->value_len, buf, head_len));
-	for (size_t i = 0; i < h->value_len; i++)
-		CHECK(h->value[i] != '\r' && h->value[i] != '\n' && h->value[i] != '\0');
-	if (h->value_len > 0) {
-		CHECK(h->value[0] != ' ' && h->value[0] != '\t');
-		CHECK(h->value[h->value_len - 1] != ' ' &&
-		    h->value[h->value_len - 1] != '\t');
-	}
-}
-
 static int
 named_header_ok(const struct http_request *req, const struct http_header *h)
 {
@@ -83,7 +69,7 @@ check_request(const struct http_request *req, const char *buf, int rc)
 	CHECK(req->minor == 0 || req->minor == 1);
 	CHECK(req->nheaders <= HTTP_MAX_HEADERS);
 	for (size_t i = 0; i < req->nheaders; i++)
-		check_header(&req->headers[i], buf, n);
+		fuzz_check_field(&req->headers[i], buf, n);
 	CHECK(req->content_length >= -1);
 	CHECK(!(req->chunked && req->content_length != -1));
 	CHECK(!(req->chunked && req->minor == 0));

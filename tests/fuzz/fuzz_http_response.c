@@ -65,17 +65,9 @@ reference_hop_by_hop(const char *name, size_t len)
 static void
 check_header(const struct http_header *h, const char *buf, size_t head_len)
 {
-	CHECK(h->name_len > 0 && inside(h->name, h->name_len, buf, head_len));
-	CHECK(inside(h->value, h->value_len, buf, head_len));
+	fuzz_check_field(h, buf, head_len);
 	for (size_t i = 0; i < h->name_len; i++)
 		CHECK(h->name[i] > ' ' && h->name[i] != ':' && h->name[i] != 0x7f);
-	for (size_t i = 0; i < h->value_len; i++)
-		CHECK(h->value[i] != '\r' && h->value[i] != '\n' && h->value[i] != '\0');
-	if (h->value_len > 0) {
-		CHECK(h->value[0] != ' ' && h->value[0] != '\t');
-		CHECK(h->value[h->value_len - 1] != ' ' &&
-		    h->value[h->value_len - 1] != '\t');
-	}
 	CHECK(http_header_is_hop_by_hop(h->name, h->name_len) ==
 	    reference_hop_by_hop(h->name, h->name_len));
 }

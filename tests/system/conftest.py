@@ -79,6 +79,14 @@ def http_get(port, path="/api/v1/healthCheck", timeout=2.0, method="GET", header
         conn.close()
 
 
+def answers(port):
+    """True when port answers GET /api/v1/healthCheck with 200."""
+    try:
+        return http_get(port)[0] == 200
+    except OSError:
+        return False
+
+
 class RedisServer:
     def __init__(self, tmp, port=None):
         self.port = port or free_port()

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, OLBCTL, free_port, http_get, wait_for
+from conftest import BUILD, OLBCTL, answers, free_port, http_get, wait_for
 
 TOKEN = "t-concurrency-token"
 ACCESS_TOKEN = "at-concurrency"
@@ -66,7 +66,7 @@ class Fleet:
         p = subprocess.Popen([LISTENER, "--port", str(port), "--name", name],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
-        wait_for(lambda: _up(port), 5, what="listener %s" % name)
+        wait_for(lambda: answers(port), 5, what="listener %s" % name)
         out = self.ctl("instance", "add", "--role", role, "--addr", "127.0.0.1:%d" % port,
                        "--name", name)
         iid = out.stdout.strip().split()[-1]
@@ -91,13 +91,6 @@ class Fleet:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(5)
-
-
-def _up(port):
-    try:
-        return http_get(port)[0] == 200
-    except OSError:
-        return False
 
 
 class Accounts:

@@ -11,7 +11,7 @@ import http.client
 
 import pytest
 
-from conftest import BUILD, OLBCTL, free_port, http_get, wait_for
+from conftest import BUILD, OLBCTL, answers, free_port, http_get, wait_for
 
 TOKEN = "t-system-test-token"
 LISTENER = os.path.join(BUILD, "olb-listener")
@@ -39,7 +39,7 @@ class Fleet:
         p = subprocess.Popen([LISTENER, "--port", str(port), "--name", name] + list(opts),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
-        wait_for(lambda: _up(port), 5, what="listener %s" % name)
+        wait_for(lambda: answers(port), 5, what="listener %s" % name)
         out = self.ctl("instance", "add", "--role", role, "--addr", "127.0.0.1:%d" % port,
                        "--name", name)
         self.ids[name] = out.stdout.strip().split()[-1]
@@ -50,13 +50,6 @@ class Fleet:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(5)
-
-
-def _up(port):
-    try:
-        return http_get(port)[0] == 200
-    except OSError:
-        return False
 
 
 def call(port, path, body, token=TOKEN, headers=None, raw=None):
