@@ -1,11 +1,13 @@
 /*
  * upstream: a proxy worker's connections to instances (SPEC §3, proxying).
  *
- * upstream_send writes one complete request to ip:port over a pooled
- * keep-alive connection (or a new one), reads the whole response, and calls
- * back once with it.  Idle connections wait in a per-worker pool, keyed by
- * address; a pooled connection that the instance closed is noticed before it
- * is reused, and a request is never retried once written.
+ * upstream_send queues one complete request to ip:port on a pooled
+ * keep-alive connection (or a new one); the queue is written when the loop
+ * turn ends (or every 16 requests), the whole response is read, and the
+ * callback runs once with it.  Idle connections wait in a per-worker pool,
+ * keyed by address, watched for reading so that one the instance closes is
+ * dropped at once, and closed after 4 s idle; a request is never retried
+ * once written.
  */
 #ifndef OLB_UPSTREAM_H
 #define OLB_UPSTREAM_H
