@@ -58,14 +58,17 @@ $(BUILD)/olbctl: $(OLBCTL_OBJ) $(COMMON_OBJ)
 $(BUILD)/olb-listener: $(LISTENER_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests link every common object and the shared test support (a real
+# Unit tests link every common object, the worker modules that stand alone
+# (pure parsers, no worker runtime) and the shared test support (a real
 # redis-server per test, waiting on the event loop with a deadline).
 UNIT_SUPPORT := $(wildcard tests/unit/support.c)
+UNIT_WORKER_OBJ := $(BUILD)/obj/workers/ec2_xml.o
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ) \
+    $(UNIT_WORKER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(UNIT_SUPPORT) $(COMMON_OBJ) \
-	    $(LDLIBS) -lcmocka
+	    $(UNIT_WORKER_OBJ) $(LDLIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
