@@ -22,81 +22,84 @@
 #define T_20260102_030405	1767323045
 #define T_20251231_235959	1767225599
 
+/* The requests of tests/unit/sigv4_vectors.py and what botocore answered. */
+static const struct vector {
+	struct sigv4_request	 r;
+	const char		*amz_date;
+	const char		*authorization;
+} vectors[] = {
+	{	/* a POST form */
+		{ .method = "POST", .host = "ec2.us-east-1.amazonaws.com",
+		  .path = "/", .query = "", .content_type = FORM,
+		  .body = "Action=DescribeInstances&Version=2016-11-15",
+		  .region = "us-east-1", .service = "ec2",
+		  .access_key = "AKIDEXAMPLE",
+		  .secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+		  .now = T_20261127_063000 },
+		"20261127T063000Z",
+		"AWS4-HMAC-SHA256 "
+		"Credential=AKIDEXAMPLE/20261127/us-east-1/ec2/aws4_request, "
+		"SignedHeaders=content-type;host;x-amz-date, "
+		"Signature=2873b133fc2c902ad4393a777bb23cb48bd62a7df11f9c9d75e64ffca3a1b986",
+	},
+	{	/* a session token, a host with a port (a test endpoint) */
+		{ .method = "POST", .host = "127.0.0.1:18443", .path = "/",
+		  .query = "", .content_type = FORM,
+		  .body = "Action=RunInstances&ClientToken=olb-abc&ImageId=ami-12345678"
+		      "&MaxCount=1&MinCount=1&Version=2016-11-15",
+		  .region = "ap-south-1", .service = "ec2",
+		  .access_key = "ASIATESTKEY", .secret_key = "secret/with+chars",
+		  .session_token = "FwoGZXIvYXdzEJr//////////token==",
+		  .now = T_20260102_030405 },
+		"20260102T030405Z",
+		"AWS4-HMAC-SHA256 "
+		"Credential=ASIATESTKEY/20260102/ap-south-1/ec2/aws4_request, "
+		"SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
+		"Signature=2396dfaf1e21ce2ca64a3eb40bf2db9c137509acd876f94c650906438b2f23ed",
+	},
+	{	/* GET with an unsorted query: the canonical query sorts it */
+		{ .method = "GET", .host = "ec2.eu-west-1.amazonaws.com",
+		  .path = "/", .query = "Version=2016-11-15&Action=DescribeInstances"
+		      "&Filter.1.Name=tag%3Aolb%3Acluster&Filter.1.Value.1=prod",
+		  .region = "eu-west-1", .service = "ec2",
+		  .access_key = "AKID2", .secret_key = "sk2",
+		  .now = T_20251231_235959 },
+		"20251231T235959Z",
+		"AWS4-HMAC-SHA256 "
+		"Credential=AKID2/20251231/eu-west-1/ec2/aws4_request, "
+		"SignedHeaders=host;x-amz-date, "
+		"Signature=186fde473f465eb321d0d027ee739fd4fd32bf805486088234ac73b828433020",
+	},
+};
+
 static void
-test_botocore_post(void **state)
+test_botocore_vectors(void **state)
 {
-	struct sigv4_request r = {
-		.method = "POST", .host = "ec2.us-east-1.amazonaws.com", .path = "/",
-		.query = "", .content_type = FORM,
-		.body = "Action=DescribeInstances&Version=2016-11-15",
-		.region = "us-east-1", .service = "ec2",
-		.access_key = "AKIDEXAMPLE",
-		.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-		.now = T_20261127_063000,
-	};
 	struct sigv4_result out;
 
 	(void)state;
-	r.body_len = strlen(r.body);
-	assert_int_equal(sigv4_sign(&r, &out), 0);
-	assert_string_equal(out.amz_date, "20261127T063000Z");
-	assert_string_equal(out.authorization, "AWS4-HMAC-SHA256 "
-	    "Credential=AKIDEXAMPLE/20261127/us-east-1/ec2/aws4_request, "
-	    "SignedHeaders=content-type;host;x-amz-date, "
-	    "Signature=2873b133fc2c902ad4393a777bb23cb48bd62a7df11f9c9d75e64ffca3a1b986");
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		struct sigv4_request r = vectors[i].r;
+
+		r.body_len = r.body != NULL ? strlen(r.body) : 0;
+		assert_int_equal(sigv4_sign(&r, &out), 0);
+		assert_string_equal(out.amz_date, vectors[i].amz_date);
+		assert_string_equal(out.authorization, vectors[i].authorization);
+	}
 }
 
-/* A session token, a host with a port (a test endpoint), other region. */
+/* The same parameters in another order sign the same. */
 static void
-test_botocore_token_and_port(void **state)
+test_query_order(void **state)
 {
-	struct sigv4_request r = {
-		.method = "POST", .host = "127.0.0.1:18443", .path = "/",
-		.query = "", .content_type = FORM,
-		.body = "Action=RunInstances&ClientToken=olb-abc&ImageId=ami-12345678"
-		    "&MaxCount=1&MinCount=1&Version=2016-11-15",
-		.region = "ap-south-1", .service = "ec2",
-		.access_key = "ASIATESTKEY", .secret_key = "secret/with+chars",
-		.session_token = "FwoGZXIvYXdzEJr//////////token==",
-		.now = T_20260102_030405,
-	};
+	struct sigv4_request r = vectors[2].r;
 	struct sigv4_result out;
 
 	(void)state;
-	r.body_len = strlen(r.body);
-	assert_int_equal(sigv4_sign(&r, &out), 0);
-	assert_string_equal(out.amz_date, "20260102T030405Z");
-	assert_string_equal(out.authorization, "AWS4-HMAC-SHA256 "
-	    "Credential=ASIATESTKEY/20260102/ap-south-1/ec2/aws4_request, "
-	    "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
-	    "Signature=2396dfaf1e21ce2ca64a3eb40bf2db9c137509acd876f94c650906438b2f23ed");
-}
-
-/* GET with an unsorted query: the canonical query sorts it. */
-static void
-test_botocore_get_query(void **state)
-{
-	struct sigv4_request r = {
-		.method = "GET", .host = "ec2.eu-west-1.amazonaws.com", .path = "/",
-		.query = "Version=2016-11-15&Action=DescribeInstances"
-		    "&Filter.1.Name=tag%3Aolb%3Acluster&Filter.1.Value.1=prod",
-		.region = "eu-west-1", .service = "ec2",
-		.access_key = "AKID2", .secret_key = "sk2",
-		.now = T_20251231_235959,
-	};
-	struct sigv4_result out;
-
-	(void)state;
-	assert_int_equal(sigv4_sign(&r, &out), 0);
-	assert_string_equal(out.authorization, "AWS4-HMAC-SHA256 "
-	    "Credential=AKID2/20251231/eu-west-1/ec2/aws4_request, "
-	    "SignedHeaders=host;x-amz-date, "
-	    "Signature=186fde473f465eb321d0d027ee739fd4fd32bf805486088234ac73b828433020");
-	/* The same parameters in another order sign the same. */
 	r.query = "Filter.1.Value.1=prod&Action=DescribeInstances"
 	    "&Filter.1.Name=tag%3Aolb%3Acluster&Version=2016-11-15";
 	assert_int_equal(sigv4_sign(&r, &out), 0);
-	assert_non_null(strstr(out.authorization, "Signature=186fde47"));
+	assert_string_equal(out.authorization, vectors[2].authorization);
 }
 
 static void
@@ -141,9 +144,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_botocore_post),
-		cmocka_unit_test(test_botocore_token_and_port),
-		cmocka_unit_test(test_botocore_get_query),
+		cmocka_unit_test(test_botocore_vectors),
+		cmocka_unit_test(test_query_order),
 		cmocka_unit_test(test_refusals),
 	};
 
