@@ -690,6 +690,40 @@ test_tracking_order_and_flush(void **state)
 	assert_int_equal(hget_int(f, keys_tracking_built(), "M"), -1);
 }
 
+/* One tracking_flush call writes about its budget of clients at most (the
+ * budget is 4,096 in olbd; 4 here, by rewriting the call's last argument):
+ * the second master waits for the next call, still dirty. */
+static void
+test_tracking_budget(void **state)
+{
+	struct pfx *f = *state;
+	struct scripts_call c;
+	redisReply *r;
+	char actid[16];
+
+	add_instance(f, "client", 9001, "inst-1");
+	for (int i = 0; i < 6; i++) {
+		snprintf(actid, sizeof(actid), "c%d", i);
+		assert_int_equal(place_client(f, actid, i < 3 ? "P" : "Q", 10, NULL),
+		    PLACEMENT_OK);
+	}
+	assert_int_equal(scripts_call_tracking_flush(&c, 8, 0), 0);
+	scripts_call_by_source(&c);
+	c.argv[c.argc - 1] = "4";
+	c.argvlen[c.argc - 1] = 1;
+	for (int call = 1; call <= 2; call++) {
+		r = redisCommandArgv(f->sync, c.argc, c.argv, c.argvlen);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		assert_int_equal(r->integer, 1);	/* 3 + 3 > 4: one master */
+		freeReplyObject(r);
+		assert_int_equal(test_redis_int(f->sync, "SCARD %s",
+		    keys_tracking_dirty()), 2 - call);
+		assert_int_equal(hlen(f, keys_client_master_tracking()), call);
+	}
+	check_invariants(f, 10);
+}
+
 static void
 test_broken_record_skipped(void **state)
 {
@@ -989,6 +1023,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_changes_master,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_order_and_flush,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_tracking_budget,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_record_skipped,
 		    pfx_setup, pfx_teardown),
