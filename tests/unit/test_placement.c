@@ -710,7 +710,7 @@ test_tracking_budget(void **state)
 	assert_int_equal(scripts_call_tracking_flush(&c, 8, 0), 0);
 	scripts_call_by_source(&c);
 	c.argv[c.argc - 1] = "4";
-	c.argvlen[c.argc - 1] = 1;
+	c.argvlen[c.argc - 1] = strlen(c.argv[c.argc - 1]);
 	for (int call = 1; call <= 2; call++) {
 		r = redisCommandArgv(f->sync, c.argc, c.argv, c.argvlen);
 		assert_non_null(r);
