@@ -428,6 +428,21 @@ placement_drop(struct rconn *rc)
 	}
 }
 
+/* Queue a placement in its batch, or send any other call now.  0, or -1
+ * (req freed, cb not called). */
+static int
+placement_submit(struct placement_req *req)
+{
+	int batched = req->script == SCRIPTS_PLACE_MASTER ||
+	    req->script == SCRIPTS_PLACE_CLIENT;
+
+	if ((batched ? placement_enqueue(req) : placement_send(req)) == 0)
+		return 0;
+	placement_fail(req, "not sent (connection down)");
+	free(req);
+	return -1;
+}
+
 /* Allocate and send one call.  0 or -1 (nothing sent, cb not called). */
 static int
 placement_start(struct rconn *rc, enum scripts_id script, const char *role,
@@ -444,19 +459,7 @@ placement_start(struct rconn *rc, enum scripts_id script, const char *role,
 	}
 	req->role = role;
 	req->max = max;
-	if (script == SCRIPTS_PLACE_MASTER || script == SCRIPTS_PLACE_CLIENT) {
-		if (placement_enqueue(req) == 0)
-			return 0;
-		placement_fail(req, "not sent (connection down)");
-		free(req);
-		return -1;
-	}
-	if (placement_send(req) == -1) {
-		placement_fail(req, "not sent (connection down)");
-		free(req);
-		return -1;
-	}
-	return 0;
+	return placement_submit(req);
 }
 
 int
@@ -506,12 +509,7 @@ placement_flush_tracking(struct rconn *rc, int max, int per_client_ms,
 	req->role = "client";
 	req->max = max;
 	req->per_client_ms = per_client_ms;
-	if (placement_send(req) == -1) {
-		placement_fail(req, "not sent (connection down)");
-		free(req);
-		return -1;
-	}
-	return 0;
+	return placement_submit(req);
 }
 
 /* SCRIPT LOAD answered: it must be the digest olb computed. */
