@@ -62,7 +62,7 @@ $(BUILD)/olb-listener: $(LISTENER_OBJ) $(COMMON_OBJ)
 # (pure parsers, no worker runtime) and the shared test support (a real
 # redis-server per test, waiting on the event loop with a deadline).
 UNIT_SUPPORT := $(wildcard tests/unit/support.c)
-UNIT_WORKER_OBJ := $(BUILD)/obj/workers/ec2_xml.o $(BUILD)/obj/workers/aws_creds.o
+UNIT_WORKER_OBJ := $(BUILD)/obj/workers/ec2_xml.o $(BUILD)/obj/workers/aws_creds.o $(BUILD)/obj/workers/fleet.o
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ) \
     $(UNIT_WORKER_OBJ)

@@ -152,6 +152,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("daemon.breaker_deaths", daemon.breaker_deaths, 5, 1, 1000),
 	SET_INT("daemon.breaker_window_ms", daemon.breaker_window_ms, 10000, 100, MS_DAY),
 	SET_INT("daemon.heartbeat_ms", daemon.heartbeat_ms, 1000, 100, 60000),
+	SET_INT("daemon.lease_ms", daemon.lease_ms, 10000, 1000, 600000),
 
 	SET_ENUM("log.level", log.level, "info", conf_level_names),
 	SET_ENUM("log.format", log.format, "text", conf_format_names),
@@ -200,6 +201,9 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("scaling.max_masters", scaling.max_masters, 10, 1, 10000),
 	SET_INT("scaling.max_clients", scaling.max_clients, 50, 0, 10000),
 	SET_INT("scaling.cooldown_ms", scaling.cooldown_ms, 60000, 0, MS_DAY),
+	SET_INT("scaling.drain_timeout_ms", scaling.drain_timeout_ms, 60000, 0, MS_DAY),
+	SET_INT("scaling.pending_timeout_ms", scaling.pending_timeout_ms, 600000, 1000,
+	    MS_DAY),
 
 	SET_ENUM("provider.type", provider.type, "process", conf_provider_names),
 	SET_STR("provider.cluster", provider.cluster, "olb", 0, conf_check_nonempty),

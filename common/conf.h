@@ -60,6 +60,7 @@ struct conf {
 		int64_t		 breaker_deaths;	/* N deaths ... */
 		int64_t		 breaker_window_ms;	/* ... in T ms trip the breaker */
 		int64_t		 heartbeat_ms;		/* worker heartbeat period */
+		int64_t		 lease_ms;		/* singleton duty lease */
 	} daemon;
 
 	struct {
@@ -117,6 +118,8 @@ struct conf {
 		int64_t		 max_masters;
 		int64_t		 max_clients;
 		int64_t		 cooldown_ms;
+		int64_t		 drain_timeout_ms;
+		int64_t		 pending_timeout_ms;
 	} scaling;
 
 	struct {

@@ -31,6 +31,11 @@ static struct {
 	char	 tracking_seq[KEYS_NAME_MAX];
 	char	 tracking_built[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
+	char	 fleet[KEYS_NAME_MAX];
+	char	 launches[KEYS_NAME_MAX];
+	char	 name_seq[KEYS_NAME_MAX];
+	char	 lease_scaler[KEYS_NAME_MAX];
+	char	 lease_scaler_fence[KEYS_NAME_MAX];
 } keys;
 
 static int
@@ -80,7 +85,16 @@ keys_init_placement(const char *prefix)
 	    keys_format(keys.tracking_built, sizeof(keys.tracking_built),
 	    "%stracking_built", prefix) == -1 ||
 	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
-	    "%srouting", prefix) == -1)
+	    "%srouting", prefix) == -1 ||
+	    keys_format(keys.fleet, sizeof(keys.fleet), "%sfleet", prefix) == -1 ||
+	    keys_format(keys.launches, sizeof(keys.launches), "%slaunches",
+	    prefix) == -1 ||
+	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
+	    prefix) == -1 ||
+	    keys_format(keys.lease_scaler, sizeof(keys.lease_scaler),
+	    "%slease:scaler", prefix) == -1 ||
+	    keys_format(keys.lease_scaler_fence, sizeof(keys.lease_scaler_fence),
+	    "%slease:scaler:fence", prefix) == -1)
 		return -1;
 	return 0;
 }
@@ -248,4 +262,34 @@ const char *
 keys_tracking_built(void)
 {
 	return keys.tracking_built;
+}
+
+const char *
+keys_fleet(void)
+{
+	return keys.fleet;
+}
+
+const char *
+keys_launches(void)
+{
+	return keys.launches;
+}
+
+const char *
+keys_name_seq(void)
+{
+	return keys.name_seq;
+}
+
+const char *
+keys_lease_scaler(void)
+{
+	return keys.lease_scaler;
+}
+
+const char *
+keys_lease_scaler_fence(void)
+{
+	return keys.lease_scaler_fence;
 }

@@ -59,6 +59,18 @@ const char	*keys_tracking_seq(void);
 /* "<prefix>tracking_built": hash master actid -> when (ms) its tracking
  * array was last rebuilt. */
 const char	*keys_tracking_built(void);
+/* The scaler (workers/scaler.c), valid after keys_init:
+ * "<prefix>fleet" (hash: the desired fleet: state up|down, masters, clients,
+ * and the scaler's lastScaleOut:<role> times),
+ * "<prefix>launches" (hash launch token -> JSON reservation of a launch in
+ * flight), "<prefix>name_seq" (hash role -> last Master_/Client_Listener-N),
+ * "<prefix>lease:scaler" (string, PX: the holder's token) and
+ * "<prefix>lease:scaler:fence" (counter). */
+const char	*keys_fleet(void);
+const char	*keys_launches(void);
+const char	*keys_name_seq(void);
+const char	*keys_lease_scaler(void);
+const char	*keys_lease_scaler_fence(void);
 /* "<prefix>routing": placement cache invalidation for the proxy workers. */
 const char	*keys_routing_channel(void);
 

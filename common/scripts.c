@@ -85,6 +85,23 @@
 	"    hash_add(counts, id, -1, redis.call('HEXISTS', details, id) == 0)\n" \
 	"end\n" \
 	"\n" \
+	"-- Redis' clock in ms.\n" \
+	"local function now_ms()\n" \
+	"    local t = redis.call('TIME')\n" \
+	"    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+	"end\n" \
+	"\n" \
+	"-- A singleton's write carries the lease token it was decided under (KEYS\n" \
+	"-- and ARGV past the script's own): the error to return when that lease is\n" \
+	"-- no longer held with that token, else nil.  No fence key: nil.\n" \
+	"local function fence_refused(key, token)\n" \
+	"    if key == nil then return nil end\n" \
+	"    if token == nil or redis.call('GET', key) ~= token then\n" \
+	"        return redis.error_reply('FENCED lease ' .. key .. ' not held')\n" \
+	"    end\n" \
+	"    return nil\n" \
+	"end\n" \
+	"\n" \
 	"-- The decoded JSON record of an instance, or nil when absent or unusable\n" \
 	"-- (no ip or one longer than 63 bytes, port out of range).\n" \
 	"local function record(details, id)\n" \
@@ -521,11 +538,15 @@ static const char scripts_instance_put_lua[] =
 	"-- ARGV: 1 id ('' = assign 'inst-<launch_seq>'), 2 record JSON (SPEC 8:\n"
 	"--       isMasterServer, serverName, ip, port, state, provider, launchedAt;\n"
 	"--       other members are kept), 3 routing channel\n"
+	"-- Fenced (the scaler): KEYS 6 its lease, ARGV 4 its token.\n"
 	"-- Returns {id, launchOrder}.  launchOrder comes from the record, else from\n"
 	"-- the record it replaces, else from launch_seq; launchedAt likewise, else now.\n"
+	"-- stateSince (ms) is kept while the state stays, else set to now.\n"
 	"local details, counts, live_master, live_client, seq =\n"
 	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
 	"local id, channel = ARGV[1], ARGV[3]\n"
+	"local refused = fence_refused(KEYS[6], ARGV[4])\n"
+	"if refused then return refused end\n"
 	"local ok, rec = pcall(cjson.decode, ARGV[2] or '')\n"
 	"if not ok or type(rec) ~= 'table' or id == nil or #id > 63 or\n"
 	"    channel == nil then\n"
@@ -549,10 +570,14 @@ static const char scripts_instance_put_lua[] =
 	"local old = record(details, id) or {}\n"
 	"order = order or tonumber(old.launchOrder) or redis.call('INCR', seq)\n"
 	"rec.id, rec.port, rec.launchOrder = id, port, order\n"
+	"local now = now_ms()\n"
 	"if tonumber(rec.launchedAt) == nil then\n"
-	"    local now = redis.call('TIME')\n"
-	"    rec.launchedAt = tonumber(old.launchedAt) or\n"
-	"        (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))\n"
+	"    rec.launchedAt = tonumber(old.launchedAt) or now\n"
+	"end\n"
+	"if old.state == rec.state and tonumber(old.stateSince) then\n"
+	"    rec.stateSince = tonumber(old.stateSince)\n"
+	"else\n"
+	"    rec.stateSince = now\n"
 	"end\n"
 	"if type(rec.serverName) ~= 'string' or rec.serverName == '' then\n"
 	"    rec.serverName = id\n"
@@ -569,13 +594,19 @@ static const char scripts_instance_state_lua[] =
 	SCRIPTS_PRELUDE
 	"-- instance_state: change the state of an instance (health, scaler, olbctl).\n"
 	"-- KEYS: 1 instance_details, 2 live:master, 3 live:client\n"
-	"-- ARGV: 1 id, 2 state, 3 routing channel\n"
-	"-- Returns the previous state, or nil if there is no such instance.\n"
+	"-- ARGV: 1 id, 2 state, 3 routing channel, 4 the state it must be in\n"
+	"--       ('' = any)\n"
+	"-- Fenced (the scaler): KEYS 4 its lease, ARGV 5 its token.\n"
+	"-- Returns the previous state (the current one, unchanged, when it is not\n"
+	"-- ARGV 4), or nil if there is no such instance.  A change of state sets\n"
+	"-- stateSince (ms).\n"
 	"local details, live_master, live_client = KEYS[1], KEYS[2], KEYS[3]\n"
 	"local id, state, channel = ARGV[1], ARGV[2], ARGV[3]\n"
 	"if id == nil or not STATES[state] or channel == nil then\n"
 	"    return redis.error_reply('instance_state: bad arguments')\n"
 	"end\n"
+	"local refused = fence_refused(KEYS[4], ARGV[5])\n"
+	"if refused then return refused end\n"
 	"local raw = redis.call('HGET', details, id)\n"
 	"if not raw then return false end\n"
 	"local ok, rec = pcall(cjson.decode, raw)\n"
@@ -584,6 +615,12 @@ static const char scripts_instance_state_lua[] =
 	"        ' is not a JSON object')\n"
 	"end\n"
 	"local previous = tostring(rec.state)\n"
+	"if ARGV[4] and ARGV[4] ~= '' and ARGV[4] ~= previous then\n"
+	"    return previous\n"
+	"end\n"
+	"if previous ~= state or tonumber(rec.stateSince) == nil then\n"
+	"    rec.stateSince = now_ms()\n"
+	"end\n"
 	"rec.state = state\n"
 	"redis.call('HSET', details, id, cjson.encode(rec))\n"
 	"live_update(live_master, live_client, id, rec)\n"
@@ -599,6 +636,7 @@ static const char scripts_instance_remove_lua[] =
 	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 live:master,\n"
 	"--       4 live:client\n"
 	"-- ARGV: 1 id, 2 routing channel\n"
+	"-- Fenced (the scaler): KEYS 5 its lease, ARGV 3 its token.\n"
 	"-- Returns 1 if it existed, 0 if not.\n"
 	"local details, counts, live_master, live_client =\n"
 	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
@@ -606,12 +644,103 @@ static const char scripts_instance_remove_lua[] =
 	"if id == nil or channel == nil then\n"
 	"    return redis.error_reply('instance_remove: bad arguments')\n"
 	"end\n"
+	"local refused = fence_refused(KEYS[5], ARGV[3])\n"
+	"if refused then return refused end\n"
 	"live_update(live_master, live_client, id, nil)\n"
 	"if redis.call('HDEL', details, id) == 0 then return 0 end\n"
 	"if hash_int(counts, id) <= 0 then redis.call('HDEL', counts, id) end\n"
 	"redis.call('PUBLISH', channel,\n"
 	"    cjson.encode({ op = 'instance', id = id, state = 'removed' }))\n"
 	"return 1\n";
+
+static const char scripts_lease_lua[] =
+	SCRIPTS_PRELUDE
+	"-- lease: the lease of a singleton duty (the scaler, SPEC 2).  The token is\n"
+	"-- '<holder>#<fence>', the fence a counter that only grows, so a write made\n"
+	"-- under an old lease can always be told apart (fence_refused).\n"
+	"-- KEYS: 1 the lease, 2 its fence counter\n"
+	"-- ARGV: 1 holder ('host:pid'), 2 ttl ms, 3 'take' or 'drop', 4 the token\n"
+	"--       the caller holds (or a dead holder's it may replace), or ''\n"
+	"-- take: renew the lease held with ARGV 4 by this holder; else acquire it\n"
+	"-- when free or still held with ARGV 4 (a dead holder's).  drop: release it\n"
+	"-- if held with ARGV 4.\n"
+	"-- Returns {token or '', 'acquired'|'renewed'|'held'|'released',\n"
+	"--          the current holder's token or ''}.\n"
+	"local lease, fence = KEYS[1], KEYS[2]\n"
+	"local holder, ttl, op, mine = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]\n"
+	"if holder == nil or holder == '' or ttl == nil or ttl < 1 or\n"
+	"    (op ~= 'take' and op ~= 'drop') or mine == nil then\n"
+	"    return redis.error_reply('lease: bad arguments')\n"
+	"end\n"
+	"local cur = redis.call('GET', lease)\n"
+	"if op == 'drop' then\n"
+	"    if cur and mine ~= '' and cur == mine then\n"
+	"        redis.call('DEL', lease)\n"
+	"        return { '', 'released', '' }\n"
+	"    end\n"
+	"    return { '', 'held', cur or '' }\n"
+	"end\n"
+	"if cur and mine ~= '' and cur == mine and\n"
+	"    string.sub(cur, 1, #holder + 1) == holder .. '#' then\n"
+	"    redis.call('PEXPIRE', lease, math.floor(ttl))\n"
+	"    return { cur, 'renewed', cur }\n"
+	"end\n"
+	"if cur and cur ~= mine then return { '', 'held', cur } end\n"
+	"local token = holder .. '#' .. redis.call('INCR', fence)\n"
+	"redis.call('SET', lease, token, 'PX', math.floor(ttl))\n"
+	"return { token, 'acquired', token }\n";
+
+static const char scripts_fleet_lua[] =
+	SCRIPTS_PRELUDE
+	"-- fleet: the scaler's writes to the desired fleet and to its launch\n"
+	"-- reservations, each refused unless it still holds the scaler lease.\n"
+	"-- KEYS: 1 the scaler lease, 2 fleet, 3 launches, 4 name counters\n"
+	"-- ARGV: 1 lease token, 2 op, then:\n"
+	"--   reserve: 3 launch token, 4 role, 5 record JSON -> the name given\n"
+	"--            (Master_Listener-N / Client_Listener-N; the same name again\n"
+	"--            for a token already reserved)\n"
+	"--   forget:  3 launch token -> 1 | 0\n"
+	"--   desire:  3.. field, value pairs set on fleet -> 1\n"
+	"local lease, fleet, launches, names = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+	"local token, op = ARGV[1], ARGV[2]\n"
+	"local refused = fence_refused(lease, token)\n"
+	"if refused then return refused end\n"
+	"if op == 'reserve' then\n"
+	"    local launch, role = ARGV[3], ARGV[4]\n"
+	"    local ok, rec = pcall(cjson.decode, ARGV[5] or '')\n"
+	"    if launch == nil or launch == '' or\n"
+	"        (role ~= 'master' and role ~= 'client') or not ok or\n"
+	"        type(rec) ~= 'table' then\n"
+	"        return redis.error_reply('fleet: bad reserve arguments')\n"
+	"    end\n"
+	"    local raw = redis.call('HGET', launches, launch)\n"
+	"    if raw then\n"
+	"        local okk, old = pcall(cjson.decode, raw)\n"
+	"        if okk and type(old) == 'table' and type(old.name) == 'string' then\n"
+	"            return old.name\n"
+	"        end\n"
+	"    end\n"
+	"    local n = redis.call('HINCRBY', names, role, 1)\n"
+	"    rec.name = (role == 'master' and 'Master_Listener-' or\n"
+	"        'Client_Listener-') .. n\n"
+	"    rec.role, rec.reservedAt = role, now_ms()\n"
+	"    redis.call('HSET', launches, launch, cjson.encode(rec))\n"
+	"    return rec.name\n"
+	"elseif op == 'forget' then\n"
+	"    if ARGV[3] == nil then\n"
+	"        return redis.error_reply('fleet: bad forget arguments')\n"
+	"    end\n"
+	"    return redis.call('HDEL', launches, ARGV[3])\n"
+	"elseif op == 'desire' then\n"
+	"    if #ARGV < 4 or #ARGV % 2 ~= 0 then\n"
+	"        return redis.error_reply('fleet: bad desire arguments')\n"
+	"    end\n"
+	"    for i = 3, #ARGV, 2 do\n"
+	"        redis.call('HSET', fleet, ARGV[i], ARGV[i + 1])\n"
+	"    end\n"
+	"    return 1\n"
+	"end\n"
+	"return redis.error_reply('fleet: unknown op')\n";
 
 static struct {
 	const char	*name;
@@ -629,6 +758,8 @@ static struct {
 	    "" },
 	[SCRIPTS_INSTANCE_REMOVE] = { "instance_remove",
 	    scripts_instance_remove_lua, "" },
+	[SCRIPTS_LEASE] = { "lease", scripts_lease_lua, "" },
+	[SCRIPTS_FLEET] = { "fleet", scripts_fleet_lua, "" },
 };
 
 static int	scripts_ready;
@@ -865,7 +996,15 @@ int
 scripts_call_instance_state(struct scripts_call *c, const char *id,
     const char *state)
 {
+	return scripts_call_instance_move(c, id, "", state);
+}
+
+int
+scripts_call_instance_move(struct scripts_call *c, const char *id,
+    const char *from, const char *state)
+{
 	if (!scripts_nonempty(id) || !scripts_state_valid(state) ||
+	    from == NULL || (from[0] != '\0' && !scripts_state_valid(from)) ||
 	    scripts_call_begin(c, SCRIPTS_INSTANCE_STATE, 3) == -1)
 		return -1;
 	scripts_call_push(c, keys_instance_details());
@@ -873,7 +1012,8 @@ scripts_call_instance_state(struct scripts_call *c, const char *id,
 	scripts_call_push(c, keys_live_client());
 	scripts_call_push(c, id);
 	scripts_call_push(c, state);
-	return scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_routing_channel());
+	return scripts_call_push(c, from);
 }
 
 int
@@ -888,6 +1028,99 @@ scripts_call_instance_remove(struct scripts_call *c, const char *id)
 	scripts_call_push(c, keys_live_client());
 	scripts_call_push(c, id);
 	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_fence(struct scripts_call *c, const char *lease_key,
+    const char *token)
+{
+	int nkeys = atoi(c->numkeys), at = 3 + nkeys;
+
+	if ((c->id != SCRIPTS_INSTANCE_PUT && c->id != SCRIPTS_INSTANCE_STATE &&
+	    c->id != SCRIPTS_INSTANCE_REMOVE) || !scripts_nonempty(lease_key) ||
+	    !scripts_nonempty(token) || c->argc + 2 > SCRIPTS_ARGV_MAX ||
+	    nkeys < 1 || nkeys > 98 || at > c->argc)
+		return -1;
+	memmove(&c->argv[at + 1], &c->argv[at],
+	    (size_t)(c->argc - at) * sizeof(c->argv[0]));
+	memmove(&c->argvlen[at + 1], &c->argvlen[at],
+	    (size_t)(c->argc - at) * sizeof(c->argvlen[0]));
+	c->argv[at] = lease_key;
+	c->argvlen[at] = strlen(lease_key);
+	c->argc++;
+	snprintf(c->numkeys, sizeof(c->numkeys), "%u",
+	    (unsigned int)(nkeys + 1) % 100);	/* nkeys < 99, checked */
+	c->argvlen[2] = strlen(c->numkeys);
+	return scripts_call_push(c, token);
+}
+
+int
+scripts_call_lease(struct scripts_call *c, const char *lease_key,
+    const char *fence_key, const char *holder, long long ttl_ms,
+    const char *op, const char *mine)
+{
+	if (!scripts_nonempty(lease_key) || !scripts_nonempty(fence_key) ||
+	    !scripts_nonempty(holder) || ttl_ms < 1 || op == NULL ||
+	    mine == NULL || scripts_call_begin(c, SCRIPTS_LEASE, 2) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", ttl_ms);
+	scripts_call_push(c, lease_key);
+	scripts_call_push(c, fence_key);
+	scripts_call_push(c, holder);
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, op);
+	return scripts_call_push(c, mine);
+}
+
+/* The KEYS and first ARGV of every fleet call. */
+static int
+scripts_call_fleet(struct scripts_call *c, const char *token, const char *op)
+{
+	if (!scripts_nonempty(token) ||
+	    scripts_call_begin(c, SCRIPTS_FLEET, 4) == -1)
+		return -1;
+	scripts_call_push(c, keys_lease_scaler());
+	scripts_call_push(c, keys_fleet());
+	scripts_call_push(c, keys_launches());
+	scripts_call_push(c, keys_name_seq());
+	scripts_call_push(c, token);
+	return scripts_call_push(c, op);
+}
+
+int
+scripts_call_fleet_reserve(struct scripts_call *c, const char *token,
+    const char *launch, const char *role, const char *json)
+{
+	if (!scripts_nonempty(launch) || !scripts_nonempty(role) ||
+	    !scripts_nonempty(json) ||
+	    scripts_call_fleet(c, token, "reserve") == -1)
+		return -1;
+	scripts_call_push(c, launch);
+	scripts_call_push(c, role);
+	return scripts_call_push(c, json);
+}
+
+int
+scripts_call_fleet_forget(struct scripts_call *c, const char *token,
+    const char *launch)
+{
+	if (!scripts_nonempty(launch) ||
+	    scripts_call_fleet(c, token, "forget") == -1)
+		return -1;
+	return scripts_call_push(c, launch);
+}
+
+int
+scripts_call_fleet_desire(struct scripts_call *c, const char *token,
+    const char *const *pairs, size_t n)
+{
+	if (n == 0 || n % 2 != 0 ||
+	    scripts_call_fleet(c, token, "desire") == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (pairs[i] == NULL || scripts_call_push(c, pairs[i]) == -1)
+			return -1;
+	return 0;
 }
 
 void

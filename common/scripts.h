@@ -26,6 +26,8 @@ enum scripts_id {
 	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
+	SCRIPTS_LEASE,		/* holder, ttl, take|drop, token -> {token, what, cur} */
+	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
 	SCRIPTS_COUNT
 };
 
@@ -94,7 +96,34 @@ int		 scripts_call_instance_put(struct scripts_call *c, const char *id,
 		    const char *json);
 int		 scripts_call_instance_state(struct scripts_call *c, const char *id,
 		    const char *state);
+/* The same, only if the instance is in state from now (the answer is then
+ * from; any other answer means nothing changed). */
+int		 scripts_call_instance_move(struct scripts_call *c, const char *id,
+		    const char *from, const char *state);
 int		 scripts_call_instance_remove(struct scripts_call *c, const char *id);
+
+/* Make an instance_put, _state or _remove call a fenced one: refused by
+ * Redis ("FENCED ...") unless lease_key still holds token.  Call last.
+ * 0, or -1 if c has no room or is not one of those. */
+int		 scripts_call_fence(struct scripts_call *c, const char *lease_key,
+		    const char *token);
+
+/* The lease of a singleton duty: op "take" (acquire or renew) or "drop";
+ * mine is the token held, or a dead holder's token to replace, or "".
+ * Answer {token or "", "acquired"|"renewed"|"held"|"released", current}. */
+int		 scripts_call_lease(struct scripts_call *c, const char *lease_key,
+		    const char *fence_key, const char *holder, long long ttl_ms,
+		    const char *op, const char *mine);
+/* The scaler's fleet writes, fenced by its lease token:
+ * reserve a launch (answer: the instance name given), forget one (1 | 0),
+ * or set fields of the desired fleet (pairs: field, value, ...; n even). */
+int		 scripts_call_fleet_reserve(struct scripts_call *c,
+		    const char *token, const char *launch, const char *role,
+		    const char *json);
+int		 scripts_call_fleet_forget(struct scripts_call *c,
+		    const char *token, const char *launch);
+int		 scripts_call_fleet_desire(struct scripts_call *c,
+		    const char *token, const char *const *pairs, size_t n);
 
 /* Turn c into EVAL <source>: after a NOSCRIPT error (the server restarted or
  * was flushed); EVAL also caches the script for the next EVALSHA. */

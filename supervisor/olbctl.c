@@ -7,6 +7,7 @@
  *   reload		test the configuration, then SIGHUP the running olbd
  *   instance ...	add, remove, list instances, set an instance's state
  *   placement ACTID	where an account is placed
+ *   fleet ...		show the fleet; fleet up, down, scale (the scaler acts)
  *
  * It is a short-lived command, so it uses hiredis' blocking API; instance
  * changes run the proxies' Lua scripts through common/registry.c.  Exit
@@ -59,7 +60,17 @@ usage(void)
 	    "  instance state ID STATE\n"
 	    "                  STATE: pending, running, unhealthy, draining,\n"
 	    "                  terminating, terminated (only running takes accounts)\n"
-	    "  placement ACTID where an account is placed, as master and as client\n");
+	    "  instance drain ID\n"
+	    "                  take no new accounts; the scaler terminates it\n"
+	    "                  when empty (or after scaling.drain_timeout_ms)\n"
+	    "                  and launches a replacement\n"
+	    "  placement ACTID where an account is placed, as master and as client\n"
+	    "  fleet           desired and actual fleet, per role and state\n"
+	    "  fleet up        launch the initial fleet now (scaling.initial_instances,\n"
+	    "                  the first a master)\n"
+	    "  fleet down      drain and terminate every managed instance now\n"
+	    "  fleet scale [--masters N] [--clients M]\n"
+	    "                  set the desired fleet (excess instances are drained)\n");
 	exit(2);
 }
 
@@ -443,6 +454,58 @@ cmd_instance_change(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* Publish one event on the monitoring channel, as olbd's processes do
+ * (common/events.c), with role "olbctl".  fields is consumed. */
+static void
+ctl_event(redisContext *rc, const char *level, const char *type,
+    json_object *fields)
+{
+	json_object *o = json_object_new_object();
+	redisReply *r;
+
+	json_object_object_add(o, "ts", json_object_new_int64((int64_t)util_wall_ms()));
+	json_object_object_add(o, "level", json_object_new_string(level));
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "host", json_object_new_string(util_hostname()));
+	json_object_object_add(o, "role", json_object_new_string("olbctl"));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_foreach(fields, k, v)
+		json_object_object_add(o, k, json_object_get(v));
+	r = redisCommand(rc, "PUBLISH %s %s", keys_events_channel(),
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	freeReplyObject(r);
+	json_object_put(o);
+	json_object_put(fields);
+}
+
+/* instance drain ID: draining; the scaler does the rest. */
+static int
+cmd_instance_drain(struct ctl *ctl, int argc, char **argv)
+{
+	char previous[REGISTRY_STATE_MAX] = "";
+	redisContext *rc;
+	json_object *f;
+	int rv;
+
+	if (argc != 3 || argv[2][0] == '\0')
+		usage();
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	if ((rv = registry_set_state(rc, argv[2], "draining", previous)) == 0) {
+		f = json_object_new_object();
+		json_object_object_add(f, "id", json_object_new_string(argv[2]));
+		json_object_object_add(f, "reason", json_object_new_string("olbctl"));
+		ctl_event(rc, "info", "instance.draining", f);
+	}
+	redisFree(rc);
+	if (rv == -1) {
+		fprintf(stderr, "olbctl: instance drain: %s\n", registry_error());
+		return 1;
+	}
+	printf("%s: %s -> draining\n", argv[2], previous);
+	return 0;
+}
+
 static void
 instance_print_one(const struct registry_instance *inst, const char *extra)
 {
@@ -450,7 +513,7 @@ instance_print_one(const struct registry_instance *inst, const char *extra)
 
 	snprintf(addr, sizeof(addr), "%s:%u", inst->ip[0] ? inst->ip : "-",
 	    (unsigned int)inst->port);
-	printf("%-12s %-7s %-20s %-21s %-12s %lld%s\n", inst->id,
+	printf("%-20s %-7s %-20s %-21s %-12s %lld%s\n", inst->id,
 	    inst->is_master ? "master" : "client",
 	    inst->name[0] ? inst->name : "-", addr, inst->state, inst->count,
 	    extra);
@@ -474,7 +537,7 @@ cmd_instance_list(struct ctl *ctl, int argc)
 		usage();
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	printf("%-12s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
+	printf("%-20s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
 	    "ADDRESS", "STATE", "COUNT");
 	n = registry_list(rc, instance_print, NULL);
 	redisFree(rc);
@@ -496,6 +559,8 @@ cmd_instance(struct ctl *ctl, int argc, char **argv)
 		return cmd_instance_change(ctl, argc, argv);
 	if (strcmp(argv[1], "list") == 0)
 		return cmd_instance_list(ctl, argc);
+	if (strcmp(argv[1], "drain") == 0)
+		return cmd_instance_drain(ctl, argc, argv);
 	usage();
 }
 
@@ -523,7 +588,7 @@ cmd_placement(struct ctl *ctl, int argc, char **argv)
 		printf("%s is not placed\n", argv[1]);
 		return 0;
 	}
-	printf("%-12s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
+	printf("%-20s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
 	    "ADDRESS", "STATE", "COUNT");
 	if (acct.as_master)
 		instance_print_one(&acct.master, "");
@@ -533,6 +598,231 @@ cmd_placement(struct ctl *ctl, int argc, char **argv)
 		instance_print_one(&acct.client, extra);
 	}
 	return 0;
+}
+
+/* The fleet table: instances per role and state. */
+struct ctl_fleet {
+	const char	*provider;
+	long long	 n[2][6];		/* role x state */
+	long long	 accounts[2];
+	long long	 other;			/* of another provider */
+};
+
+static const char *const ctl_states[6] = { "pending", "running", "unhealthy",
+    "draining", "terminating", "terminated" };
+
+static void
+fleet_count(const struct registry_instance *inst, void *arg)
+{
+	struct ctl_fleet *f = arg;
+	int role = inst->is_master ? 0 : 1;
+
+	if (strcmp(inst->provider, f->provider) != 0) {
+		f->other++;
+		return;
+	}
+	for (int s = 0; s < 6; s++)
+		if (strcmp(inst->state, ctl_states[s]) == 0)
+			f->n[role][s]++;
+	if (strcmp(inst->state, "terminated") != 0)
+		f->accounts[role] += inst->count;
+}
+
+/* A field of an HGETALL answer, or def. */
+static const char *
+ctl_field(const redisReply *r, const char *field, const char *def)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return def;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (strcmp(r->element[i]->str, field) == 0)
+			return r->element[i + 1]->str;
+	return def;
+}
+
+static const char *
+ctl_provider_name(const struct conf *conf)
+{
+	switch (conf->provider.type) {
+	case PROVIDER_PROCESS:
+		return "process";
+	case PROVIDER_STATIC:
+		return "static";
+	case PROVIDER_EC2:
+		return "ec2";
+	}
+	return "?";
+}
+
+/* fleet: desired and actual. */
+static int
+cmd_fleet_show(struct ctl *ctl)
+{
+	struct ctl_fleet f = { ctl_provider_name(ctl->conf), { { 0 } }, { 0 }, 0 };
+	redisReply *fleet, *launches, *lease;
+	long long launching[2] = { 0, 0 };
+	redisContext *rc;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	fleet = redisCommand(rc, "HGETALL %s", keys_fleet());
+	launches = redisCommand(rc, "HVALS %s", keys_launches());
+	lease = redisCommand(rc, "GET %s", keys_lease_scaler());
+	if (registry_list(rc, fleet_count, &f) == -1 || fleet == NULL ||
+	    fleet->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "olbctl: fleet: %s\n", fleet == NULL ||
+		    fleet->type == REDIS_REPLY_ARRAY ? registry_error() :
+		    "cannot read the fleet");
+		freeReplyObject(fleet);
+		freeReplyObject(launches);
+		freeReplyObject(lease);
+		redisFree(rc);
+		return 1;
+	}
+	for (size_t i = 0; launches != NULL && launches->type == REDIS_REPLY_ARRAY &&
+	    i < launches->elements; i++)
+		launching[strstr(launches->element[i]->str, "\"master\"") ? 0 : 1]++;
+	printf("fleet %s (provider %s, cluster %s), scaler lease %s\n",
+	    ctl_field(fleet, "state", "down"), f.provider,
+	    ctl->conf->provider.cluster, lease != NULL &&
+	    lease->type == REDIS_REPLY_STRING ? lease->str : "free");
+	printf("%-8s %7s %9s", "ROLE", "DESIRED", "LAUNCHING");
+	for (int s = 0; s < 6; s++)
+		printf(" %11s", ctl_states[s]);
+	printf(" %8s\n", "ACCOUNTS");
+	for (int role = 0; role < 2; role++) {
+		printf("%-8s %7s %9lld", role == 0 ? "masters" : "clients",
+		    ctl_field(fleet, role == 0 ? "masters" : "clients", "0"),
+		    launching[role]);
+		for (int s = 0; s < 6; s++)
+			printf(" %11lld", f.n[role][s]);
+		printf(" %8lld\n", f.accounts[role]);
+	}
+	if (f.other > 0)
+		printf("(%lld instances of other providers are not managed)\n",
+		    f.other);
+	freeReplyObject(fleet);
+	freeReplyObject(launches);
+	freeReplyObject(lease);
+	redisFree(rc);
+	return 0;
+}
+
+/* Set fields of the desired fleet and tell the scaler (fleet.changed). */
+static int
+ctl_fleet_set(struct ctl *ctl, const char *state, long long masters,
+    long long clients)
+{
+	char m[24], c[24], at[24];
+	redisContext *rc;
+	redisReply *r;
+	json_object *f;
+	const char *argv[12];
+	int argc = 0, ok;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	snprintf(m, sizeof(m), "%lld", masters);
+	snprintf(c, sizeof(c), "%lld", clients);
+	snprintf(at, sizeof(at), "%llu", (unsigned long long)util_wall_ms());
+	argv[argc++] = "HSET";
+	argv[argc++] = keys_fleet();
+	argv[argc++] = "changedAt";
+	argv[argc++] = at;
+	if (state != NULL) {
+		argv[argc++] = "state";
+		argv[argc++] = state;
+	}
+	if (masters >= 0) {
+		argv[argc++] = "masters";
+		argv[argc++] = m;
+	}
+	if (clients >= 0) {
+		argv[argc++] = "clients";
+		argv[argc++] = c;
+	}
+	r = redisCommandArgv(rc, argc, argv, NULL);
+	ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+	if (!ok)
+		fprintf(stderr, "olbctl: fleet: %s\n", r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : "Redis did not answer");
+	freeReplyObject(r);
+	if (ok) {
+		f = json_object_new_object();
+		if (state != NULL)
+			json_object_object_add(f, "state", json_object_new_string(state));
+		if (masters >= 0)
+			json_object_object_add(f, "masters", json_object_new_int64(masters));
+		if (clients >= 0)
+			json_object_object_add(f, "clients", json_object_new_int64(clients));
+		ctl_event(rc, "notify", "fleet.changed", f);
+	}
+	redisFree(rc);
+	return ok ? 0 : 1;
+}
+
+/* fleet up: at least the initial fleet (a fleet already larger keeps its
+ * size). */
+static int
+ctl_fleet_up(struct ctl *ctl, long long masters, long long clients)
+{
+	redisContext *rc;
+	redisReply *r;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	r = redisCommand(rc, "HMGET %s masters clients", keys_fleet());
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+		if (r->element[0]->type == REDIS_REPLY_STRING &&
+		    strtoll(r->element[0]->str, NULL, 10) > masters)
+			masters = strtoll(r->element[0]->str, NULL, 10);
+		if (r->element[1]->type == REDIS_REPLY_STRING &&
+		    strtoll(r->element[1]->str, NULL, 10) > clients)
+			clients = strtoll(r->element[1]->str, NULL, 10);
+	}
+	freeReplyObject(r);
+	redisFree(rc);
+	return ctl_fleet_set(ctl, "up", masters, clients);
+}
+
+/* A count option's value: 0..100000, else usage. */
+static long long
+ctl_count(const char *s)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || n < 0 || n > 100000)
+		usage();
+	return n;
+}
+
+static int
+cmd_fleet(struct ctl *ctl, int argc, char **argv)
+{
+	long long initial = ctl->conf->scaling.initial_instances;
+	long long masters = -1, clients = -1;
+
+	if (argc == 1)
+		return cmd_fleet_show(ctl);
+	if (strcmp(argv[1], "up") == 0 && argc == 2)
+		return ctl_fleet_up(ctl, initial > 0 ? 1 : 0,
+		    initial > 1 ? initial - 1 : 0);
+	if (strcmp(argv[1], "down") == 0 && argc == 2)
+		return ctl_fleet_set(ctl, "down", 0, 0);
+	if (strcmp(argv[1], "scale") != 0 || argc < 4 || argc % 2 != 0)
+		usage();
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--masters") == 0)
+			masters = ctl_count(argv[i + 1]);
+		else if (strcmp(argv[i], "--clients") == 0)
+			clients = ctl_count(argv[i + 1]);
+		else
+			usage();
+	}
+	return ctl_fleet_set(ctl, NULL, masters, clients);
 }
 
 int
@@ -575,6 +865,8 @@ main(int argc, char **argv)
 		status = cmd_instance(&ctl, argc, argv);
 	else if (strcmp(argv[0], "placement") == 0)
 		status = cmd_placement(&ctl, argc, argv);
+	else if (strcmp(argv[0], "fleet") == 0)
+		status = cmd_fleet(&ctl, argc, argv);
 	else
 		usage();
 	conf_free(ctl.conf);

@@ -36,6 +36,7 @@
 #define API_PREFIX		"/api/v1/listener"
 #define API_REQUEST_ID_MAX	64
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
+#define API_EXHAUSTED_MS	1000	/* least time between capacity events */
 #define API_TRACKING_MS		1000	/* client_master_tracking rebuild period */
 #define API_TRACKING_BATCH	8	/* masters rebuilt per script call */
 #define API_TRACKING_CALLS	16	/* flush calls per period at most */
@@ -637,6 +638,25 @@ api_forward(struct api_request *r)
 	    r->head_len, r->conn->head_only, api_on_answer, r);
 }
 
+/* No live instance of the role had room: tell the scaler (and the
+ * operators), at most once a second per role and worker, however many
+ * requests are refused. */
+static void
+api_no_capacity(int is_master)
+{
+	static uint64_t last[2];
+	uint64_t now = util_mono_ms();
+	json_object *f;
+
+	if (last[is_master] != 0 && now - last[is_master] < API_EXHAUSTED_MS)
+		return;
+	last[is_master] = now;
+	f = json_object_new_object();
+	json_object_object_add(f, "instanceRole", json_object_new_string(
+	    is_master ? "master" : "client"));
+	event_publish(EVENT_NOTIFY, "capacity.exhausted", f);
+}
+
 /* The placement decision arrived from Redis. */
 static void
 api_on_placed(enum placement_status rc, const struct placement *where, void *arg)
@@ -658,11 +678,7 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		return;
 	}
 	if (rc == PLACEMENT_NO_CAPACITY) {
-		json_object *f = json_object_new_object();
-
-		json_object_object_add(f, "role", json_object_new_string(
-		    r->payload.is_master ? "master" : "client"));
-		event_publish(EVENT_NOTIFY, "capacity.exhausted", f);
+		api_no_capacity(r->payload.is_master);
 		api_fail(r, 503);
 		return;
 	}

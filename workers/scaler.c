@@ -1,20 +1,1458 @@
 /*
- * scaler: the scaler: owns the instance provider and reconciles the desired fleet
- * with the actual one (SPEC §5, §6). For now it runs the shared worker
- * runtime (event loop, Redis, heartbeat) and waits; reconciliation lands
- * with the scaler issue.
+ * scaler: the one process that changes the fleet (SPEC §5, §6).
+ *
+ * It acts only while its host holds the scaler lease in Redis (lease
+ * script: SET NX PX, renewed every third of daemon.lease_ms, token
+ * "<host>:<pid>#<fence>").  Every state write it makes carries that token
+ * and is refused by Redis once the lease is gone, so two olb hosts sharing
+ * one Redis never both launch.
+ *
+ * A reconcile pass, every SCALER_PASS_MS and soon after an event that
+ * matters (a proxy found no capacity, the operator changed the fleet, an
+ * instance changed state):
+ *   1. reads the desired fleet, the instance records, their counts and the
+ *      launch reservations (four HGETALLs: the cost does not grow with the
+ *      number of placements);
+ *   2. plans with workers/fleet.c;
+ *   3. carries the plan out: raises of the desired fleet, launches, drains,
+ *      terminations, record removals, and probes of pending instances (a
+ *      pending instance becomes running at its first 2xx health answer).
+ *
+ * A launch is reserved in Redis before the provider is asked (fleet script:
+ * token -> name, counted as capacity at once), recorded as a pending
+ * instance when the provider answers, and only then forgotten.  A scaler
+ * killed at any point leaves a reservation, and the next leader launches it
+ * again with the same token, which the provider answers with the instance
+ * made the first time: no orphan, no duplicate.  Instances of this cluster
+ * the provider lists but Redis does not know are adopted; records whose
+ * instance the provider no longer has are marked terminated.
+ *
+ * Ownership: everything in flight (launches, terminations, probes) is on
+ * the scaler's lists and freed at cleanup; callbacks find their entry by
+ * pointer on those lists.
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+
+#include "common/conf.h"
+#include "common/events.h"
+#include "common/httpc.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/rscript.h"
+#include "common/scripts.h"
+#include "common/util.h"
+#include "workers/fleet.h"
+#include "workers/provider.h"
 #include "workers/worker.h"
+
+#define SCALER_PASS_MS		1000	/* reconcile period */
+#define SCALER_KICK_MS		50	/* least time between two passes */
+#define SCALER_TERMINATED_KEEP_MS 600000 /* terminated records kept */
+#define SCALER_GONE_GRACE_MS	60000	/* a new instance may not be listed yet */
+#define SCALER_BACKOFF_MIN_MS	1000	/* after a failed launch, per role */
+#define SCALER_BACKOFF_MAX_MS	60000
+#define SCALER_DROP_WAIT_MS	500	/* at stop, for the lease release */
+#define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
+
+/* One instance record of the snapshot. */
+struct sc_rec {
+	char		 id[PROVIDER_ID_MAX];
+	int		 is_master;
+	char		 state[16];
+	int64_t		 since;
+	long long	 order;
+	long long	 count;
+	char		 ip[64];
+	uint16_t	 port;
+	char		 name[128];
+	int		 managed;	/* this provider and cluster */
+};
+
+/* One launch reservation of the snapshot. */
+struct sc_res {
+	char		 token[PROVIDER_TOKEN_MAX];
+	int		 is_master;
+	char		 name[128];
+};
+
+/* A launch in flight. */
+struct sc_launch {
+	struct sc_launch	*next;
+	char			 token[PROVIDER_TOKEN_MAX];
+	int			 is_master;
+	char			 name[128];
+	struct provider_instance inst;	/* once the provider answered */
+};
+
+/* A termination or a probe in flight, by instance id. */
+struct sc_job {
+	struct sc_job		*next;
+	char			 id[PROVIDER_ID_MAX];
+	struct httpc_req	*req;		/* probes */
+	uint64_t		 last;		/* probes: mono ms of the last */
+	int			 busy;
+};
+
+static struct scaler {
+	struct worker		*w;
+	const struct conf	*conf;
+	struct provider		*prov;
+	struct httpc		*http;
+	struct rconn		*sub;
+	char			 holder[160];
+	char			 token[192];	/* the lease held, "" if none */
+	uint64_t		 lease_ok;	/* mono ms of the last renewal */
+	struct ev_timer		 lease_timer, pass_timer, drop_timer;
+	int			 passing, again, listing;
+	uint64_t		 last_pass, next_list;
+	int			 exhausted[FLEET_ROLES];
+	uint64_t		 hold_until[FLEET_ROLES];
+	uint64_t		 backoff[FLEET_ROLES];
+	/* The last snapshot. */
+	struct sc_rec		*recs;
+	size_t			 nrecs;
+	struct sc_res		*res;
+	size_t			 nres;
+	/* In flight. */
+	struct sc_launch	*launches;
+	struct sc_job		*terms, *probes;
+	/* The provider's last list. */
+	struct provider_instance *listed;
+	size_t			 nlisted;
+	uint64_t		 listed_at;	/* wall ms */
+	int			 list_fresh;
+	/* The pass being read. */
+	json_object		*fleet;
+	int			 replies;
+} sc;
+
+static void	scaler_pass_kick(uint64_t delay);
+static void	scaler_lease_tick(struct ev_loop *loop, struct ev_timer *t,
+		    void *arg);
+
+/* Small helpers */
+
+static int
+sc_leader(void)
+{
+	return sc.token[0] != '\0';
+}
+
+static json_object *
+sc_fields(const char *id, const char *name, const char *role)
+{
+	json_object *o = json_object_new_object();
+
+	if (id != NULL)
+		json_object_object_add(o, "id", json_object_new_string(id));
+	if (name != NULL && name[0] != '\0')
+		json_object_object_add(o, "name", json_object_new_string(name));
+	if (role != NULL)
+		json_object_object_add(o, "instanceRole",
+		    json_object_new_string(role));
+	return o;
+}
+
+static struct sc_rec *
+sc_rec_find(const char *id)
+{
+	for (size_t i = 0; i < sc.nrecs; i++)
+		if (strcmp(sc.recs[i].id, id) == 0)
+			return &sc.recs[i];
+	return NULL;
+}
+
+static struct sc_job *
+sc_job_find(struct sc_job *list, const char *id)
+{
+	for (; list != NULL; list = list->next)
+		if (strcmp(list->id, id) == 0)
+			return list;
+	return NULL;
+}
+
+static struct sc_job *
+sc_job_add(struct sc_job **list, const char *id)
+{
+	struct sc_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->next = *list;
+	*list = j;
+	return j;
+}
+
+static void
+sc_job_del(struct sc_job **list, struct sc_job *j)
+{
+	for (struct sc_job **p = list; *p != NULL; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			httpc_cancel(j->req);
+			free(j);
+			return;
+		}
+}
+
+static struct sc_launch *
+sc_launch_find(const char *token)
+{
+	for (struct sc_launch *l = sc.launches; l != NULL; l = l->next)
+		if (strcmp(l->token, token) == 0)
+			return l;
+	return NULL;
+}
+
+static void
+sc_launch_del(struct sc_launch *l)
+{
+	for (struct sc_launch **p = &sc.launches; *p != NULL; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			free(l);
+			return;
+		}
+}
+
+/* 1 if l is still on the list (its callback may come after a cleanup). */
+static int
+sc_launch_live(const struct sc_launch *l)
+{
+	for (struct sc_launch *x = sc.launches; x != NULL; x = x->next)
+		if (x == l)
+			return 1;
+	return 0;
+}
+
+/* A reply that is an error: log it; 1 if it was the lease fence (the lease
+ * is then given up at once). */
+static int
+sc_reply_failed(const char *what, const redisReply *r)
+{
+	if (r == NULL) {
+		log_warn("%s: no answer from Redis", what);
+		return 1;
+	}
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	log_warn("%s: %s", what, r->str);
+	if (strstr(r->str, "FENCED") != NULL && sc_leader()) {
+		sc.token[0] = '\0';
+		event_publish(EVENT_NOTIFY, "leader.lost", NULL);
+		log_warn("scaler lease lost (a write was fenced)");
+	}
+	return 1;
+}
+
+/* Run a fenced script call, logging failures as what. */
+static void
+sc_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
+{
+	if (rscript_run(sc.w->redis, c, cb, arg) == -1) {
+		log_warn("%s: Redis is down", scripts_name(c->id));
+		if (cb != NULL)
+			cb(sc.w->redis, NULL, arg);
+	}
+}
+
+static void
+sc_write_done(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	sc_reply_failed(arg, r);
+}
+
+/* Move instance id from state from to state to, fenced. */
+static void
+sc_move(const char *id, const char *from, const char *to,
+    rconn_reply_cb *cb, void *arg)
+{
+	struct scripts_call c;
+
+	if (scripts_call_instance_move(&c, id, from, to) == -1 ||
+	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == -1) {
+		log_error("instance_state %s: cannot build the call", id);
+		return;
+	}
+	sc_write(&c, cb != NULL ? cb : sc_write_done, cb != NULL ? arg :
+	    (void *)"instance_state");
+}
+
+/* The lease */
+
+static void
+scaler_lease_lost(const char *why)
+{
+	if (!sc_leader())
+		return;
+	sc.token[0] = '\0';
+	log_warn("scaler lease lost: %s", why);
+	event_publish(EVENT_NOTIFY, "leader.lost", NULL);
+}
+
+/* The pid of a holder "<host>:<pid>#<fence>" of this host, or 0. */
+static pid_t
+scaler_local_holder(const char *holder)
+{
+	const char *host = util_hostname();
+	size_t hl = strlen(host);
+	long pid;
+
+	if (strncmp(holder, host, hl) != 0 || holder[hl] != ':')
+		return 0;
+	pid = strtol(holder + hl + 1, NULL, 10);
+	return pid > 0 && pid != getpid() ? (pid_t)pid : 0;
+}
+
+static void
+scaler_take(const char *mine);
+
+static void
+scaler_on_lease(struct rconn *rc, redisReply *r, void *arg)
+{
+	const char *token, *what, *cur;
+	pid_t dead;
+
+	(void)rc;
+	(void)arg;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[2]->type != REDIS_REPLY_STRING) {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			log_warn("lease: %s", r->str);
+		if (sc_leader() && ev_now(sc.w->loop) - sc.lease_ok >=
+		    (uint64_t)sc.conf->daemon.lease_ms)
+			scaler_lease_lost("not renewed in time");
+		return;
+	}
+	token = r->element[0]->str;
+	what = r->element[1]->str;
+	cur = r->element[2]->str;
+	if (strcmp(what, "acquired") == 0 || strcmp(what, "renewed") == 0) {
+		int was = sc_leader();
+
+		snprintf(sc.token, sizeof(sc.token), "%s", token);
+		sc.lease_ok = ev_now(sc.w->loop);
+		if (!was) {
+			json_object *f = json_object_new_object();
+
+			json_object_object_add(f, "lease",
+			    json_object_new_string(sc.token));
+			event_publish(EVENT_NOTIFY, "leader.acquired", f);
+			log_info("scaler lease acquired (%s)", sc.token);
+			sc.next_list = 0;
+			scaler_pass_kick(0);
+		}
+		return;
+	}
+	scaler_lease_lost("held by another");
+	/* A holder of this host that is dead need not be waited for. */
+	if ((dead = scaler_local_holder(cur)) != 0 && kill(dead, 0) == -1 &&
+	    errno == ESRCH) {
+		log_info("scaler lease holder %s is gone: taking over", cur);
+		scaler_take(cur);
+	}
+}
+
+static void
+scaler_take(const char *mine)
+{
+	struct scripts_call c;
+
+	if (!rconn_is_up(sc.w->redis))
+		return;
+	if (scripts_call_lease(&c, keys_lease_scaler(), keys_lease_scaler_fence(),
+	    sc.holder, sc.conf->daemon.lease_ms, "take", mine) == 0)
+		rscript_run(sc.w->redis, &c, scaler_on_lease, NULL);
+}
+
+static void
+scaler_lease_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)arg;
+	if (sc_leader() && ev_now(loop) - sc.lease_ok >=
+	    (uint64_t)sc.conf->daemon.lease_ms)
+		scaler_lease_lost("not renewed in time");
+	scaler_take(sc.token);
+	ev_timer_start(loop, t, (uint64_t)sc.conf->daemon.lease_ms / 3,
+	    scaler_lease_tick, NULL);
+}
+
+/* Reading the snapshot */
+
+static const char *
+sc_json_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static long long
+sc_json_int(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	return (long long)json_object_get_int64(v);
+}
+
+/* One record from its JSON text; 0, or -1 if it is unusable. */
+static int
+sc_rec_parse(const char *id, const char *json, struct sc_rec *rec)
+{
+	const char *s, *prov, *cluster;
+	json_object *o, *m;
+	int rv = -1;
+
+	memset(rec, 0, sizeof(*rec));
+	if (strlen(id) >= sizeof(rec->id) ||
+	    (o = json_tokener_parse(json)) == NULL)
+		return -1;
+	if (json_object_is_type(o, json_type_object)) {
+		snprintf(rec->id, sizeof(rec->id), "%s", id);
+		rec->is_master = json_object_object_get_ex(o, "isMasterServer", &m) &&
+		    json_object_get_boolean(m);
+		snprintf(rec->state, sizeof(rec->state), "%s",
+		    (s = sc_json_str(o, "state")) != NULL ? s : "?");
+		rec->since = sc_json_int(o, "stateSince");
+		rec->order = sc_json_int(o, "launchOrder");
+		snprintf(rec->ip, sizeof(rec->ip), "%s",
+		    (s = sc_json_str(o, "ip")) != NULL ? s : "");
+		rec->port = (uint16_t)sc_json_int(o, "port");
+		snprintf(rec->name, sizeof(rec->name), "%s",
+		    (s = sc_json_str(o, "serverName")) != NULL ? s : "");
+		prov = sc_json_str(o, "provider");
+		cluster = sc_json_str(o, "cluster");
+		rec->managed = prov != NULL && cluster != NULL &&
+		    strcmp(prov, sc.prov->ops->name) == 0 &&
+		    strcmp(cluster, sc.conf->provider.cluster) == 0;
+		rv = 0;
+	}
+	json_object_put(o);
+	return rv;
+}
+
+static void
+sc_on_details(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	free(sc.recs);
+	sc.recs = NULL;
+	sc.nrecs = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
+	    (r->elements > 0 && (sc.recs = calloc(r->elements / 2,
+	    sizeof(*sc.recs))) == NULL))
+		return;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    sc_rec_parse(r->element[i]->str, r->element[i + 1]->str,
+		    &sc.recs[sc.nrecs]) == 0)
+			sc.nrecs++;
+}
+
+static void
+sc_on_counts(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct sc_rec *rec;
+
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    (rec = sc_rec_find(r->element[i]->str)) != NULL)
+			rec->count = strtoll(r->element[i + 1]->str, NULL, 10);
+}
+
+static void
+sc_on_fleet(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	if (sc.fleet != NULL)
+		json_object_put(sc.fleet);
+	sc.fleet = json_object_new_object();
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING)
+			json_object_object_add(sc.fleet, r->element[i]->str,
+			    json_object_new_string(r->element[i + 1]->str));
+}
+
+static void	scaler_pass_plan(void);
+static void	sc_list_apply(void);
+
+/* The pass's reads are answered: a pass asked for meanwhile comes now. */
+static void
+scaler_pass_done(void)
+{
+	sc.passing = 0;
+	if (sc.again) {
+		sc.again = 0;
+		scaler_pass_kick(SCALER_KICK_MS);
+	}
+}
+
+static void
+sc_on_launches(struct rconn *rc, redisReply *r, void *arg)
+{
+	json_object *o;
+	const char *s;
+
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	free(sc.res);
+	sc.res = NULL;
+	sc.nres = 0;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+	    (sc.res = calloc(r->elements / 2, sizeof(*sc.res))) != NULL) {
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			struct sc_res *x = &sc.res[sc.nres];
+
+			if (r->element[i]->type != REDIS_REPLY_STRING ||
+			    r->element[i + 1]->type != REDIS_REPLY_STRING ||
+			    strlen(r->element[i]->str) >= sizeof(x->token) ||
+			    (o = json_tokener_parse(r->element[i + 1]->str)) == NULL)
+				continue;
+			snprintf(x->token, sizeof(x->token), "%s",
+			    r->element[i]->str);
+			x->is_master = (s = sc_json_str(o, "role")) != NULL &&
+			    strcmp(s, "master") == 0;
+			snprintf(x->name, sizeof(x->name), "%s",
+			    (s = sc_json_str(o, "name")) != NULL ? s : "");
+			json_object_put(o);
+			sc.nres++;
+		}
+	}
+	/* The last of the four answers: plan, if all four came. */
+	if (sc.replies == 4 && r != NULL)
+		scaler_pass_plan();
+	else
+		scaler_pass_done();
+}
+
+/* Carrying the plan out: launches */
+
+static void	sc_launch_start(struct sc_launch *l);
+
+static void
+sc_launch_failed(struct sc_launch *l, const char *error)
+{
+	enum fleet_role role = l->is_master ? FLEET_MASTER : FLEET_CLIENT;
+	struct scripts_call c;
+	json_object *f;
+	uint64_t now = ev_now(sc.w->loop);
+
+	f = sc_fields(NULL, l->name, fleet_role_name(role));
+	json_object_object_add(f, "error", json_object_new_string(error));
+	json_object_object_add(f, "launch", json_object_new_string(l->token));
+	event_publish(EVENT_ERROR, "instance.launch_failed", f);
+	log_error("launch of %s (%s) failed: %s", l->name, l->token, error);
+	sc.backoff[role] = sc.backoff[role] == 0 ? SCALER_BACKOFF_MIN_MS :
+	    sc.backoff[role] * 2;
+	if (sc.backoff[role] > SCALER_BACKOFF_MAX_MS)
+		sc.backoff[role] = SCALER_BACKOFF_MAX_MS;
+	sc.hold_until[role] = now + sc.backoff[role] / 2 +
+	    (uint64_t)random() % (sc.backoff[role] / 2 + 1);
+	if (sc_leader() && scripts_call_fleet_forget(&c, sc.token, l->token) == 0)
+		sc_write(&c, NULL, NULL);
+	sc_launch_del(l);
+}
+
+static void
+sc_on_launch_forgotten(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct sc_launch *l = arg;
+
+	(void)rc;
+	sc_reply_failed("fleet forget", r);
+	if (sc_launch_live(l))
+		sc_launch_del(l);
+	scaler_pass_kick(SCALER_KICK_MS);
+}
+
+/* The record is written: the reservation can go. */
+static void
+sc_on_launch_recorded(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct sc_launch *l = arg;
+	struct scripts_call c;
+	json_object *f;
+
+	(void)rc;
+	if (!sc_launch_live(l))
+		return;
+	if (sc_reply_failed("instance_put", r) || !sc_leader() ||
+	    scripts_call_fleet_forget(&c, sc.token, l->token) == -1) {
+		sc_launch_del(l);	/* the reservation stays: retried */
+		return;
+	}
+	sc.backoff[l->is_master ? FLEET_MASTER : FLEET_CLIENT] = 0;
+	f = sc_fields(l->inst.id, l->name, l->is_master ? "master" : "client");
+	json_object_object_add(f, "ip", json_object_new_string(l->inst.ip));
+	json_object_object_add(f, "port", json_object_new_int(l->inst.port));
+	event_publish(EVENT_INFO, "instance.launching", f);
+	sc_write(&c, sc_on_launch_forgotten, l);
+}
+
+/* The record of a provider instance, as instance_put takes it (state
+ * pending). */
+static char *
+sc_record_json(const struct provider_instance *in, const char *name)
+{
+	json_object *o = json_object_new_object();
+	char *s;
+
+	json_object_object_add(o, "isMasterServer",
+	    json_object_new_boolean(in->is_master));
+	json_object_object_add(o, "serverName", json_object_new_string(name));
+	json_object_object_add(o, "ip", json_object_new_string(in->ip));
+	json_object_object_add(o, "port", json_object_new_int(in->port));
+	json_object_object_add(o, "state", json_object_new_string("pending"));
+	json_object_object_add(o, "provider",
+	    json_object_new_string(sc.prov->ops->name));
+	json_object_object_add(o, "cluster",
+	    json_object_new_string(sc.conf->provider.cluster));
+	if (in->launch[0] != '\0')
+		json_object_object_add(o, "launchToken",
+		    json_object_new_string(in->launch));
+	if (in->pid > 0)
+		json_object_object_add(o, "pid", json_object_new_int64(in->pid));
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+/* Record a provider instance as pending, fenced; cb gets the answer. */
+static int
+sc_record(const struct provider_instance *in, const char *name,
+    rconn_reply_cb *cb, void *arg)
+{
+	struct scripts_call c;
+	char *json;
+	int rv = -1;
+
+	if ((json = sc_record_json(in, name)) == NULL)
+		return -1;
+	if (scripts_call_instance_put(&c, in->id, json) == 0 &&
+	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == 0) {
+		sc_write(&c, cb, arg);
+		rv = 0;
+	}
+	free(json);
+	return rv;
+}
+
+static void
+sc_on_launched(int ok, const struct provider_instance *in, const char *error,
+    void *arg)
+{
+	struct sc_launch *l = arg;
+
+	if (!ok) {
+		sc_launch_failed(l, error != NULL ? error : "launch failed");
+		return;
+	}
+	l->inst = *in;
+	if (!sc_leader() || sc_record(in, l->name, sc_on_launch_recorded, l) == -1)
+		sc_launch_del(l);	/* the next leader finds it by token */
+}
+
+static void
+sc_launch_start(struct sc_launch *l)
+{
+	struct provider_launch pl = { l->token, l->is_master, l->name };
+
+	log_info("launching %s %s (launch %s)", l->is_master ? "master" : "client",
+	    l->name, l->token);
+	if (sc.prov->ops->launch(sc.prov, &pl, sc_on_launched, l) == -1)
+		sc_launch_failed(l, "the provider cannot launch");
+}
+
+static struct sc_launch *
+sc_launch_new(const char *token, int is_master, const char *name)
+{
+	struct sc_launch *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	snprintf(l->token, sizeof(l->token), "%s", token);
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->is_master = is_master;
+	l->next = sc.launches;
+	sc.launches = l;
+	return l;
+}
+
+static void
+sc_on_reserved(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct sc_launch *l = arg;
+
+	(void)rc;
+	if (!sc_launch_live(l))
+		return;
+	if (sc_reply_failed("fleet reserve", r) || r->type != REDIS_REPLY_STRING) {
+		sc_launch_del(l);
+		return;
+	}
+	snprintf(l->name, sizeof(l->name), "%s", r->str);
+	sc_launch_start(l);
+}
+
+/* Reserve and start one new launch of role. */
+static void
+sc_launch_reserve(enum fleet_role role)
+{
+	unsigned char raw[SCALER_TOKEN_BYTES];
+	char token[2 * SCALER_TOKEN_BYTES + 1];
+	struct scripts_call c;
+	struct sc_launch *l;
+	json_object *o;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	if ((l = sc_launch_new(token, role == FLEET_MASTER, "")) == NULL)
+		return;
+	o = json_object_new_object();
+	json_object_object_add(o, "host", json_object_new_string(util_hostname()));
+	if (scripts_call_fleet_reserve(&c, sc.token, token, fleet_role_name(role),
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) == 0)
+		sc_write(&c, sc_on_reserved, l);
+	else
+		sc_launch_del(l);
+	json_object_put(o);
+}
+
+/* Reservations no launch of ours is working on (left by an earlier scaler):
+ * launch them again with the same token. */
+static void
+sc_launch_recover(void)
+{
+	for (size_t i = 0; i < sc.nres; i++) {
+		struct sc_res *x = &sc.res[i];
+		struct sc_launch *l;
+
+		if (sc_launch_find(x->token) != NULL ||
+		    (l = sc_launch_new(x->token, x->is_master, x->name)) == NULL)
+			continue;
+		log_info("resuming launch %s of %s", x->token, x->name);
+		sc_launch_start(l);
+	}
+}
+
+/* Carrying the plan out: terminations */
+
+/* A state change in flight; its event goes out, and its follow-up runs,
+ * only if Redis applied it (the instance was still in state from). */
+struct sc_moving {
+	char		 id[PROVIDER_ID_MAX];
+	char		 from[16];
+	enum event_level level;
+	const char	*type;		/* event, or NULL */
+	json_object	*fields;	/* owned */
+	void		(*then)(struct sc_job *job);
+	struct sc_job	*job;		/* for then; deleted if not applied */
+};
+
+static void
+sc_on_moved(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct sc_moving *m = arg;
+	int applied;
+
+	(void)rc;
+	applied = !sc_reply_failed("instance_state", r) &&
+	    r->type == REDIS_REPLY_STRING && strcmp(r->str, m->from) == 0;
+	if (applied && m->type != NULL) {
+		event_publish(m->level, m->type, m->fields);
+		m->fields = NULL;
+	}
+	if (applied && m->then != NULL && sc_leader())
+		m->then(m->job);
+	else if (m->job != NULL)
+		sc_job_del(&sc.terms, m->job);
+	if (m->fields != NULL)
+		json_object_put(m->fields);
+	free(m);
+}
+
+/* Move rec from its state in the snapshot to state to; then the event type
+ * (fields consumed; NULL: none) and then(job). */
+static void
+sc_transition(const struct sc_rec *rec, const char *from, const char *to,
+    const char *type, json_object *fields, void (*then)(struct sc_job *),
+    struct sc_job *job)
+{
+	struct sc_moving *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		if (fields != NULL)
+			json_object_put(fields);
+		if (job != NULL)
+			sc_job_del(&sc.terms, job);
+		return;
+	}
+	snprintf(m->id, sizeof(m->id), "%s", rec->id);
+	snprintf(m->from, sizeof(m->from), "%s", from);
+	m->level = EVENT_INFO;
+	m->type = type;
+	m->fields = fields;
+	if (type != NULL && fields == NULL)
+		m->fields = sc_fields(rec->id, rec->name, rec->is_master ?
+		    "master" : "client");
+	m->then = then;
+	m->job = job;
+	sc_move(rec->id, from, to, sc_on_moved, m);
+}
+
+static void
+sc_on_terminate(const char *id, int ok, const char *error, void *arg)
+{
+	struct sc_job *j = sc_job_find(sc.terms, id);
+	struct sc_rec *rec = sc_rec_find(id), gone;
+
+	(void)arg;
+	if (j != NULL)
+		sc_job_del(&sc.terms, j);
+	if (!ok) {
+		log_warn("terminate %s: %s (retried)", id, error ? error : "failed");
+		return;
+	}
+	if (rec == NULL) {		/* not in this snapshot any more */
+		memset(&gone, 0, sizeof(gone));
+		snprintf(gone.id, sizeof(gone.id), "%s", id);
+		rec = &gone;
+	}
+	log_info("%s %s terminated", id, rec->name);
+	if (sc_leader())
+		sc_transition(rec, "terminating", "terminated",
+		    "instance.terminated", NULL, NULL, NULL);
+}
+
+/* The record says terminating: ask the provider. */
+static void
+sc_terminate_now(struct sc_job *j)
+{
+	const char *id = j->id;
+
+	if (sc.prov->ops->terminate(sc.prov, &id, 1, sc_on_terminate, NULL) == -1) {
+		log_warn("terminate %s: the provider refused", id);
+		sc_job_del(&sc.terms, j);
+	}
+}
+
+/* Terminate rec: terminating, then the provider, then terminated. */
+static void
+sc_terminate(const struct sc_rec *rec, const char *why)
+{
+	struct sc_job *j;
+
+	if (!sc.prov->ops->can_launch || sc_job_find(sc.terms, rec->id) != NULL ||
+	    (j = sc_job_add(&sc.terms, rec->id)) == NULL)
+		return;
+	log_info("terminating %s %s: %s", rec->id, rec->name, why);
+	sc_transition(rec, rec->state, "terminating", NULL, NULL,
+	    sc_terminate_now, j);
+}
+
+static void
+sc_drain(const struct sc_rec *rec, const char *why)
+{
+	json_object *f;
+
+	if (!sc.prov->ops->can_launch)
+		return;
+	f = sc_fields(rec->id, rec->name, rec->is_master ? "master" : "client");
+	json_object_object_add(f, "reason", json_object_new_string(why));
+	json_object_object_add(f, "accounts", json_object_new_int64(rec->count));
+	log_info("draining %s %s: %s", rec->id, rec->name, why);
+	sc_transition(rec, rec->state, "draining", "instance.draining", f, NULL,
+	    NULL);
+}
+
+static void
+sc_forget(const struct sc_rec *rec)
+{
+	struct scripts_call c;
+
+	if (scripts_call_instance_remove(&c, rec->id) == 0 &&
+	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == 0)
+		sc_write(&c, sc_write_done, (void *)"instance_remove");
+}
+
+/* Carrying the plan out: probes of pending instances */
+
+static void
+sc_on_probe(const struct httpc_result *res, void *arg)
+{
+	struct sc_job *j = arg;
+	struct sc_rec *rec;
+
+	j->req = NULL;
+	j->busy = 0;
+	if (res->status < 200 || res->status > 299 || !sc_leader() ||
+	    (rec = sc_rec_find(j->id)) == NULL)
+		return;
+	log_info("%s %s answers: running", rec->id, rec->name);
+	sc_transition(rec, "pending", "running", "instance.running", NULL, NULL,
+	    NULL);
+}
+
+static void
+sc_probe(const struct sc_rec *rec)
+{
+	uint64_t now = ev_now(sc.w->loop);
+	struct httpc_opts o;
+	struct sc_job *j;
+	char url[160];
+
+	if (rec->ip[0] == '\0' || rec->port == 0)
+		return;
+	if ((j = sc_job_find(sc.probes, rec->id)) == NULL &&
+	    (j = sc_job_add(&sc.probes, rec->id)) == NULL)
+		return;
+	if (j->busy || now - j->last < (uint64_t)sc.conf->health.pending_interval_ms)
+		return;
+	snprintf(url, sizeof(url), "http://%s:%u/api/v1/healthCheck", rec->ip,
+	    (unsigned int)rec->port);
+	memset(&o, 0, sizeof(o));
+	o.url = url;
+	o.timeout_ms = (long)sc.conf->health.timeout_ms;
+	o.max_body = 65536;
+	j->last = now;
+	if ((j->req = httpc_request(sc.http, &o, sc_on_probe, j)) != NULL)
+		j->busy = 1;
+}
+
+/* Probes of instances no longer pending go. */
+static void
+sc_probes_prune(void)
+{
+	struct sc_job *j = sc.probes, *next;
+	struct sc_rec *rec;
+
+	for (; j != NULL; j = next) {
+		next = j->next;
+		if ((rec = sc_rec_find(j->id)) == NULL ||
+		    strcmp(rec->state, "pending") != 0)
+			sc_job_del(&sc.probes, j);
+	}
+}
+
+/* Carrying the plan out: the desired fleet */
+
+static void
+sc_raise(enum fleet_role role, long long from, long long to, const char *why,
+    long long users)
+{
+	const char *pairs[4];
+	char field[32], value[24], at[24], key[32];
+	struct scripts_call c;
+	json_object *f;
+
+	snprintf(field, sizeof(field), "%s", role == FLEET_MASTER ? "masters" :
+	    "clients");
+	snprintf(value, sizeof(value), "%lld", to);
+	snprintf(key, sizeof(key), "lastRaise:%s", fleet_role_name(role));
+	snprintf(at, sizeof(at), "%llu", (unsigned long long)util_wall_ms());
+	pairs[0] = field;
+	pairs[1] = value;
+	pairs[2] = key;
+	pairs[3] = at;
+	if (scripts_call_fleet_desire(&c, sc.token, pairs, 4) == -1)
+		return;
+	sc_write(&c, sc_write_done, (void *)"fleet desire");
+	f = json_object_new_object();
+	json_object_object_add(f, "instanceRole",
+	    json_object_new_string(fleet_role_name(role)));
+	json_object_object_add(f, "from", json_object_new_int64(from));
+	json_object_object_add(f, "to", json_object_new_int64(to));
+	json_object_object_add(f, "users", json_object_new_int64(users));
+	json_object_object_add(f, "reason", json_object_new_string(why));
+	event_publish(EVENT_NOTIFY, "scale.out", f);
+	log_info("scale out %ss: %lld -> %lld (%s)", fleet_role_name(role), from,
+	    to, why);
+}
+
+/* The pass */
+
+static long long
+sc_fleet_int(const char *key)
+{
+	const char *s = sc_json_str(sc.fleet, key);
+
+	return s != NULL ? strtoll(s, NULL, 10) : 0;
+}
+
+static void
+sc_rules(struct fleet_rules *r)
+{
+	const struct conf *c = sc.conf;
+
+	memset(r, 0, sizeof(*r));
+	r->threshold[FLEET_MASTER] = c->scaling.master_threshold;
+	r->threshold[FLEET_CLIENT] = c->scaling.client_threshold;
+	r->max_users[FLEET_MASTER] = c->scaling.max_users_per_master;
+	r->max_users[FLEET_CLIENT] = c->scaling.max_users_per_client;
+	r->cap[FLEET_MASTER] = c->scaling.max_masters;
+	r->cap[FLEET_CLIENT] = c->scaling.max_clients;
+	r->cooldown_ms = c->scaling.cooldown_ms;
+	r->replace_after_ms = c->health.replace_after_ms;
+	r->drain_timeout_ms = c->scaling.drain_timeout_ms;
+	r->pending_timeout_ms = c->scaling.pending_timeout_ms;
+	r->terminated_keep_ms = SCALER_TERMINATED_KEEP_MS;
+}
+
+/* The view of the managed instances (their records in idx). */
+static void
+sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
+{
+	const char *state = sc_json_str(sc.fleet, "state");
+
+	memset(v, 0, sizeof(*v));
+	v->up = state != NULL && strcmp(state, "up") == 0;
+	v->desired[FLEET_MASTER] = sc_fleet_int("masters");
+	v->desired[FLEET_CLIENT] = sc_fleet_int("clients");
+	v->last_raise[FLEET_MASTER] = sc_fleet_int("lastRaise:master");
+	v->last_raise[FLEET_CLIENT] = sc_fleet_int("lastRaise:client");
+	v->now = (int64_t)util_wall_ms();
+	for (int r = 0; r < FLEET_ROLES; r++)
+		v->exhausted[r] = sc.exhausted[r];
+	for (size_t i = 0; i < sc.nres; i++)
+		v->launching[sc.res[i].is_master ? FLEET_MASTER : FLEET_CLIENT]++;
+	for (size_t i = 0; i < sc.nrecs; i++) {
+		struct sc_rec *rec = &sc.recs[i];
+		struct fleet_instance *in = &inst[v->n];
+
+		if (!rec->managed)
+			continue;
+		in->id = rec->id;
+		in->role = rec->is_master ? FLEET_MASTER : FLEET_CLIENT;
+		in->state = fleet_state_parse(rec->state);
+		in->count = rec->count;
+		in->since = rec->since;
+		in->order = rec->order;
+		idx[v->n++] = i;
+	}
+	v->inst = inst;
+}
+
+static void
+sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
+    const size_t *idx)
+{
+	uint64_t now = ev_now(sc.w->loop);
+
+	for (int r = 0; r < FLEET_ROLES; r++) {
+		if (p->raised[r] != NULL) {
+			long long users = 0;
+
+			for (size_t i = 0; i < v->n; i++)
+				if (v->inst[i].role == (enum fleet_role)r)
+					users += v->inst[i].count;
+			sc_raise((enum fleet_role)r, v->desired[r], p->desired[r],
+			    p->raised[r], users);
+		}
+		sc.exhausted[r] = 0;
+		if (now < sc.hold_until[r])
+			continue;
+		for (long long k = 0; k < p->launch[r] && sc.prov->ops->can_launch; k++)
+			sc_launch_reserve((enum fleet_role)r);
+	}
+	for (size_t a = 0; a < p->nacts; a++) {
+		const struct sc_rec *rec = &sc.recs[idx[p->acts[a].index]];
+
+		switch (p->acts[a].what) {
+		case FLEET_DRAIN:
+			sc_drain(rec, p->acts[a].why);
+			break;
+		case FLEET_FAIL:
+			event_publish(EVENT_ERROR, "instance.launch_failed",
+			    sc_fields(rec->id, rec->name, rec->is_master ?
+			    "master" : "client"));
+			sc_terminate(rec, p->acts[a].why);
+			break;
+		case FLEET_TERMINATE:
+			sc_terminate(rec, p->acts[a].why);
+			break;
+		case FLEET_FORGET:
+			sc_forget(rec);
+			break;
+		}
+	}
+}
+
+static void
+scaler_pass_plan(void)
+{
+	struct fleet_instance *inst;
+	struct fleet_action *acts;
+	struct fleet_rules rules;
+	struct fleet_view v;
+	struct fleet_plan p;
+	unsigned char *active;
+	size_t *idx;
+
+	scaler_pass_done();
+	if (!sc_leader())
+		return;
+	inst = calloc(sc.nrecs + 1, sizeof(*inst));
+	acts = calloc(sc.nrecs + 1, sizeof(*acts));
+	active = calloc(sc.nrecs + 1, 1);
+	idx = calloc(sc.nrecs + 1, sizeof(*idx));
+	if (inst != NULL && acts != NULL && active != NULL && idx != NULL) {
+		sc_rules(&rules);
+		sc_view(&v, inst, idx);
+		memset(&p, 0, sizeof(p));
+		p.acts = acts;
+		p.active = active;
+		/* A provider that cannot launch (static) has no fleet to plan:
+		 * its list is the fleet. */
+		if (sc.prov->ops->can_launch) {
+			fleet_plan(&v, &rules, &p);
+			sc_carry_out(&v, &p, idx);
+			sc_launch_recover();
+		}
+		sc_list_apply();
+		sc_probes_prune();
+		for (size_t i = 0; i < sc.nrecs; i++)
+			if (sc.recs[i].managed &&
+			    strcmp(sc.recs[i].state, "pending") == 0)
+				sc_probe(&sc.recs[i]);
+	}
+	free(inst);
+	free(acts);
+	free(active);
+	free(idx);
+}
+
+/* Listing: adoption of unknown instances, retirement of vanished ones */
+
+static int
+sc_reserved(const char *token)
+{
+	if (token[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sc.nres; i++)
+		if (strcmp(sc.res[i].token, token) == 0)
+			return 1;
+	return sc_launch_find(token) != NULL;
+}
+
+static void
+sc_on_adopted(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc_reply_failed("instance_put (adopt)", r);
+}
+
+/* Keep the provider's list for the next pass, which compares it with a
+ * snapshot read after it. */
+static void
+sc_on_list(int ok, const struct provider_instance *v, size_t n,
+    const char *error, void *arg)
+{
+	(void)arg;
+	sc.listing = 0;
+	if (!ok) {
+		log_warn("provider %s: list: %s", sc.prov->ops->name, error);
+		return;
+	}
+	free(sc.listed);
+	sc.nlisted = 0;
+	sc.list_fresh = 0;
+	if ((sc.listed = calloc(n + 1, sizeof(*sc.listed))) == NULL)
+		return;
+	memcpy(sc.listed, v, n * sizeof(*v));
+	sc.nlisted = n;
+	sc.listed_at = util_wall_ms();
+	sc.list_fresh = 1;
+	scaler_pass_kick(SCALER_KICK_MS);
+}
+
+static int
+sc_listed(const char *id)
+{
+	for (size_t k = 0; k < sc.nlisted; k++)
+		if (strcmp(sc.listed[k].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/* Adopt the listed instances Redis does not know (no record, no
+ * reservation); terminate again those recorded as terminated that still
+ * run; mark terminated the records whose instance the list lacks, when the
+ * record is older than the list by the grace. */
+static void
+sc_list_apply(void)
+{
+	uint64_t grace = sc.prov->ops->list_ms > SCALER_PASS_MS ?
+	    SCALER_GONE_GRACE_MS : 2 * SCALER_PASS_MS;
+	const struct provider_instance *v = sc.listed;
+	json_object *f;
+
+	if (!sc.list_fresh)
+		return;
+	sc.list_fresh = 0;
+	for (size_t i = 0; i < sc.nlisted; i++) {
+		struct sc_rec *rec = sc_rec_find(v[i].id);
+
+		if (rec != NULL) {
+			if (rec->managed && strcmp(rec->state, "terminated") == 0)
+				sc_terminate(rec, "terminated but still listed");
+			continue;
+		}
+		if (sc_reserved(v[i].launch))
+			continue;
+		log_info("adopting %s %s (%s:%u)", v[i].id, v[i].name, v[i].ip,
+		    (unsigned int)v[i].port);
+		event_publish(EVENT_NOTIFY, "instance.adopted", sc_fields(v[i].id,
+		    v[i].name, v[i].is_master ? "master" : "client"));
+		sc_record(&v[i], v[i].name[0] ? v[i].name : v[i].id,
+		    sc_on_adopted, NULL);
+	}
+	for (size_t i = 0; i < sc.nrecs; i++) {
+		struct sc_rec *rec = &sc.recs[i];
+
+		if (!rec->managed || strcmp(rec->state, "terminated") == 0 ||
+		    sc_job_find(sc.terms, rec->id) != NULL || sc_listed(rec->id) ||
+		    rec->since + (int64_t)grace > (int64_t)sc.listed_at)
+			continue;
+		log_warn("%s %s is gone from the provider", rec->id, rec->name);
+		f = sc_fields(rec->id, rec->name, rec->is_master ? "master" :
+		    "client");
+		json_object_object_add(f, "reason", json_object_new_string("gone"));
+		sc_transition(rec, rec->state, "terminated", "instance.terminated",
+		    f, NULL, NULL);
+	}
+}
+
+/* The pass timer */
+
+static void
+scaler_pass_start(void)
+{
+	uint64_t now = ev_now(sc.w->loop);
+
+	if (!sc_leader() || !rconn_is_up(sc.w->redis))
+		return;
+	if (sc.passing) {
+		sc.again = 1;
+		return;
+	}
+	sc.passing = 1;
+	sc.replies = 0;
+	sc.last_pass = now;
+	if (rconn_command(sc.w->redis, sc_on_details, NULL, "HGETALL %s",
+	    keys_instance_details()) == -1 ||
+	    rconn_command(sc.w->redis, sc_on_counts, NULL, "HGETALL %s",
+	    keys_instance_user_counts()) == -1 ||
+	    rconn_command(sc.w->redis, sc_on_fleet, NULL, "HGETALL %s",
+	    keys_fleet()) == -1 ||
+	    rconn_command(sc.w->redis, sc_on_launches, NULL, "HGETALL %s",
+	    keys_launches()) == -1) {
+		sc.passing = 0;
+		return;
+	}
+	if (!sc.listing && now >= sc.next_list) {
+		sc.next_list = now + sc.prov->ops->list_ms;
+		if (sc.prov->ops->list(sc.prov, sc_on_list, NULL) == 0)
+			sc.listing = 1;
+	}
+}
+
+static void
+scaler_pass_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)arg;
+	scaler_pass_start();
+	ev_timer_start(loop, t, SCALER_PASS_MS, scaler_pass_tick, NULL);
+}
+
+/* A pass soon (after delay ms, or at once if a pass is running: after it). */
+static void
+scaler_pass_kick(uint64_t delay)
+{
+	uint64_t when = ev_now(sc.w->loop) + delay;
+
+	if (sc.passing) {
+		sc.again = 1;
+		return;
+	}
+	/* Never later than it already is: a stream of kicks must not keep
+	 * pushing the pass away. */
+	if (sc.pass_timer.armed && sc.pass_timer.when <= when)
+		return;
+	ev_timer_start(sc.w->loop, &sc.pass_timer, delay, scaler_pass_tick, NULL);
+}
+
+/* Events from the other processes */
+
+static void
+scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
+    size_t len, void *arg)
+{
+	json_object *o, *t;
+	const char *type, *role, *from;
+
+	(void)rc;
+	(void)channel;
+	(void)arg;
+	if (len > 65536 || (o = json_tokener_parse(msg)) == NULL)
+		return;
+	type = json_object_object_get_ex(o, "type", &t) ?
+	    json_object_get_string(t) : "";
+	from = sc_json_str(o, "role");
+	if (strcmp(type, "capacity.exhausted") == 0) {
+		role = sc_json_str(o, "instanceRole");
+		if (role == NULL)
+			role = "client";
+		sc.exhausted[strcmp(role, "master") == 0 ? FLEET_MASTER :
+		    FLEET_CLIENT] = 1;
+		scaler_pass_kick(SCALER_KICK_MS);
+	} else if ((strcmp(type, "fleet.changed") == 0 ||
+	    strncmp(type, "instance.", 9) == 0) &&
+	    (from == NULL || strcmp(from, "scaler") != 0)) {
+		scaler_pass_kick(SCALER_KICK_MS);
+	}
+	json_object_put(o);
+}
+
+/* The role */
 
 static int
 scaler_start(struct worker *w)
 {
-	(void)w;
+	memset(&sc, 0, sizeof(sc));
+	sc.w = w;
+	sc.conf = w->conf;
+	snprintf(sc.holder, sizeof(sc.holder), "%s:%d", util_hostname(),
+	    (int)getpid());
+	srandom((unsigned int)(getpid() ^ util_mono_ms()));
+	if ((sc.prov = provider_new(w->conf, w->loop)) == NULL) {
+		log_error("provider %s cannot start",
+		    w->conf->provider.type == PROVIDER_EC2 ? "ec2" : "?");
+		return -1;
+	}
+	if ((sc.http = httpc_new(w->loop)) == NULL)
+		return -1;
+	sc.sub = rconn_new(w->loop, w->conf, "scaler-events", NULL, NULL);
+	if (sc.sub == NULL || rconn_subscribe(sc.sub, keys_events_channel(),
+	    scaler_on_event, NULL) == -1)
+		return -1;
+	log_info("provider %s, cluster %s", sc.prov->ops->name,
+	    w->conf->provider.cluster);
+	ev_timer_start(w->loop, &sc.lease_timer, 0, scaler_lease_tick, NULL);
+	ev_timer_start(w->loop, &sc.pass_timer, SCALER_PASS_MS, scaler_pass_tick,
+	    NULL);
 	return 0;
+}
+
+static void
+scaler_redis_state(struct worker *w, int up)
+{
+	(void)w;
+	if (up)
+		scaler_take(sc.token);
+}
+
+static void
+scaler_dropped(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop;
+	(void)t;
+	worker_done(arg);
+}
+
+static void
+scaler_on_drop(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)r;
+	ev_timer_stop(sc.w->loop, &sc.drop_timer);
+	worker_done(arg);
+}
+
+/* Stop: give the lease back so another scaler (the next generation after a
+ * reload, or another host) takes over at once.  Launches in flight keep
+ * their reservations and are resumed by the next leader. */
+static void
+scaler_drain(struct worker *w)
+{
+	struct scripts_call c;
+
+	ev_timer_stop(w->loop, &sc.pass_timer);
+	ev_timer_stop(w->loop, &sc.lease_timer);
+	if (!sc_leader() || scripts_call_lease(&c, keys_lease_scaler(),
+	    keys_lease_scaler_fence(), sc.holder, sc.conf->daemon.lease_ms,
+	    "drop", sc.token) == -1 ||
+	    rscript_run(w->redis, &c, scaler_on_drop, w) == -1) {
+		worker_done(w);
+		return;
+	}
+	sc.token[0] = '\0';
+	ev_timer_start(w->loop, &sc.drop_timer, SCALER_DROP_WAIT_MS,
+	    scaler_dropped, w);
+}
+
+static void
+scaler_cleanup(struct worker *w)
+{
+	(void)w;
+	while (sc.terms != NULL)
+		sc_job_del(&sc.terms, sc.terms);
+	while (sc.probes != NULL)
+		sc_job_del(&sc.probes, sc.probes);
+	provider_free(sc.prov);
+	sc.prov = NULL;
+	while (sc.launches != NULL)
+		sc_launch_del(sc.launches);
+	httpc_free(sc.http);
+	rconn_free(sc.sub);
+	free(sc.recs);
+	free(sc.res);
+	free(sc.listed);
+	if (sc.fleet != NULL)
+		json_object_put(sc.fleet);
+	memset(&sc, 0, sizeof(sc));
 }
 
 static const struct worker_role_ops scaler_ops = {
 	.start = scaler_start,
+	.drain = scaler_drain,
+	.redis_state = scaler_redis_state,
+	.cleanup = scaler_cleanup,
 };
 
 int

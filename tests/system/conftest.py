@@ -39,6 +39,32 @@ def wait_for(predicate, timeout, interval=0.02, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
+def cluster_pids(cluster):
+    """Live processes started by the process provider for cluster (found by
+    the OLB_CLUSTER of their environment, as the provider finds them)."""
+    want = b"OLB_CLUSTER=" + cluster.encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if want in env and pid_alive(int(entry)):
+            out.append(int(entry))
+    return out
+
+
+def kill_cluster(cluster):
+    for pid in cluster_pids(cluster):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -161,8 +187,12 @@ class Events:
 class Olbd:
     """One olbd supervisor in the foreground (-d) with its own port and pidfile."""
 
-    def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF):
+    def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF,
+                 cluster=None):
         self.tmp = tmp
+        # Instances of the process provider carry their cluster in their
+        # environment; one per test, so no test ever adopts another's.
+        self.cluster = cluster or "t-" + os.path.basename(os.path.dirname(tmp))
         self.nworkers = workers
         self.port = free_port()
         self.redis_port = redis_port
@@ -177,6 +207,7 @@ class Olbd:
             "daemon.pidfile=%s" % self.pidfile,
             "daemon.drain_timeout_ms=3000",
             "log.level=debug",
+            "provider.cluster=%s" % self.cluster,
         ] + list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
@@ -288,6 +319,8 @@ def olbd_factory(tmpdir_path, redis_server):
     yield make
     for o in started:
         o.stop()
+    for o in started:
+        kill_cluster(o.cluster)
     for o in started:
         o.check_sanitizers()
 
