@@ -153,6 +153,8 @@ on_tag(struct ec2_parse *ps, struct ec2_instance *in)
 		{ "olb:role", offsetof(struct ec2_instance, role), sizeof(in->role) },
 		{ "olb:cluster", offsetof(struct ec2_instance, cluster),
 		    sizeof(in->cluster) },
+		{ "olb:launch", offsetof(struct ec2_instance, launch),
+		    sizeof(in->launch) },
 	};
 
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {

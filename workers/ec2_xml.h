@@ -2,7 +2,8 @@
  * ec2_xml: the answers of the EC2 Query API (version 2016-11-15) as the
  * scaler's ec2 provider needs them, parsed with libexpat: the instances of
  * RunInstances, DescribeInstances and TerminateInstances (id, state,
- * private address, launch time, the Name / olb:role / olb:cluster tags),
+ * private address, launch time, the Name / olb:role / olb:cluster /
+ * olb:launch tags),
  * DescribeInstances' nextToken, and an error answer's code and message.
  *
  * Everything read is outside bytes: a field longer than its buffer, more
@@ -27,6 +28,7 @@ struct ec2_instance {
 	char	name[128];		/* tag Name */
 	char	role[16];		/* tag olb:role */
 	char	cluster[128];		/* tag olb:cluster */
+	char	launch[64];		/* tag olb:launch: the launch token */
 };
 
 struct ec2_answer {

@@ -681,8 +681,22 @@ sc_on_launched(int ok, const struct provider_instance *in, const char *error,
 		return;
 	}
 	l->inst = *in;
-	if (!sc_leader() || sc_record(in, l->name, sc_on_launch_recorded, l) == -1)
+	if (!sc_leader()) {
 		sc_launch_del(l);	/* the next leader finds it by token */
+		return;
+	}
+	/* A resumed launch whose record was written before the crash keeps
+	 * it (and its state): only the reservation goes. */
+	if (sc_rec_find(in->id) != NULL) {
+		struct scripts_call c;
+
+		if (scripts_call_fleet_forget(&c, sc.token, l->token) == 0) {
+			sc_write(&c, sc_on_launch_forgotten, l);
+			return;
+		}
+	}
+	if (sc_record(in, l->name, sc_on_launch_recorded, l) == -1)
+		sc_launch_del(l);
 }
 
 static void
@@ -1143,6 +1157,10 @@ scaler_pass_plan(void)
 			sc_carry_out(&v, &p, idx);
 			sc_launch_recover();
 		}
+		log_debug("pass: %zu records (%zu managed), %zu reservations, "
+		    "%zu actions, launch %lld+%lld, %llu ms", sc.nrecs, v.n,
+		    sc.nres, p.nacts, p.launch[FLEET_MASTER], p.launch[FLEET_CLIENT],
+		    (unsigned long long)(ev_now_update(sc.w->loop) - sc.last_pass));
 		sc_list_apply();
 		sc_probes_prune();
 		for (size_t i = 0; i < sc.nrecs; i++)
