@@ -1,11 +1,15 @@
 /*
  * aws_creds: the shared credentials file (see aws_creds.h).  One pass over
  * the lines; only the chosen profile's keys are kept, but every line of the
- * file must be well-formed.
+ * file must be well-formed.  Also the metadata service's credentials
+ * answer (JSON, json-c).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
 
 #include "workers/aws_creds.h"
 
@@ -167,5 +171,92 @@ aws_creds_parse(const char *text, size_t len, const char *profile,
 	    out->secret_key[0] == '\0')
 		return creds_fail(&ps, 0, "profile [%s] lacks aws_access_key_id or "
 		    "aws_secret_access_key", profile);
+	return 0;
+}
+
+/* The instance metadata service's answer */
+
+/* A string member of o that fits size and has no control character; NULL
+ * otherwise. */
+static const char *
+imds_member(json_object *o, const char *key, size_t size)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	if ((size_t)json_object_get_string_len(v) != strlen(s) ||
+	    strlen(s) == 0 || strlen(s) >= size)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return NULL;
+	return s;
+}
+
+/* "2026-11-27T14:30:00Z" (seconds, optional fraction) to ms since the
+ * epoch; 0 if it is anything else. */
+static uint64_t
+imds_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return 0;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") != 0 || tm.tm_year < 100 || tm.tm_year > 1100)
+		return 0;
+	return (uint64_t)timegm(&tm) * 1000;
+}
+
+int
+aws_creds_parse_imds(const char *json, size_t len, struct aws_creds *out,
+    uint64_t *expires, char *why, size_t why_size)
+{
+	const char *code, *ak, *sk, *token, *msg = NULL;
+	json_tokener *tok;
+	json_object *o;
+
+	memset(out, 0, sizeof(*out));
+	*expires = 0;
+	if (len > AWS_CREDS_IMDS_MAX || (tok = json_tokener_new()) == NULL) {
+		snprintf(why, why_size, "answer too long");
+		return -1;
+	}
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	if (o == NULL || json_tokener_get_parse_end(tok) != len ||
+	    !json_object_is_type(o, json_type_object))
+		msg = "not a JSON object";
+	json_tokener_free(tok);
+	if (msg == NULL && (code = imds_member(o, "Code", 64)) != NULL &&
+	    strcmp(code, "Success") != 0)
+		msg = "Code is not Success";
+	if (msg == NULL &&
+	    ((ak = imds_member(o, "AccessKeyId", sizeof(out->access_key))) == NULL ||
+	    (sk = imds_member(o, "SecretAccessKey", sizeof(out->secret_key))) == NULL ||
+	    (token = imds_member(o, "Token", sizeof(out->session_token))) == NULL))
+		msg = "AccessKeyId, SecretAccessKey or Token missing or unusable";
+	if (msg == NULL && (*expires = imds_time(imds_member(o, "Expiration",
+	    64))) == 0)
+		msg = "Expiration missing or not a UTC time";
+	if (msg == NULL) {
+		snprintf(out->access_key, sizeof(out->access_key), "%s", ak);
+		snprintf(out->secret_key, sizeof(out->secret_key), "%s", sk);
+		snprintf(out->session_token, sizeof(out->session_token), "%s", token);
+	}
+	json_object_put(o);
+	if (msg != NULL) {
+		memset(out, 0, sizeof(*out));
+		*expires = 0;
+		snprintf(why, why_size, "%s", msg);
+		return -1;
+	}
 	return 0;
 }

@@ -10,12 +10,14 @@
  * tabs.  Anything else, a control character (a bare CR included: keys go
  * into HTTP headers), a line longer than AWS_CREDS_LINE_MAX, a NUL byte, or
  * a key given twice in the chosen profile is an error with a line number: a
- * file olb cannot read exactly is not guessed at.
+ * file olb cannot read exactly is not guessed at.  Also the instance
+ * metadata service's answer, below.
  */
 #ifndef OLB_AWS_CREDS_H
 #define OLB_AWS_CREDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define AWS_CREDS_LINE_MAX	4096
 
@@ -30,5 +32,16 @@ struct aws_creds {
  * lacks a key. */
 int	aws_creds_parse(const char *text, size_t len, const char *profile,
 	    struct aws_creds *out, char *why, size_t why_size);
+
+/* The answer of the instance metadata service for a role's credentials
+ * (IMDSv2 .../iam/security-credentials/<role>): a JSON object with Code
+ * "Success" (if present), AccessKeyId, SecretAccessKey, Token and
+ * Expiration ("2026-11-27T14:30:00Z").  Strings with a control character or
+ * longer than their buffer, trailing bytes, or an answer over
+ * AWS_CREDS_IMDS_MAX are refused.  0 with *out and *expires (ms since the
+ * epoch), or -1 with why. */
+#define AWS_CREDS_IMDS_MAX	16384
+int	aws_creds_parse_imds(const char *json, size_t len, struct aws_creds *out,
+	    uint64_t *expires, char *why, size_t why_size);
 
 #endif

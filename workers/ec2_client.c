@@ -20,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "common/conf.h"
 #include "common/ev.h"
 #include "common/httpc.h"
@@ -268,49 +266,34 @@ imds_failed(struct ec2_client *c, const char *what, const struct httpc_result *r
 	ev_timer_start(c->loop, &c->imds_timer, IMDS_RETRY_MS, imds_retry, c);
 }
 
-/* "2026-11-27T08:30:00Z" to wall ms; 0 if it does not parse. */
-static uint64_t
-imds_time(const char *s)
-{
-	struct tm tm;
-	char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
-		return 0;
-	return (uint64_t)timegm(&tm) * 1000;
-}
-
-static const char *
-imds_json_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
-}
-
 static void
 imds_on_creds(const struct httpc_result *r, void *arg)
 {
 	struct ec2_client *c = arg;
 	uint64_t now = util_wall_ms(), life, expires;
-	json_object *o;
+	struct aws_creds k;
+	char why[128];
+	int rv;
 
 	c->imds_req = NULL;
-	if (r->status != 200 || (o = json_tokener_parse(r->body)) == NULL) {
+	if (r->status != 200) {
 		imds_failed(c, "credentials", r);
 		return;
 	}
-	expires = imds_time(imds_json_str(o, "Expiration"));
-	if (expires <= now || creds_set(c, imds_json_str(o, "AccessKeyId"),
-	    imds_json_str(o, "SecretAccessKey"), imds_json_str(o, "Token")) == -1) {
-		json_object_put(o);
+	if (aws_creds_parse_imds(r->body, r->body_len, &k, &expires, why,
+	    sizeof(why)) == -1 || expires <= now) {
+		struct httpc_result bad = *r;
+
+		bad.error = expires != 0 && expires <= now ? "already expired" : why;
+		imds_failed(c, "credentials", &bad);
+		return;
+	}
+	rv = creds_set(c, k.access_key, k.secret_key, k.session_token);
+	explicit_bzero(&k, sizeof(k));
+	if (rv == -1) {
 		imds_failed(c, "credentials", r);
 		return;
 	}
-	json_object_put(o);
 	c->expires = expires;
 	life = c->expires - now;
 	c->refresh_at = c->expires - (life / 2 < CREDS_REFRESH_MS ? life / 2 :

@@ -124,6 +124,102 @@ test_limits(void **state)
 	free(text);
 }
 
+/* The metadata service's answer, as EC2 sends it. */
+static void
+test_imds(void **state)
+{
+	const char *doc = "{\n  \"Code\" : \"Success\",\n"
+	    "  \"LastUpdated\" : \"2026-11-27T08:00:00Z\",\n"
+	    "  \"Type\" : \"AWS-HMAC\",\n"
+	    "  \"AccessKeyId\" : \"ASIAEXAMPLE\",\n"
+	    "  \"SecretAccessKey\" : \"wJalr/K7+x=\",\n"
+	    "  \"Token\" : \"IQoJb3JpZ2lu//token==\",\n"
+	    "  \"Expiration\" : \"2026-11-27T14:30:00Z\"\n}";
+	struct aws_creds c;
+	uint64_t expires;
+	char why[128] = "";
+
+	(void)state;
+	assert_int_equal(aws_creds_parse_imds(doc, strlen(doc), &c, &expires, why,
+	    sizeof(why)), 0);
+	assert_string_equal(c.access_key, "ASIAEXAMPLE");
+	assert_string_equal(c.secret_key, "wJalr/K7+x=");
+	assert_string_equal(c.session_token, "IQoJb3JpZ2lu//token==");
+	assert_int_equal(expires, 1795789800000ULL);	/* 2026-11-27T14:30:00Z */
+	/* No Code member (older answers), a fraction of a second. */
+	doc = "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+	    "\"Expiration\":\"2026-11-27T14:30:00.250Z\"}";
+	assert_int_equal(aws_creds_parse_imds(doc, strlen(doc), &c, &expires, why,
+	    sizeof(why)), 0);
+	assert_int_equal(expires, 1795789800000ULL);
+}
+
+static void
+test_imds_refusals(void **state)
+{
+	static const struct {
+		const char	*doc;
+		const char	*why;
+	} bad[] = {
+		{ "", "not a JSON object" },
+		{ "[]", "not a JSON object" },
+		{ "<html>502 Bad Gateway</html>", "not a JSON object" },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		    "\"Expiration\":\"2026-11-27T14:30:00Z\"} trailing",
+		    "not a JSON object" },
+		{ "{\"Code\":\"Failure\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":"
+		    "\"S\",\"Token\":\"T\",\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    "Code is not Success" },
+		{ "{\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		    "\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    "AccessKeyId, SecretAccessKey or Token missing or unusable" },
+		{ "{\"AccessKeyId\":\"A\\r\\nX-Injected: 1\",\"SecretAccessKey\":\"S\","
+		    "\"Token\":\"T\",\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    "AccessKeyId, SecretAccessKey or Token missing or unusable" },
+		{ "{\"AccessKeyId\":\"A\\u0000B\",\"SecretAccessKey\":\"S\","
+		    "\"Token\":\"T\",\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    "AccessKeyId, SecretAccessKey or Token missing or unusable" },
+		{ "{\"AccessKeyId\":7,\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		    "\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    "AccessKeyId, SecretAccessKey or Token missing or unusable" },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}",
+		    "Expiration missing or not a UTC time" },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		    "\"Expiration\":\"2026-11-27 14:30:00\"}",
+		    "Expiration missing or not a UTC time" },
+		{ "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		    "\"Expiration\":\"2026-11-27T14:30:00+05:30\"}",
+		    "Expiration missing or not a UTC time" },
+	};
+	struct aws_creds c;
+	uint64_t expires;
+	char why[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		assert_int_equal(aws_creds_parse_imds(bad[i].doc,
+		    strlen(bad[i].doc), &c, &expires,
+		    why, sizeof(why)), -1);
+		assert_string_equal(why, bad[i].why);
+		assert_int_equal(expires, 0);
+		assert_string_equal(c.access_key, "");
+	}
+	/* Too long for the token's buffer. */
+	{
+		static char doc[4096];
+		char token[sizeof(c.session_token) + 1];
+
+		memset(token, 'T', sizeof(token) - 1);
+		token[sizeof(token) - 1] = '\0';
+		snprintf(doc, sizeof(doc), "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":"
+		    "\"S\",\"Token\":\"%s\",\"Expiration\":\"2026-11-27T14:30:00Z\"}",
+		    token);
+		assert_int_equal(aws_creds_parse_imds(doc, strlen(doc), &c, &expires,
+		    why, sizeof(why)), -1);
+	}
+}
+
 int
 main(void)
 {
@@ -131,6 +227,8 @@ main(void)
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_imds),
+		cmocka_unit_test(test_imds_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
