@@ -147,8 +147,7 @@ registry_json_int(json_object *o, const char *key)
 	return (long long)json_object_get_int64(v);
 }
 
-/* Fill inst from id and its JSON record (NULL or unreadable: state "?"). */
-static void
+void
 registry_decode(const char *id, const char *json, struct registry_instance *inst)
 {
 	json_object *o = json != NULL ? json_tokener_parse(json) : NULL, *v;
@@ -172,7 +171,10 @@ registry_decode(const char *id, const char *json, struct registry_instance *inst
 	    registry_json_string(o, "state"));
 	snprintf(inst->provider, sizeof(inst->provider), "%s",
 	    registry_json_string(o, "provider"));
+	snprintf(inst->cluster, sizeof(inst->cluster), "%s",
+	    registry_json_string(o, "cluster"));
 	inst->launched_at = registry_json_int(o, "launchedAt");
+	inst->state_since = registry_json_int(o, "stateSince");
 	inst->launch_order = registry_json_int(o, "launchOrder");
 	json_object_put(o);
 }

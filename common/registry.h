@@ -32,7 +32,9 @@ struct registry_instance {
 	uint16_t	 port;
 	char		 state[REGISTRY_STATE_MAX];
 	char		 provider[32];
+	char		 cluster[128];		/* the scaler's, else "" */
 	long long	 launched_at;		/* ms since the epoch */
+	long long	 state_since;		/* ms: the state was entered */
 	long long	 launch_order;
 	long long	 count;			/* accounts placed there */
 };
@@ -48,6 +50,12 @@ struct registry_account {
 };
 
 typedef void registry_list_cb(const struct registry_instance *inst, void *arg);
+
+/* Fill inst from id and its JSON record in instance_details (NULL or
+ * unreadable: state "?"); count is left 0.  Also for the scaler, which reads
+ * the records asynchronously. */
+void		 registry_decode(const char *id, const char *json,
+		    struct registry_instance *inst);
 
 /* What the last failed call of this module was about (static buffer). */
 const char	*registry_error(void);

@@ -55,8 +55,12 @@ extern char **environ;
 enum pp_kind { PP_LAUNCH, PP_LIST, PP_TERMINATE };
 
 /* One terminate target. */
+#define PROCESS_TARGET_PIDS	4	/* processes carrying one id, watched */
+
 struct pp_target {
 	char		 id[PROVIDER_ID_MAX];
+	pid_t		 pids[PROCESS_TARGET_PIDS];
+	int		 npids;
 	int		 done;
 };
 
@@ -84,9 +88,16 @@ struct pp_op {
 #define PROCESS_RECENT_MAX	64
 #define PROCESS_RECENT_MS	5000
 
+/* A scan of /proc costs about 30 µs per process: launches and terminations
+ * use the last one while it is younger than this; listing always scans. */
+#define PROCESS_SCAN_FRESH_MS	1000
+
 struct pp {
 	struct provider		*p;
 	struct pp_op		*ops;
+	struct provider_instance *scanned;	/* the last scan, without recent */
+	size_t			 nscanned;
+	uint64_t		 scanned_at;	/* mono ms; 0 = none */
 	struct provider_instance recent[PROCESS_RECENT_MAX];
 	uint64_t		 recent_at[PROCESS_RECENT_MAX];	/* mono ms */
 	size_t			 nrecent;
@@ -237,6 +248,25 @@ pp_scan_recent(const struct pp *cpp, struct pp_found *f)
 	pp->nrecent = k;
 }
 
+/* Keep a copy of scan f as the last scan. */
+static void
+pp_scan_keep(const struct pp *cpp, const struct pp_found *f)
+{
+	struct pp *pp = (struct pp *)(uintptr_t)cpp;
+	struct provider_instance *v = NULL;
+
+	if (f->n > 0 && (v = calloc(f->n, sizeof(*v))) == NULL) {
+		pp->scanned_at = 0;
+		return;
+	}
+	if (f->n > 0)
+		memcpy(v, f->v, f->n * sizeof(*v));
+	free(pp->scanned);
+	pp->scanned = v;
+	pp->nscanned = f->n;
+	pp->scanned_at = util_mono_ms();
+}
+
 /* Every live process of this cluster, one per instance id (the lowest pid:
  * a command that forks shares its environment with its children).  0, or
  * -1 if /proc cannot be read or out of memory. */
@@ -280,22 +310,73 @@ pp_scan(const struct pp *pp, struct pp_found *f)
 	}
 	closedir(d);
 	free(buf);
+	pp_scan_keep(pp, f);
 	pp_scan_recent(pp, f);
 	return 0;
 }
 
-/* Signal (sig 0: only count) the live processes carrying id, from scan f.
- * The number of them. */
+/* f = the last scan if it is fresh (with the processes started since), else
+ * a new scan.  0 or -1. */
 static int
-pp_signal_id(const struct pp_found *f, const char *id, int sig)
+pp_snapshot(const struct pp *pp, struct pp_found *f)
 {
-	int n = 0;
+	memset(f, 0, sizeof(*f));
+	if (pp->scanned_at == 0 ||
+	    util_mono_ms() - pp->scanned_at >= PROCESS_SCAN_FRESH_MS)
+		return pp_scan(pp, f);
+	pp_reap();
+	if (pp->nscanned > 0) {
+		if ((f->v = calloc(pp->nscanned, sizeof(*f->v))) == NULL)
+			return -1;
+		memcpy(f->v, pp->scanned, pp->nscanned * sizeof(*f->v));
+		f->n = f->cap = pp->nscanned;
+	}
+	pp_scan_recent(pp, f);
+	return 0;
+}
 
-	for (size_t i = 0; i < f->n; i++)
-		if (strcmp(f->v[i].id, id) == 0 &&
-		    (sig == 0 || kill((pid_t)f->v[i].pid, sig) == 0))
-			n++;
-	return n;
+/* The pids of scan f carrying id into tg.  The number found. */
+static int
+pp_target_pids(const struct pp_found *f, struct pp_target *tg)
+{
+	tg->npids = 0;
+	for (size_t i = 0; i < f->n && tg->npids < PROCESS_TARGET_PIDS; i++)
+		if (strcmp(f->v[i].id, tg->id) == 0)
+			tg->pids[tg->npids++] = (pid_t)f->v[i].pid;
+	return tg->npids;
+}
+
+/* 1 if pid still runs as instance id (its environment says so). */
+static int
+pp_pid_is(const struct pp *pp, pid_t pid, const char *id)
+{
+	struct provider_instance inst;
+	char *buf;
+	int is;
+
+	if (!pp_alive(pid) || (buf = malloc(PROCESS_ENV_MAX)) == NULL)
+		return 0;
+	is = pp_env_instance(pid, pp->p->conf->provider.cluster, buf,
+	    PROCESS_ENV_MAX, &inst) && strcmp(inst.id, id) == 0;
+	free(buf);
+	return is;
+}
+
+/* Signal (sig 0: only check) tg's processes that still carry its id; forget
+ * the others.  The number left. */
+static int
+pp_target_signal(const struct pp *pp, struct pp_target *tg, int sig)
+{
+	int k = 0;
+
+	for (int i = 0; i < tg->npids; i++)
+		if (pp_pid_is(pp, tg->pids[i], tg->id)) {
+			if (sig != 0)
+				kill(tg->pids[i], sig);
+			tg->pids[k++] = tg->pids[i];
+		}
+	tg->npids = k;
+	return k;
 }
 
 /* Operations */
@@ -544,7 +625,7 @@ static int
 pp_find_launch(const struct pp *pp, const char *token, struct pp_found *f,
     struct provider_instance *inst)
 {
-	if (pp_scan(pp, f) == -1)
+	if (pp_snapshot(pp, f) == -1)
 		return -1;
 	for (size_t i = 0; i < f->n; i++)
 		if (strcmp(f->v[i].launch, token) == 0) {
@@ -636,39 +717,33 @@ pp_list(struct provider *p, provider_list_cb *cb, void *arg)
 /* Terminate */
 
 /* Answer the targets that are gone; SIGKILL the rest once kill_at passed.
- * Frees op when every target is answered. */
+ * Only the pids found at the start are watched: no scan of /proc while
+ * waiting.  Frees op when every target is answered. */
 static void
 pp_terminate_poll(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	struct pp_op *op = arg;
 	provider_terminate_cb *cb = (provider_terminate_cb *)op->cb;
 	int kill_now = !op->killed && ev_now(loop) >= op->kill_at;
-	struct pp_found f;
 	size_t left = 0;
-	int scanned;
 
 	(void)t;
-	scanned = pp_scan(op->pp, &f) == 0;
+	pp_reap();
 	for (size_t i = 0; i < op->ntargets; i++) {
 		struct pp_target *tg = &op->targets[i];
 
 		if (tg->done)
 			continue;
-		if (!scanned) {
-			tg->done = 1;
-			cb(tg->id, 0, "cannot read /proc", op->arg);
-		} else if (pp_signal_id(&f, tg->id, kill_now ? SIGKILL : 0) == 0) {
+		if (pp_target_signal(op->pp, tg, kill_now ? SIGKILL : 0) == 0) {
 			tg->done = 1;
 			cb(tg->id, 1, NULL, op->arg);
-		} else {
-			if (kill_now)
-				log_warn("provider process: %s did not stop "
-				    "in %d ms: SIGKILL", tg->id,
-				    PROCESS_KILL_AFTER_MS);
-			left++;
+			continue;
 		}
+		if (kill_now)
+			log_warn("provider process: %s did not stop in %d ms: "
+			    "SIGKILL", tg->id, PROCESS_KILL_AFTER_MS);
+		left++;
 	}
-	free(f.v);
 	if (kill_now)
 		op->killed = 1;
 	if (left == 0) {
@@ -689,14 +764,16 @@ pp_terminate(struct provider *p, const char *const *ids, size_t n,
 	    arg)) == NULL)
 		return -1;
 	if ((op->targets = calloc(n, sizeof(*op->targets))) == NULL ||
-	    pp_scan(p->impl, &f) == -1) {
+	    pp_snapshot(p->impl, &f) == -1) {
 		pp_op_free(op);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		snprintf(op->targets[i].id, sizeof(op->targets[i].id), "%s",
-		    ids[i]);
-		if (pp_signal_id(&f, ids[i], SIGTERM) > 0)
+		struct pp_target *tg = &op->targets[i];
+
+		snprintf(tg->id, sizeof(tg->id), "%s", ids[i]);
+		if (pp_target_pids(&f, tg) > 0 &&
+		    pp_target_signal(p->impl, tg, SIGTERM) > 0)
 			log_info("provider process: SIGTERM to %s", ids[i]);
 	}
 	free(f.v);
@@ -714,6 +791,7 @@ pp_free(struct provider *p)
 
 	while (pp->ops != NULL)
 		pp_op_free(pp->ops);
+	free(pp->scanned);
 	free(pp);
 	p->impl = NULL;
 }

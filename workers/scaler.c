@@ -47,6 +47,7 @@
 #include "common/httpc.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/registry.h"
 #include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
@@ -62,6 +63,7 @@
 #define SCALER_BACKOFF_MAX_MS	60000
 #define SCALER_DROP_WAIT_MS	500	/* at stop, for the lease release */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
+#define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
 
 /* One instance record of the snapshot. */
 struct sc_rec {
@@ -130,8 +132,12 @@ static struct scaler {
 	size_t			 nlisted;
 	uint64_t		 listed_at;	/* wall ms */
 	int			 list_fresh;
-	/* The pass being read. */
-	json_object		*fleet;
+	/* The pass being read: the desired fleet, answers so far. */
+	struct {
+		int		 up;
+		long long	 desired[FLEET_ROLES];
+		int64_t		 last_raise[FLEET_ROLES];
+	}			 fleet;
 	int			 replies;
 } sc;
 
@@ -403,50 +409,29 @@ sc_json_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static long long
-sc_json_int(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
-	return (long long)json_object_get_int64(v);
-}
-
 /* One record from its JSON text; 0, or -1 if it is unusable. */
 static int
 sc_rec_parse(const char *id, const char *json, struct sc_rec *rec)
 {
-	const char *s, *prov, *cluster;
-	json_object *o, *m;
-	int rv = -1;
+	struct registry_instance in;
 
 	memset(rec, 0, sizeof(*rec));
-	if (strlen(id) >= sizeof(rec->id) ||
-	    (o = json_tokener_parse(json)) == NULL)
+	if (strlen(id) >= sizeof(rec->id))
 		return -1;
-	if (json_object_is_type(o, json_type_object)) {
-		snprintf(rec->id, sizeof(rec->id), "%s", id);
-		rec->is_master = json_object_object_get_ex(o, "isMasterServer", &m) &&
-		    json_object_get_boolean(m);
-		snprintf(rec->state, sizeof(rec->state), "%s",
-		    (s = sc_json_str(o, "state")) != NULL ? s : "?");
-		rec->since = sc_json_int(o, "stateSince");
-		rec->order = sc_json_int(o, "launchOrder");
-		snprintf(rec->ip, sizeof(rec->ip), "%s",
-		    (s = sc_json_str(o, "ip")) != NULL ? s : "");
-		rec->port = (uint16_t)sc_json_int(o, "port");
-		snprintf(rec->name, sizeof(rec->name), "%s",
-		    (s = sc_json_str(o, "serverName")) != NULL ? s : "");
-		prov = sc_json_str(o, "provider");
-		cluster = sc_json_str(o, "cluster");
-		rec->managed = prov != NULL && cluster != NULL &&
-		    strcmp(prov, sc.prov->ops->name) == 0 &&
-		    strcmp(cluster, sc.conf->provider.cluster) == 0;
-		rv = 0;
-	}
-	json_object_put(o);
-	return rv;
+	registry_decode(id, json, &in);
+	if (strcmp(in.state, "?") == 0)
+		return -1;
+	snprintf(rec->id, sizeof(rec->id), "%s", id);
+	rec->is_master = in.is_master;
+	snprintf(rec->state, sizeof(rec->state), "%s", in.state);
+	rec->since = in.state_since;
+	rec->order = in.launch_order;
+	snprintf(rec->ip, sizeof(rec->ip), "%s", in.ip);
+	rec->port = in.port;
+	snprintf(rec->name, sizeof(rec->name), "%s", in.name);
+	rec->managed = strcmp(in.provider, sc.prov->ops->name) == 0 &&
+	    strcmp(in.cluster, sc.conf->provider.cluster) == 0;
+	return 0;
 }
 
 static void
@@ -493,16 +478,26 @@ sc_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 	(void)rc;
 	(void)arg;
 	sc.replies++;
-	if (sc.fleet != NULL)
-		json_object_put(sc.fleet);
-	sc.fleet = json_object_new_object();
+	memset(&sc.fleet, 0, sizeof(sc.fleet));
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING)
-			json_object_object_add(sc.fleet, r->element[i]->str,
-			    json_object_new_string(r->element[i + 1]->str));
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(k, "state") == 0)
+			sc.fleet.up = strcmp(v, "up") == 0;
+		else if (strcmp(k, "masters") == 0)
+			sc.fleet.desired[FLEET_MASTER] = strtoll(v, NULL, 10);
+		else if (strcmp(k, "clients") == 0)
+			sc.fleet.desired[FLEET_CLIENT] = strtoll(v, NULL, 10);
+		else if (strcmp(k, "lastRaise:master") == 0)
+			sc.fleet.last_raise[FLEET_MASTER] = strtoll(v, NULL, 10);
+		else if (strcmp(k, "lastRaise:client") == 0)
+			sc.fleet.last_raise[FLEET_CLIENT] = strtoll(v, NULL, 10);
+	}
 }
 
 static void	scaler_pass_plan(void);
@@ -1020,14 +1015,6 @@ sc_raise(enum fleet_role role, long long from, long long to, const char *why,
 
 /* The pass */
 
-static long long
-sc_fleet_int(const char *key)
-{
-	const char *s = sc_json_str(sc.fleet, key);
-
-	return s != NULL ? strtoll(s, NULL, 10) : 0;
-}
-
 static void
 sc_rules(struct fleet_rules *r)
 {
@@ -1051,14 +1038,12 @@ sc_rules(struct fleet_rules *r)
 static void
 sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 {
-	const char *state = sc_json_str(sc.fleet, "state");
-
 	memset(v, 0, sizeof(*v));
-	v->up = state != NULL && strcmp(state, "up") == 0;
-	v->desired[FLEET_MASTER] = sc_fleet_int("masters");
-	v->desired[FLEET_CLIENT] = sc_fleet_int("clients");
-	v->last_raise[FLEET_MASTER] = sc_fleet_int("lastRaise:master");
-	v->last_raise[FLEET_CLIENT] = sc_fleet_int("lastRaise:client");
+	v->up = sc.fleet.up;
+	for (int r = 0; r < FLEET_ROLES; r++) {
+		v->desired[r] = sc.fleet.desired[r];
+		v->last_raise[r] = sc.fleet.last_raise[r];
+	}
 	v->now = (int64_t)util_wall_ms();
 	for (int r = 0; r < FLEET_ROLES; r++)
 		v->exhausted[r] = sc.exhausted[r];
@@ -1100,7 +1085,10 @@ sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 		sc.exhausted[r] = 0;
 		if (now < sc.hold_until[r])
 			continue;
-		for (long long k = 0; k < p->launch[r] && sc.prov->ops->can_launch; k++)
+		/* The rest of a large launch comes with the next passes (its
+		 * reservations count as capacity meanwhile). */
+		for (long long k = 0; k < p->launch[r] && k < SCALER_LAUNCH_BURST &&
+		    sc.prov->ops->can_launch; k++)
 			sc_launch_reserve((enum fleet_role)r);
 	}
 	for (size_t a = 0; a < p->nacts; a++) {
@@ -1461,8 +1449,6 @@ scaler_cleanup(struct worker *w)
 	free(sc.recs);
 	free(sc.res);
 	free(sc.listed);
-	if (sc.fleet != NULL)
-		json_object_put(sc.fleet);
 	memset(&sc, 0, sizeof(sc));
 }
 

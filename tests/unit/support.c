@@ -22,6 +22,7 @@
 
 #include "common/conf.h"
 #include "common/ev.h"
+#include "common/keys.h"
 #include "tests/unit/support.h"
 
 #define REDIS_SERVER	"/usr/bin/redis-server"
@@ -174,6 +175,34 @@ test_env_teardown(void **state)
 
 	test_env_fini(e);
 	free(e);
+	return 0;
+}
+
+int
+test_sync_setup(void **state)
+{
+	struct test_sync *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (f == NULL || test_env_init(&f->env) == -1 ||
+	    test_redis_start(&f->env.srv) == -1 ||
+	    keys_init("olbtest:", "olbtest:events") == -1)
+		return -1;
+	f->ctx = redisConnect("127.0.0.1", f->env.srv.port);
+	return f->ctx == NULL || f->ctx->err ? -1 : 0;
+}
+
+int
+test_sync_teardown(void **state)
+{
+	struct test_sync *f = *state;
+
+	if (f == NULL)
+		return 0;
+	if (f->ctx != NULL)
+		redisFree(f->ctx);
+	test_env_fini(&f->env);
+	free(f);
 	return 0;
 }
 

@@ -56,6 +56,18 @@ int	 test_env_setup(void **state);
 /* cmocka teardown of test_env_setup.  0. */
 int	 test_env_teardown(void **state);
 
+/* A fixture with its server started, keys_init("olbtest:",
+ * "olbtest:events") done, and a blocking context on the server. */
+struct test_sync {
+	struct test_env		 env;
+	struct redisContext	*ctx;
+};
+
+/* cmocka setup: *state = a new struct test_sync.  0 or -1. */
+int	 test_sync_setup(void **state);
+/* cmocka teardown of test_sync_setup.  0. */
+int	 test_sync_teardown(void **state);
+
 /* Blocking commands on a hiredis context (the tests' view of Redis):
  * test_redis_int answers the integer of an integer reply, of a string
  * holding one, or of an array's first element; -1 for nil, -2 for anything

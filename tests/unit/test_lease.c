@@ -33,42 +33,11 @@
 #define HOLDER_B	"hostB:200"
 #define TOKEN_MAX	128
 
-/* A test's server and its blocking context. */
-struct lfx {
-	struct test_env	 env;
-	redisContext	*ctx;
-};
-
-static int
-lfx_setup(void **state)
-{
-	struct lfx *f = calloc(1, sizeof(*f));
-
-	*state = f;
-	if (f == NULL || test_env_init(&f->env) == -1 ||
-	    test_redis_start(&f->env.srv) == -1 ||
-	    keys_init("olbtest:", "olbtest:events") == -1)
-		return -1;
-	f->ctx = redisConnect("127.0.0.1", f->env.srv.port);
-	return f->ctx == NULL || f->ctx->err ? -1 : 0;
-}
-
-static int
-lfx_teardown(void **state)
-{
-	struct lfx *f = *state;
-
-	if (f->ctx != NULL)
-		redisFree(f->ctx);
-	test_env_fini(&f->env);
-	free(f);
-	return 0;
-}
 
 /* Run one script call on the blocking context, loading it if needed; the
  * reply (maybe an error) is the caller's. */
 static redisReply *
-run(struct lfx *f, struct scripts_call *c)
+run(struct test_sync *f, struct scripts_call *c)
 {
 	redisReply *r = redisCommandArgv(f->ctx, c->argc, c->argv, c->argvlen);
 
@@ -82,7 +51,7 @@ run(struct lfx *f, struct scripts_call *c)
 }
 
 static redisReply *
-run_ok(struct lfx *f, struct scripts_call *c)
+run_ok(struct test_sync *f, struct scripts_call *c)
 {
 	redisReply *r = run(f, c);
 
@@ -93,7 +62,7 @@ run_ok(struct lfx *f, struct scripts_call *c)
 
 /* Run c, which must be refused with an error containing want. */
 static void
-run_refused(struct lfx *f, struct scripts_call *c, const char *want)
+run_refused(struct test_sync *f, struct scripts_call *c, const char *want)
 {
 	redisReply *r = run(f, c);
 
@@ -106,7 +75,7 @@ run_refused(struct lfx *f, struct scripts_call *c, const char *want)
 
 /* Run c, whose answer must be the string want. */
 static void
-run_string(struct lfx *f, struct scripts_call *c, const char *want)
+run_string(struct test_sync *f, struct scripts_call *c, const char *want)
 {
 	redisReply *r = run_ok(f, c);
 
@@ -117,7 +86,7 @@ run_string(struct lfx *f, struct scripts_call *c, const char *want)
 
 /* Run c, whose answer must be the integer want. */
 static void
-run_integer(struct lfx *f, struct scripts_call *c, long long want)
+run_integer(struct test_sync *f, struct scripts_call *c, long long want)
 {
 	redisReply *r = run_ok(f, c);
 
@@ -128,7 +97,7 @@ run_integer(struct lfx *f, struct scripts_call *c, long long want)
 
 /* A string value (GET, HGET) into buf: 1, or 0 if nil. */
 static int
-redis_string(struct lfx *f, char *buf, size_t size, const char *fmt, ...)
+redis_string(struct test_sync *f, char *buf, size_t size, const char *fmt, ...)
 {
 	redisReply *r;
 	va_list ap;
@@ -151,14 +120,14 @@ redis_string(struct lfx *f, char *buf, size_t size, const char *fmt, ...)
 
 /* The current lease token ("" if there is none). */
 static const char *
-lease_now(struct lfx *f, char *buf)
+lease_now(struct test_sync *f, char *buf)
 {
 	redis_string(f, buf, TOKEN_MAX, "GET %s", keys_lease_scaler());
 	return buf;
 }
 
 static long long
-fence_now(struct lfx *f)
+fence_now(struct test_sync *f)
 {
 	return test_redis_int(f->ctx, "GET %s", keys_lease_scaler_fence());
 }
@@ -166,7 +135,7 @@ fence_now(struct lfx *f)
 /* One lease call by holder; its answer must be {want_token, want_what,
  * want_cur}.  The token answered is copied to token (if not NULL). */
 static void
-lease(struct lfx *f, const char *holder, const char *op, const char *mine,
+lease(struct test_sync *f, const char *holder, const char *op, const char *mine,
     const char *want_token, const char *want_what, const char *want_cur,
     char *token)
 {
@@ -192,7 +161,7 @@ lease(struct lfx *f, const char *holder, const char *op, const char *mine,
 
 /* Take the free lease as holder: token "<holder>#<fence>". */
 static void
-lease_acquire(struct lfx *f, const char *holder, const char *mine,
+lease_acquire(struct test_sync *f, const char *holder, const char *mine,
     long long fence, char *token)
 {
 	char want[TOKEN_MAX];
@@ -204,7 +173,7 @@ lease_acquire(struct lfx *f, const char *holder, const char *mine,
 static void
 test_lease_take_renew_held(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	char tok[TOKEN_MAX], buf[TOKEN_MAX];
 	long long pttl;
 
@@ -248,7 +217,7 @@ test_lease_take_renew_held(void **state)
 static void
 test_lease_dead_holder(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	char a[TOKEN_MAX], b[TOKEN_MAX], c[TOKEN_MAX], buf[TOKEN_MAX];
 
 	lease_acquire(f, HOLDER_A, "", 1, a);
@@ -270,7 +239,7 @@ test_lease_dead_holder(void **state)
 static void
 test_lease_drop(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	char a[TOKEN_MAX], b[TOKEN_MAX], buf[TOKEN_MAX];
 
 	lease_acquire(f, HOLDER_A, "", 1, a);
@@ -298,7 +267,7 @@ static void
 test_lease_bad_arguments(void **state)
 {
 	static const char *const ttls[] = { "0", "-5", "soon", "" };
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	struct scripts_call c;
 
 	/* Refused before Redis is asked. */
@@ -341,7 +310,7 @@ test_lease_bad_arguments(void **state)
 
 /* The record of a launch reservation, parsed (NULL if none). */
 static json_object *
-launch_record(struct lfx *f, const char *launch)
+launch_record(struct test_sync *f, const char *launch)
 {
 	char buf[1024];
 
@@ -375,7 +344,7 @@ json_int(json_object *o, const char *key)
 }
 
 static void
-reserve(struct lfx *f, const char *token, const char *launch,
+reserve(struct test_sync *f, const char *token, const char *launch,
     const char *role, const char *json, const char *want)
 {
 	struct scripts_call c;
@@ -386,7 +355,7 @@ reserve(struct lfx *f, const char *token, const char *launch,
 }
 
 static long long
-name_seq(struct lfx *f, const char *role)
+name_seq(struct test_sync *f, const char *role)
 {
 	return test_redis_int(f->ctx, "HGET %s %s", keys_name_seq(), role);
 }
@@ -394,7 +363,7 @@ name_seq(struct lfx *f, const char *role)
 static void
 test_fleet_reserve(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	struct scripts_call c;
 	char tok[TOKEN_MAX];
 	json_object *o;
@@ -447,7 +416,7 @@ test_fleet_reserve(void **state)
 static void
 test_fleet_forget_desire(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	const char *pairs[] = { "masters", "3", "clients", "7" };
 	const char *odd[] = { "masters", "3", "clients" };
 	struct scripts_call c;
@@ -500,7 +469,7 @@ test_fleet_forget_desire(void **state)
 
 /* A raw value of a hash field, for "unchanged" checks. */
 static void
-hash_raw(struct lfx *f, const char *key, const char *field, char *buf,
+hash_raw(struct test_sync *f, const char *key, const char *field, char *buf,
     size_t size)
 {
 	assert_true(redis_string(f, buf, size, "HGET %s %s", key, field));
@@ -511,7 +480,7 @@ hash_raw(struct lfx *f, const char *key, const char *field, char *buf,
 static void
 test_fleet_fenced(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	const char *pairs[] = { "masters", "9" };
 	struct scripts_call c;
 	char a[TOKEN_MAX], b[TOKEN_MAX], before[512], after[512];
@@ -572,7 +541,7 @@ test_fleet_fenced(void **state)
 
 /* The record of an instance, parsed (NULL if none). */
 static json_object *
-instance_record(struct lfx *f, const char *id)
+instance_record(struct test_sync *f, const char *id)
 {
 	char buf[1024];
 
@@ -583,7 +552,7 @@ instance_record(struct lfx *f, const char *id)
 }
 
 static void
-instance_put(struct lfx *f, const char *id, const char *json,
+instance_put(struct test_sync *f, const char *id, const char *json,
     const char *token)
 {
 	struct scripts_call c;
@@ -602,7 +571,7 @@ instance_put(struct lfx *f, const char *id, const char *json,
 /* instance_move (from "" = instance_state), fenced by token if not NULL:
  * the answer must be want (NULL: nil). */
 static void
-instance_move(struct lfx *f, const char *id, const char *from,
+instance_move(struct test_sync *f, const char *id, const char *from,
     const char *to, const char *token, const char *want)
 {
 	struct scripts_call c;
@@ -627,7 +596,7 @@ instance_move(struct lfx *f, const char *id, const char *from,
 static void
 test_instance_fenced(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 	struct scripts_call c;
 	char a[TOKEN_MAX], b[TOKEN_MAX], before[1024], after[1024];
 	json_object *o;
@@ -692,7 +661,7 @@ test_instance_fenced(void **state)
 
 /* Set i's stateSince to since (a mark to tell kept from stamped). */
 static void
-mark_since(struct lfx *f, const char *id, long long since)
+mark_since(struct test_sync *f, const char *id, long long since)
 {
 	json_object *o = instance_record(f, id);
 
@@ -704,7 +673,7 @@ mark_since(struct lfx *f, const char *id, long long since)
 }
 
 static long long
-state_since(struct lfx *f, const char *id, const char *want_state)
+state_since(struct test_sync *f, const char *id, const char *want_state)
 {
 	json_object *o = instance_record(f, id);
 	long long since;
@@ -719,7 +688,7 @@ state_since(struct lfx *f, const char *id, const char *want_state)
 static void
 test_instance_move_and_since(void **state)
 {
-	struct lfx *f = *state;
+	struct test_sync *f = *state;
 
 	instance_put(f, "i-1", REC_PENDING, NULL);
 	assert_true(state_since(f, "i-1", "pending") > AFTER_2023);
@@ -767,23 +736,23 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lease_take_renew_held,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_dead_holder,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_drop,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_bad_arguments,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_reserve,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_forget_desire,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_fenced,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_instance_fenced,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_instance_move_and_since,
-		    lfx_setup, lfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

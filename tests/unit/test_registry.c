@@ -26,37 +26,6 @@
 #include "common/scripts.h"
 #include "tests/unit/support.h"
 
-/* A test's server and its blocking context. */
-struct rfx {
-	struct test_env	 env;
-	redisContext	*ctx;
-};
-
-static int
-rfx_setup(void **state)
-{
-	struct rfx *f = calloc(1, sizeof(*f));
-
-	*state = f;
-	if (f == NULL || test_env_init(&f->env) == -1 ||
-	    test_redis_start(&f->env.srv) == -1 ||
-	    keys_init("olbtest:", "olbtest:events") == -1)
-		return -1;
-	f->ctx = redisConnect("127.0.0.1", f->env.srv.port);
-	return f->ctx == NULL || f->ctx->err ? -1 : 0;
-}
-
-static int
-rfx_teardown(void **state)
-{
-	struct rfx *f = *state;
-
-	if (f->ctx != NULL)
-		redisFree(f->ctx);
-	test_env_fini(&f->env);
-	free(f);
-	return 0;
-}
 
 /* What registry_list delivered. */
 struct listing {
@@ -74,14 +43,14 @@ collect(const struct registry_instance *inst, void *arg)
 }
 
 static int
-list(struct rfx *f, struct listing *l)
+list(struct test_sync *f, struct listing *l)
 {
 	memset(l, 0, sizeof(*l));
 	return registry_list(f->ctx, collect, l);
 }
 
 static void
-add(struct rfx *f, const char *role, uint16_t port, const char *state,
+add(struct test_sync *f, const char *role, uint16_t port, const char *state,
     const char *want)
 {
 	char id[REGISTRY_ID_MAX] = "";
@@ -93,7 +62,7 @@ add(struct rfx *f, const char *role, uint16_t port, const char *state,
 
 /* The score of id in a live set, or -1 if it is not a member. */
 static long long
-live_score(struct rfx *f, const char *set, const char *id)
+live_score(struct test_sync *f, const char *set, const char *id)
 {
 	long long n = test_redis_int(f->ctx, "ZSCORE %s %s", set, id);
 
@@ -103,7 +72,7 @@ live_score(struct rfx *f, const char *set, const char *id)
 
 /* Run one script call on the blocking context, loading it if needed. */
 static redisReply *
-run(struct rfx *f, struct scripts_call *c)
+run(struct test_sync *f, struct scripts_call *c)
 {
 	redisReply *r = redisCommandArgv(f->ctx, c->argc, c->argv, c->argvlen);
 
@@ -120,7 +89,7 @@ run(struct rfx *f, struct scripts_call *c)
 static void
 test_round_trip(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	struct listing l;
 	char id[REGISTRY_ID_MAX] = "", previous[REGISTRY_STATE_MAX];
 
@@ -176,7 +145,7 @@ test_round_trip(void **state)
 static void
 test_explicit_id_and_replace(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	struct registry_instance inst;
 	char id[REGISTRY_ID_MAX] = "i-0abc";
 	redisReply *r;
@@ -204,7 +173,7 @@ test_explicit_id_and_replace(void **state)
 static void
 test_live_sets(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 
 	add(f, "master", 8080, "pending", "inst-1");
 	add(f, "client", 8081, NULL, "inst-2");
@@ -263,7 +232,7 @@ assert_member(json_object *o, const char *key, const char *want)
 static void
 test_routing_messages(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	struct timeval tv = { 2, 0 };
 	struct scripts_call c;
 	redisContext *sub;
@@ -317,7 +286,7 @@ test_routing_messages(void **state)
 static void
 test_placement_batch(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	const char *masters_in[] = { "A", "B", "A" };
 	const char *clients[] = { "c1", "c2", "c3", "c1" };
 	const char *their_master[] = { "M", "M", "N", "M" };
@@ -361,7 +330,7 @@ test_placement_batch(void **state)
 static void
 test_placement_lookup(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	struct registry_account acct;
 	struct scripts_call c;
 
@@ -396,7 +365,7 @@ test_placement_lookup(void **state)
 static void
 test_noscript_fallback(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 
 	add(f, "master", 8080, NULL, "inst-1");
 	assert_int_equal(test_redis_do(f->ctx, "SCRIPT FLUSH"), 0);
@@ -410,7 +379,7 @@ test_noscript_fallback(void **state)
 static void
 test_server_lost(void **state)
 {
-	struct rfx *f = *state;
+	struct test_sync *f = *state;
 	struct listing l;
 	char id[REGISTRY_ID_MAX] = "";
 
@@ -427,21 +396,21 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_placement_batch,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_explicit_id_and_replace,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_live_sets,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_routing_messages,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_placement_lookup,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_noscript_fallback,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_server_lost,
-		    rfx_setup, rfx_teardown),
+		    test_sync_setup, test_sync_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
