@@ -115,6 +115,7 @@ static struct scaler {
 	uint64_t		 lease_ok;	/* mono ms of the last renewal */
 	struct ev_timer		 lease_timer, pass_timer, drop_timer;
 	int			 passing, again, listing;
+	int			 stopped;	/* cleaned up: late replies only */
 	uint64_t		 last_pass, next_list;
 	int			 exhausted[FLEET_ROLES];
 	uint64_t		 hold_until[FLEET_ROLES];
@@ -246,6 +247,8 @@ sc_launch_live(const struct sc_launch *l)
 static int
 sc_reply_failed(const char *what, const redisReply *r)
 {
+	if (sc.stopped)
+		return 1;
 	if (r == NULL) {
 		log_warn("%s: no answer from Redis", what);
 		return 1;
@@ -1200,7 +1203,8 @@ sc_on_list(int ok, const struct provider_instance *v, size_t n,
 	sc.list_fresh = 0;
 	if ((sc.listed = calloc(n + 1, sizeof(*sc.listed))) == NULL)
 		return;
-	memcpy(sc.listed, v, n * sizeof(*v));
+	if (n > 0)
+		memcpy(sc.listed, v, n * sizeof(*v));
 	sc.nlisted = n;
 	sc.listed_at = util_wall_ms();
 	sc.list_fresh = 1;
@@ -1310,8 +1314,11 @@ scaler_pass_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
 static void
 scaler_pass_kick(uint64_t delay)
 {
-	uint64_t when = ev_now(sc.w->loop) + delay;
+	uint64_t when;
 
+	if (sc.stopped)
+		return;
+	when = ev_now(sc.w->loop) + delay;
 	if (sc.passing) {
 		sc.again = 1;
 		return;
@@ -1406,6 +1413,8 @@ scaler_on_drop(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
 	(void)r;
+	if (sc.stopped)
+		return;
 	ev_timer_stop(sc.w->loop, &sc.drop_timer);
 	worker_done(arg);
 }
@@ -1449,7 +1458,16 @@ scaler_cleanup(struct worker *w)
 	free(sc.recs);
 	free(sc.res);
 	free(sc.listed);
-	memset(&sc, 0, sizeof(sc));
+	sc.recs = NULL;
+	sc.res = NULL;
+	sc.listed = NULL;
+	sc.nrecs = sc.nres = sc.nlisted = 0;
+	sc.http = NULL;
+	sc.sub = NULL;
+	sc.token[0] = '\0';
+	/* The worker frees its Redis connection after this: replies still
+	 * pending come back as NULL and must find nothing to act on. */
+	sc.stopped = 1;
 }
 
 static const struct worker_role_ops scaler_ops = {
