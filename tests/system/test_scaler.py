@@ -370,3 +370,29 @@ def test_static_provider(olbd_factory, redis_server, tmpdir_path):
         for p in procs:
             p.kill()
             p.wait(5)
+
+
+def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
+    """An instance unhealthy for health.replace_after_ms is drained, terminated
+    and replaced; the desired fleet stays the same."""
+    olbd = scaler_olbd(olbd_factory, extra=[
+        "scaling.initial_instances=2", "health.replace_after_ms=1500"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "client")) == 1, 15, what="the initial fleet")
+    (cid, crec), = running(r, "client").items()
+    assert place(olbd.port, "UM")[0] == 200
+    assert place(olbd.port, "UC", master="UM")[0] == 200
+    t0 = time.monotonic()
+    ctl(olbd, "instance", "state", cid, "unhealthy")
+    wait_for(lambda: records(r)[cid]["state"] == "terminated", 15, what="replaced")
+    assert time.monotonic() - t0 >= 1.4
+    wait_for(lambda: len(running(r, "client")) == 1, 15, what="a new client")
+    (nid, nrec), = running(r, "client").items()
+    assert nid != cid and nrec["serverName"] == "Client_Listener-2"
+    assert r.hget(P + "fleet", "clients") == "1"
+    drained = events.wait("instance.draining", pred=lambda e: e["id"] == cid)
+    assert drained[0]["reason"] == "unhealthy too long"
+    # The account on it is placed again on its next call, on the new client.
+    status, body = place(olbd.port, "UC", master="UM")
+    assert status == 200 and json.loads(body)["name"] == "Client_Listener-2"
