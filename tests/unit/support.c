@@ -23,6 +23,7 @@
 #include "common/conf.h"
 #include "common/ev.h"
 #include "common/keys.h"
+#include "common/scripts.h"
 #include "tests/unit/support.h"
 
 #define REDIS_SERVER	"/usr/bin/redis-server"
@@ -176,6 +177,19 @@ test_env_teardown(void **state)
 	test_env_fini(e);
 	free(e);
 	return 0;
+}
+
+redisReply *
+test_script(redisContext *ctx, struct scripts_call *c)
+{
+	redisReply *r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
+
+	if (scripts_reply_is_noscript(r)) {
+		freeReplyObject(r);
+		scripts_call_by_source(c);
+		r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
+	}
+	return r;
 }
 
 int

@@ -63,6 +63,12 @@ struct test_sync {
 	struct redisContext	*ctx;
 };
 
+/* Send script call c on ctx as EVALSHA, and once more as EVAL after
+ * NOSCRIPT.  The reply (maybe an error; NULL if the connection failed) is
+ * the caller's. */
+struct scripts_call;
+struct redisReply *test_script(struct redisContext *ctx, struct scripts_call *c);
+
 /* cmocka setup: *state = a new struct test_sync.  0 or -1. */
 int	 test_sync_setup(void **state);
 /* cmocka teardown of test_sync_setup.  0. */

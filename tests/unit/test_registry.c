@@ -74,13 +74,8 @@ live_score(struct test_sync *f, const char *set, const char *id)
 static redisReply *
 run(struct test_sync *f, struct scripts_call *c)
 {
-	redisReply *r = redisCommandArgv(f->ctx, c->argc, c->argv, c->argvlen);
+	redisReply *r = test_script(f->ctx, c);
 
-	if (scripts_reply_is_noscript(r)) {
-		freeReplyObject(r);
-		scripts_call_by_source(c);
-		r = redisCommandArgv(f->ctx, c->argc, c->argv, c->argvlen);
-	}
 	assert_non_null(r);
 	assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
 	return r;
