@@ -39,6 +39,7 @@ def scaler_olbd(olbd_factory, extra=(), env=None, **kw):
     o = olbd_factory(workers=kw.pop("workers", 2), env=env, extra=[
         'proxy.auth_tokens=["%s"]' % TOKEN,
         "provider.type=process",
+        'provider.process.command="%s --port {port} --name {name}"' % LISTENER,
         "provider.process.port_min=%d" % lo,
         "provider.process.port_max=%d" % hi,
         "health.pending_interval_ms=100",
