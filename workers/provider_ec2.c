@@ -223,6 +223,10 @@ pe_on_launch_answer(const struct ec2_answer *a, const char *code,
 			pe_launch_give_up(op, why);
 		return;
 	}
+	if (e == NULL && op->inst.id[0] == '\0') {
+		pe_launch_finish(op, "RunInstances answered no instance");
+		return;
+	}
 	if (e != NULL) {
 		if (op->inst.id[0] == '\0')
 			log_info("provider ec2: launched %s as %s", op->inst.name,
@@ -418,7 +422,6 @@ pe_list(struct provider *p, provider_list_cb *cb, void *arg)
 	if ((op = pe_op_new(p->impl, PE_LIST, (void *)cb, arg)) == NULL)
 		return -1;
 	op->deadline = ev_now(p->loop) + EC2_CALL_MS;
-	ev_timer_stop(p->loop, &op->timer);
 	pe_list_page(op, NULL);
 	return 0;
 }
