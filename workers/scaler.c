@@ -143,6 +143,7 @@ static struct scaler {
 } sc;
 
 static void	scaler_pass_kick(uint64_t delay);
+static void	scaler_lease_lost(const char *why);
 static void	scaler_lease_tick(struct ev_loop *loop, struct ev_timer *t,
 		    void *arg);
 
@@ -256,15 +257,12 @@ sc_reply_failed(const char *what, const redisReply *r)
 	if (r->type != REDIS_REPLY_ERROR)
 		return 0;
 	log_warn("%s: %s", what, r->str);
-	if (strstr(r->str, "FENCED") != NULL && sc_leader()) {
-		sc.token[0] = '\0';
-		event_publish(EVENT_NOTIFY, "leader.lost", NULL);
-		log_warn("scaler lease lost (a write was fenced)");
-	}
+	if (strstr(r->str, "FENCED") != NULL)
+		scaler_lease_lost("a write was fenced");
 	return 1;
 }
 
-/* Run a fenced script call, logging failures as what. */
+/* Send a (fenced) script call; cb gets NULL at once if Redis is down. */
 static void
 sc_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
 {
