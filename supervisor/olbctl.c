@@ -2,7 +2,7 @@
  * olbctl: the operator's tool.  Reads the same configuration as olbd (with
  * the same -c and -o options) to find Redis and the pidfile, then:
  *
- *   status		workers from their heartbeat keys
+ *   status		workers from their heartbeat keys, then the fleet
  *   events [--json]	follow the monitoring channel, one line per event
  *   reload		test the configuration, then SIGHUP the running olbd
  *   instance ...	add, remove, list instances, set an instance's state
@@ -42,13 +42,16 @@ struct ctl {
 	struct conf	*conf;
 };
 
+static int	fleet_print(struct ctl *ctl, redisContext *rc);
+
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
 	    "usage: olbctl [-c file] [-o key=value]... command\n"
 	    "commands:\n"
-	    "  status          workers (role, pid, host, uptime, restarts)\n"
+	    "  status          workers (role, pid, host, uptime, restarts), then\n"
+	    "                  the fleet as \"fleet\" prints it\n"
 	    "  events [--json] follow the monitoring channel\n"
 	    "  reload          test the configuration, then reload olbd\n"
 	    "  instance add --role master|client --addr IP:PORT [--name NAME]\n"
@@ -186,6 +189,7 @@ cmd_status(struct ctl *ctl)
 	char pattern[512], cursor[32] = "0";
 	char **keys = NULL;
 	size_t nkeys = 0;
+	int rv;
 
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
@@ -216,8 +220,10 @@ cmd_status(struct ctl *ctl)
 		free(keys[i]);
 	}
 	free(keys);
+	printf("\n");
+	rv = fleet_print(ctl, rc);
 	redisFree(rc);
-	return 0;
+	return rv;
 }
 
 /* One event as a readable line: time, level, type, then key=value pairs. */
@@ -654,17 +660,14 @@ ctl_provider_name(const struct conf *conf)
 	return "?";
 }
 
-/* fleet: desired and actual. */
+/* The fleet table (desired and actual, the scaler lease) on rc.  0 or 1. */
 static int
-cmd_fleet_show(struct ctl *ctl)
+fleet_print(struct ctl *ctl, redisContext *rc)
 {
 	struct ctl_fleet f = { ctl_provider_name(ctl->conf), { { 0 } }, { 0 }, 0 };
 	redisReply *fleet, *launches, *lease;
 	long long launching[2] = { 0, 0 };
-	redisContext *rc;
 
-	if ((rc = ctl_redis(ctl->conf)) == NULL)
-		return 1;
 	fleet = redisCommand(rc, "HGETALL %s", keys_fleet());
 	launches = redisCommand(rc, "HVALS %s", keys_launches());
 	lease = redisCommand(rc, "GET %s", keys_lease_scaler());
@@ -676,7 +679,6 @@ cmd_fleet_show(struct ctl *ctl)
 		freeReplyObject(fleet);
 		freeReplyObject(launches);
 		freeReplyObject(lease);
-		redisFree(rc);
 		return 1;
 	}
 	for (size_t i = 0; launches != NULL && launches->type == REDIS_REPLY_ARRAY &&
@@ -704,8 +706,20 @@ cmd_fleet_show(struct ctl *ctl)
 	freeReplyObject(fleet);
 	freeReplyObject(launches);
 	freeReplyObject(lease);
-	redisFree(rc);
 	return 0;
+}
+
+static int
+cmd_fleet_show(struct ctl *ctl)
+{
+	redisContext *rc;
+	int status;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	status = fleet_print(ctl, rc);
+	redisFree(rc);
+	return status;
 }
 
 /* Set fields of the desired fleet and tell the scaler (fleet.changed). */

@@ -1,6 +1,7 @@
 """The supervisor: workers, restarts, the breaker, liveness, reloads, Redis outages."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -254,12 +255,19 @@ def test_olbctl_status_and_events(olbd, redis_server):
     args = [OLBCTL, "-c", olbd.conf] + olbd.args()
     r = redis_server.client()
     wait_for(lambda: len(r.keys("loadbalancer:worker:*")) == 6, 3, what="heartbeats")
+    wait_for(lambda: r.get("loadbalancer:lease:scaler"), 3, what="the scaler lease")
     out = subprocess.run(args + ["status"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    workers, fleet = out.stdout.split("\n\n")
+    lines = workers.splitlines()
     assert lines[0].split()[:3] == ["ROLE", "PID", "HOST"]
     names = sorted(line.split()[0] for line in lines[1:])
     assert names == ["health", "proxy-1", "proxy-2", "scaler", "scheduler", "supervisor"]
+    # Then the fleet, with the scaler lease's holder (the scaler of this olbd).
+    head = fleet.splitlines()[0]
+    scaler = olbd.worker_pids("olbd: scaler")[0]
+    assert head.startswith("fleet down (provider process, cluster %s)" % olbd.cluster)
+    assert re.search(r"scaler lease \S+:%d#\d+$" % scaler, head), head
     ev = subprocess.Popen(args + ["events"], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(0.5)
