@@ -169,9 +169,8 @@ events_add_fields(struct json_object *ev, struct json_object *fields)
 	return 0;
 }
 
-/* The event as a JSON string the caller owns, or NULL.  Consumes fields. */
-static char *
-events_format(enum event_level level, const char *type,
+char *
+event_format(enum event_level level, const char *type,
     struct json_object *fields)
 {
 	struct json_object *ev;
@@ -262,7 +261,7 @@ events_send_dropped(void)
 		json_object_put(fields);
 		return -1;
 	}
-	if ((msg = events_format(EVENT_ERROR, "events.dropped", fields)) == NULL)
+	if ((msg = event_format(EVENT_ERROR, "events.dropped", fields)) == NULL)
 		return -1;
 	if ((rv = events_send(msg)) == 0)
 		events.unreported = 0;
@@ -299,7 +298,7 @@ event_publish(enum event_level level, const char *type,
 		json_object_put(fields);
 		return;
 	}
-	if ((msg = events_format(level, type, fields)) == NULL)
+	if ((msg = event_format(level, type, fields)) == NULL)
 		return;
 	/* Behind whatever waits, so events leave in order. */
 	events_enqueue(msg);

@@ -50,6 +50,12 @@ void		 events_shutdown(void);
  * events_init the event is discarded. */
 void		 event_publish(enum event_level level, const char *type,
 		    struct json_object *fields);
+/* The event as the JSON text event_publish sends (the envelope of
+ * events_init's host and role), for a process that publishes by other means
+ * (olbctl's blocking connection).  The caller frees it; NULL if out of
+ * memory.  Consumes fields. */
+char		*event_format(enum event_level level, const char *type,
+		    struct json_object *fields);
 /* Send everything queued; call when the connection comes up.  Does nothing
  * while the connection is down. */
 void		 events_flush(void);

@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "common/conf.h"
+#include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/registry.h"
@@ -460,28 +461,20 @@ cmd_instance_change(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-/* Publish one event on the monitoring channel, as olbd's processes do
- * (common/events.c), with role "olbctl".  fields is consumed. */
+/* Publish one event on the monitoring channel, formatted by common/events.c
+ * (role "olbctl", set in main).  fields is consumed. */
 static void
-ctl_event(redisContext *rc, const char *level, const char *type,
+ctl_event(redisContext *rc, enum event_level level, const char *type,
     json_object *fields)
 {
-	json_object *o = json_object_new_object();
 	redisReply *r;
+	char *msg;
 
-	json_object_object_add(o, "ts", json_object_new_int64((int64_t)util_wall_ms()));
-	json_object_object_add(o, "level", json_object_new_string(level));
-	json_object_object_add(o, "type", json_object_new_string(type));
-	json_object_object_add(o, "host", json_object_new_string(util_hostname()));
-	json_object_object_add(o, "role", json_object_new_string("olbctl"));
-	json_object_object_add(o, "pid", json_object_new_int(getpid()));
-	json_object_object_foreach(fields, k, v)
-		json_object_object_add(o, k, json_object_get(v));
-	r = redisCommand(rc, "PUBLISH %s %s", keys_events_channel(),
-	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	if ((msg = event_format(level, type, fields)) == NULL)
+		return;
+	r = redisCommand(rc, "PUBLISH %s %s", keys_events_channel(), msg);
 	freeReplyObject(r);
-	json_object_put(o);
-	json_object_put(fields);
+	free(msg);
 }
 
 /* instance drain ID: draining; the scaler does the rest. */
@@ -501,7 +494,7 @@ cmd_instance_drain(struct ctl *ctl, int argc, char **argv)
 		f = json_object_new_object();
 		json_object_object_add(f, "id", json_object_new_string(argv[2]));
 		json_object_object_add(f, "reason", json_object_new_string("olbctl"));
-		ctl_event(rc, "info", "instance.draining", f);
+		ctl_event(rc, EVENT_INFO, "instance.draining", f);
 	}
 	redisFree(rc);
 	if (rv == -1) {
@@ -769,7 +762,7 @@ ctl_fleet_set(struct ctl *ctl, const char *state, long long masters,
 			json_object_object_add(f, "masters", json_object_new_int64(masters));
 		if (clients >= 0)
 			json_object_object_add(f, "clients", json_object_new_int64(clients));
-		ctl_event(rc, "notify", "fleet.changed", f);
+		ctl_event(rc, EVENT_NOTIFY, "fleet.changed", f);
 	}
 	redisFree(rc);
 	return ok ? 0 : 1;
@@ -869,6 +862,7 @@ main(int argc, char **argv)
 	if (ctl_load(&ctl) == -1)
 		return 1;
 	keys_init(ctl.conf->redis.prefix, ctl.conf->redis.events_channel);
+	events_init(NULL, keys_events_channel(), util_hostname(), "olbctl");
 	if (strcmp(argv[0], "status") == 0)
 		status = cmd_status(&ctl);
 	else if (strcmp(argv[0], "events") == 0)
@@ -883,6 +877,7 @@ main(int argc, char **argv)
 		status = cmd_fleet(&ctl, argc, argv);
 	else
 		usage();
+	events_shutdown();
 	conf_free(ctl.conf);
 	return status;
 }

@@ -123,6 +123,10 @@ def test_fleet_up_scale_out_and_down(olbd_factory, redis_server, events):
         assert v["ip"] == "127.0.0.1" and answers(v["port"])
         assert v["cluster"] == olbd.cluster and v["launchToken"]
     assert len(cluster_pids(olbd.cluster)) == 3
+    (changed,) = events.of_type("fleet.changed")
+    assert (changed["role"], changed["state"], changed["masters"], changed["clients"]) == (
+        "olbctl", "up", 1, 2)
+    assert changed["level"] == "notify" and changed["pid"] > 0 and changed["ts"] > 0
     assert len(events.of_type("instance.launching")) == 3
     wait_for(lambda: len(events.of_type("instance.running")) == 3, 5,
              what="three instance.running events")
@@ -318,6 +322,8 @@ def test_drain_replaces_instance(olbd_factory, redis_server, events):
     (cid, crec), = running(r, "client").items()
     out = ctl(olbd, "instance", "drain", cid)
     assert out.stdout == "%s: running -> draining\n" % cid
+    by_ctl = events.wait("instance.draining", pred=lambda e: e["role"] == "olbctl")
+    assert (by_ctl[0]["id"], by_ctl[0]["reason"]) == (cid, "olbctl")
     wait_for(lambda: records(r)[cid]["state"] == "terminated", 10, what="terminated")
     wait_for(lambda: len(running(r, "client")) == 1, 15, what="a replacement")
     (nid, nrec), = running(r, "client").items()
