@@ -1825,3 +1825,11 @@ conf_addr_parse(const char *s, struct conf_addr *addr)
 	*addr = a;
 	return 0;
 }
+
+const char *
+conf_provider_name(enum provider_type type)
+{
+	return (size_t)type < sizeof(conf_provider_names) /
+	    sizeof(conf_provider_names[0]) - 1 ?
+	    conf_provider_names[type] : "?";
+}

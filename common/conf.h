@@ -219,5 +219,8 @@ void		 conf_set_base_dir(const char *dir);
 
 /* Parse "host:port" (IPv4, [IPv6] or name) into addr.  0 or -1. */
 int		 conf_addr_parse(const char *s, struct conf_addr *addr);
+/* "process", "static", "ec2": provider.type as written (and as the
+ * "provider" member of the instance records). */
+const char	*conf_provider_name(enum provider_type type);
 
 #endif

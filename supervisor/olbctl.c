@@ -639,25 +639,11 @@ ctl_field(const redisReply *r, const char *field, const char *def)
 	return def;
 }
 
-static const char *
-ctl_provider_name(const struct conf *conf)
-{
-	switch (conf->provider.type) {
-	case PROVIDER_PROCESS:
-		return "process";
-	case PROVIDER_STATIC:
-		return "static";
-	case PROVIDER_EC2:
-		return "ec2";
-	}
-	return "?";
-}
-
 /* The fleet table (desired and actual, the scaler lease) on rc.  0 or 1. */
 static int
 fleet_print(struct ctl *ctl, redisContext *rc)
 {
-	struct ctl_fleet f = { ctl_provider_name(ctl->conf), { { 0 } }, { 0 }, 0 };
+	struct ctl_fleet f = { conf_provider_name(ctl->conf->provider.type), { { 0 } }, { 0 }, 0 };
 	redisReply *fleet, *launches, *lease;
 	long long launching[2] = { 0, 0 };
 

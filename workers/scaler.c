@@ -1373,7 +1373,7 @@ scaler_start(struct worker *w)
 	srandom((unsigned int)(getpid() ^ util_mono_ms()));
 	if ((sc.prov = provider_new(w->conf, w->loop)) == NULL) {
 		log_error("provider %s cannot start",
-		    w->conf->provider.type == PROVIDER_EC2 ? "ec2" : "?");
+		    conf_provider_name(w->conf->provider.type));
 		return -1;
 	}
 	if ((sc.http = httpc_new(w->loop)) == NULL)

@@ -700,6 +700,17 @@ teardown(void **state)
 	return nftw(test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The provider names olbctl and the scaler print are provider.type's. */
+static void
+test_provider_name(void **state)
+{
+	(void)state;
+	assert_string_equal(conf_provider_name(PROVIDER_PROCESS), "process");
+	assert_string_equal(conf_provider_name(PROVIDER_STATIC), "static");
+	assert_string_equal(conf_provider_name(PROVIDER_EC2), "ec2");
+	assert_string_equal(conf_provider_name((enum provider_type)3), "?");
+}
+
 int
 main(void)
 {
@@ -730,6 +741,7 @@ main(void)
 		cmocka_unit_test(test_check_reload),
 		cmocka_unit_test(test_error_printing),
 		cmocka_unit_test(test_addr_parse),
+		cmocka_unit_test(test_provider_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
