@@ -67,16 +67,8 @@
 
 /* One instance record of the snapshot. */
 struct sc_rec {
-	char		 id[PROVIDER_ID_MAX];
-	int		 is_master;
-	char		 state[16];
-	int64_t		 since;
-	long long	 order;
-	long long	 count;
-	char		 ip[64];
-	uint16_t	 port;
-	char		 name[128];
-	int		 managed;	/* this provider and cluster */
+	struct registry_instance in;	/* count from instance_user_counts */
+	int			 managed;	/* this provider and cluster */
 };
 
 /* One launch reservation of the snapshot. */
@@ -174,7 +166,7 @@ static struct sc_rec *
 sc_rec_find(const char *id)
 {
 	for (size_t i = 0; i < sc.nrecs; i++)
-		if (strcmp(sc.recs[i].id, id) == 0)
+		if (strcmp(sc.recs[i].in.id, id) == 0)
 			return &sc.recs[i];
 	return NULL;
 }
@@ -414,24 +406,14 @@ sc_json_str(json_object *o, const char *key)
 static int
 sc_rec_parse(const char *id, const char *json, struct sc_rec *rec)
 {
-	struct registry_instance in;
-
 	memset(rec, 0, sizeof(*rec));
-	if (strlen(id) >= sizeof(rec->id))
+	if (strlen(id) >= sizeof(rec->in.id))
 		return -1;
-	registry_decode(id, json, &in);
-	if (strcmp(in.state, "?") == 0)
+	registry_decode(id, json, &rec->in);
+	if (strcmp(rec->in.state, "?") == 0)
 		return -1;
-	snprintf(rec->id, sizeof(rec->id), "%s", id);
-	rec->is_master = in.is_master;
-	snprintf(rec->state, sizeof(rec->state), "%s", in.state);
-	rec->since = in.state_since;
-	rec->order = in.launch_order;
-	snprintf(rec->ip, sizeof(rec->ip), "%s", in.ip);
-	rec->port = in.port;
-	snprintf(rec->name, sizeof(rec->name), "%s", in.name);
-	rec->managed = strcmp(in.provider, sc.prov->ops->name) == 0 &&
-	    strcmp(in.cluster, sc.conf->provider.cluster) == 0;
+	rec->managed = strcmp(rec->in.provider, sc.prov->ops->name) == 0 &&
+	    strcmp(rec->in.cluster, sc.conf->provider.cluster) == 0;
 	return 0;
 }
 
@@ -470,7 +452,7 @@ sc_on_counts(struct rconn *rc, redisReply *r, void *arg)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
 		    (rec = sc_rec_find(r->element[i]->str)) != NULL)
-			rec->count = strtoll(r->element[i + 1]->str, NULL, 10);
+			rec->in.count = strtoll(r->element[i + 1]->str, NULL, 10);
 }
 
 static void
@@ -832,17 +814,17 @@ sc_transition(const struct sc_rec *rec, const char *from, const char *to,
 			sc_job_del(&sc.terms, job);
 		return;
 	}
-	snprintf(m->id, sizeof(m->id), "%s", rec->id);
+	snprintf(m->id, sizeof(m->id), "%s", rec->in.id);
 	snprintf(m->from, sizeof(m->from), "%s", from);
 	m->level = EVENT_INFO;
 	m->type = type;
 	m->fields = fields;
 	if (type != NULL && fields == NULL)
-		m->fields = sc_fields(rec->id, rec->name, rec->is_master ?
+		m->fields = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ?
 		    "master" : "client");
 	m->then = then;
 	m->job = job;
-	sc_move(rec->id, from, to, sc_on_moved, m);
+	sc_move(rec->in.id, from, to, sc_on_moved, m);
 }
 
 static void
@@ -860,10 +842,10 @@ sc_on_terminate(const char *id, int ok, const char *error, void *arg)
 	}
 	if (rec == NULL) {		/* not in this snapshot any more */
 		memset(&gone, 0, sizeof(gone));
-		snprintf(gone.id, sizeof(gone.id), "%s", id);
+		snprintf(gone.in.id, sizeof(gone.in.id), "%s", id);
 		rec = &gone;
 	}
-	log_info("%s %s terminated", id, rec->name);
+	log_info("%s %s terminated", id, rec->in.name);
 	if (sc_leader())
 		sc_transition(rec, "terminating", "terminated",
 		    "instance.terminated", NULL, NULL, NULL);
@@ -887,11 +869,11 @@ sc_terminate(const struct sc_rec *rec, const char *why)
 {
 	struct sc_job *j;
 
-	if (!sc.prov->ops->can_launch || sc_job_find(sc.terms, rec->id) != NULL ||
-	    (j = sc_job_add(&sc.terms, rec->id)) == NULL)
+	if (!sc.prov->ops->can_launch || sc_job_find(sc.terms, rec->in.id) != NULL ||
+	    (j = sc_job_add(&sc.terms, rec->in.id)) == NULL)
 		return;
-	log_info("terminating %s %s: %s", rec->id, rec->name, why);
-	sc_transition(rec, rec->state, "terminating", NULL, NULL,
+	log_info("terminating %s %s: %s", rec->in.id, rec->in.name, why);
+	sc_transition(rec, rec->in.state, "terminating", NULL, NULL,
 	    sc_terminate_now, j);
 }
 
@@ -902,11 +884,11 @@ sc_drain(const struct sc_rec *rec, const char *why)
 
 	if (!sc.prov->ops->can_launch)
 		return;
-	f = sc_fields(rec->id, rec->name, rec->is_master ? "master" : "client");
+	f = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ? "master" : "client");
 	json_object_object_add(f, "reason", json_object_new_string(why));
-	json_object_object_add(f, "accounts", json_object_new_int64(rec->count));
-	log_info("draining %s %s: %s", rec->id, rec->name, why);
-	sc_transition(rec, rec->state, "draining", "instance.draining", f, NULL,
+	json_object_object_add(f, "accounts", json_object_new_int64(rec->in.count));
+	log_info("draining %s %s: %s", rec->in.id, rec->in.name, why);
+	sc_transition(rec, rec->in.state, "draining", "instance.draining", f, NULL,
 	    NULL);
 }
 
@@ -915,7 +897,7 @@ sc_forget(const struct sc_rec *rec)
 {
 	struct scripts_call c;
 
-	if (scripts_call_instance_remove(&c, rec->id) == 0 &&
+	if (scripts_call_instance_remove(&c, rec->in.id) == 0 &&
 	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == 0)
 		sc_write(&c, sc_write_done, (void *)"instance_remove");
 }
@@ -933,7 +915,7 @@ sc_on_probe(const struct httpc_result *res, void *arg)
 	if (res->status < 200 || res->status > 299 || !sc_leader() ||
 	    (rec = sc_rec_find(j->id)) == NULL)
 		return;
-	log_info("%s %s answers: running", rec->id, rec->name);
+	log_info("%s %s answers: running", rec->in.id, rec->in.name);
 	sc_transition(rec, "pending", "running", "instance.running", NULL, NULL,
 	    NULL);
 }
@@ -946,15 +928,15 @@ sc_probe(const struct sc_rec *rec)
 	struct sc_job *j;
 	char url[160];
 
-	if (rec->ip[0] == '\0' || rec->port == 0)
+	if (rec->in.ip[0] == '\0' || rec->in.port == 0)
 		return;
-	if ((j = sc_job_find(sc.probes, rec->id)) == NULL &&
-	    (j = sc_job_add(&sc.probes, rec->id)) == NULL)
+	if ((j = sc_job_find(sc.probes, rec->in.id)) == NULL &&
+	    (j = sc_job_add(&sc.probes, rec->in.id)) == NULL)
 		return;
 	if (j->busy || now - j->last < (uint64_t)sc.conf->health.pending_interval_ms)
 		return;
-	snprintf(url, sizeof(url), "http://%s:%u/api/v1/healthCheck", rec->ip,
-	    (unsigned int)rec->port);
+	snprintf(url, sizeof(url), "http://%s:%u/api/v1/healthCheck", rec->in.ip,
+	    (unsigned int)rec->in.port);
 	memset(&o, 0, sizeof(o));
 	o.url = url;
 	o.timeout_ms = (long)sc.conf->health.timeout_ms;
@@ -974,7 +956,7 @@ sc_probes_prune(void)
 	for (; j != NULL; j = next) {
 		next = j->next;
 		if ((rec = sc_rec_find(j->id)) == NULL ||
-		    strcmp(rec->state, "pending") != 0)
+		    strcmp(rec->in.state, "pending") != 0)
 			sc_job_del(&sc.probes, j);
 	}
 }
@@ -1056,12 +1038,12 @@ sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 
 		if (!rec->managed)
 			continue;
-		in->id = rec->id;
-		in->role = rec->is_master ? FLEET_MASTER : FLEET_CLIENT;
-		in->state = fleet_state_parse(rec->state);
-		in->count = rec->count;
-		in->since = rec->since;
-		in->order = rec->order;
+		in->id = rec->in.id;
+		in->role = rec->in.is_master ? FLEET_MASTER : FLEET_CLIENT;
+		in->state = fleet_state_parse(rec->in.state);
+		in->count = rec->in.count;
+		in->since = rec->in.state_since;
+		in->order = rec->in.launch_order;
 		idx[v->n++] = i;
 	}
 	v->inst = inst;
@@ -1101,7 +1083,7 @@ sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 			break;
 		case FLEET_FAIL:
 			event_publish(EVENT_ERROR, "instance.launch_failed",
-			    sc_fields(rec->id, rec->name, rec->is_master ?
+			    sc_fields(rec->in.id, rec->in.name, rec->in.is_master ?
 			    "master" : "client"));
 			sc_terminate(rec, p->acts[a].why);
 			break;
@@ -1154,7 +1136,7 @@ scaler_pass_plan(void)
 		sc_probes_prune();
 		for (size_t i = 0; i < sc.nrecs; i++)
 			if (sc.recs[i].managed &&
-			    strcmp(sc.recs[i].state, "pending") == 0)
+			    strcmp(sc.recs[i].in.state, "pending") == 0)
 				sc_probe(&sc.recs[i]);
 	}
 	free(inst);
@@ -1237,7 +1219,7 @@ sc_list_apply(void)
 		struct sc_rec *rec = sc_rec_find(v[i].id);
 
 		if (rec != NULL) {
-			if (rec->managed && strcmp(rec->state, "terminated") == 0)
+			if (rec->managed && strcmp(rec->in.state, "terminated") == 0)
 				sc_terminate(rec, "terminated but still listed");
 			continue;
 		}
@@ -1253,15 +1235,15 @@ sc_list_apply(void)
 	for (size_t i = 0; i < sc.nrecs; i++) {
 		struct sc_rec *rec = &sc.recs[i];
 
-		if (!rec->managed || strcmp(rec->state, "terminated") == 0 ||
-		    sc_job_find(sc.terms, rec->id) != NULL || sc_listed(rec->id) ||
-		    rec->since + (int64_t)grace > (int64_t)sc.listed_at)
+		if (!rec->managed || strcmp(rec->in.state, "terminated") == 0 ||
+		    sc_job_find(sc.terms, rec->in.id) != NULL || sc_listed(rec->in.id) ||
+		    rec->in.state_since + (int64_t)grace > (int64_t)sc.listed_at)
 			continue;
-		log_warn("%s %s is gone from the provider", rec->id, rec->name);
-		f = sc_fields(rec->id, rec->name, rec->is_master ? "master" :
+		log_warn("%s %s is gone from the provider", rec->in.id, rec->in.name);
+		f = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ? "master" :
 		    "client");
 		json_object_object_add(f, "reason", json_object_new_string("gone"));
-		sc_transition(rec, rec->state, "terminated", "instance.terminated",
+		sc_transition(rec, rec->in.state, "terminated", "instance.terminated",
 		    f, NULL, NULL);
 	}
 }
