@@ -225,9 +225,8 @@ pp_env_instance(pid_t pid, const char *cluster, char *buf, size_t size,
 /* Add to f the processes started lately that the scan did not show yet;
  * forget those seen or old. */
 static void
-pp_scan_recent(const struct pp *cpp, struct pp_found *f)
+pp_scan_recent(struct pp *pp, struct pp_found *f)
 {
-	struct pp *pp = (struct pp *)(uintptr_t)cpp;
 	uint64_t now = util_mono_ms();
 	size_t k = 0;
 
@@ -250,9 +249,8 @@ pp_scan_recent(const struct pp *cpp, struct pp_found *f)
 
 /* Keep a copy of scan f as the last scan. */
 static void
-pp_scan_keep(const struct pp *cpp, const struct pp_found *f)
+pp_scan_keep(struct pp *pp, const struct pp_found *f)
 {
-	struct pp *pp = (struct pp *)(uintptr_t)cpp;
 	struct provider_instance *v = NULL;
 
 	if (f->n > 0 && (v = calloc(f->n, sizeof(*v))) == NULL) {
@@ -271,7 +269,7 @@ pp_scan_keep(const struct pp *cpp, const struct pp_found *f)
  * a command that forks shares its environment with its children).  0, or
  * -1 if /proc cannot be read or out of memory. */
 static int
-pp_scan(const struct pp *pp, struct pp_found *f)
+pp_scan(struct pp *pp, struct pp_found *f)
 {
 	const char *cluster = pp->p->conf->provider.cluster;
 	struct provider_instance inst;
@@ -318,7 +316,7 @@ pp_scan(const struct pp *pp, struct pp_found *f)
 /* f = the last scan if it is fresh (with the processes started since), else
  * a new scan.  0 or -1. */
 static int
-pp_snapshot(const struct pp *pp, struct pp_found *f)
+pp_snapshot(struct pp *pp, struct pp_found *f)
 {
 	memset(f, 0, sizeof(*f));
 	if (pp->scanned_at == 0 ||
@@ -622,7 +620,7 @@ pp_launch_done(struct ev_loop *loop, struct ev_timer *t, void *arg)
 /* The instance of token if it runs (1), else 0; -1 if /proc cannot be read.
  * Fills f with the scan either way. */
 static int
-pp_find_launch(const struct pp *pp, const char *token, struct pp_found *f,
+pp_find_launch(struct pp *pp, const char *token, struct pp_found *f,
     struct provider_instance *inst)
 {
 	if (pp_snapshot(pp, f) == -1)
