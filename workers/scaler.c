@@ -162,13 +162,23 @@ sc_fields(const char *id, const char *name, const char *role)
 	return o;
 }
 
+static int
+sc_rec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sc_rec *)a)->in.id,
+	    ((const struct sc_rec *)b)->in.id);
+}
+
+/* The snapshot's record of id, or NULL (the records are sorted by id). */
 static struct sc_rec *
 sc_rec_find(const char *id)
 {
-	for (size_t i = 0; i < sc.nrecs; i++)
-		if (strcmp(sc.recs[i].in.id, id) == 0)
-			return &sc.recs[i];
-	return NULL;
+	struct sc_rec key;
+
+	if (sc.nrecs == 0 || strlen(id) >= sizeof(key.in.id))
+		return NULL;
+	snprintf(key.in.id, sizeof(key.in.id), "%s", id);
+	return bsearch(&key, sc.recs, sc.nrecs, sizeof(*sc.recs), sc_rec_cmp);
 }
 
 static struct sc_job *
@@ -436,6 +446,9 @@ sc_on_details(struct rconn *rc, redisReply *r, void *arg)
 		    sc_rec_parse(r->element[i]->str, r->element[i + 1]->str,
 		    &sc.recs[sc.nrecs]) == 0)
 			sc.nrecs++;
+	/* Counts, list and callbacks find records by id: O(log n) each. */
+	if (sc.nrecs > 1)
+		qsort(sc.recs, sc.nrecs, sizeof(*sc.recs), sc_rec_cmp);
 }
 
 static void
