@@ -190,6 +190,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("proxy.upstream_timeout_ms", proxy.upstream_timeout_ms, 30000, 10, 3600000),
 	SET_INT("proxy.max_connections", proxy.max_connections, 10000, 1, 1000000),
 	SET_INT("proxy.placement_cache", proxy.placement_cache, 262144, 1, 1 << 24),
+	SET_INT("proxy.redis_wait_ms", proxy.redis_wait_ms, 2000, 0, 60000),
 
 	SET_ADDR("admin.listen", admin.listen, "127.0.0.1:0", 0),
 

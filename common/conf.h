@@ -103,6 +103,9 @@ struct conf {
 		int64_t			 upstream_timeout_ms;	/* upstream answer */
 		int64_t			 max_connections;	/* per worker */
 		int64_t			 placement_cache;	/* entries per worker */
+		int64_t			 redis_wait_ms;	/* a request (or a new
+							   worker) waits for
+							   Redis this long */
 	} proxy;
 
 	struct {

@@ -31,6 +31,7 @@ static struct {
 	char	 tracking_seq[KEYS_NAME_MAX];
 	char	 tracking_built[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
+	char	 routing_seq[KEYS_NAME_MAX];
 	char	 fleet[KEYS_NAME_MAX];
 	char	 launches[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
@@ -86,6 +87,8 @@ keys_init_placement(const char *prefix)
 	    "%stracking_built", prefix) == -1 ||
 	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
 	    "%srouting", prefix) == -1 ||
+	    keys_format(keys.routing_seq, sizeof(keys.routing_seq),
+	    "%srouting:seq", prefix) == -1 ||
 	    keys_format(keys.fleet, sizeof(keys.fleet), "%sfleet", prefix) == -1 ||
 	    keys_format(keys.launches, sizeof(keys.launches), "%slaunches",
 	    prefix) == -1 ||
@@ -238,6 +241,19 @@ const char *
 keys_routing_channel(void)
 {
 	return keys.routing_channel;
+}
+
+const char *
+keys_routing_seq(void)
+{
+	return keys.routing_seq;
+}
+
+int
+keys_routing_ping(char *buf, size_t size, const char *host, long pid)
+{
+	return keys_format(buf, size, "%s:ping:%s:%ld", keys.routing_channel,
+	    host, pid);
 }
 
 const char *

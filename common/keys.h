@@ -71,7 +71,14 @@ const char	*keys_launches(void);
 const char	*keys_name_seq(void);
 const char	*keys_lease_scaler(void);
 const char	*keys_lease_scaler_fence(void);
-/* "<prefix>routing": placement cache invalidation for the proxy workers. */
+/* "<prefix>routing": placement cache invalidation for the proxy workers;
+ * "<prefix>routing:seq": the number of the last message published there (the
+ * scripts derive it as channel .. ":seq"). */
 const char	*keys_routing_channel(void);
+const char	*keys_routing_seq(void);
+/* "<prefix>routing:ping:<host>:<pid>": the channel on which one proxy worker
+ * checks that its routing subscription still receives.  0 or -1. */
+int		 keys_routing_ping(char *buf, size_t size, const char *host,
+		    long pid);
 
 #endif

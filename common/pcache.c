@@ -18,6 +18,8 @@ struct pcache_entry {
 	uint32_t		 hash;
 	int			 is_master;
 	struct placement	 where;
+	char			*master;	/* a client's master, in this
+						   allocation after actid */
 	char			 actid[];	/* NUL-terminated */
 };
 
@@ -124,25 +126,33 @@ pcache_grow(struct pcache *pc)
 }
 
 const struct placement *
-pcache_get(struct pcache *pc, const char *actid, int is_master)
+pcache_get(struct pcache *pc, const char *actid, int is_master,
+    const char *master)
 {
 	struct pcache_entry *e = *pcache_slot(pc, actid, is_master,
 	    pcache_hash(actid, is_master));
 
-	return e != NULL ? &e->where : NULL;
+	if (e == NULL || strcmp(e->master, master != NULL ? master : "") != 0)
+		return NULL;
+	return &e->where;
 }
 
 void
 pcache_put(struct pcache *pc, const char *actid, int is_master,
-    const struct placement *where)
+    const char *master, const struct placement *where)
 {
 	uint32_t h = pcache_hash(actid, is_master);
 	struct pcache_entry **p = pcache_slot(pc, actid, is_master, h), *e;
-	size_t len;
+	size_t len, mlen;
 
+	if (master == NULL)
+		master = "";
 	if (*p != NULL) {
-		(*p)->where = *where;
-		return;
+		/* replaced whole: the master may have changed */
+		e = *p;
+		*p = e->next;
+		free(e);
+		pc->count--;
 	}
 	if (pc->count >= pc->max) {
 		pcache_clear(pc);
@@ -152,13 +162,16 @@ pcache_put(struct pcache *pc, const char *actid, int is_master,
 		p = pcache_slot(pc, actid, is_master, h);
 	}
 	len = strlen(actid);
-	if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
+	mlen = strlen(master);
+	if ((e = malloc(sizeof(*e) + len + mlen + 2)) == NULL)
 		return;
-	e->next = NULL;
+	e->next = *p;	/* the rest of the chain, when an entry was replaced */
 	e->hash = h;
 	e->is_master = is_master != 0;
 	e->where = *where;
 	memcpy(e->actid, actid, len + 1);
+	e->master = e->actid + len + 1;
+	memcpy(e->master, master, mlen + 1);
 	*p = e;
 	pc->count++;
 }

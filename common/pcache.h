@@ -19,14 +19,18 @@ struct pcache;
 struct pcache		*pcache_new(size_t max);
 void			 pcache_free(struct pcache *pc);
 
-/* The placement of actid in that role, or NULL; valid until the next
- * pcache_put, pcache_drop or pcache_clear. */
+/* The placement of actid in that role, or NULL, also when it was cached
+ * under another master (a client that now copies master must go through
+ * the placement script, which moves it); master NULL or "" for a master
+ * account.  Valid until the next pcache_put, pcache_drop or pcache_clear. */
 const struct placement	*pcache_get(struct pcache *pc, const char *actid,
-			    int is_master);
-/* Remember (or replace) where actid is placed.  Out of memory is not an
- * error: the entry is simply not cached. */
+			    int is_master, const char *master);
+/* Remember (or replace) where actid, a client of master (NULL or "" for a
+ * master account), is placed.  Out of memory is not an error: the entry is
+ * simply not cached. */
 void			 pcache_put(struct pcache *pc, const char *actid,
-			    int is_master, const struct placement *where);
+			    int is_master, const char *master,
+			    const struct placement *where);
 void			 pcache_drop(struct pcache *pc, const char *actid,
 			    int is_master);
 void			 pcache_clear(struct pcache *pc);

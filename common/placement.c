@@ -34,6 +34,7 @@ struct placement_req {
 	void			*arg;
 	char			*actid;		/* in this allocation */
 	char			*master;	/* in this allocation, maybe "" */
+	char			*instance;	/* release: in this allocation */
 };
 
 /* Placements for one script on one connection, sent together; owned by the
@@ -79,14 +80,16 @@ placement_fail(const struct placement_req *req, const char *fmt, ...)
 	    scripts_name(req->script), rconn_addr(req->rc), msg);
 }
 
+/* A request owning copies of actid, master and instance (NULL: ""). */
 static struct placement_req *
 placement_req_new(struct rconn *rc, enum scripts_id script, const char *actid,
-    const char *master, placement_cb *cb, void *arg)
+    const char *master, const char *instance, placement_cb *cb, void *arg)
 {
 	struct placement_req *req;
 	size_t alen = strlen(actid), mlen = master != NULL ? strlen(master) : 0;
+	size_t ilen = instance != NULL ? strlen(instance) : 0;
 
-	if ((req = calloc(1, sizeof(*req) + alen + mlen + 2)) == NULL)
+	if ((req = calloc(1, sizeof(*req) + alen + mlen + ilen + 3)) == NULL)
 		return NULL;
 	req->rc = rc;
 	req->script = script;
@@ -98,6 +101,10 @@ placement_req_new(struct rconn *rc, enum scripts_id script, const char *actid,
 	if (master != NULL)
 		memcpy(req->master, master, mlen);
 	req->master[mlen] = '\0';
+	req->instance = req->master + mlen + 1;
+	if (instance != NULL)
+		memcpy(req->instance, instance, ilen);
+	req->instance[ilen] = '\0';
 	return req;
 }
 
@@ -109,7 +116,8 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 
 	switch (req->script) {
 	case SCRIPTS_RELEASE:
-		rv = scripts_call_release(c, req->role, req->actid, req->master);
+		rv = scripts_call_release(c, req->role, req->actid, req->master,
+		    req->instance);
 		break;
 	case SCRIPTS_LOCATE:
 		rv = scripts_call_locate(c, req->role, req->actid, req->master);
@@ -180,7 +188,7 @@ placement_copy_port(const redisReply *r, uint16_t *port)
 	return 0;
 }
 
-/* {id, ip, port, "existing"|"placed"} into where.  0 or -1. */
+/* {id, ip, port, "existing"|"placed"|"located"} into where.  0 or -1. */
 static int
 placement_parse_place(const redisReply *r, struct placement *where)
 {
@@ -198,20 +206,37 @@ placement_parse_place(const redisReply *r, struct placement *where)
 	how = r->element[3];
 	if (how == NULL || how->type != REDIS_REPLY_STRING || how->str == NULL)
 		return -1;
+	where->live = 1;
 	if (how->len == 8 && memcmp(how->str, "existing", 8) == 0)
 		where->existing = 1;
-	else if (!(how->len == 6 && memcmp(how->str, "placed", 6) == 0))
+	else if (how->len == 7 && memcmp(how->str, "located", 7) == 0) {
+		where->existing = 1;
+		where->live = 0;
+	} else if (!(how->len == 6 && memcmp(how->str, "placed", 6) == 0))
 		return -1;
 	where->found = 1;
 	return 0;
 }
 
+/* The routing sequence at the head of a placement or locate answer.  0 or
+ * -1. */
+static int
+placement_parse_seq(const redisReply *r, uint64_t *seq)
+{
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+		return -1;
+	*seq = (uint64_t)r->integer;
+	return 0;
+}
+
 /* A placement answer: nil (no capacity, or not placed for a locate) or
- * {id, ip, port, how}. */
+ * {id, ip, port, how}; seq is the answer's routing sequence. */
 static enum placement_status
-placement_parse_where(const redisReply *r, struct placement *where)
+placement_parse_where(const redisReply *r, uint64_t seq,
+    struct placement *where)
 {
 	memset(where, 0, sizeof(*where));
+	where->seq = seq;
 	if (r == NULL)
 		return PLACEMENT_ERROR;
 	if (r->type == REDIS_REPLY_NIL)
@@ -220,6 +245,7 @@ placement_parse_where(const redisReply *r, struct placement *where)
 		memset(where, 0, sizeof(*where));
 		return PLACEMENT_ERROR;
 	}
+	where->seq = seq;
 	return PLACEMENT_OK;
 }
 
@@ -228,6 +254,8 @@ static enum placement_status
 placement_parse(const struct placement_req *req, const redisReply *r,
     struct placement *where)
 {
+	uint64_t seq;
+
 	if (req->script == SCRIPTS_RELEASE ||
 	    req->script == SCRIPTS_TRACKING_FLUSH) {
 		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
@@ -236,7 +264,11 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 		where->found = (int)r->integer;
 		return PLACEMENT_OK;
 	}
-	return placement_parse_where(r, where);
+	/* locate: {seq, place or nil} */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    placement_parse_seq(r->element[0], &seq) == -1)
+		return PLACEMENT_ERROR;
+	return placement_parse_where(r->element[1], seq, where);
 }
 
 static void
@@ -253,9 +285,10 @@ placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
 		if (placement_send(req) == 0)
 			return;		/* the EVAL's reply comes here */
 		placement_fail(req, "NOSCRIPT, and EVAL could not be sent");
-	} else if (reply == NULL)
+	} else if (reply == NULL) {
 		placement_fail(req, "connection lost");
-	else if (reply->type == REDIS_REPLY_ERROR)
+		status = PLACEMENT_UNAVAILABLE;
+	} else if (reply->type == REDIS_REPLY_ERROR)
 		placement_fail(req, "%.*s", (int)(reply->len < 200 ?
 		    reply->len : 200), reply->str != NULL ? reply->str : "");
 	else if ((status = placement_parse(req, reply, &where)) ==
@@ -311,7 +344,7 @@ placement_batch_send(struct placement_batch *b)
 	    rconn_commandargv(b->rc, placement_on_batch_reply, b, c.argc, c.argv,
 	    c.argvlen) == -1) {
 		placement_fail(b->req[0], "not sent (connection down)");
-		placement_batch_fail(b, PLACEMENT_ERROR);
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
 	}
 }
 
@@ -336,6 +369,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
 	struct placement_batch *b = arg;
 	struct placement where;
+	uint64_t seq = 0;
 
 	(void)rc;
 	if (scripts_reply_is_noscript(reply) && !b->by_source) {
@@ -344,10 +378,13 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 		return;
 	}
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != b->n) {
-		if (reply == NULL)
+	    reply->elements != b->n + 1 ||
+	    placement_parse_seq(reply->element[0], &seq) == -1) {
+		if (reply == NULL) {
 			placement_fail(b->req[0], "connection lost");
-		else if (reply->type == REDIS_REPLY_ERROR)
+			placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+			return;
+		} else if (reply->type == REDIS_REPLY_ERROR)
 			placement_fail(b->req[0], "%.*s", (int)(reply->len < 200 ?
 			    reply->len : 200), reply->str != NULL ? reply->str : "");
 		else
@@ -359,7 +396,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	pl.failing = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		enum placement_status status = placement_parse_where(
-		    reply->element[i], &where);
+		    reply->element[i + 1], seq, &where);
 
 		if (status == PLACEMENT_ERROR)
 			placement_fail(b->req[i], "unexpected answer for one account");
@@ -420,7 +457,7 @@ placement_drop(struct rconn *rc)
 			continue;
 		}
 		pl.pending[i] = pl.pending[--pl.npending];
-		placement_batch_fail(b, PLACEMENT_ERROR);
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
 	}
 	if (pl.npending == 0 && pl.hooked != NULL) {
 		ev_before_sleep_del(pl.hooked, placement_hook, NULL);
@@ -446,14 +483,15 @@ placement_submit(struct placement_req *req)
 /* Allocate and send one call.  0 or -1 (nothing sent, cb not called). */
 static int
 placement_start(struct rconn *rc, enum scripts_id script, const char *role,
-    const char *actid, const char *master, long long max, placement_cb *cb,
-    void *arg)
+    const char *actid, const char *master, const char *instance,
+    long long max, placement_cb *cb, void *arg)
 {
 	struct placement_req *req;
 
 	if (rc == NULL || cb == NULL || actid == NULL || actid[0] == '\0')
 		return -1;
-	if ((req = placement_req_new(rc, script, actid, master, cb, arg)) == NULL) {
+	if ((req = placement_req_new(rc, script, actid, master, instance, cb,
+	    arg)) == NULL) {
 		log_error("placement %s: out of memory", scripts_name(script));
 		return -1;
 	}
@@ -467,7 +505,7 @@ placement_place_master(struct rconn *rc, const char *actid,
     long long max_per_master, placement_cb *cb, void *arg)
 {
 	return placement_start(rc, SCRIPTS_PLACE_MASTER, "master", actid, NULL,
-	    max_per_master, cb, arg);
+	    NULL, max_per_master, cb, arg);
 }
 
 int
@@ -477,15 +515,16 @@ placement_place_client(struct rconn *rc, const char *actid, const char *master,
 	if (master == NULL || master[0] == '\0')
 		return -1;
 	return placement_start(rc, SCRIPTS_PLACE_CLIENT, "client", actid, master,
-	    max_per_client, cb, arg);
+	    NULL, max_per_client, cb, arg);
 }
 
 int
 placement_release(struct rconn *rc, enum placement_role role,
-    const char *actid, const char *master, placement_cb *cb, void *arg)
+    const char *actid, const char *master, const char *instance,
+    placement_cb *cb, void *arg)
 {
 	return placement_start(rc, SCRIPTS_RELEASE, role == PLACEMENT_MASTER ?
-	    "master" : "client", actid, master, 0, cb, arg);
+	    "master" : "client", actid, master, instance, 0, cb, arg);
 }
 
 int
@@ -493,7 +532,7 @@ placement_locate(struct rconn *rc, enum placement_role role, const char *actid,
     placement_cb *cb, void *arg)
 {
 	return placement_start(rc, SCRIPTS_LOCATE, role == PLACEMENT_MASTER ?
-	    "master" : "client", actid, NULL, 0, cb, arg);
+	    "master" : "client", actid, NULL, NULL, 0, cb, arg);
 }
 
 int
@@ -503,8 +542,8 @@ placement_flush_tracking(struct rconn *rc, int max, int per_client_ms,
 	struct placement_req *req;
 
 	if (rc == NULL || cb == NULL || max < 1 || per_client_ms < 0 ||
-	    (req = placement_req_new(rc, SCRIPTS_TRACKING_FLUSH, "", NULL, cb,
-	    arg)) == NULL)
+	    (req = placement_req_new(rc, SCRIPTS_TRACKING_FLUSH, "", NULL, NULL,
+	    cb, arg)) == NULL)
 		return -1;
 	req->role = "client";
 	req->max = max;

@@ -30,7 +30,10 @@ enum placement_role {
 enum placement_status {
 	PLACEMENT_OK,		/* placed (or, for a release, done) */
 	PLACEMENT_NO_CAPACITY,	/* no live instance below its cap: 503 */
-	PLACEMENT_ERROR,	/* connection lost, error or unexpected reply */
+	PLACEMENT_ERROR,	/* an error or unexpected reply */
+	PLACEMENT_UNAVAILABLE,	/* the connection was lost before the answer:
+				   the call may or may not have run; every
+				   call here may be made again */
 	PLACEMENT_NOT_PLACED = PLACEMENT_NO_CAPACITY,	/* placement_locate */
 };
 
@@ -42,10 +45,21 @@ struct placement {
 	char		 ip[PLACEMENT_IP_MAX];
 	uint16_t	 port;
 	int		 existing;	/* 1: placed before (re-login), 0: just now */
+	int		 live;		/* the instance is running (placements
+					   always; a locate maybe not) */
+	uint64_t	 seq;		/* the routing sequence when the script
+					   ran (placements and locate) */
 };
 
 /* The answer: where is zeroed unless status is PLACEMENT_OK; it is valid only
- * during the call. */
+ * during the call.
+ *
+ * The routing sequence: every change that can make a cached placement stale
+ * (a release, an instance's state) is published on the routing channel with
+ * the next number of one counter, and the placement and locate answers carry
+ * the counter's value when their script ran.  An answer whose seq is below
+ * the highest number a subscriber has seen may predate a change the
+ * subscriber has already applied: it is used once, never cached. */
 typedef void placement_cb(enum placement_status status,
     const struct placement *where, void *arg);
 
@@ -61,16 +75,19 @@ int		 placement_place_master(struct rconn *rc, const char *actid,
 int		 placement_place_client(struct rconn *rc, const char *actid,
 		    const char *master, long long max_per_client, placement_cb *cb,
 		    void *arg);
-/* Free an account's place (mapping, count, tracking); master may be "" or
- * NULL (the recorded master of a client is used).  PLACEMENT_OK with
- * where->found 1 if it was placed, 0 if not.  0 or -1 as above. */
+/* Free an account's place (mapping, count, tracking) on instance (the one
+ * whose listener was removed; a placement made meanwhile elsewhere stays);
+ * master may be "" or NULL (the recorded master of a client is used).
+ * PLACEMENT_OK with where->found 1 if it was placed there, 0 if not.  0 or
+ * -1 as above. */
 int		 placement_release(struct rconn *rc, enum placement_role role,
-		    const char *actid, const char *master, placement_cb *cb,
-		    void *arg);
+		    const char *actid, const char *master, const char *instance,
+		    placement_cb *cb, void *arg);
 
 /* Where an account is placed, whatever the state of its instance (where its
- * remove_user_listener goes): PLACEMENT_OK, or PLACEMENT_NOT_PLACED (the same
- * value as PLACEMENT_NO_CAPACITY).  An account whose instance was removed is
+ * remove_user_listener goes): PLACEMENT_OK (where->live 0 if the instance is
+ * not running), or PLACEMENT_NOT_PLACED (the same value as
+ * PLACEMENT_NO_CAPACITY).  An account whose instance was removed is
  * released on the way (its listener went with the instance).  0 or -1 as
  * above. */
 int		 placement_locate(struct rconn *rc, enum placement_role role,
@@ -84,7 +101,7 @@ int		 placement_locate(struct rconn *rc, enum placement_role role,
 int		 placement_flush_tracking(struct rconn *rc, int max,
 		    int per_client_ms, placement_cb *cb, void *arg);
 
-/* Fail (PLACEMENT_ERROR) the placements still waiting to be sent on rc:
+/* Fail (PLACEMENT_UNAVAILABLE) the placements still waiting to be sent on rc:
  * call before rconn_free(rc).  Placements of a loop iteration are sent
  * together just before the loop sleeps. */
 void		 placement_drop(struct rconn *rc);

@@ -726,6 +726,17 @@ rconn_free(struct rconn *rc)
 	rconn_destroy(rc);
 }
 
+void
+rconn_reset(struct rconn *rc, const char *why)
+{
+	if (rc == NULL || rc->freeing)
+		return;
+	rconn_enter(rc);
+	rconn_down(rc, "%s(%s): %s", rc->nsubs > 0 ? "subscriber" : "connection",
+	    rc->addr, why);
+	rconn_leave(rc);
+}
+
 int
 rconn_is_up(const struct rconn *rc)
 {

@@ -62,6 +62,12 @@ struct rconn	*rconn_new(struct ev_loop *loop, const struct conf *conf, const cha
  * Free every rconn before its loop. */
 void		 rconn_free(struct rconn *rc);
 int		 rconn_is_up(const struct rconn *rc);
+/* Drop the connection as if it had failed (why is logged) and reconnect
+ * after the backoff: for an owner that found it dead by its own means (a
+ * subscriber that no longer receives).  Pending callbacks get NULL and the
+ * state callback reports the loss.  Safe anywhere, also inside rc's own
+ * callbacks (the close is deferred as in rconn_free). */
+void		 rconn_reset(struct rconn *rc, const char *why);
 /* Times the connection came up after having been lost. */
 uint64_t	 rconn_reconnects(const struct rconn *rc);
 /* "host:port" or socket path of the current (or last) server, for logs. */

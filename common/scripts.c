@@ -91,6 +91,19 @@
 	"    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
 	"end\n" \
 	"\n" \
+	"-- Publish a routing change (a cached placement may be stale) numbered by\n" \
+	"-- the routing sequence '<channel>:seq', which placement answers carry\n" \
+	"-- too: a proxy never caches an answer older than a change it has seen.\n" \
+	"local function routing_publish(channel, msg)\n" \
+	"    msg.seq = redis.call('INCR', channel .. ':seq')\n" \
+	"    redis.call('PUBLISH', channel, cjson.encode(msg))\n" \
+	"end\n" \
+	"\n" \
+	"-- The routing sequence now (0 before the first change).\n" \
+	"local function routing_seq(channel)\n" \
+	"    return tonumber(redis.call('GET', channel .. ':seq')) or 0\n" \
+	"end\n" \
+	"\n" \
 	"-- A singleton's write carries the lease token it was decided under (KEYS\n" \
 	"-- and ARGV past the script's own): the error to return when that lease is\n" \
 	"-- no longer held with that token, else nil.  No fence key: nil.\n" \
@@ -199,9 +212,13 @@
 	"-- Free an account's place: mapping, count, global counter and, for a\n" \
 	"-- client, its master record, spread and tracking entry (the tracking entry\n" \
 	"-- also when it was left without a placement).  Publishes the release.\n" \
-	"-- 1 if the account was placed, else 0.\n" \
-	"local function release_account(k, role, actid, master, spread, channel)\n" \
+	"-- With expect (an instance id), only a placement on that instance is\n" \
+	"-- freed: one made meanwhile elsewhere stays (compare and delete).\n" \
+	"-- 1 if the account was placed (there), else 0.\n" \
+	"local function release_account(k, role, actid, master, spread, channel,\n" \
+	"    expect)\n" \
 	"    local cur = redis.call('HGET', k.mapping, actid)\n" \
+	"    if cur and expect and expect ~= '' and cur ~= expect then return 0 end\n" \
 	"    if role == 'client' then\n" \
 	"        master = redis.call('HGET', k.masters, actid) or master\n" \
 	"        redis.call('HDEL', k.masters, actid)\n" \
@@ -215,13 +232,14 @@
 	"    count_down(k.counts, k.details, cur)\n" \
 	"    hash_add(k.global, role == 'master' and 'masterCount' or 'clientCount',\n" \
 	"        -1, false)\n" \
-	"    redis.call('PUBLISH', channel,\n" \
-	"        cjson.encode({ op = 'release', role = role, actid = actid }))\n" \
+	"    routing_publish(channel, { op = 'release', role = role, actid = actid,\n" \
+	"        id = cur })\n" \
 	"    return 1\n" \
 	"end\n" \
 	"\n" \
-	"-- The KEYS and ARGV of release and locate, checked: k, role, actid, master,\n" \
-	"-- spread prefix, channel; or nil.\n" \
+	"-- The KEYS and ARGV of release, locate and sweep, checked: k, role, actid\n" \
+	"-- (sweep: the cursor), master (sweep: the count), spread prefix, channel;\n" \
+	"-- or nil.\n" \
 	"local function release_args()\n" \
 	"    local role, actid = ARGV[1], ARGV[2]\n" \
 	"    if (role ~= 'master' and role ~= 'client') or actid == nil or\n" \
@@ -337,23 +355,24 @@ static const char scripts_place_master_lua[] =
 	"-- batch of accounts in order.\n"
 	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,\n"
 	"--       4 live:master, 5 global_state\n"
-	"-- ARGV: 1 max_per_master, 2.. the actids\n"
-	"-- Returns, per actid, {id, ip, port, 'existing'|'placed'}, or nil when no\n"
-	"-- live master is below max (the account then keeps any placement it had).\n"
+	"-- ARGV: 1 max_per_master, 2 routing channel, 3.. the actids\n"
+	"-- Returns {seq, then per actid {id, ip, port, 'existing'|'placed'}, or\n"
+	"-- nil when no live master is below max (the account then keeps any\n"
+	"-- placement it had)}; seq is the routing sequence when the batch ran.\n"
 	"local details, counts, mapping, live, global =\n"
 	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
-	"local max = tonumber(ARGV[1])\n"
-	"if max == nil or #ARGV < 2 or #KEYS < 5 then\n"
+	"local max, channel = tonumber(ARGV[1]), ARGV[2]\n"
+	"if max == nil or #ARGV < 3 or #KEYS < 5 then\n"
 	"    return redis.error_reply('place_master: bad arguments')\n"
 	"end\n"
-	"for i = 2, #ARGV do\n"
+	"for i = 3, #ARGV do\n"
 	"    if ARGV[i] == '' then\n"
 	"        return redis.error_reply('place_master: bad arguments')\n"
 	"    end\n"
 	"end\n"
 	"\n"
 	"local f = fleet_new(details, live, counts)\n"
-	"local out, added = {}, 0\n"
+	"local out, added = { routing_seq(channel) }, 0\n"
 	"local function place(actid)\n"
 	"    -- Idempotent re-login: still on a live master.\n"
 	"    local cur = redis.call('HGET', mapping, actid)\n"
@@ -373,7 +392,7 @@ static const char scripts_place_master_lua[] =
 	"    fleet_count_up(f, id)\n"
 	"    return answer(id, rec, 'placed')\n"
 	"end\n"
-	"for i = 2, #ARGV do out[i - 1] = place(ARGV[i]) end\n"
+	"for i = 3, #ARGV do out[i - 1] = place(ARGV[i]) end\n"
 	"if added > 0 then hash_add(global, 'masterCount', added, false) end\n"
 	"return out\n";
 
@@ -388,18 +407,18 @@ static const char scripts_place_client_lua[] =
 	"-- ARGV: 1 max_per_client, 2 the client_spread: key prefix, 3 the\n"
 	"--       client_list: key prefix (the script appends a master actid: such\n"
 	"--       keys are not declared, so this is not Redis Cluster safe; olb uses\n"
-	"--       one Redis), then pairs: actid, master actid\n"
-	"-- Returns, per account, {id, ip, port, 'existing'|'placed'}, or nil when\n"
-	"-- no live client instance is below max (the account then keeps any\n"
-	"-- placement it had).\n"
+	"--       one Redis), 4 routing channel, then pairs: actid, master actid\n"
+	"-- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or\n"
+	"-- nil when no live client instance is below max (the account then keeps\n"
+	"-- any placement it had)}; seq is the routing sequence when it ran.\n"
 	"local details, counts, mapping, live, global, masters =\n"
 	"    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]\n"
-	"local max, spread = tonumber(ARGV[1]), ARGV[2]\n"
-	"if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 5 or\n"
-	"    #ARGV % 2 ~= 1 or #KEYS < 9 then\n"
+	"local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[4]\n"
+	"if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 6 or\n"
+	"    #ARGV % 2 ~= 0 or #KEYS < 9 then\n"
 	"    return redis.error_reply('place_client: bad arguments')\n"
 	"end\n"
-	"for i = 4, #ARGV do\n"
+	"for i = 5, #ARGV do\n"
 	"    if ARGV[i] == '' then\n"
 	"        return redis.error_reply('place_client: bad arguments')\n"
 	"    end\n"
@@ -408,7 +427,7 @@ static const char scripts_place_client_lua[] =
 	"    list = ARGV[3] }\n"
 	"\n"
 	"local f = fleet_new(details, live, counts)\n"
-	"local out, added = {}, 0\n"
+	"local out, added = { routing_seq(channel) }, 0\n"
 	"local function place(actid, master)\n"
 	"    local cur = redis.call('HGET', mapping, actid)\n"
 	"    local old = redis.call('HGET', masters, actid) or master\n"
@@ -444,7 +463,7 @@ static const char scripts_place_client_lua[] =
 	"    fleet_count_up(f, id)\n"
 	"    return answer(id, rec, 'placed')\n"
 	"end\n"
-	"for i = 4, #ARGV, 2 do out[#out + 1] = place(ARGV[i], ARGV[i + 1]) end\n"
+	"for i = 5, #ARGV, 2 do out[(i - 1) / 2] = place(ARGV[i], ARGV[i + 1]) end\n"
 	"tracking_done(k)\n"
 	"if added > 0 then hash_add(global, 'clientCount', added, false) end\n"
 	"return out\n";
@@ -458,11 +477,12 @@ static const char scripts_release_lua[] =
 	"-- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if\n"
 	"--       unknown: the recorded one is used first), 4 the client_spread: key\n"
 	"--       prefix, 5 routing channel, 6 the client_list: key prefix (both\n"
-	"--       not Cluster safe, as in place_client)\n"
-	"-- Returns 1 if the account was placed, 0 if not.\n"
+	"--       not Cluster safe, as in place_client), 7 the instance whose\n"
+	"--       listener was removed ('' = wherever it is)\n"
+	"-- Returns 1 if the account was placed (on that instance), 0 if not.\n"
 	"local k, role, actid, master, spread, channel = release_args()\n"
 	"if k == nil then return redis.error_reply('release: bad arguments') end\n"
-	"return release_account(k, role, actid, master, spread, channel)\n";
+	"return release_account(k, role, actid, master, spread, channel, ARGV[7])\n";
 
 static const char scripts_locate_lua[] =
 	SCRIPTS_PRELUDE
@@ -470,17 +490,53 @@ static const char scripts_locate_lua[] =
 	"-- remove_user_listener must go).  An account mapped to an instance that no\n"
 	"-- longer exists is released here: its listener went with the instance.\n"
 	"-- KEYS and ARGV: as release.\n"
-	"-- Returns {id, ip, port, 'existing'}, or nil if the account is not placed.\n"
+	"-- Returns {seq, {id, ip, port, how}}, how 'existing' when the instance is\n"
+	"-- live (running), else 'located'; or {seq, nil} if the account is not\n"
+	"-- placed.  seq: the routing sequence, as for placements.\n"
 	"local k, role, actid, master, spread, channel = release_args()\n"
 	"if k == nil then return redis.error_reply('locate: bad arguments') end\n"
 	"local cur = redis.call('HGET', k.mapping, actid)\n"
-	"if not cur then return false end\n"
+	"if not cur then return { routing_seq(channel), false } end\n"
 	"local rec = record(k.details, cur)\n"
-	"if rec then return { cur, rec.ip, rec.port, 'existing' } end\n"
-	"if redis.call('HEXISTS', k.details, cur) == 0 then\n"
-	"    release_account(k, role, actid, master, spread, channel)\n"
+	"if rec then\n"
+	"    return { routing_seq(channel), { cur, rec.ip, rec.port,\n"
+	"        rec.state == 'running' and 'existing' or 'located' } }\n"
 	"end\n"
-	"return false\n";
+	"if redis.call('HEXISTS', k.details, cur) == 0 then\n"
+	"    release_account(k, role, actid, master, spread, channel, cur)\n"
+	"end\n"
+	"return { routing_seq(channel), false }\n";
+
+static const char scripts_sweep_lua[] =
+	SCRIPTS_PRELUDE
+	"-- sweep: free the places of accounts whose instance is gone (no record,\n"
+	"-- or terminated), a bounded slice of one mapping per call, so the keys of\n"
+	"-- accounts that never call again do not stay forever (SPEC 8).  Each is\n"
+	"-- released exactly as a remove_user_listener would, on that instance only.\n"
+	"-- KEYS: as release.\n"
+	"-- ARGV: 1 'master'|'client', 2 HSCAN cursor, 3 HSCAN COUNT, 4-6 as release\n"
+	"-- Returns {next cursor ('0': a full round is done), accounts released}.\n"
+	"local k, role, cursor, count, spread, channel = release_args()\n"
+	"count = tonumber(count)\n"
+	"if k == nil or count == nil or count < 1 then\n"
+	"    return redis.error_reply('sweep: bad arguments')\n"
+	"end\n"
+	"local got = redis.call('HSCAN', k.mapping, cursor, 'COUNT', math.floor(count))\n"
+	"local gone, released = {}, 0\n"
+	"for i = 1, #got[2], 2 do\n"
+	"    local actid, id = got[2][i], got[2][i + 1]\n"
+	"    if gone[id] == nil then\n"
+	"        local raw = redis.call('HGET', k.details, id)\n"
+	"        local ok, rec = pcall(cjson.decode, raw or '')\n"
+	"        gone[id] = not raw or (ok and type(rec) == 'table' and\n"
+	"            rec.state == 'terminated')\n"
+	"    end\n"
+	"    if gone[id] then\n"
+	"        released = released + release_account(k, role, actid, '', spread,\n"
+	"            channel, id)\n"
+	"    end\n"
+	"end\n"
+	"return { got[1], released }\n";
 
 /* Clients one tracking_flush call writes at most (unless one master has
  * more): a few milliseconds of Redis. */
@@ -586,8 +642,7 @@ static const char scripts_instance_put_lua[] =
 	"redis.call('HSET', details, id, cjson.encode(rec))\n"
 	"redis.call('HSETNX', counts, id, 0)\n"
 	"live_update(live_master, live_client, id, rec)\n"
-	"redis.call('PUBLISH', channel,\n"
-	"    cjson.encode({ op = 'instance', id = id, state = rec.state }))\n"
+	"routing_publish(channel, { op = 'instance', id = id, state = rec.state })\n"
 	"return { id, order }\n";
 
 static const char scripts_instance_state_lua[] =
@@ -624,8 +679,7 @@ static const char scripts_instance_state_lua[] =
 	"rec.state = state\n"
 	"redis.call('HSET', details, id, cjson.encode(rec))\n"
 	"live_update(live_master, live_client, id, rec)\n"
-	"redis.call('PUBLISH', channel,\n"
-	"    cjson.encode({ op = 'instance', id = id, state = state }))\n"
+	"routing_publish(channel, { op = 'instance', id = id, state = state })\n"
 	"return previous\n";
 
 static const char scripts_instance_remove_lua[] =
@@ -649,8 +703,7 @@ static const char scripts_instance_remove_lua[] =
 	"live_update(live_master, live_client, id, nil)\n"
 	"if redis.call('HDEL', details, id) == 0 then return 0 end\n"
 	"if hash_int(counts, id) <= 0 then redis.call('HDEL', counts, id) end\n"
-	"redis.call('PUBLISH', channel,\n"
-	"    cjson.encode({ op = 'instance', id = id, state = 'removed' }))\n"
+	"routing_publish(channel, { op = 'instance', id = id, state = 'removed' })\n"
 	"return 1\n";
 
 static const char scripts_lease_lua[] =
@@ -760,6 +813,7 @@ static struct {
 	    scripts_instance_remove_lua, "" },
 	[SCRIPTS_LEASE] = { "lease", scripts_lease_lua, "" },
 	[SCRIPTS_FLEET] = { "fleet", scripts_fleet_lua, "" },
+	[SCRIPTS_SWEEP] = { "sweep", scripts_sweep_lua, "" },
 };
 
 static int	scripts_ready;
@@ -866,6 +920,7 @@ scripts_call_place_masters(struct scripts_call *c, long long max_per_master,
 	scripts_call_push(c, keys_live_master());
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, c->number);
+	scripts_call_push(c, keys_routing_channel());
 	for (size_t i = 0; i < n; i++)
 		if (!scripts_nonempty(actids[i]) ||
 		    scripts_call_push(c, actids[i]) == -1)
@@ -893,6 +948,7 @@ scripts_call_place_clients(struct scripts_call *c, long long max_per_client,
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_client_list_prefix());
+	scripts_call_push(c, keys_routing_channel());
 	for (size_t i = 0; i < n; i++)
 		if (!scripts_nonempty(actids[i]) || !scripts_nonempty(masters[i]) ||
 		    scripts_call_push(c, actids[i]) == -1 ||
@@ -915,7 +971,8 @@ scripts_call_place_client(struct scripts_call *c, const char *actid,
 	return scripts_call_place_clients(c, max_per_client, &actid, &master, 1);
 }
 
-/* release and locate take the same KEYS and ARGV. */
+/* release, locate and sweep take the same KEYS and ARGV (sweep: cursor and
+ * count in place of actid and master). */
 static int
 scripts_call_account(struct scripts_call *c, enum scripts_id id,
     const char *role, const char *actid, const char *master)
@@ -946,9 +1003,25 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 
 int
 scripts_call_release(struct scripts_call *c, const char *role,
-    const char *actid, const char *master)
+    const char *actid, const char *master, const char *instance)
 {
-	return scripts_call_account(c, SCRIPTS_RELEASE, role, actid, master);
+	if (scripts_call_account(c, SCRIPTS_RELEASE, role, actid, master) == -1)
+		return -1;
+	return scripts_call_push(c, instance != NULL ? instance : "");
+}
+
+int
+scripts_call_sweep(struct scripts_call *c, const char *role,
+    const char *cursor, int count)
+{
+	if (count < 1 ||
+	    scripts_call_account(c, SCRIPTS_SWEEP, role, cursor, "") == -1)
+		return -1;
+	/* the count stands where a release has the master (ARGV 3) */
+	snprintf(c->number2, sizeof(c->number2), "%d", count);
+	c->argv[c->argc - 4] = c->number2;
+	c->argvlen[c->argc - 4] = strlen(c->number2);
+	return 0;
 }
 
 int

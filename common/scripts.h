@@ -18,16 +18,19 @@
 #include <hiredis/hiredis.h>
 
 enum scripts_id {
-	SCRIPTS_PLACE_MASTER,	/* max, actids -> per actid {id, ip, port, how} | nil */
+	SCRIPTS_PLACE_MASTER,	/* max, actids -> {seq, per actid {id, ip, port,
+				   how} | nil} */
 	SCRIPTS_PLACE_CLIENT,	/* max, (actid, master)s -> same */
-	SCRIPTS_RELEASE,	/* role, actid, master -> 1 | 0 */
-	SCRIPTS_LOCATE,		/* role, actid, master -> {id, ip, port, how} | nil */
+	SCRIPTS_RELEASE,	/* role, actid, master, instance -> 1 | 0 */
+	SCRIPTS_LOCATE,		/* role, actid, master -> {seq, {id, ip, port,
+				   how} | nil} */
 	SCRIPTS_TRACKING_FLUSH,	/* max -> masters rebuilt */
 	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
 	SCRIPTS_LEASE,		/* holder, ttl, take|drop, token -> {token, what, cur} */
 	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
+	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
 	SCRIPTS_COUNT
 };
 
@@ -66,7 +69,8 @@ int		 scripts_state_valid(const char *state);
  * value is needed (master may be "" for a release), or keys_init was not
  * called. */
 /* Place n (1..SCRIPTS_BATCH_MAX) accounts in one call, in order: the answer
- * is an array of n results, each as for one account. */
+ * is an array of 1 + n: the routing sequence when the script ran (see
+ * common/placement.h), then one result per account. */
 int		 scripts_call_place_masters(struct scripts_call *c,
 		    long long max_per_master, const char *const *actids, size_t n);
 int		 scripts_call_place_clients(struct scripts_call *c,
@@ -77,11 +81,19 @@ int		 scripts_call_place_master(struct scripts_call *c, const char *actid,
 		    long long max_per_master);
 int		 scripts_call_place_client(struct scripts_call *c, const char *actid,
 		    const char *master, long long max_per_client);
-/* role: "master" or "client". */
+/* role: "master" or "client"; instance: free the placement only if it is on
+ * that instance (the one whose listener was removed), NULL or "" = any. */
 int		 scripts_call_release(struct scripts_call *c, const char *role,
-		    const char *actid, const char *master);
+		    const char *actid, const char *master, const char *instance);
+/* Free up to about count accounts of role whose instance is gone (no record
+ * or terminated), from HSCAN cursor ("0" to start) of that role's mapping.
+ * Answer {next cursor, released}. */
+int		 scripts_call_sweep(struct scripts_call *c, const char *role,
+		    const char *cursor, int count);
 /* Where actid is placed, whatever its instance's state (an account of a
- * removed instance is released); role and master as for a release. */
+ * removed instance is released); role and master as for a release.  The
+ * answer is {seq, place or nil}; how is "located" when the instance is not
+ * live. */
 int		 scripts_call_locate(struct scripts_call *c, const char *role,
 		    const char *actid, const char *master);
 /* Rebuild the client_master_tracking arrays of up to max (>= 1) masters

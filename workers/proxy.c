@@ -61,11 +61,17 @@ conn_close(struct conn *c)
 	p->nconns--;
 	if (p->closing_all)
 		return;
-	if (p->w->stopping) {
-		if (p->nconns == 0)
-			worker_done(p->w);
-	} else if (!p->accepting)
+	if (p->w->stopping)
+		proxy_check_drained(p);
+	else if (!p->accepting)
 		proxy_accept_resume(p);
+}
+
+void
+proxy_check_drained(struct proxy *p)
+{
+	if (p->w->stopping && !p->closing_all && p->nconns == 0 && api_idle())
+		worker_done(p->w);
 }
 
 /* Idle or lingering: close.  A request begun and stalled: answer 408. */
@@ -544,8 +550,22 @@ proxy_start(struct worker *w)
 	if (api_init(p) == -1 || access_log_open(p->conf->log.access_log,
 	    p->conf->log.format == LOG_FORMAT_JSON) == -1)
 		return -1;
-	proxy_accept_resume(p);
-	return p->accepting ? 0 : -1;
+	/* Accept once Redis is up (a request for an account not in memory
+	 * needs it), or after proxy.redis_wait_ms anyway so the slot is never
+	 * deaf; the kernel queues connections on the socket meanwhile. */
+	if (p->conf->proxy.redis_wait_ms > 0 && !rconn_is_up(w->redis))
+		proxy_accept_pause(p, (uint64_t)p->conf->proxy.redis_wait_ms);
+	else
+		proxy_accept_resume(p);
+	return 0;
+}
+
+static void
+proxy_redis_state(struct worker *w, int up)
+{
+	if (up && !w->stopping)
+		proxy_accept_resume(&proxy);
+	api_redis_state(up);
 }
 
 /* Stop accepting (the supervisor keeps the socket, so queued connections
@@ -561,8 +581,7 @@ proxy_drain(struct worker *w)
 	p->accepting = 0;
 	close(p->listen_fd);
 	p->listen_fd = -1;
-	if (p->nconns == 0)
-		worker_done(w);
+	proxy_check_drained(p);
 }
 
 static void
@@ -588,6 +607,7 @@ proxy_reopen(struct worker *w)
 static const struct worker_role_ops proxy_ops = {
 	.start = proxy_start,
 	.drain = proxy_drain,
+	.redis_state = proxy_redis_state,
 	.reopen = proxy_reopen,
 	.cleanup = proxy_cleanup,
 };

@@ -109,5 +109,14 @@ void	api_abort(struct conn *c);
 /* proxy_api.c's per-worker set-up and teardown. */
 int	api_init(struct proxy *p);
 void	api_shutdown(void);
+/* The worker's Redis connection came up (1) or went down (0). */
+void	api_redis_state(int up);
+/* 1 if no request is left without a client but with work (a remove's
+ * release): with no connection left, a draining worker may exit. */
+int	api_idle(void);
+
+/* proxy.c: a draining worker with no connection left and api_idle() is
+ * done; call when a request without a client finishes. */
+void	proxy_check_drained(struct proxy *p);
 
 #endif

@@ -5,16 +5,25 @@
  * The listener API (create_user_listener, remove_user_listener) is served
  * here: bearer auth (constant time, several tokens), the JSON payload
  * (common/payload.c), the account's placement (a per-worker cache in front
- * of the Lua scripts of common/placement.c, invalidated by the routing
- * channel), then the call is forwarded byte for byte to the instance
- * (workers/upstream.c) and its answer relayed as it came.
+ * of the Lua scripts of common/placement.c, kept coherent through the
+ * routing channel: see "Routing" below), then the call is forwarded byte for
+ * byte to the instance (workers/upstream.c) and its answer relayed as it
+ * came.  A remove's 2xx frees the place on the instance that answered
+ * before the client hears it, and even if the client has gone.
+ *
+ * A request that needs Redis while it is unreachable waits on a list (at
+ * most API_WAIT_MAX, for proxy.redis_wait_ms) and is sent when Redis is
+ * back, else answered 503 "Placement store unavailable".
  */
+#include <sys/queue.h>
 #include <sys/random.h>
+#include <sys/types.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -44,28 +53,46 @@
 					   most every n ms */
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
+#define API_WAIT_MAX		4096	/* requests waiting for Redis */
+#define API_PING_MS		1000	/* routing subscription check period */
+#define API_PING_TIMEOUT_MS	1000	/* its ping not received this long after
+					   the PUBLISH answered: dead */
+#define API_UNAVAILABLE_BODY	"{\"status\":false,\"message\":" \
+	"\"Placement store unavailable, retry later\"}"
 
 enum api_route {
 	API_CREATE,
 	API_REMOVE,
 };
 
-/* One listener request, owned by its connection (c->api). */
+/* One listener request, owned by its connection (c->api) while it has one;
+ * a remove whose client went away is owned by itself (api.detached counts
+ * it) until its release is written. */
 struct api_request {
 	enum api_route		 route;
-	struct conn		*conn;
+	struct conn		*conn;		/* NULL: the client went away */
 	char			*head;		/* owned: forwarded request line + headers */
 	size_t			 head_len, head_cap;
-	char			*body;		/* owned: the body as received */
+	char			*body;		/* owned: the body as received, then
+						   a remove's answer to relay */
 	size_t			 body_len, body_cap;
 	char			 request_id[API_REQUEST_ID_MAX + 1];
 	struct payload		 payload;
 	struct placement	 where;
 	struct upstream		*upstream;	/* in flight */
-	int			 placing;	/* waiting for Redis */
-	int			 head_request;
+	int			 placing;	/* a script call in flight */
+	int			 releasing;	/* a remove's release: answer held in
+						   body until it is written */
+	int			 answer_status;	/* of the held answer */
+	int			 waiting;	/* on api.waiting (Redis away) */
+	uint64_t		 wait_until;	/* monotonic ms, from the first wait */
+	TAILQ_ENTRY(api_request) wait_entry;
+	int			 detached;	/* on api.detached_list */
+	TAILQ_ENTRY(api_request) detached_entry;
 	struct api_request	*next_spare;	/* on api.spare */
 };
+
+TAILQ_HEAD(api_request_list, api_request);
 
 static struct {
 	struct proxy		*proxy;
@@ -73,6 +100,32 @@ static struct {
 	unsigned char		 (*token_digests)[32];	/* owned */
 	size_t			 ntokens;
 	struct rconn		*routing;	/* subscriber to the routing channel */
+
+	/* Routing: cache coherence (see api_routing_* below). */
+	uint64_t		 routing_seen;	/* highest change number applied */
+	uint64_t		 routing_seen_at_loss;
+	uint64_t		 routing_sub_max;	/* highest since subscribed */
+	int			 routing_valid;	/* every change since routing_seen
+						   will arrive: answers may be
+						   cached */
+	int			 routing_checking;	/* a GET of the sequence is
+							   in flight */
+	int			 routing_ever_valid;
+	char			 ping_channel[256];
+	uint64_t		 ping_sent;	/* number of the ping in flight, 0 */
+	uint64_t		 ping_answered_ms;	/* its PUBLISH answered */
+	struct ev_timer		 ping_timer;
+
+	/* Requests waiting for Redis, oldest (first deadline) first; releases
+	 * whose client was answered have no deadline. */
+	struct api_request_list	 waiting;
+	size_t			 nwaiting;
+	struct ev_timer		 wait_timer;
+	struct api_request_list	 detached_list;	/* requests without a client
+						   that still have work */
+	size_t			 detached;
+	int			 closed;	/* api_shutdown ran */
+
 	struct ev_timer		 tracking_timer;
 	int			 tracking_busy;	/* a flush is in flight */
 	int			 tracking_left;	/* flush calls left this tick */
@@ -88,7 +141,7 @@ static struct {
 static void
 api_request_free(struct api_request *r)
 {
-	if (api.nspare == API_SPARE_MAX) {
+	if (api.nspare == API_SPARE_MAX || api.closed) {
 		free(r->head);
 		free(r->body);
 		free(r);
@@ -148,21 +201,82 @@ api_spare_free(void)
 	api.nspare = 0;
 }
 
+/*
+ * Routing: the cache coherence rule.
+ *
+ * Every change that can make a placement stale (a release, any change of an
+ * instance) is published on the routing channel by the script that makes it,
+ * numbered by one counter (routing:seq); placement and locate answers carry
+ * the counter's value when their script ran.  A worker applies each message
+ * (a release drops one entry, an instance change drops them all) and keeps
+ * the highest number applied, routing_seen.  An answer is cached only if the
+ * subscription is valid (below) and its number is not below routing_seen:
+ * an answer below it may predate a change already applied, so caching it
+ * would undo the change.  Messages arrive in order on one subscription: a
+ * gap in the numbers means one was lost, and the cache is emptied.
+ *
+ * Valid means: subscribed, and nothing missed since.  When the subscription
+ * is lost, or found dead (the worker publishes a ping on a channel of its
+ * own every API_PING_MS through its command connection; a ping not received
+ * within API_PING_TIMEOUT_MS after Redis counted the subscriber, or a
+ * PUBLISH that reached no subscriber, resets the subscription), the cache
+ * stays in use but takes no new entries.  Once subscribed again, one GET of
+ * the counter decides: the same number as at the loss means nothing changed,
+ * and the cache is valid again as it is; any other number (changes, or a
+ * Redis that lost its data) empties it.  So a reconnect costs one round
+ * trip, never one per cached account; stale entries can be used only
+ * between a change and the moment its loss is noticed (see
+ * docs/ARCHITECTURE.md).
+ */
+
+/* A message numbered seq is applied: note it, and empty the cache if a
+ * message before it was lost. */
+static void
+api_routing_number(uint64_t seq)
+{
+	if (seq == 0)
+		return;
+	if (seq > api.routing_sub_max)
+		api.routing_sub_max = seq;
+	if (api.routing_valid && seq > api.routing_seen + 1) {
+		log_warn("routing: messages %llu to %llu were lost; forgetting "
+		    "every placement", (unsigned long long)api.routing_seen + 1,
+		    (unsigned long long)seq - 1);
+		pcache_clear(api.cache);
+	}
+	if (seq > api.routing_seen)
+		api.routing_seen = seq;
+}
+
+/* The ping of this worker came back through the subscription. */
+static void
+api_routing_pong(const char *msg)
+{
+	if (api.ping_sent != 0 && strtoull(msg, NULL, 10) == api.ping_sent)
+		api.ping_sent = 0;
+}
+
 /* A routing message: a release drops one account, any instance change
  * drops everything (rare, and never wrong). */
 static void
 api_on_routing(struct rconn *rc, const char *channel, const char *msg, size_t len,
     void *arg)
 {
-	json_object *o, *op, *actid, *role;
+	json_object *o, *op, *actid, *role, *seq;
 
 	(void)rc;
-	(void)channel;
 	(void)arg;
-	if ((o = json_tokener_parse(msg)) == NULL || len == 0) {
+	if (strcmp(channel, api.ping_channel) == 0) {
+		api_routing_pong(msg);
+		return;
+	}
+	if (len == 0 || (o = json_tokener_parse(msg)) == NULL) {
 		pcache_clear(api.cache);
 		return;
 	}
+	if (json_object_object_get_ex(o, "seq", &seq) &&
+	    json_object_is_type(seq, json_type_int))
+		api_routing_number((uint64_t)json_object_get_int64(seq));
 	if (json_object_object_get_ex(o, "op", &op) &&
 	    strcmp(json_object_get_string(op), "release") == 0 &&
 	    json_object_object_get_ex(o, "actid", &actid) &&
@@ -174,14 +288,118 @@ api_on_routing(struct rconn *rc, const char *channel, const char *msg, size_t le
 	json_object_put(o);
 }
 
-/* Subscribed again after an outage: what was missed is unknown. */
+/* The counter as it is now, read after (re)subscribing. */
+static void
+api_on_routing_seq(struct rconn *rc, redisReply *reply, void *arg)
+{
+	uint64_t now;
+
+	(void)rc;
+	(void)arg;
+	api.routing_checking = 0;
+	if (api.closed || !rconn_is_up(api.routing))
+		return;		/* lost again meanwhile: checked when back */
+	if (reply == NULL || (reply->type != REDIS_REPLY_NIL &&
+	    reply->type != REDIS_REPLY_STRING)) {
+		log_warn("routing: GET %s: unexpected answer", keys_routing_seq());
+		return;
+	}
+	now = reply->type == REDIS_REPLY_STRING ? strtoull(reply->str, NULL, 10) : 0;
+	if (!api.routing_ever_valid || now != api.routing_seen_at_loss) {
+		if (pcache_count(api.cache) > 0)
+			log_info("routing: %llu changes while unsubscribed; "
+			    "forgetting every placement", (unsigned long long)(now >
+			    api.routing_seen_at_loss ? now - api.routing_seen_at_loss : 0));
+		pcache_clear(api.cache);
+	}
+	api.routing_seen = now > api.routing_sub_max ? now : api.routing_sub_max;
+	api.routing_valid = 1;
+	api.routing_ever_valid = 1;
+}
+
+/* Subscribed but not yet valid: read the counter (both connections up). */
+static void
+api_routing_check(void)
+{
+	if (api.routing_valid || api.routing_checking ||
+	    !rconn_is_up(api.routing) || !rconn_is_up(api.proxy->w->redis))
+		return;
+	if (rconn_command(api.proxy->w->redis, api_on_routing_seq, NULL, "GET %s",
+	    keys_routing_seq()) == 0)
+		api.routing_checking = 1;
+}
+
+/* The subscription is up (check it) or lost (stop caching). */
 static void
 api_on_routing_state(struct rconn *rc, int up, void *arg)
 {
 	(void)rc;
 	(void)arg;
-	if (up)
-		pcache_clear(api.cache);
+	api.ping_sent = 0;
+	if (up) {
+		api.routing_sub_max = 0;
+		api_routing_check();
+		return;
+	}
+	if (api.routing_valid)
+		api.routing_seen_at_loss = api.routing_seen;
+	api.routing_valid = 0;
+}
+
+/* Whether a placement answer may be cached (see the rule above). */
+static int
+api_routing_cacheable(const struct placement *where)
+{
+	return api.routing_valid && where->live && where->seq >= api.routing_seen;
+}
+
+/* The PUBLISH of a ping answered: Redis counted our subscriber, or not. */
+static void
+api_on_ping_published(struct rconn *rc, redisReply *reply, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	if (api.closed || api.ping_sent == 0)
+		return;
+	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+		api.ping_sent = 0;	/* tried again on the next tick */
+		return;
+	}
+	if (reply->integer == 0 && rconn_is_up(api.routing)) {
+		api.ping_sent = 0;
+		rconn_reset(api.routing, "not subscribed on the server");
+		return;
+	}
+	api.ping_answered_ms = util_mono_ms();
+}
+
+/* Every API_PING_MS: is the subscription still receiving? */
+static void
+api_on_ping_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)arg;
+	ev_timer_start(loop, t, API_PING_MS, api_on_ping_timer, NULL);
+	api_routing_check();
+	if (!rconn_is_up(api.routing)) {
+		api.ping_sent = 0;
+		return;
+	}
+	if (api.ping_sent != 0) {
+		if (api.ping_answered_ms != 0 &&
+		    util_mono_ms() - api.ping_answered_ms > API_PING_TIMEOUT_MS) {
+			api.ping_sent = 0;
+			rconn_reset(api.routing, "ping not received");
+		}
+		return;
+	}
+	if (!rconn_is_up(api.proxy->w->redis))
+		return;
+	api.ping_sent = util_mono_ms();
+	api.ping_answered_ms = 0;
+	if (rconn_command(api.proxy->w->redis, api_on_ping_published, NULL,
+	    "PUBLISH %s %llu", api.ping_channel,
+	    (unsigned long long)api.ping_sent) == -1)
+		api.ping_sent = 0;
 }
 
 static void
@@ -255,21 +473,35 @@ api_init(struct proxy *p)
 	us.response_timeout_ms = (uint64_t)conf->proxy.upstream_timeout_ms;
 	us.max_idle_per_address = 256;
 	upstream_init(p->w->loop, &us);
+	TAILQ_INIT(&api.waiting);
+	TAILQ_INIT(&api.detached_list);
+	if (keys_routing_ping(api.ping_channel, sizeof(api.ping_channel),
+	    util_hostname(), (long)getpid()) == -1)
+		return -1;
 	api.routing = rconn_new(p->w->loop, conf, "routing", api_on_routing_state, NULL);
 	if (api.routing == NULL ||
-	    rconn_subscribe(api.routing, keys_routing_channel(), api_on_routing, NULL) == -1)
+	    rconn_subscribe(api.routing, keys_routing_channel(), api_on_routing, NULL) == -1 ||
+	    rconn_subscribe(api.routing, api.ping_channel, api_on_routing, NULL) == -1)
 		return -1;
 	ev_timer_start(p->w->loop, &api.tracking_timer, API_TRACKING_MS,
 	    api_on_tracking_timer, NULL);
+	ev_timer_start(p->w->loop, &api.ping_timer, API_PING_MS, api_on_ping_timer,
+	    NULL);
 	return 0;
 }
+
+static void	api_wait_drop_all(void);
 
 void
 api_shutdown(void)
 {
+	api.closed = 1;
+	api_wait_drop_all();
 	upstream_shutdown();
 	placement_drop(api.proxy->w->redis);
 	ev_timer_stop(api.proxy->w->loop, &api.tracking_timer);
+	ev_timer_stop(api.proxy->w->loop, &api.ping_timer);
+	ev_timer_stop(api.proxy->w->loop, &api.wait_timer);
 	rconn_free(api.routing);
 	api.routing = NULL;
 	pcache_free(api.cache);
@@ -502,33 +734,86 @@ api_body(struct conn *c, const char *data, size_t len)
 	return 0;
 }
 
+/* Done with r.  A detached request was the last thing a draining worker
+ * may have waited for. */
+static void
+api_done(struct api_request *r)
+{
+	int detached = r->detached;
+
+	if (detached) {
+		TAILQ_REMOVE(&api.detached_list, r, detached_entry);
+		api.detached--;
+	}
+	api_request_free(r);
+	if (detached && !api.closed)
+		proxy_check_drained(api.proxy);
+}
+
+/* r has no client any more but work to finish (a remove's release); it now
+ * owns itself. */
+static void
+api_detach(struct api_request *r)
+{
+	if (r->conn != NULL)
+		r->conn->api = NULL;
+	r->conn = NULL;
+	if (!r->detached) {
+		r->detached = 1;
+		TAILQ_INSERT_TAIL(&api.detached_list, r, detached_entry);
+		api.detached++;
+	}
+}
+
+int
+api_idle(void)
+{
+	return api.detached == 0;
+}
+
+static void	api_wait_unlink(struct api_request *r);
+static void	api_detach_answered(struct api_request *r);
+
 void
 api_abort(struct conn *c)
 {
 	struct api_request *r = c->api;
 
-	if (r->upstream != NULL)
-		upstream_cancel(r->upstream);
+	/* A remove that may reach (or has reached) the instance: its release
+	 * must still follow a 2xx. */
+	if (r->route == API_REMOVE && (r->upstream != NULL || r->releasing)) {
+		api_detach(r);
+		return;
+	}
 	r->conn = NULL;
 	c->api = NULL;
+	if (r->upstream != NULL) {
+		upstream_cancel(r->upstream);
+		r->upstream = NULL;
+	}
+	if (r->waiting)
+		api_wait_unlink(r);
 	if (!r->placing)
 		api_request_free(r);
 	/* else freed by the placement callback, which sees conn == NULL */
 }
 
-/* Relay the instance's answer to the client: its status line and end-to-end
- * headers as they came, the body with our own framing. */
-static void
-api_relay(struct conn *c, const struct http_response *res, const char *body,
-    size_t body_len, const char *request_id)
+/* Render the instance's answer for the client into r->body (the request
+ * body is no longer needed): its status line and end-to-end headers as they
+ * came, the body with our own framing.  0 or -1 (out of memory). */
+static int
+api_relay(struct api_request *r, const struct http_response *res,
+    const char *body, size_t body_len)
 {
+	struct conn *c = r->conn;
 	char line[160];
-	size_t start = c->out_len;
-	int has_rid = 0, n;
+	int has_rid = 0, n, rv = 0;
 
+	r->body_len = 0;
+	r->answer_status = res->status;
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", res->status,
 	    (int)(res->reason_len > 100 ? 100 : res->reason_len), res->reason);
-	conn_out_append(c, line, (size_t)n);
+	rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, line, (size_t)n);
 	for (size_t i = 0; i < res->nheaders; i++) {
 		const struct http_header *h = &res->headers[i];
 
@@ -536,19 +821,35 @@ api_relay(struct conn *c, const struct http_response *res, const char *body,
 			continue;
 		if (h->name_len == 12 && strncasecmp(h->name, "X-Request-Id", 12) == 0)
 			has_rid = 1;
-		conn_out_append(c, h->name, h->name_len);
-		conn_out_append(c, ": ", 2);
-		conn_out_append(c, h->value, h->value_len);
-		conn_out_append(c, "\r\n", 2);
+		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, h->name,
+		    h->name_len);
+		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, ": ", 2);
+		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, h->value,
+		    h->value_len);
+		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, "\r\n", 2);
 	}
 	n = snprintf(line, sizeof(line), "%s%s%sContent-Length: %zu\r\n%s\r\n",
-	    has_rid ? "" : "X-Request-Id: ", has_rid ? "" : request_id,
+	    has_rid ? "" : "X-Request-Id: ", has_rid ? "" : r->request_id,
 	    has_rid ? "" : "\r\n", body_len,
 	    conn_closes_after_answer(c) ? "Connection: close\r\n" : "");
-	conn_out_append(c, line, (size_t)n);
+	rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, line, (size_t)n);
 	if (!c->head_only)
-		conn_out_append(c, body, body_len);
-	conn_log_answer(c, res->status, c->out_len - start);
+		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, body,
+		    body_len);
+	return rv;
+}
+
+/* Send the answer rendered in r->body to r's client; r keeps no client. */
+static void
+api_send_answer(struct api_request *r)
+{
+	struct conn *c = r->conn;
+
+	c->api = NULL;
+	r->conn = NULL;
+	conn_out_append(c, r->body, r->body_len);
+	conn_log_answer(c, r->answer_status, r->body_len);
+	conn_resume(c);
 }
 
 /* Answer an api request with a JSON error (502, 503, 504...) and go on. */
@@ -567,7 +868,22 @@ api_fail(struct api_request *r, int status)
 	conn_resume(c);
 }
 
+/* Redis stayed away for the whole wait: 503 with a message of its own (not
+ * "No instance available", which means the fleet is full). */
+static void
+api_fail_unavailable(struct api_request *r)
+{
+	struct conn *c = r->conn;
+
+	c->api = NULL;
+	api_request_free(r);
+	conn_respond_with(c, 503, "Retry-After: " API_RETRY_AFTER "\r\n",
+	    API_UNAVAILABLE_BODY);
+	conn_resume(c);
+}
+
 static void	api_forward(struct api_request *r);
+static void	api_submit(struct api_request *r);
 
 static enum placement_role
 api_role(const struct payload *p)
@@ -575,43 +891,239 @@ api_role(const struct payload *p)
 	return p->is_master ? PLACEMENT_MASTER : PLACEMENT_CLIENT;
 }
 
+/*
+ * Waiting for Redis.  A request whose script call could not be sent, or
+ * whose connection was lost before the answer (every script here may run
+ * again: placements and locate are idempotent, a release is a compare and
+ * delete), waits on api.waiting until Redis is back (api_redis_state), for
+ * at most proxy.redis_wait_ms from its first wait.  Then a placement gets
+ * api_fail_unavailable; a remove's release sends the instance's answer to
+ * its client and goes on waiting, without a deadline, detached.
+ */
+
 static void
-api_on_released(enum placement_status status, const struct placement *where, void *arg)
+api_wait_unlink(struct api_request *r)
 {
-	(void)where;
-	(void)arg;
-	if (status != PLACEMENT_OK)
-		log_warn("release after remove_user_listener failed; the place stays "
-		    "counted until the account is placed again");
+	TAILQ_REMOVE(&api.waiting, r, wait_entry);
+	api.nwaiting--;
+	r->waiting = 0;
 }
 
-/* The instance answered (or failed).  A 2xx to remove_user_listener frees the
- * account's place; an instance that is gone from the registry is released by
- * the locate script before any call is made. */
+static void	api_on_wait_timer(struct ev_loop *loop, struct ev_timer *t,
+    void *arg);
+
+/* Arm the timer for the first deadline on the list, if any. */
+static void
+api_wait_arm(void)
+{
+	uint64_t first = 0, now = util_mono_ms();
+	struct api_request *r;
+
+	TAILQ_FOREACH(r, &api.waiting, wait_entry)
+		if (r->conn != NULL && (first == 0 || r->wait_until < first))
+			first = r->wait_until;
+	if (first == 0)
+		ev_timer_stop(api.proxy->w->loop, &api.wait_timer);
+	else
+		ev_timer_start(api.proxy->w->loop, &api.wait_timer,
+		    first > now ? first - now : 0, api_on_wait_timer, NULL);
+}
+
+static void	api_wait(struct api_request *r);
+
+/* r's wait is over (deadline, or no room on the list); r is not on it. */
+static void
+api_wait_expired(struct api_request *r)
+{
+	if (!r->releasing) {
+		if (r->conn != NULL)
+			api_fail_unavailable(r);
+		else
+			api_done(r);
+		return;
+	}
+	if (r->conn != NULL) {
+		log_warn("release of %s on %s waits for Redis; answering the "
+		    "client meanwhile", r->payload.actid, r->where.id);
+		api_detach_answered(r);
+		if (api.nwaiting < API_WAIT_MAX) {
+			api_wait(r);
+			return;
+		}
+	}
+	log_error("release of %s on %s lost: %zu requests already wait for "
+	    "Redis; olbctl check lists the account", r->payload.actid,
+	    r->where.id, api.nwaiting);
+	api_done(r);
+}
+
+/* Put r on the wait list (see above). */
+static void
+api_wait(struct api_request *r)
+{
+	uint64_t now = util_mono_ms();
+
+	if (r->conn != NULL && r->wait_until == 0)
+		r->wait_until = now + (uint64_t)api.conf->proxy.redis_wait_ms;
+	if ((r->conn != NULL && now >= r->wait_until) ||
+	    api.nwaiting >= API_WAIT_MAX) {
+		api_wait_expired(r);
+		return;
+	}
+	r->waiting = 1;
+	TAILQ_INSERT_TAIL(&api.waiting, r, wait_entry);
+	api.nwaiting++;
+	api_wait_arm();
+}
+
+static void
+api_on_wait_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	uint64_t now = util_mono_ms();
+	struct api_request *r, *next;
+
+	(void)loop;
+	(void)t;
+	(void)arg;
+	for (r = TAILQ_FIRST(&api.waiting); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, wait_entry);
+		if (r->conn == NULL || r->wait_until > now)
+			continue;
+		api_wait_unlink(r);
+		api_wait_expired(r);
+	}
+	api_wait_arm();
+}
+
+/* Redis is back: send every waiting call again, in order. */
+static void
+api_wait_resume(void)
+{
+	struct api_request_list todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct api_request *r;
+
+	TAILQ_CONCAT(&todo, &api.waiting, wait_entry);
+	api.nwaiting = 0;
+	while ((r = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, r, wait_entry);
+		r->waiting = 0;
+		api_submit(r);
+	}
+	api_wait_arm();
+}
+
+/* Worker exit: what still waits is answered by nobody; releases are lost
+ * (and said so). */
+static void
+api_wait_drop_all(void)
+{
+	struct api_request *r, *next;
+
+	while ((r = TAILQ_FIRST(&api.waiting)) != NULL) {
+		api_wait_unlink(r);
+		if (r->releasing)
+			log_error("release of %s on %s lost: the worker stops "
+			    "while Redis is unreachable", r->payload.actid,
+			    r->where.id);
+		if (r->conn != NULL)
+			r->conn->api = NULL;
+		r->conn = NULL;
+		api_done(r);
+	}
+	for (r = TAILQ_FIRST(&api.detached_list); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, detached_entry);
+		if (r->upstream != NULL) {
+			upstream_cancel(r->upstream);
+			r->upstream = NULL;
+		}
+		if (!r->placing)
+			api_done(r);
+		/* else freed by its callback when the connection is freed */
+	}
+}
+
+void
+api_redis_state(int up)
+{
+	if (!up)
+		return;
+	api_routing_check();
+	api_wait_resume();
+}
+
+/* A remove's answer is held until its release is written; the client gets
+ * it now, and the release goes on without it. */
+static void
+api_detach_answered(struct api_request *r)
+{
+	api_send_answer(r);
+	api_detach(r);
+}
+
+/* The release after a remove's 2xx was written (or failed for good): the
+ * client, if still there, gets the instance's answer now. */
+static void
+api_on_released(enum placement_status status, const struct placement *where,
+    void *arg)
+{
+	struct api_request *r = arg;
+
+	r->placing = 0;
+	if (status == PLACEMENT_UNAVAILABLE && !api.closed) {
+		api_wait(r);
+		return;
+	}
+	if (status != PLACEMENT_OK)
+		log_warn("release of %s on %s failed; olbctl check lists it",
+		    r->payload.actid, r->where.id);
+	else if (!where->found)
+		log_debug("release of %s on %s: placed elsewhere meanwhile, kept",
+		    r->payload.actid, r->where.id);
+	if (r->conn != NULL)
+		api_send_answer(r);
+	api_done(r);
+}
+
+/* The instance answered (or failed).  A 2xx to remove_user_listener frees
+ * the account's place on that instance before the client is answered; an
+ * instance that is gone from the registry is released by the locate script
+ * before any call is made. */
 static void
 api_on_answer(void *arg, int status, const struct http_response *res,
     const char *head, const char *body, size_t body_len)
 {
 	struct api_request *r = arg;
-	struct conn *c = r->conn;
 
 	(void)head;	/* relayed field by field from res */
 	r->upstream = NULL;
-	if (status != 0) {
-		if (status == 502)
-			pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
-		api_fail(r, status);
+	if (status == 502)
+		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
+	if (r->route == API_REMOVE && status == 0 && res->status >= 200 &&
+	    res->status < 300) {
+		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
+		if (r->conn != NULL && api_relay(r, res, body, body_len) == -1) {
+			struct conn *c = r->conn;
+
+			log_warn("out of memory: answering 503 to a remove that "
+			    "succeeded; its release follows");
+			api_detach(r);
+			conn_respond_error(c, 503);
+			conn_resume(c);
+		}
+		r->releasing = 1;
+		api_submit(r);
 		return;
 	}
-	if (r->route == API_REMOVE && res->status >= 200 && res->status < 300) {
-		(void)placement_release(api.proxy->w->redis, api_role(&r->payload),
-		    r->payload.actid, r->payload.master_actid, api_on_released, NULL);
-		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
+	if (r->conn == NULL)
+		api_done(r);
+	else if (status != 0)
+		api_fail(r, status);
+	else if (api_relay(r, res, body, body_len) == -1)
+		api_fail(r, 503);
+	else {
+		api_send_answer(r);
+		api_request_free(r);
 	}
-	c->api = NULL;
-	api_relay(c, res, body, body_len, r->request_id);
-	api_request_free(r);
-	conn_resume(c);
 }
 
 /* Send the request to the placed instance: the head built at routing time,
@@ -657,7 +1169,14 @@ api_no_capacity(int is_master)
 	event_publish(EVENT_NOTIFY, "capacity.exhausted", f);
 }
 
-/* The placement decision arrived from Redis. */
+/* A client's master as the cache keys it ("" for a master account). */
+static const char *
+api_master_of(const struct api_request *r)
+{
+	return r->payload.is_master ? "" : r->payload.master_actid;
+}
+
+/* The placement (or, for a remove, locate) decision arrived from Redis. */
 static void
 api_on_placed(enum placement_status rc, const struct placement *where, void *arg)
 {
@@ -665,7 +1184,11 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 
 	r->placing = 0;
 	if (r->conn == NULL) {		/* the client went away meanwhile */
-		api_request_free(r);
+		api_done(r);
+		return;
+	}
+	if (rc == PLACEMENT_UNAVAILABLE && !api.closed) {
+		api_wait(r);
 		return;
 	}
 	if (rc == PLACEMENT_NO_CAPACITY && r->route == API_REMOVE) {
@@ -687,8 +1210,41 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		return;
 	}
 	r->where = *where;
-	pcache_put(api.cache, r->payload.actid, r->payload.is_master, where);
+	if (api_routing_cacheable(where))
+		pcache_put(api.cache, r->payload.actid, r->payload.is_master,
+		    api_master_of(r), where);
 	api_forward(r);
+}
+
+/* Send r's script call: its release once a remove was answered, else its
+ * locate (remove) or placement (create).  Waits for Redis if it cannot be
+ * sent. */
+static void
+api_submit(struct api_request *r)
+{
+	struct rconn *redis = api.proxy->w->redis;
+	int rc;
+
+	if (!rconn_is_up(redis))
+		rc = -1;
+	else if (r->releasing)
+		rc = placement_release(redis, api_role(&r->payload),
+		    r->payload.actid, r->payload.master_actid, r->where.id,
+		    api_on_released, r);
+	else if (r->route == API_REMOVE)
+		rc = placement_locate(redis, api_role(&r->payload),
+		    r->payload.actid, api_on_placed, r);
+	else if (r->payload.is_master)
+		rc = placement_place_master(redis, r->payload.actid,
+		    api.conf->scaling.max_users_per_master, api_on_placed, r);
+	else
+		rc = placement_place_client(redis, r->payload.actid,
+		    r->payload.master_actid, api.conf->scaling.max_users_per_client,
+		    api_on_placed, r);
+	if (rc == 0)
+		r->placing = 1;
+	else
+		api_wait(r);
 }
 
 void
@@ -696,7 +1252,7 @@ api_start(struct conn *c)
 {
 	struct api_request *r = c->api;
 	const struct placement *cached;
-	int status, rc;
+	int status;
 
 	status = payload_parse(r->body, r->body_len, &r->payload);
 	if (status != 0) {
@@ -713,24 +1269,10 @@ api_start(struct conn *c)
 	if (c->log != NULL)
 		snprintf(c->log->actid, sizeof(c->log->actid), "%s", r->payload.actid);
 	if ((cached = pcache_get(api.cache, r->payload.actid,
-	    r->payload.is_master)) != NULL) {
+	    r->payload.is_master, api_master_of(r))) != NULL) {
 		r->where = *cached;
 		api_forward(r);
 		return;
 	}
-	r->placing = 1;
-	if (r->route == API_REMOVE)
-		rc = placement_locate(api.proxy->w->redis, api_role(&r->payload),
-		    r->payload.actid, api_on_placed, r);
-	else if (r->payload.is_master)
-		rc = placement_place_master(api.proxy->w->redis, r->payload.actid,
-		    api.conf->scaling.max_users_per_master, api_on_placed, r);
-	else
-		rc = placement_place_client(api.proxy->w->redis, r->payload.actid,
-		    r->payload.master_actid, api.conf->scaling.max_users_per_client,
-		    api_on_placed, r);
-	if (rc == -1) {
-		r->placing = 0;
-		api_fail(r, 503);
-	}
+	api_submit(r);
 }

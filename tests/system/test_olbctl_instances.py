@@ -116,8 +116,11 @@ def test_routing_messages(ctl, redis_server):
         msg = sub.get_message(timeout=2)
         assert msg and msg["type"] == "message"
         seen.append(json.loads(msg["data"]))
-    assert seen == [{"op": "instance", "id": "inst-1", "state": s}
-                    for s in ("running", "draining", "removed")]
+    # numbered by the routing sequence, which proxies compare with the
+    # sequence their placement answers carry
+    assert seen == [{"op": "instance", "id": "inst-1", "state": s, "seq": n}
+                    for n, s in enumerate(("running", "draining", "removed"), 1)]
+    assert redis_server.client().get(P + "routing:seq") == "3"
     sub.close()
 
 

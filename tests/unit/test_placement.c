@@ -148,19 +148,27 @@ place_client(struct pfx *f, const char *actid, const char *master,
 	return a.status;
 }
 
-/* Release; returns where.found (1 if it was placed). */
+/* Release from instance (NULL: wherever it is); returns where.found (1 if
+ * it was placed there). */
 static int
-release(struct pfx *f, enum placement_role role, const char *actid,
-    const char *master)
+release_on(struct pfx *f, enum placement_role role, const char *actid,
+    const char *master, const char *instance)
 {
 	struct answer a;
 
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(placement_release(f->rc[0], role, actid, master,
-	    on_answer, &a), 0);
+	    instance, on_answer, &a), 0);
 	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
 	assert_int_equal(a.status, PLACEMENT_OK);
 	return a.where.found;
+}
+
+static int
+release(struct pfx *f, enum placement_role role, const char *actid,
+    const char *master)
+{
+	return release_on(f, role, actid, master, NULL);
 }
 
 /* Rebuild the dirty tracking arrays (the proxies' timer does it in olbd),
@@ -830,6 +838,118 @@ test_removed_instance(void **state)
 	assert_int_equal(a.status, PLACEMENT_OK);
 	assert_string_equal(a.where.id, "inst-2");
 	assert_int_equal(a.where.port, 9002);
+	assert_int_equal(a.where.live, 0);	/* draining: never cached */
+	check_invariants(f, 5);
+}
+
+/* A release names the instance whose listener was removed: a placement made
+ * meanwhile on another instance stays, with its count and tracking. */
+static void
+test_release_compare_and_delete(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(place_client(f, "K", "M", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-1");
+	set_state(f, "inst-1", "draining");
+	assert_int_equal(place_client(f, "K", "M", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");	/* moved off the draining one */
+	/* inst-1's remove answers late: nothing of inst-2's placement goes. */
+	assert_int_equal(release_on(f, PLACEMENT_CLIENT, "K", "M", "inst-1"), 0);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 1);
+	assert_int_equal(spread(f, "M", "inst-2"), 1);
+	check_invariants(f, 5);
+	assert_int_equal(release_on(f, PLACEMENT_CLIENT, "K", "M", "inst-2"), 1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
+	check_invariants(f, 5);
+}
+
+/* Placement and locate answers carry the routing sequence; every change
+ * that can make a cached placement stale raises it by one and publishes
+ * that number. */
+static void
+test_routing_sequence(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+	struct answer a;
+
+	add_instance(f, "master", 9001, "inst-1");	/* instance_put: 1 */
+	assert_int_equal(place_master(f, "A", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.seq, 1);
+	assert_int_equal(w.live, 1);
+	set_state(f, "inst-1", "unhealthy");		/* 2 */
+	set_state(f, "inst-1", "running");		/* 3 */
+	assert_int_equal(place_master(f, "B", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.seq, 3);
+	assert_int_equal(release(f, PLACEMENT_MASTER, "B", NULL), 1);	/* 4 */
+	assert_int_equal(release(f, PLACEMENT_MASTER, "B", NULL), 0);	/* none */
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(placement_locate(f->rc[0], PLACEMENT_MASTER, "A",
+	    on_answer, &a), 0);
+	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
+	assert_int_equal(a.status, PLACEMENT_OK);
+	assert_int_equal(a.where.seq, 4);
+	assert_int_equal(a.where.live, 1);
+	assert_int_equal(test_redis_int(f->sync, "GET %s", keys_routing_seq()), 4);
+}
+
+/* One sweep call over a mapping (EVAL, as the scaler sends it): n accounts
+ * released. */
+static long long
+sweep(struct pfx *f, const char *role)
+{
+	struct scripts_call c;
+	char cursor[32] = "0";
+	long long released = 0;
+	redisReply *r;
+
+	do {
+		assert_int_equal(scripts_call_sweep(&c, role, cursor, 2), 0);
+		scripts_call_by_source(&c);
+		r = redisCommandArgv(f->sync, c.argc, c.argv, c.argvlen);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_int_equal(r->elements, 2);
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		released += r->element[1]->integer;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return released;
+}
+
+/* The sweep frees the places of accounts whose instance is gone or
+ * terminated, and only those: their keys do not outlive them. */
+static void
+test_sweep(void **state)
+{
+	struct pfx *f = *state;
+	char actid[16];
+
+	add_instance(f, "master", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	add_instance(f, "client", 9003, "inst-3");
+	assert_int_equal(place_master(f, "A", 5, NULL), PLACEMENT_OK);
+	for (int i = 0; i < 10; i++) {
+		snprintf(actid, sizeof(actid), "c%d", i);
+		assert_int_equal(place_client(f, actid, "A", 5, NULL), PLACEMENT_OK);
+	}
+	assert_int_equal(sweep(f, "client"), 0);	/* nothing gone */
+	set_state(f, "inst-2", "terminated");
+	assert_int_equal(registry_remove(f->sync, "inst-1"), 0);
+	assert_int_equal(sweep(f, "client"), 5);
+	assert_int_equal(sweep(f, "master"), 1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), -1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-3"), 5);
+	assert_int_equal(spread(f, "A", "inst-2"), -1);
+	assert_int_equal(hget_int(f, keys_global_state(), "clientCount"), 5);
+	assert_int_equal(hget_int(f, keys_global_state(), "masterCount"), 0);
+	check_invariants(f, 5);
+	flush_tracking(f);
 	check_invariants(f, 5);
 }
 
@@ -901,7 +1021,7 @@ test_connection_lost(void **state)
 	    &a), 0);
 	test_redis_stop(&f->env.srv);
 	assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000), 0);
-	assert_int_equal(a.status, PLACEMENT_ERROR);
+	assert_int_equal(a.status, PLACEMENT_UNAVAILABLE);
 	assert_false(a.where.found);
 	/* Down: refused at once, no callback. */
 	assert_int_equal(test_wait_for(f->env.loop, is_down, &f->up[0], 3000), 0);
@@ -984,7 +1104,7 @@ test_concurrent_invariants(void **state)
 		if (i % 3 == 0)
 			assert_int_equal(placement_release(rc, i % 2 ?
 			    PLACEMENT_CLIENT : PLACEMENT_MASTER, actid, NULL,
-			    on_answer, &b->a[i]), 0);
+			    NULL, on_answer, &b->a[i]), 0);
 		else if (i % 2 == 0)
 			assert_int_equal(placement_place_master(rc, actid, 10,
 			    on_answer, &b->a[i]), 0);
@@ -1031,6 +1151,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unhealthy_moves,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_removed_instance,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_release_compare_and_delete,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_routing_sequence,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_sweep,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_noscript_fallback,
 		    pfx_setup, pfx_teardown),
