@@ -448,3 +448,40 @@ registry_placement(redisContext *ctx, const char *actid,
 	freeReplyObject(r);
 	return 0;
 }
+
+int
+registry_check(redisContext *ctx, long long max_per_master,
+    long long max_per_client, struct registry_totals *totals,
+    registry_line_cb *cb, void *arg)
+{
+	struct scripts_call c;
+	redisReply *r;
+	int n;
+
+	if (scripts_call_check(&c, max_per_master, max_per_client) == -1) {
+		registry_fail("check: bad arguments");
+		return -1;
+	}
+	if ((r = registry_eval(ctx, &c)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+		registry_fail("check: unexpected answer");
+		freeReplyObject(r);
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+			registry_fail("check: unexpected answer");
+			freeReplyObject(r);
+			return -1;
+		}
+	totals->masters = r->element[0]->integer;
+	totals->clients = r->element[1]->integer;
+	totals->instances = r->element[2]->integer;
+	for (size_t i = 3; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			cb(r->element[i]->str, arg);
+	n = (int)(r->elements - 3);
+	freeReplyObject(r);
+	return n;
+}

@@ -84,4 +84,16 @@ int		 registry_get(redisContext *ctx, const char *id,
 int		 registry_placement(redisContext *ctx, const char *actid,
 		    struct registry_account *acct);
 
+/* What registry_check read. */
+struct registry_totals {
+	long long	 masters, clients, instances;
+};
+typedef void registry_line_cb(const char *line, void *arg);
+/* Check the placement invariants in one snapshot (scripts_call_check; caps
+ * 0: not checked): cb gets each difference, in sorted order.  The number of
+ * differences (0: all agree), or -1. */
+int		 registry_check(redisContext *ctx, long long max_per_master,
+		    long long max_per_client, struct registry_totals *totals,
+		    registry_line_cb *cb, void *arg);
+
 #endif

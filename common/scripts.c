@@ -538,6 +538,194 @@ static const char scripts_sweep_lua[] =
 	"end\n"
 	"return { got[1], released }\n";
 
+static const char scripts_check_lua[] =
+	"-- check: the invariants of SPEC 4 and 8 over the placement keys, read in\n"
+	"-- one atomic snapshot (olbctl check; the system tests run it after every\n"
+	"-- test that places accounts).  Read only; O(accounts), so it holds Redis\n"
+	"-- for about a millisecond per thousand accounts: an operator's command.\n"
+	"-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,\n"
+	"--       4 client_mapping, 5 client_master, 6 global_state,\n"
+	"--       7 client_master_tracking, 8 tracking_dirty, 9 live:master,\n"
+	"--       10 live:client\n"
+	"-- ARGV: 1 the client_spread: prefix, 2 the client_list: prefix,\n"
+	"--       3 max_per_master, 4 max_per_client (0: not checked)\n"
+	"-- Returns {masters, clients, instances, difference, ...}: each\n"
+	"-- difference one line of text; none when everything agrees.\n"
+	"local spread, list = ARGV[1], ARGV[2]\n"
+	"local cap = { master = tonumber(ARGV[3]) or 0,\n"
+	"    client = tonumber(ARGV[4]) or 0 }\n"
+	"if spread == nil or list == nil or #KEYS < 10 then\n"
+	"    return redis.error_reply('check: bad arguments')\n"
+	"end\n"
+	"local out = {}\n"
+	"local function diff(...) out[#out + 1] = string.format(...) end\n"
+	"local function hash(key)\n"
+	"    local t, raw = {}, redis.call('HGETALL', key)\n"
+	"    for i = 1, #raw, 2 do t[raw[i]] = raw[i + 1] end\n"
+	"    return t\n"
+	"end\n"
+	"local function size(t)\n"
+	"    local n = 0\n"
+	"    for _ in pairs(t) do n = n + 1 end\n"
+	"    return n\n"
+	"end\n"
+	"local recs, ninst = {}, 0\n"
+	"for id, raw in pairs(hash(KEYS[1])) do\n"
+	"    local ok, rec = pcall(cjson.decode, raw)\n"
+	"    if ok and type(rec) == 'table' then recs[id] = rec\n"
+	"    else diff('instance %s: its record is not a JSON object', id) end\n"
+	"    ninst = ninst + 1\n"
+	"end\n"
+	"local counts = hash(KEYS[2])\n"
+	"local mapping = { master = hash(KEYS[3]), client = hash(KEYS[4]) }\n"
+	"local masters_of = hash(KEYS[5])\n"
+	"local mapped, on = {}, {}\n"
+	"for role, m in pairs(mapping) do\n"
+	"    for actid, id in pairs(m) do\n"
+	"        mapped[id] = (mapped[id] or 0) + 1\n"
+	"        local rec = recs[id]\n"
+	"        if rec and (rec.isMasterServer == true) ~= (role == 'master') then\n"
+	"            diff('%s %s is placed on %s, an instance of the other role',\n"
+	"                role, actid, id)\n"
+	"        end\n"
+	"        on[role .. ' ' .. actid] = id\n"
+	"    end\n"
+	"end\n"
+	"-- counts = accounts mapped, and no instance above its cap\n"
+	"local ids = {}\n"
+	"for id in pairs(counts) do ids[id] = true end\n"
+	"for id in pairs(mapped) do ids[id] = true end\n"
+	"for id in pairs(ids) do\n"
+	"    local c, m = tonumber(counts[id]), mapped[id] or 0\n"
+	"    if counts[id] == nil and recs[id] then\n"
+	"        diff('instance %s: no count, %d accounts mapped', id, m)\n"
+	"    elseif counts[id] ~= nil and c ~= m then\n"
+	"        diff('instance %s: count %s, %d accounts mapped', id, counts[id], m)\n"
+	"    end\n"
+	"    if recs[id] == nil and m > 0 then\n"
+	"        diff('instance %s is gone, %d accounts still mapped to it', id, m)\n"
+	"    elseif recs[id] == nil and counts[id] ~= nil then\n"
+	"        diff('instance %s is gone, its count field stays', id)\n"
+	"    end\n"
+	"    local rec = recs[id]\n"
+	"    local role = rec and (rec.isMasterServer and 'master' or 'client')\n"
+	"    if role and cap[role] > 0 and m > cap[role] then\n"
+	"        diff('instance %s: %d accounts, above the cap of %d', id, m, cap[role])\n"
+	"    end\n"
+	"end\n"
+	"-- clients: a master each; the sets, spreads and arrays agree\n"
+	"local clients_of = {}\n"
+	"for actid in pairs(mapping.client) do\n"
+	"    local m = masters_of[actid]\n"
+	"    if m == nil then diff('client %s has no master recorded', actid)\n"
+	"    else\n"
+	"        clients_of[m] = clients_of[m] or {}\n"
+	"        clients_of[m][actid] = true\n"
+	"    end\n"
+	"end\n"
+	"for actid, m in pairs(masters_of) do\n"
+	"    if mapping.client[actid] == nil then\n"
+	"        diff('client %s: master %s recorded, but not placed', actid, m)\n"
+	"    end\n"
+	"end\n"
+	"local dirty = {}\n"
+	"for _, m in ipairs(redis.call('SMEMBERS', KEYS[8])) do dirty[m] = true end\n"
+	"local tracking = hash(KEYS[7])\n"
+	"for m, set in pairs(clients_of) do\n"
+	"    local members = redis.call('ZRANGE', list .. m, 0, -1)\n"
+	"    local inlist = {}\n"
+	"    for _, c in ipairs(members) do\n"
+	"        inlist[c] = true\n"
+	"        if not set[c] then diff('master %s: %s listed, not its client', m, c) end\n"
+	"    end\n"
+	"    local per = {}\n"
+	"    for c in pairs(set) do\n"
+	"        if not inlist[c] then diff('master %s: client %s not listed', m, c) end\n"
+	"        local id = mapping.client[c]\n"
+	"        per[id] = (per[id] or 0) + 1\n"
+	"    end\n"
+	"    local sp = hash(spread .. m)\n"
+	"    for id, n in pairs(per) do\n"
+	"        if tonumber(sp[id]) ~= n then\n"
+	"            diff('master %s: spread on %s is %s, %d clients there', m, id,\n"
+	"                tostring(sp[id]), n)\n"
+	"        end\n"
+	"    end\n"
+	"    for id, n in pairs(sp) do\n"
+	"        if per[id] == nil then\n"
+	"            diff('master %s: spread on %s is %s, no client there', m, id, n)\n"
+	"        end\n"
+	"    end\n"
+	"    if not dirty[m] then\n"
+	"        local ok, arr = pcall(cjson.decode, tracking[m] or '[]')\n"
+	"        local seen, n = {}, 0\n"
+	"        if ok and type(arr) == 'table' then\n"
+	"            for _, c in ipairs(arr) do\n"
+	"                c = tostring(c)\n"
+	"                if seen[c] then diff('master %s: %s twice in tracking', m, c) end\n"
+	"                seen[c], n = true, n + 1\n"
+	"                if not set[c] then\n"
+	"                    diff('master %s: tracking holds %s, not its client', m, c)\n"
+	"                end\n"
+	"            end\n"
+	"        end\n"
+	"        for c in pairs(set) do\n"
+	"            if not seen[c] then diff('master %s: %s missing from tracking', m, c) end\n"
+	"        end\n"
+	"    end\n"
+	"end\n"
+	"for m in pairs(tracking) do\n"
+	"    if clients_of[m] == nil and not dirty[m] then\n"
+	"        diff('master %s: a tracking array, but no clients', m)\n"
+	"    end\n"
+	"end\n"
+	"-- keys of masters without clients must be gone\n"
+	"for _, prefix in ipairs({ spread, list }) do\n"
+	"    local cursor = '0'\n"
+	"    repeat\n"
+	"        local got = redis.call('SCAN', cursor, 'MATCH', prefix .. '*',\n"
+	"            'COUNT', 1000)\n"
+	"        cursor = got[1]\n"
+	"        for _, key in ipairs(got[2]) do\n"
+	"            if clients_of[string.sub(key, #prefix + 1)] == nil then\n"
+	"                diff('%s: left behind, no clients', key)\n"
+	"            end\n"
+	"        end\n"
+	"    until cursor == '0'\n"
+	"end\n"
+	"-- the global counters, and the live sets against the states\n"
+	"local global = hash(KEYS[6])\n"
+	"local nm, nc = size(mapping.master), size(mapping.client)\n"
+	"if (tonumber(global.masterCount) or 0) ~= nm then\n"
+	"    diff('masterCount %s, %d masters mapped', tostring(global.masterCount), nm)\n"
+	"end\n"
+	"if (tonumber(global.clientCount) or 0) ~= nc then\n"
+	"    diff('clientCount %s, %d clients mapped', tostring(global.clientCount), nc)\n"
+	"end\n"
+	"for i, role in ipairs({ 'master', 'client' }) do\n"
+	"    local live = {}\n"
+	"    for _, id in ipairs(redis.call('ZRANGE', KEYS[8 + i], 0, -1)) do\n"
+	"        live[id] = true\n"
+	"        local rec = recs[id]\n"
+	"        if rec == nil or rec.state ~= 'running' or\n"
+	"            (rec.isMasterServer == true) ~= (role == 'master') then\n"
+	"            diff('instance %s: live for %s accounts, but not a running %s',\n"
+	"                id, role, role)\n"
+	"        end\n"
+	"    end\n"
+	"    for id, rec in pairs(recs) do\n"
+	"        if rec.state == 'running' and (rec.isMasterServer == true) ==\n"
+	"            (role == 'master') and not live[id] then\n"
+	"            diff('instance %s: running, but takes no %s accounts', id, role)\n"
+	"        end\n"
+	"    end\n"
+	"end\n"
+	"table.sort(out)\n"
+	"table.insert(out, 1, ninst)\n"
+	"table.insert(out, 1, nc)\n"
+	"table.insert(out, 1, nm)\n"
+	"return out\n";
+
 /* Clients one tracking_flush call writes at most (unless one master has
  * more): a few milliseconds of Redis. */
 #define SCRIPTS_TRACKING_BUDGET	"4096"
@@ -814,6 +1002,7 @@ static struct {
 	[SCRIPTS_LEASE] = { "lease", scripts_lease_lua, "" },
 	[SCRIPTS_FLEET] = { "fleet", scripts_fleet_lua, "" },
 	[SCRIPTS_SWEEP] = { "sweep", scripts_sweep_lua, "" },
+	[SCRIPTS_CHECK] = { "check", scripts_check_lua, "" },
 };
 
 static int	scripts_ready;
@@ -1029,6 +1218,30 @@ scripts_call_locate(struct scripts_call *c, const char *role,
     const char *actid, const char *master)
 {
 	return scripts_call_account(c, SCRIPTS_LOCATE, role, actid, master);
+}
+
+int
+scripts_call_check(struct scripts_call *c, long long max_per_master,
+    long long max_per_client)
+{
+	if (scripts_call_begin(c, SCRIPTS_CHECK, 10) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", max_per_master);
+	snprintf(c->number2, sizeof(c->number2), "%lld", max_per_client);
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_master_mapping());
+	scripts_call_push(c, keys_client_mapping());
+	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, keys_global_state());
+	scripts_call_push(c, keys_client_master_tracking());
+	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_list_prefix());
+	scripts_call_push(c, c->number);
+	return scripts_call_push(c, c->number2);
 }
 
 int

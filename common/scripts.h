@@ -31,6 +31,7 @@ enum scripts_id {
 	SCRIPTS_LEASE,		/* holder, ttl, take|drop, token -> {token, what, cur} */
 	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
 	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
+	SCRIPTS_CHECK,		/* caps -> {masters, clients, instances, diff...} */
 	SCRIPTS_COUNT
 };
 
@@ -96,6 +97,11 @@ int		 scripts_call_sweep(struct scripts_call *c, const char *role,
  * live. */
 int		 scripts_call_locate(struct scripts_call *c, const char *role,
 		    const char *actid, const char *master);
+/* Compare counts, mappings, client records, sets, spreads, tracking arrays,
+ * global counters and live sets (caps 0: not checked): the answer is
+ * {masters, clients, instances, then one line of text per difference}. */
+int		 scripts_call_check(struct scripts_call *c,
+		    long long max_per_master, long long max_per_client);
 /* Rebuild the client_master_tracking arrays of up to max (>= 1) masters
  * whose clients changed (the placement scripts list them in tracking_dirty);
  * someone must call it now and then, as the placement scripts do not

@@ -69,6 +69,8 @@ usage(void)
 	    "                  when empty (or after scaling.drain_timeout_ms)\n"
 	    "                  and launches a replacement\n"
 	    "  placement ACTID where an account is placed, as master and as client\n"
+	    "  check [--json]  compare counts, mappings, tracking and instance\n"
+	    "                  states; list every difference (exit 1 if any)\n"
 	    "  fleet           desired and actual fleet, per role and state\n"
 	    "  fleet up        launch the initial fleet now (scaling.initial_instances,\n"
 	    "                  the first a master)\n"
@@ -599,6 +601,61 @@ cmd_placement(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+static void
+check_print_line(const char *line, void *arg)
+{
+	json_object *list = arg;
+
+	if (list != NULL)
+		json_object_array_add(list, json_object_new_string(line));
+	else
+		printf("%s\n", line);
+}
+
+/* check [--json]: the placement invariants, one snapshot; exit 1 when
+ * anything disagrees. */
+static int
+cmd_check(struct ctl *ctl, int argc, char **argv)
+{
+	struct registry_totals t;
+	json_object *o = NULL, *list = NULL;
+	redisContext *rc;
+	int n, json = argc == 2 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 2 || (argc == 2 && !json))
+		usage();
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	if (json)
+		list = json_object_new_array();
+	n = registry_check(rc, ctl->conf->scaling.max_users_per_master,
+	    ctl->conf->scaling.max_users_per_client, &t, check_print_line, list);
+	redisFree(rc);
+	if (n == -1) {
+		fprintf(stderr, "olbctl: check: %s\n", registry_error());
+		json_object_put(list);
+		return 1;
+	}
+	if (json) {
+		o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(n == 0));
+		json_object_object_add(o, "masters", json_object_new_int64(t.masters));
+		json_object_object_add(o, "clients", json_object_new_int64(t.clients));
+		json_object_object_add(o, "instances",
+		    json_object_new_int64(t.instances));
+		json_object_object_add(o, "differences", list);
+		printf("%s\n", json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else if (n == 0)
+		printf("OK: %lld masters and %lld clients placed on %lld instances; "
+		    "counts, mappings, tracking and states agree\n", t.masters,
+		    t.clients, t.instances);
+	else
+		printf("%d differences\n", n);
+	return n == 0 ? 0 : 1;
+}
+
 /* The fleet table: instances per role and state. */
 struct ctl_fleet {
 	const char	*provider;
@@ -857,6 +914,8 @@ main(int argc, char **argv)
 		status = cmd_reload(&ctl);
 	else if (strcmp(argv[0], "instance") == 0)
 		status = cmd_instance(&ctl, argc, argv);
+	else if (strcmp(argv[0], "check") == 0)
+		status = cmd_check(&ctl, argc, argv);
 	else if (strcmp(argv[0], "placement") == 0)
 		status = cmd_placement(&ctl, argc, argv);
 	else if (strcmp(argv[0], "fleet") == 0)

@@ -353,6 +353,9 @@ api_routing_cacheable(const struct placement *where)
 	return api.routing_valid && where->live && where->seq >= api.routing_seen;
 }
 
+static void	api_on_ping_timer(struct ev_loop *loop, struct ev_timer *t,
+    void *arg);
+
 /* The PUBLISH of a ping answered: Redis counted our subscriber, or not. */
 static void
 api_on_ping_published(struct rconn *rc, redisReply *reply, void *arg)
@@ -370,7 +373,10 @@ api_on_ping_published(struct rconn *rc, redisReply *reply, void *arg)
 		rconn_reset(api.routing, "not subscribed on the server");
 		return;
 	}
+	/* the message is due now: look again after the timeout */
 	api.ping_answered_ms = util_mono_ms();
+	ev_timer_start(api.proxy->w->loop, &api.ping_timer, API_PING_TIMEOUT_MS,
+	    api_on_ping_timer, NULL);
 }
 
 /* Every API_PING_MS: is the subscription still receiving? */
@@ -386,7 +392,7 @@ api_on_ping_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	}
 	if (api.ping_sent != 0) {
 		if (api.ping_answered_ms != 0 &&
-		    util_mono_ms() - api.ping_answered_ms > API_PING_TIMEOUT_MS) {
+		    util_mono_ms() - api.ping_answered_ms >= API_PING_TIMEOUT_MS) {
 			api.ping_sent = 0;
 			rconn_reset(api.routing, "ping not received");
 		}

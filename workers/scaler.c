@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@
 #include "workers/worker.h"
 
 #define SCALER_PASS_MS		1000	/* reconcile period */
+#define SCALER_SWEEP_COUNT	256	/* mapping entries swept per pass */
 #define SCALER_KICK_MS		50	/* least time between two passes */
 #define SCALER_TERMINATED_KEEP_MS 600000 /* terminated records kept */
 #define SCALER_GONE_GRACE_MS	60000	/* a new instance may not be listed yet */
@@ -132,6 +134,9 @@ static struct scaler {
 		int64_t		 last_raise[FLEET_ROLES];
 	}			 fleet;
 	int			 replies;
+	/* The sweep of accounts whose instance is gone, per mapping. */
+	char			 sweep_cursor[FLEET_ROLES][32];
+	int			 sweeping[FLEET_ROLES];
 } sc;
 
 static void	scaler_pass_kick(uint64_t delay);
@@ -1263,6 +1268,51 @@ sc_list_apply(void)
 
 /* The pass timer */
 
+/* A sweep call answered: {next cursor, accounts released}. */
+static void
+sc_on_swept(struct rconn *rc, redisReply *r, void *arg)
+{
+	enum fleet_role role = (enum fleet_role)(uintptr_t)arg;
+
+	(void)rc;
+	sc.sweeping[role] = 0;
+	if (sc.stopped || sc_reply_failed("sweep", r))
+		return;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len >= sizeof(sc.sweep_cursor[role]) ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER) {
+		log_warn("sweep: unexpected answer");
+		return;
+	}
+	memcpy(sc.sweep_cursor[role], r->element[0]->str, r->element[0]->len + 1);
+	if (r->element[1]->integer > 0)
+		log_info("sweep: released %lld %s accounts of instances that are "
+		    "gone", r->element[1]->integer, role == FLEET_MASTER ?
+		    "master" : "client");
+}
+
+/* One slice of each mapping per pass: accounts whose instance is gone are
+ * released (SPEC §8: no key grows without bound), SCALER_SWEEP_COUNT
+ * entries looked at per mapping and pass. */
+static void
+sc_sweep(void)
+{
+	struct scripts_call c;
+
+	for (int role = 0; role < FLEET_ROLES; role++) {
+		if (sc.sweeping[role])
+			continue;
+		if (sc.sweep_cursor[role][0] == '\0')
+			strcpy(sc.sweep_cursor[role], "0");
+		if (scripts_call_sweep(&c, role == FLEET_MASTER ? "master" :
+		    "client", sc.sweep_cursor[role], SCALER_SWEEP_COUNT) == 0 &&
+		    rscript_run(sc.w->redis, &c, sc_on_swept,
+		    (void *)(uintptr_t)role) == 0)
+			sc.sweeping[role] = 1;
+	}
+}
+
 static void
 scaler_pass_start(void)
 {
@@ -1288,6 +1338,7 @@ scaler_pass_start(void)
 		sc.passing = 0;
 		return;
 	}
+	sc_sweep();
 	if (!sc.listing && now >= sc.next_list) {
 		sc.next_list = now + sc.prov->ops->list_ms;
 		if (sc.prov->ops->list(sc.prov, sc_on_list, NULL) == 0)

@@ -212,6 +212,13 @@ class Olbd:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
 
+    def uses_redis(self, port):
+        """True if this olbd's Redis is the server on port (the last
+        override wins, as in olbd)."""
+        ports = [o.split("=", 1)[1] for o in self.overrides if o.startswith("redis.port=")]
+        embedded = [o for o in self.overrides if o.startswith("redis.embedded=")]
+        return ports[-1:] == [str(port)] and embedded[-1:] == ["redis.embedded=false"]
+
     def args(self):
         out = []
         for o in self.overrides:
@@ -285,6 +292,26 @@ class Olbd:
             return f.read()
 
 
+def olbctl_check(olbd, timeout=6.0):
+    """Run `olbctl check --json` until it reports no difference (tracking
+    arrays are rebuilt about once a second, the scaler sweeps accounts of
+    removed instances once a second); fail with the differences of the last
+    run.  Returns the last report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run([OLBCTL, "-c", olbd.conf] + olbd.args() + ["check", "--json"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode in (0, 1), out
+        report = json.loads(out.stdout)
+        assert report["ok"] == (out.returncode == 0), report
+        if report["ok"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert report["ok"], "olbctl check: %d differences, first: %s" % (
+        len(report["differences"]), report["differences"][:10])
+    return report
+
+
 @pytest.fixture
 def tmpdir_path():
     with tempfile.TemporaryDirectory(prefix="olbtest-") as d:
@@ -317,6 +344,13 @@ def olbd_factory(tmpdir_path, redis_server):
         return o
 
     yield make
+    # Every test ends with the placement invariants holding (olbctl check),
+    # unless it said the state is not meant to (o.check = False) or Redis
+    # is gone.
+    for o in started:
+        if getattr(o, "check", True) and o.uses_redis(redis_server.port) and \
+                redis_server.ping():
+            olbctl_check(o)
     for o in started:
         o.stop()
     for o in started:
