@@ -405,8 +405,11 @@ def test_cached_client_changes_master(fleet_of, redis_server):
         assert r.zscore(P + "client_list:M2", a) is not None
         assert r.zscore(P + "client_list:M1", a) is None
     olbctl_check(o)
+    # the tracking arrays are rebuilt about once a second
+    wait_for(lambda: r.hget(P + "client_master_tracking", "M2"), 5, what="tracking")
     assert json.loads(r.hget(P + "client_master_tracking", "M2")) == [
         "K%02d" % n for n in range(50)]
+    assert r.hget(P + "client_master_tracking", "M1") is None
 
 
 # 9. Accounts of an instance that was removed: the scaler's sweep frees
