@@ -1117,6 +1117,7 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 			conn_resume(c);
 		}
 		r->releasing = 1;
+		r->wait_until = 0;	/* the release's own wait, if any */
 		api_submit(r);
 		return;
 	}
