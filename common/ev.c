@@ -22,6 +22,7 @@
 
 struct ev_fd {
 	int		 mask;
+	int		 first;		/* dispatched before the others */
 	ev_io_cb	*cb;
 	void		*arg;
 };
@@ -156,6 +157,15 @@ ev_io_del(struct ev_loop *loop, int fd, int mask)
 		return;
 	(void)ev_epoll_update(loop, fd, f->mask, f->mask & ~mask);
 	f->mask &= ~mask;
+	if (f->mask == 0)
+		f->first = 0;
+}
+
+void
+ev_io_first(struct ev_loop *loop, int fd)
+{
+	if (fd >= 0 && fd < loop->setsize && loop->fds[fd].mask != 0)
+		loop->fds[fd].first = 1;
 }
 
 int
@@ -411,8 +421,15 @@ ev_run(struct ev_loop *loop)
 			log_error("epoll_wait: %s", strerror(errno));
 			return -1;
 		}
+		/* Descriptors marked first, then the rest (see ev_io_first). */
 		for (int i = 0; i < n; i++)
-			ev_dispatch(loop, &events[i]);
+			if (loop->fds[events[i].data.fd].first) {
+				ev_dispatch(loop, &events[i]);
+				events[i].events = 0;
+			}
+		for (int i = 0; i < n; i++)
+			if (events[i].events != 0)
+				ev_dispatch(loop, &events[i]);
 		ev_run_timers(loop);
 	}
 	return 0;

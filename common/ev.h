@@ -43,6 +43,10 @@ void		 ev_loop_free(struct ev_loop *loop);
 int		 ev_io_add(struct ev_loop *loop, int fd, int mask, ev_io_cb *cb, void *arg);
 /* Stop watching fd for mask; with both bits cleared the fd leaves the loop. */
 void		 ev_io_del(struct ev_loop *loop, int fd, int mask);
+/* Dispatch fd's events before those of other descriptors ready at the same
+ * wakeup, until fd leaves the loop (a subscriber whose messages must be
+ * applied before the requests that arrived with them). */
+void		 ev_io_first(struct ev_loop *loop, int fd);
 /* Current mask watched for fd (0 if none). */
 int		 ev_io_mask(struct ev_loop *loop, int fd);
 

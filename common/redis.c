@@ -241,8 +241,9 @@ rconn_ev_add_read(void *privdata)
 {
 	struct rconn *rc = privdata;
 
-	if (rc->fd != -1)
-		(void)ev_io_add(rc->loop, rc->fd, EV_READ, rconn_io, rc);
+	if (rc->fd != -1 && ev_io_add(rc->loop, rc->fd, EV_READ, rconn_io, rc) == 0 &&
+	    rc->nsubs > 0)
+		ev_io_first(rc->loop, rc->fd);
 }
 
 static void

@@ -18,6 +18,10 @@
  * failure is logged at warn when it is news (first of an outage, or a new
  * error), at debug while it repeats; the recovery at info.
  *
+ * A subscriber's descriptor is dispatched before the others of each loop
+ * wakeup (ev_io_first): a message that arrived before a request is applied
+ * before that request is served.
+ *
  * A subscriber notices a dead server by EOF or reset only (it sends no
  * commands, so the command timeout does not apply to it).  hiredis writes with
  * write(2): the process must ignore SIGPIPE.  hiredis resolves a host name

@@ -60,6 +60,8 @@ struct upstream {
 	char			*in;		/* owned: the response */
 	size_t			 in_len, in_cap;
 	int			 head_request;
+	int			 reused;	/* taken from the pool, nothing written
+					   on it yet for this request */
 	int			 head_done;
 	struct http_response	 res;
 	struct http_chunked	 chunk;
@@ -221,8 +223,10 @@ upstream_close(struct upstream *u)
 		upstream_unpool(u);
 	upstream_unqueue_send(u);
 	ev_timer_stop(up.loop, &u->timer);
-	ev_io_del(up.loop, u->fd, EV_READ | EV_WRITE);
-	close(u->fd);
+	if (u->fd != -1) {	/* -1: a resend could not open a new one */
+		ev_io_del(up.loop, u->fd, EV_READ | EV_WRITE);
+		close(u->fd);
+	}
 	u->pool->nconns--;
 	upstream_pool_drop_unused(u->pool);
 	free(u->in);
@@ -387,7 +391,40 @@ upstream_read(struct upstream *u)
 	}
 }
 
-/* Write the request; then wait for the answer.  0, or -1 if u was closed. */
+static int	upstream_open(struct upstream *u);
+static void	upstream_on_timeout(struct ev_loop *loop, struct ev_timer *t,
+    void *arg);
+
+/*
+ * u's request provably never reached the instance: u is a pooled connection
+ * that the instance had closed (end of file or reset seen) before a byte of
+ * this request was written.  Send it again on a new connection, once (SPEC
+ * §3 forbids a retry only for a request that may have reached the
+ * instance).  0, or -1 if u failed (closed, callback called).
+ */
+static int
+upstream_resend(struct upstream *u, const char *why)
+{
+	log_debug("upstream %s:%u: pooled connection closed by the instance "
+	    "(%s) before the request was written; sending it on a new one",
+	    u->pool->ip, u->pool->port, why);
+	u->reused = 0;
+	upstream_unqueue_send(u);
+	ev_io_del(up.loop, u->fd, EV_READ | EV_WRITE);
+	close(u->fd);
+	u->fd = -1;
+	if (upstream_open(u) == -1 ||
+	    ev_io_add(up.loop, u->fd, EV_READ | EV_WRITE, upstream_on_io, u) == -1) {
+		upstream_fail(u, 502, "reconnect failed");
+		return -1;
+	}
+	ev_timer_start(up.loop, &u->timer, up.s.connect_timeout_ms,
+	    upstream_on_timeout, u);
+	return 0;
+}
+
+/* Write the request; then wait for the answer.  0, or -1 if u was closed
+ * (or is connecting again: upstream_resend). */
 static int
 upstream_write(struct upstream *u)
 {
@@ -400,10 +437,16 @@ upstream_write(struct upstream *u)
 			ev_io_add(up.loop, u->fd, EV_WRITE, upstream_on_io, u);
 			return 0;
 		}
+		if (n == -1 && u->reused && u->out_off == 0 &&
+		    (errno == EPIPE || errno == ECONNRESET)) {
+			(void)upstream_resend(u, strerror(errno));
+			return -1;
+		}
 		if (n == -1) {
 			upstream_fail(u, 502, strerror(errno));
 			return -1;
 		}
+		u->reused = 0;
 		u->out_off += (size_t)n;
 	}
 	ev_io_del(up.loop, u->fd, EV_WRITE);
@@ -445,6 +488,11 @@ upstream_on_io(struct ev_loop *loop, int fd, int mask, void *arg)
 			upstream_connected(u);
 		break;
 	case UPSTREAM_WRITING:
+		if ((mask & EV_READ) && u->reused) {
+			/* closed (or spoke) before this request was written */
+			(void)upstream_resend(u, "end of file");
+			break;
+		}
 		if ((mask & EV_WRITE) && upstream_write(u) == -1)
 			break;
 		if (u->state == UPSTREAM_READING && (mask & EV_READ))
@@ -474,38 +522,52 @@ upstream_take_idle(struct upstream_pool *pool)
 	pool->nidle--;
 	up.nidle--;
 	u->state = UPSTREAM_WRITING;
+	u->reused = 1;
 	ev_timer_stop(up.loop, &u->timer);
 	return u;
+}
+
+/* Open u's socket and start connecting to its pool's address: u->fd, state
+ * CONNECTING.  0, or -1 (u->fd is -1). */
+static int
+upstream_open(struct upstream *u)
+{
+	struct upstream_pool *pool = u->pool;
+	struct sockaddr_in sin;
+	int one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(pool->port);
+	u->fd = -1;
+	if (inet_pton(AF_INET, pool->ip, &sin.sin_addr) != 1)
+		return -1;
+	if ((u->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		return -1;
+	(void)setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	u->state = UPSTREAM_CONNECTING;
+	up.connects++;
+	if (connect(u->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 &&
+	    errno != EINPROGRESS) {
+		log_warn("upstream connect(%s:%u): %s", pool->ip, pool->port,
+		    strerror(errno));
+		close(u->fd);
+		u->fd = -1;
+		return -1;
+	}
+	return 0;
 }
 
 static struct upstream *
 upstream_connect(struct upstream_pool *pool)
 {
-	struct sockaddr_in sin;
 	struct upstream *u;
-	int fd, one = 1;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(pool->port);
-	if (inet_pton(AF_INET, pool->ip, &sin.sin_addr) != 1)
+	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
-		return NULL;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((u = calloc(1, sizeof(*u))) == NULL) {
-		close(fd);
-		return NULL;
-	}
-	u->fd = fd;
 	u->pool = pool;
-	u->state = UPSTREAM_CONNECTING;
-	up.connects++;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 &&
-	    errno != EINPROGRESS) {
-		log_warn("upstream connect(%s:%u): %s", pool->ip, pool->port,
-		    strerror(errno));
-		close(fd);
+	if (upstream_open(u) == -1) {
 		free(u);
 		return NULL;
 	}

@@ -6,8 +6,10 @@
  * turn ends (or every 16 requests), the whole response is read, and the
  * callback runs once with it.  Idle connections wait in a per-worker pool,
  * keyed by address, watched for reading so that one the instance closes is
- * dropped at once, and closed after 4 s idle; a request is never retried
- * once written.
+ * dropped at once, and closed after 4 s idle.  A request is never sent again
+ * once a byte of it was written; one whose pooled connection turns out to
+ * have been closed by the instance before that (end of file or reset seen
+ * first) is sent on a new connection, once.
  */
 #ifndef OLB_UPSTREAM_H
 #define OLB_UPSTREAM_H

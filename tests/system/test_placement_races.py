@@ -217,6 +217,41 @@ def test_remove_then_create_again(fleet_of, redis_server):
     olbctl_check(o)
 
 
+# 2, made certain: two olb hosts on one Redis, host A's commands reach Redis
+#    50 ms late.  Each account is created through B (B caches it), removed
+#    through A, created again through B.  A answers the remove only once its
+#    release is written, and B applies the release's routing message before
+#    the create that follows it (the subscriber is read first): every
+#    account ends placed, counted and hosted.
+def test_remove_on_one_host_create_on_another(olbd_factory, redis_server):
+    relay = Relay(redis_server.port, delay=0.05)
+    try:
+        a = olbd_factory(workers=1, extra=settings(
+            "redis.port=%d" % relay.port, "provider.cluster=race-a")).start()
+        b = olbd_factory(workers=1, extra=settings("provider.cluster=race-b")).start()
+        fleet = Fleet(b)
+        r = redis_server.client()
+        iid = fleet.add("client", "Client_Listener-1")
+        accounts = ["H%03d" % n for n in range(120)]
+
+        def cycle(x):
+            return [call(host.port, path, x, "M1")[0]
+                    for host, path in ((b, CREATE), (b, CREATE), (a, REMOVE), (b, CREATE))]
+        results = parallel(cycle, accounts, threads=24, limit=120)
+        assert all(x == [200] * 4 for x in results), [
+            (x, y) for x, y in zip(accounts, results) if y != [200] * 4][:5]
+        m = mapping(r)
+        lost = [x for x in accounts if m.get(x) != iid]
+        assert not lost, "%d accounts hosted but not mapped, e.g. %s" % (len(lost), lost[:5])
+        assert int(r.hget(P + "instance_user_counts", iid)) == len(accounts)
+        assert fleet.hosted("Client_Listener-1") == set(accounts)
+        a.overrides.append("redis.port=%d" % redis_server.port)   # for the final check
+        olbctl_check(b)
+        fleet.stop()
+    finally:
+        relay.stop()
+
+
 # 3. A client that hangs up during a remove does not cancel the release.
 def test_remove_of_a_client_gone(fleet_of, redis_server):
     o, fleet = fleet_of()
@@ -293,13 +328,15 @@ def test_answer_older_than_invalidation_is_not_cached(fleet_of, redis_server):
     olbctl_check(o)
 
 
-class FreezingRelay:
-    """A TCP relay to Redis whose connections can be frozen: they stay open
-    but forward nothing more, the way a stuck middlebox behaves (no FIN, no
-    RST).  Connections made after a freeze forward normally."""
+class Relay:
+    """A TCP relay to Redis that delays what its clients send by delay
+    seconds, and whose connections can be frozen: they stay open but
+    forward nothing more, the way a stuck middlebox behaves (no FIN, no RST).
+    Connections made after a freeze forward normally."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, delay=0.0):
         self.target = target_port
+        self.delay = delay
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -320,10 +357,11 @@ class FreezingRelay:
             u = socket.create_connection(("127.0.0.1", self.target))
             self.socks += [c, u]
             gen = self.generation
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b, gen), daemon=True).start()
+            for a, b, delay in ((c, u, self.delay), (u, c, 0)):
+                threading.Thread(target=self._pump, args=(a, b, gen, delay),
+                                 daemon=True).start()
 
-    def _pump(self, a, b, gen):
+    def _pump(self, a, b, gen, delay):
         while not self.stopping:
             try:
                 data = a.recv(65536)
@@ -331,6 +369,8 @@ class FreezingRelay:
                 return
             if not data:
                 return
+            if delay:
+                time.sleep(delay)
             while gen in self.frozen and not self.stopping:
                 time.sleep(0.05)    # hold the bytes: nothing moves on
             try:
@@ -355,7 +395,7 @@ class FreezingRelay:
 # 6. A routing subscriber that stops receiving without FIN or RST is found
 #    by its ping and replaced: cached accounts leave a drained instance.
 def test_frozen_subscriber_is_replaced(olbd_factory, redis_server):
-    relay = FreezingRelay(redis_server.port)
+    relay = Relay(redis_server.port)
     try:
         o = olbd_factory(workers=1, extra=settings(
             "redis.port=%d" % relay.port, "redis.command_timeout_ms=1000")).start()

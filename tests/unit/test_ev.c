@@ -133,6 +133,56 @@ test_io_readiness(void **state)
 	ev_loop_free(loop);
 }
 
+/* Order of dispatch: each callback appends its fd. */
+struct io_order {
+	int	 fds[8];
+	int	 n;
+};
+
+static void
+on_io_ordered(struct ev_loop *loop, int fd, int mask, void *arg)
+{
+	struct io_order *o = arg;
+	char buf[16];
+
+	(void)mask;
+	(void)read(fd, buf, sizeof(buf));
+	ev_io_del(loop, fd, EV_READ);
+	o->fds[o->n++] = fd;
+	if (o->n == 3)
+		ev_stop(loop);
+}
+
+/* Three descriptors ready at one wakeup: the one marked first is
+ * dispatched first whatever epoll's order; the mark goes with the fd. */
+static void
+test_io_first(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(64);
+	int p[3][2];
+	struct io_order o;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		memset(&o, 0, sizeof(o));
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(pipe(p[i]), 0);
+			assert_int_equal(ev_io_add(loop, p[i][0], EV_READ, on_io_ordered, &o), 0);
+		}
+		ev_io_first(loop, p[round][0]);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(write(p[i][1], "x", 1), 1);
+		assert_int_equal(ev_run(loop), 0);
+		assert_int_equal(o.n, 3);
+		assert_int_equal(o.fds[0], p[round][0]);
+		for (int i = 0; i < 3; i++) {
+			close(p[i][0]);
+			close(p[i][1]);
+		}
+	}
+	ev_loop_free(loop);
+}
+
 static void
 on_signal(struct ev_loop *loop, int signo, void *arg)
 {
@@ -162,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_timers_fire_in_deadline_order),
 		cmocka_unit_test(test_many_timers_stay_ordered),
 		cmocka_unit_test(test_io_readiness),
+		cmocka_unit_test(test_io_first),
 		cmocka_unit_test(test_signal_through_loop),
 	};
 

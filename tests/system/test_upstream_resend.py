@@ -1,0 +1,109 @@
+"""A request that provably never reached the instance is sent again (SPEC §3).
+
+The instance answers with keep-alive, then closes its connection on
+command, as a Node.js server does when its keep-alive timeout ends.  The
+proxy worker is stopped (SIGSTOP) while the next request arrives and the
+instance closes the pooled connection, so the worker wakes up with both: it
+takes the pooled connection for the request before it sees the end of file.
+The request was not written: olb sends it on a new connection instead of
+answering 502.  No request is received twice.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+from conftest import free_port
+from test_placement_races import CREATE, TOKEN, Fleet, body_of, settings
+
+
+class ClosingInstance:
+    """Answers each request with 200 and keep-alive, then waits until told
+    (close_now) and closes the connection; counts the requests received."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.received = 0
+        self.lock = threading.Lock()
+        self.close_now = threading.Event()
+        self.stopping = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", self.port))
+        self.lsock.listen(128)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                body += c.recv(65536)
+            with self.lock:
+                self.received += 1
+            doc = json.dumps({"status": True, "message": "Listener created",
+                              "name": "closing"}).encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(doc), doc))
+            self.close_now.wait(30)
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopping = True
+        self.close_now.set()
+        self.lsock.close()
+
+
+def test_closed_pooled_connection_is_not_a_502(olbd_factory):
+    o = olbd_factory(workers=1, extra=settings()).start()
+    fleet = Fleet(o)
+    inst = ClosingInstance()
+    worker = o.worker_pids("olbd: proxy 1")[0]
+    conn = http.client.HTTPConnection("127.0.0.1", o.port, timeout=10)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + TOKEN}
+    try:
+        fleet.ctl("instance", "add", "--role", "master", "--addr",
+                  "127.0.0.1:%d" % inst.port, "--name", "closing")
+        conn.request("POST", CREATE, body=body_of("A1"), headers=headers)
+        first = conn.getresponse()
+        assert (first.status, json.loads(first.read())["name"]) == (200, "closing")
+        rounds = 20
+        for n in range(rounds):
+            inst.close_now.clear()
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                conn.request("POST", CREATE, body=body_of("A1"), headers=headers)
+                inst.close_now.set()        # the pooled connection closes
+                time.sleep(0.1)             # both are queued for the worker
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            resp = conn.getresponse()
+            data = resp.read()
+            assert resp.status == 200, (n, resp.status, data)
+        # one request received per answer: nothing sent twice
+        assert inst.received == rounds + 1
+    finally:
+        conn.close()
+        inst.stop()
