@@ -115,6 +115,18 @@ void	api_redis_state(int up);
  * release): with no connection left, a draining worker may exit. */
 int	api_idle(void);
 
+/* proxy_routing.c: the placement cache kept coherent with Redis through the
+ * routing channel (the rule is at the top of that file).  routing_init
+ * subscribes (cache: proxy_api's, not owned); routing_redis_up is called
+ * when the worker's command connection comes up; routing_cacheable says
+ * whether a placement answer may go into the cache. */
+struct pcache;
+struct placement;
+int	routing_init(struct proxy *p, struct pcache *cache);
+void	routing_redis_up(void);
+int	routing_cacheable(const struct placement *where);
+void	routing_shutdown(void);
+
 /* proxy.c: a draining worker with no connection left and api_idle() is
  * done; call when a request without a client finishes. */
 void	proxy_check_drained(struct proxy *p);

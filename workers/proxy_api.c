@@ -5,8 +5,8 @@
  * The listener API (create_user_listener, remove_user_listener) is served
  * here: bearer auth (constant time, several tokens), the JSON payload
  * (common/payload.c), the account's placement (a per-worker cache in front
- * of the Lua scripts of common/placement.c, kept coherent through the
- * routing channel: see "Routing" below), then the call is forwarded byte for
+ * of the Lua scripts of common/placement.c, kept coherent with Redis by
+ * workers/proxy_routing.c), then the call is forwarded byte for
  * byte to the instance (workers/upstream.c) and its answer relayed as it
  * came.  A remove's 2xx frees the place on the instance that answered
  * before the client hears it, and even if the client has gone.
@@ -54,9 +54,6 @@
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
 #define API_WAIT_MAX		4096	/* requests waiting for Redis */
-#define API_PING_MS		1000	/* routing subscription check period */
-#define API_PING_TIMEOUT_MS	1000	/* its ping not received this long after
-					   the PUBLISH answered: dead */
 #define API_UNAVAILABLE_BODY	"{\"status\":false,\"message\":" \
 	"\"Placement store unavailable, retry later\"}"
 
@@ -99,22 +96,7 @@ static struct {
 	const struct conf	*conf;
 	unsigned char		 (*token_digests)[32];	/* owned */
 	size_t			 ntokens;
-	struct rconn		*routing;	/* subscriber to the routing channel */
 
-	/* Routing: cache coherence (see api_routing_* below). */
-	uint64_t		 routing_seen;	/* highest change number applied */
-	uint64_t		 routing_seen_at_loss;
-	uint64_t		 routing_sub_max;	/* highest since subscribed */
-	int			 routing_valid;	/* every change since routing_seen
-						   will arrive: answers may be
-						   cached */
-	int			 routing_checking;	/* a GET of the sequence is
-							   in flight */
-	int			 routing_ever_valid;
-	char			 ping_channel[256];
-	uint64_t		 ping_sent;	/* number of the ping in flight, 0 */
-	uint64_t		 ping_answered_ms;	/* its PUBLISH answered */
-	struct ev_timer		 ping_timer;
 
 	/* Requests waiting for Redis, oldest (first deadline) first; releases
 	 * whose client was answered have no deadline. */
@@ -201,213 +183,6 @@ api_spare_free(void)
 	api.nspare = 0;
 }
 
-/*
- * Routing: the cache coherence rule.
- *
- * Every change that can make a placement stale (a release, any change of an
- * instance) is published on the routing channel by the script that makes it,
- * numbered by one counter (routing:seq); placement and locate answers carry
- * the counter's value when their script ran.  A worker applies each message
- * (a release drops one entry, an instance change drops them all) and keeps
- * the highest number applied, routing_seen.  An answer is cached only if the
- * subscription is valid (below) and its number is not below routing_seen:
- * an answer below it may predate a change already applied, so caching it
- * would undo the change.  Messages arrive in order on one subscription: a
- * gap in the numbers means one was lost, and the cache is emptied.
- *
- * Valid means: subscribed, and nothing missed since.  When the subscription
- * is lost, or found dead (the worker publishes a ping on a channel of its
- * own every API_PING_MS through its command connection; a ping not received
- * within API_PING_TIMEOUT_MS after Redis counted the subscriber, or a
- * PUBLISH that reached no subscriber, resets the subscription), the cache
- * stays in use but takes no new entries.  Once subscribed again, one GET of
- * the counter decides: the same number as at the loss means nothing changed,
- * and the cache is valid again as it is; any other number (changes, or a
- * Redis that lost its data) empties it.  So a reconnect costs one round
- * trip, never one per cached account; stale entries can be used only
- * between a change and the moment its loss is noticed (see
- * docs/ARCHITECTURE.md).
- */
-
-/* A message numbered seq is applied: note it, and empty the cache if a
- * message before it was lost. */
-static void
-api_routing_number(uint64_t seq)
-{
-	if (seq == 0)
-		return;
-	if (seq > api.routing_sub_max)
-		api.routing_sub_max = seq;
-	if (api.routing_valid && seq > api.routing_seen + 1) {
-		log_warn("routing: messages %llu to %llu were lost; forgetting "
-		    "every placement", (unsigned long long)api.routing_seen + 1,
-		    (unsigned long long)seq - 1);
-		pcache_clear(api.cache);
-	}
-	if (seq > api.routing_seen)
-		api.routing_seen = seq;
-}
-
-/* The ping of this worker came back through the subscription. */
-static void
-api_routing_pong(const char *msg)
-{
-	if (api.ping_sent != 0 && strtoull(msg, NULL, 10) == api.ping_sent)
-		api.ping_sent = 0;
-}
-
-/* A routing message: a release drops one account, any instance change
- * drops everything (rare, and never wrong). */
-static void
-api_on_routing(struct rconn *rc, const char *channel, const char *msg, size_t len,
-    void *arg)
-{
-	json_object *o, *op, *actid, *role, *seq;
-
-	(void)rc;
-	(void)arg;
-	if (strcmp(channel, api.ping_channel) == 0) {
-		api_routing_pong(msg);
-		return;
-	}
-	if (len == 0 || (o = json_tokener_parse(msg)) == NULL) {
-		pcache_clear(api.cache);
-		return;
-	}
-	if (json_object_object_get_ex(o, "seq", &seq) &&
-	    json_object_is_type(seq, json_type_int))
-		api_routing_number((uint64_t)json_object_get_int64(seq));
-	if (json_object_object_get_ex(o, "op", &op) &&
-	    strcmp(json_object_get_string(op), "release") == 0 &&
-	    json_object_object_get_ex(o, "actid", &actid) &&
-	    json_object_object_get_ex(o, "role", &role))
-		pcache_drop(api.cache, json_object_get_string(actid),
-		    strcmp(json_object_get_string(role), "master") == 0);
-	else
-		pcache_clear(api.cache);
-	json_object_put(o);
-}
-
-/* The counter as it is now, read after (re)subscribing. */
-static void
-api_on_routing_seq(struct rconn *rc, redisReply *reply, void *arg)
-{
-	uint64_t now;
-
-	(void)rc;
-	(void)arg;
-	api.routing_checking = 0;
-	if (api.closed || !rconn_is_up(api.routing))
-		return;		/* lost again meanwhile: checked when back */
-	if (reply == NULL || (reply->type != REDIS_REPLY_NIL &&
-	    reply->type != REDIS_REPLY_STRING)) {
-		log_warn("routing: GET %s: unexpected answer", keys_routing_seq());
-		return;
-	}
-	now = reply->type == REDIS_REPLY_STRING ? strtoull(reply->str, NULL, 10) : 0;
-	if (!api.routing_ever_valid || now != api.routing_seen_at_loss) {
-		if (pcache_count(api.cache) > 0)
-			log_info("routing: %llu changes while unsubscribed; "
-			    "forgetting every placement", (unsigned long long)(now >
-			    api.routing_seen_at_loss ? now - api.routing_seen_at_loss : 0));
-		pcache_clear(api.cache);
-	}
-	api.routing_seen = now > api.routing_sub_max ? now : api.routing_sub_max;
-	api.routing_valid = 1;
-	api.routing_ever_valid = 1;
-}
-
-/* Subscribed but not yet valid: read the counter (both connections up). */
-static void
-api_routing_check(void)
-{
-	if (api.routing_valid || api.routing_checking ||
-	    !rconn_is_up(api.routing) || !rconn_is_up(api.proxy->w->redis))
-		return;
-	if (rconn_command(api.proxy->w->redis, api_on_routing_seq, NULL, "GET %s",
-	    keys_routing_seq()) == 0)
-		api.routing_checking = 1;
-}
-
-/* The subscription is up (check it) or lost (stop caching). */
-static void
-api_on_routing_state(struct rconn *rc, int up, void *arg)
-{
-	(void)rc;
-	(void)arg;
-	api.ping_sent = 0;
-	if (up) {
-		api.routing_sub_max = 0;
-		api_routing_check();
-		return;
-	}
-	if (api.routing_valid)
-		api.routing_seen_at_loss = api.routing_seen;
-	api.routing_valid = 0;
-}
-
-/* Whether a placement answer may be cached (see the rule above). */
-static int
-api_routing_cacheable(const struct placement *where)
-{
-	return api.routing_valid && where->live && where->seq >= api.routing_seen;
-}
-
-static void	api_on_ping_timer(struct ev_loop *loop, struct ev_timer *t,
-    void *arg);
-
-/* The PUBLISH of a ping answered: Redis counted our subscriber, or not. */
-static void
-api_on_ping_published(struct rconn *rc, redisReply *reply, void *arg)
-{
-	(void)rc;
-	(void)arg;
-	if (api.closed || api.ping_sent == 0)
-		return;
-	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-		api.ping_sent = 0;	/* tried again on the next tick */
-		return;
-	}
-	if (reply->integer == 0 && rconn_is_up(api.routing)) {
-		api.ping_sent = 0;
-		rconn_reset(api.routing, "not subscribed on the server");
-		return;
-	}
-	/* the message is due now: look again after the timeout */
-	api.ping_answered_ms = util_mono_ms();
-	ev_timer_start(api.proxy->w->loop, &api.ping_timer, API_PING_TIMEOUT_MS,
-	    api_on_ping_timer, NULL);
-}
-
-/* Every API_PING_MS: is the subscription still receiving? */
-static void
-api_on_ping_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	(void)arg;
-	ev_timer_start(loop, t, API_PING_MS, api_on_ping_timer, NULL);
-	api_routing_check();
-	if (!rconn_is_up(api.routing)) {
-		api.ping_sent = 0;
-		return;
-	}
-	if (api.ping_sent != 0) {
-		if (api.ping_answered_ms != 0 &&
-		    util_mono_ms() - api.ping_answered_ms >= API_PING_TIMEOUT_MS) {
-			api.ping_sent = 0;
-			rconn_reset(api.routing, "ping not received");
-		}
-		return;
-	}
-	if (!rconn_is_up(api.proxy->w->redis))
-		return;
-	api.ping_sent = util_mono_ms();
-	api.ping_answered_ms = 0;
-	if (rconn_command(api.proxy->w->redis, api_on_ping_published, NULL,
-	    "PUBLISH %s %llu", api.ping_channel,
-	    (unsigned long long)api.ping_sent) == -1)
-		api.ping_sent = 0;
-}
-
 static void
 api_digest(const char *token, size_t len, unsigned char out[32])
 {
@@ -481,18 +256,10 @@ api_init(struct proxy *p)
 	upstream_init(p->w->loop, &us);
 	TAILQ_INIT(&api.waiting);
 	TAILQ_INIT(&api.detached_list);
-	if (keys_routing_ping(api.ping_channel, sizeof(api.ping_channel),
-	    util_hostname(), (long)getpid()) == -1)
-		return -1;
-	api.routing = rconn_new(p->w->loop, conf, "routing", api_on_routing_state, NULL);
-	if (api.routing == NULL ||
-	    rconn_subscribe(api.routing, keys_routing_channel(), api_on_routing, NULL) == -1 ||
-	    rconn_subscribe(api.routing, api.ping_channel, api_on_routing, NULL) == -1)
+	if (routing_init(p, api.cache) == -1)
 		return -1;
 	ev_timer_start(p->w->loop, &api.tracking_timer, API_TRACKING_MS,
 	    api_on_tracking_timer, NULL);
-	ev_timer_start(p->w->loop, &api.ping_timer, API_PING_MS, api_on_ping_timer,
-	    NULL);
 	return 0;
 }
 
@@ -506,10 +273,8 @@ api_shutdown(void)
 	upstream_shutdown();
 	placement_drop(api.proxy->w->redis);
 	ev_timer_stop(api.proxy->w->loop, &api.tracking_timer);
-	ev_timer_stop(api.proxy->w->loop, &api.ping_timer);
 	ev_timer_stop(api.proxy->w->loop, &api.wait_timer);
-	rconn_free(api.routing);
-	api.routing = NULL;
+	routing_shutdown();
 	pcache_free(api.cache);
 	api.cache = NULL;
 	api_spare_free();
@@ -1053,7 +818,7 @@ api_redis_state(int up)
 {
 	if (!up)
 		return;
-	api_routing_check();
+	routing_redis_up();
 	api_wait_resume();
 }
 
@@ -1217,7 +982,7 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		return;
 	}
 	r->where = *where;
-	if (api_routing_cacheable(where))
+	if (routing_cacheable(where))
 		pcache_put(api.cache, r->payload.actid, r->payload.is_master,
 		    api_master_of(r), where);
 	api_forward(r);
