@@ -113,6 +113,36 @@ def answers(port):
         return False
 
 
+class TcpServer:
+    """A threaded TCP server on a loopback port (0: a free one): on_client(sock)
+    runs in a thread of its own for each connection; stop() closes the
+    listening socket."""
+
+    def __init__(self, port=0):
+        self.stopping = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", port))
+        self.lsock.listen(128)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.on_client, args=(c,), daemon=True).start()
+
+    def on_client(self, sock):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopping = True
+        self.lsock.close()
+
+
 class RedisServer:
     def __init__(self, tmp, port=None):
         self.port = port or free_port()

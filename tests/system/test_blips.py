@@ -6,17 +6,15 @@ proxy.redis_wait_ms gets 503 with its own message, never "No instance
 available".  Each fault is repeated: races show up on the second one.
 """
 import http.client
-import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
-import pytest
-import redis
 
-from conftest import RedisServer, olbctl_check, wait_for
+from conftest import Olbd, RedisServer, olbctl_check, wait_for
 from test_placement_races import (CREATE, TOKEN, UNAVAILABLE, Fleet, body_of, call,
                                   parallel, settings)
 
@@ -136,8 +134,6 @@ def test_redis_restarted_three_times_under_load(olbd_factory, tmpdir_path):
     rs = PersistentRedis(tmpdir_path)
     rs.start()
     try:
-        from conftest import Olbd
-        import tempfile
         o = Olbd(tempfile.mkdtemp(dir=tmpdir_path), rs.port, workers=2,
                  extra=settings("proxy.redis_wait_ms=3000")).start()
         fleet = Fleet(o)

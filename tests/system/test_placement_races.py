@@ -17,9 +17,8 @@ import threading
 import time
 
 import pytest
-import redis
 
-from conftest import (BUILD, OLBCTL, RedisServer, answers, free_port, http_get,
+from conftest import (BUILD, OLBCTL, TcpServer, answers, free_port, http_get,
                       olbctl_check, wait_for)
 
 TOKEN = "t-races-token"
@@ -328,7 +327,7 @@ def test_answer_older_than_invalidation_is_not_cached(fleet_of, redis_server):
     olbctl_check(o)
 
 
-class Relay:
+class Relay(TcpServer):
     """A TCP relay to Redis that delays what its clients send by delay
     seconds, and whose connections can be frozen: they stay open but
     forward nothing more, the way a stuck middlebox behaves (no FIN, no RST).
@@ -337,29 +336,17 @@ class Relay:
     def __init__(self, target_port, delay=0.0):
         self.target = target_port
         self.delay = delay
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
         self.frozen = set()     # generation numbers that are frozen
         self.generation = 0
         self.socks = []
-        self.stopping = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.target))
-            self.socks += [c, u]
-            gen = self.generation
-            for a, b, delay in ((c, u, self.delay), (u, c, 0)):
-                threading.Thread(target=self._pump, args=(a, b, gen, delay),
-                                 daemon=True).start()
+    def on_client(self, c):
+        gen = self.generation
+        u = socket.create_connection(("127.0.0.1", self.target))
+        self.socks += [c, u]
+        threading.Thread(target=self._pump, args=(u, c, gen, 0), daemon=True).start()
+        self._pump(c, u, gen, self.delay)
 
     def _pump(self, a, b, gen, delay):
         while not self.stopping:
@@ -383,8 +370,7 @@ class Relay:
         self.generation += 1
 
     def stop(self):
-        self.stopping = True
-        self.lsock.close()
+        super().stop()
         for s in self.socks:
             try:
                 s.close()

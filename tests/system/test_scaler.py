@@ -232,7 +232,8 @@ def test_hard_cap(olbd_factory, redis_server, events):
     ])
     r = redis_server.client()
     ctl(olbd, "fleet", "up")
-    wait_for(lambda: len(running(r, "client")) == 1, 15, what="the initial fleet")
+    wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 1, 15,
+             what="the initial fleet (a master places the next account)")
     assert place(olbd.port, "M")[0] == 200
     deadline = time.monotonic() + 20
     placed = set()
@@ -386,7 +387,8 @@ def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
         "scaling.initial_instances=2", "health.replace_after_ms=1500"])
     r = redis_server.client()
     ctl(olbd, "fleet", "up")
-    wait_for(lambda: len(running(r, "client")) == 1, 15, what="the initial fleet")
+    wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 1, 15,
+             what="the initial fleet (a master places the next account)")
     (cid, crec), = running(r, "client").items()
     assert place(olbd.port, "UM")[0] == 200
     assert place(olbd.port, "UC", master="UM")[0] == 200

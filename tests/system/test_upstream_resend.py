@@ -12,39 +12,24 @@ import http.client
 import json
 import os
 import signal
-import socket
 import threading
 import time
 
-from conftest import free_port
+from conftest import TcpServer
 from test_placement_races import CREATE, TOKEN, Fleet, body_of, settings
 
 
-class ClosingInstance:
+class ClosingInstance(TcpServer):
     """Answers each request with 200 and keep-alive, then waits until told
     (close_now) and closes the connection; counts the requests received."""
 
     def __init__(self):
-        self.port = free_port()
         self.received = 0
         self.lock = threading.Lock()
         self.close_now = threading.Event()
-        self.stopping = False
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", self.port))
-        self.lsock.listen(128)
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def on_client(self, c):
         data = b""
         try:
             while b"\r\n\r\n" not in data:
@@ -71,9 +56,8 @@ class ClosingInstance:
             c.close()
 
     def stop(self):
-        self.stopping = True
         self.close_now.set()
-        self.lsock.close()
+        super().stop()
 
 
 def test_closed_pooled_connection_is_not_a_502(olbd_factory):
