@@ -256,12 +256,21 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 {
 	uint64_t seq;
 
-	if (req->script == SCRIPTS_RELEASE ||
-	    req->script == SCRIPTS_TRACKING_FLUSH) {
+	if (req->script == SCRIPTS_TRACKING_FLUSH) {
 		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
-		    r->integer > (req->script == SCRIPTS_RELEASE ? 1 : req->max))
+		    r->integer > req->max)
 			return PLACEMENT_ERROR;
 		where->found = (int)r->integer;
+		return PLACEMENT_OK;
+	}
+	if (req->script == SCRIPTS_RELEASE) {
+		/* {1 | 0, seq} */
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_INTEGER ||
+		    r->element[0]->integer < 0 || r->element[0]->integer > 1 ||
+		    placement_parse_seq(r->element[1], &where->seq) == -1)
+			return PLACEMENT_ERROR;
+		where->found = (int)r->element[0]->integer;
 		return PLACEMENT_OK;
 	}
 	/* locate: {seq, place or nil} */

@@ -78,8 +78,9 @@ int		 placement_place_client(struct rconn *rc, const char *actid,
 /* Free an account's place (mapping, count, tracking) on instance (the one
  * whose listener was removed; a placement made meanwhile elsewhere stays);
  * master may be "" or NULL (the recorded master of a client is used).
- * PLACEMENT_OK with where->found 1 if it was placed there, 0 if not.  0 or
- * -1 as above. */
+ * PLACEMENT_OK with where->found 1 if it was placed there, 0 if not, and
+ * where->seq the routing sequence after it (the number of its release
+ * message when found).  0 or -1 as above. */
 int		 placement_release(struct rconn *rc, enum placement_role role,
 		    const char *actid, const char *master, const char *instance,
 		    placement_cb *cb, void *arg);

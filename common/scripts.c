@@ -479,10 +479,13 @@ static const char scripts_release_lua[] =
 	"--       prefix, 5 routing channel, 6 the client_list: key prefix (both\n"
 	"--       not Cluster safe, as in place_client), 7 the instance whose\n"
 	"--       listener was removed ('' = wherever it is)\n"
-	"-- Returns 1 if the account was placed (on that instance), 0 if not.\n"
+	"-- Returns {1 if the account was placed (on that instance) else 0, the\n"
+	"-- routing sequence after it (the release message's number when 1)}.\n"
 	"local k, role, actid, master, spread, channel = release_args()\n"
 	"if k == nil then return redis.error_reply('release: bad arguments') end\n"
-	"return release_account(k, role, actid, master, spread, channel, ARGV[7])\n";
+	"local found = release_account(k, role, actid, master, spread, channel,\n"
+	"    ARGV[7])\n"
+	"return { found, routing_seq(channel) }\n";
 
 static const char scripts_locate_lua[] =
 	SCRIPTS_PRELUDE

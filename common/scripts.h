@@ -21,7 +21,7 @@ enum scripts_id {
 	SCRIPTS_PLACE_MASTER,	/* max, actids -> {seq, per actid {id, ip, port,
 				   how} | nil} */
 	SCRIPTS_PLACE_CLIENT,	/* max, (actid, master)s -> same */
-	SCRIPTS_RELEASE,	/* role, actid, master, instance -> 1 | 0 */
+	SCRIPTS_RELEASE,	/* role, actid, master, instance -> {1 | 0, seq} */
 	SCRIPTS_LOCATE,		/* role, actid, master -> {seq, {id, ip, port,
 				   how} | nil} */
 	SCRIPTS_TRACKING_FLUSH,	/* max -> masters rebuilt */

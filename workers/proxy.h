@@ -6,6 +6,8 @@
 #ifndef OLB_PROXY_H
 #define OLB_PROXY_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -126,6 +128,27 @@ int	routing_init(struct proxy *p, struct pcache *cache);
 void	routing_redis_up(void);
 int	routing_cacheable(const struct placement *where);
 void	routing_shutdown(void);
+
+/* Waiting until this worker has applied routing message seq (a release it
+ * wrote): Redis sends that message to every subscriber in the same turn, so
+ * once this worker has it, so have the others, and a client told of the
+ * release after that cannot reach a worker that still caches the account.
+ * Owned by the waiting caller; routing only links it. */
+struct routing_waiter {
+	TAILQ_ENTRY(routing_waiter) entry;
+	uint64_t		 seq;
+	uint64_t		 since;		/* monotonic ms */
+	void			(*cb)(void *arg);
+	void			*arg;
+	int			 linked;
+};
+/* 1 if w now waits (cb(arg) is called once, when message seq was applied,
+ * the subscription was lost, or after a second), 0 if there is nothing to
+ * wait for (cb is not called). */
+int	routing_wait(struct routing_waiter *w, uint64_t seq, void (*cb)(void *),
+	    void *arg);
+/* Stop waiting (cb will not be called); no-op if w does not wait. */
+void	routing_wait_cancel(struct routing_waiter *w);
 
 /* proxy.c: a draining worker with no connection left and api_idle() is
  * done; call when a request without a client finishes. */

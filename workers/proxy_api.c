@@ -84,6 +84,8 @@ struct api_request {
 	int			 waiting;	/* on api.waiting (Redis away) */
 	uint64_t		 wait_until;	/* monotonic ms, from the first wait */
 	TAILQ_ENTRY(api_request) wait_entry;
+	struct routing_waiter	 seen;		/* a release waits until its routing
+						   message was applied here */
 	int			 detached;	/* on api.detached_list */
 	TAILQ_ENTRY(api_request) detached_entry;
 	struct api_request	*next_spare;	/* on api.spare */
@@ -512,6 +514,7 @@ api_done(struct api_request *r)
 {
 	int detached = r->detached;
 
+	routing_wait_cancel(&r->seen);
 	if (detached) {
 		TAILQ_REMOVE(&api.detached_list, r, detached_entry);
 		api.detached--;
@@ -831,8 +834,22 @@ api_detach_answered(struct api_request *r)
 	api_detach(r);
 }
 
-/* The release after a remove's 2xx was written (or failed for good): the
+/* The release is written and every worker has its routing message: the
  * client, if still there, gets the instance's answer now. */
+static void
+api_release_done(void *arg)
+{
+	struct api_request *r = arg;
+
+	if (r->conn != NULL)
+		api_send_answer(r);
+	api_done(r);
+}
+
+/* The release after a remove's 2xx was written (or failed for good).  Its
+ * answer waits until this worker has applied the release's routing
+ * message, so no other worker still caches the account when the client
+ * calls again (see routing_wait). */
 static void
 api_on_released(enum placement_status status, const struct placement *where,
     void *arg)
@@ -850,9 +867,10 @@ api_on_released(enum placement_status status, const struct placement *where,
 	else if (!where->found)
 		log_debug("release of %s on %s: placed elsewhere meanwhile, kept",
 		    r->payload.actid, r->where.id);
-	if (r->conn != NULL)
-		api_send_answer(r);
-	api_done(r);
+	else if (!api.closed &&
+	    routing_wait(&r->seen, where->seq, api_release_done, r))
+		return;
+	api_release_done(r);
 }
 
 /* The instance answered (or failed).  A 2xx to remove_user_listener frees

@@ -33,6 +33,8 @@
  * between a change and the moment its loss is noticed (see
  * docs/ARCHITECTURE.md).
  */
+#include <sys/queue.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@
 #define ROUTING_PING_MS		1000	/* subscription check period */
 #define ROUTING_PING_TIMEOUT_MS	1000	/* a ping not received this long after
 					   its PUBLISH answered: dead */
+#define ROUTING_WAIT_MS		1000	/* a waiter waits this long at most */
 
 static struct {
 	struct proxy		*proxy;
@@ -70,7 +73,52 @@ static struct {
 	uint64_t		 ping_sent;	/* number of the ping in flight, 0 */
 	uint64_t		 ping_answered_ms;	/* its PUBLISH answered */
 	struct ev_timer		 ping_timer;
+	TAILQ_HEAD(, routing_waiter) waiters;	/* borrowed, oldest first */
 } rt;
+
+/* Call back (and unlink) the waiters whose message was applied, or all of
+ * them (the subscription was lost), or those waiting longer than
+ * ROUTING_WAIT_MS. */
+static void
+routing_wake(int all)
+{
+	uint64_t now = util_mono_ms();
+	struct routing_waiter *w, *next;
+
+	for (w = TAILQ_FIRST(&rt.waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!all && w->seq > rt.seen && now - w->since < ROUTING_WAIT_MS)
+			continue;
+		TAILQ_REMOVE(&rt.waiters, w, entry);
+		w->linked = 0;
+		w->cb(w->arg);
+		/* a callback never frees another waiter: next is still valid */
+	}
+}
+
+int
+routing_wait(struct routing_waiter *w, uint64_t seq, void (*cb)(void *),
+    void *arg)
+{
+	if (!rt.valid || seq <= rt.seen || w->linked)
+		return 0;
+	w->seq = seq;
+	w->since = util_mono_ms();
+	w->cb = cb;
+	w->arg = arg;
+	w->linked = 1;
+	TAILQ_INSERT_TAIL(&rt.waiters, w, entry);
+	return 1;
+}
+
+void
+routing_wait_cancel(struct routing_waiter *w)
+{
+	if (!w->linked)
+		return;
+	TAILQ_REMOVE(&rt.waiters, w, entry);
+	w->linked = 0;
+}
 
 
 /* A message numbered seq is applied: note it, and empty the cache if a
@@ -88,8 +136,11 @@ routing_number(uint64_t seq)
 		    (unsigned long long)seq - 1);
 		pcache_clear(rt.cache);
 	}
-	if (seq > rt.seen)
+	if (seq > rt.seen) {
 		rt.seen = seq;
+		if (!TAILQ_EMPTY(&rt.waiters))
+			routing_wake(0);
+	}
 }
 
 /* The ping of this worker came back through the subscription. */
@@ -188,6 +239,7 @@ routing_on_state(struct rconn *rc, int up, void *arg)
 	if (rt.valid)
 		rt.seen_at_loss = rt.seen;
 	rt.valid = 0;
+	routing_wake(1);	/* their messages may never come */
 }
 
 int
@@ -228,6 +280,7 @@ routing_on_ping_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	(void)arg;
 	ev_timer_start(loop, t, ROUTING_PING_MS, routing_on_ping_timer, NULL);
+	routing_wake(0);	/* those waiting too long */
 	routing_check();
 	if (!rconn_is_up(rt.sub)) {
 		rt.ping_sent = 0;
@@ -256,6 +309,7 @@ routing_init(struct proxy *p, struct pcache *cache)
 {
 	rt.proxy = p;
 	rt.cache = cache;
+	TAILQ_INIT(&rt.waiters);
 	if (keys_routing_ping(rt.ping_channel, sizeof(rt.ping_channel),
 	    util_hostname(), (long)getpid()) == -1)
 		return -1;
@@ -280,6 +334,8 @@ void
 routing_shutdown(void)
 {
 	rt.closed = 1;
+	while (!TAILQ_EMPTY(&rt.waiters))
+		routing_wait_cancel(TAILQ_FIRST(&rt.waiters));
 	if (rt.proxy != NULL)
 		ev_timer_stop(rt.proxy->w->loop, &rt.ping_timer);
 	rconn_free(rt.sub);

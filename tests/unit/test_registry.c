@@ -233,6 +233,7 @@ test_routing_messages(void **state)
 	redisContext *sub;
 	redisReply *r;
 	json_object *o;
+	long long seq;
 
 	sub = redisConnectWithTimeout("127.0.0.1", f->env.srv.port, tv);
 	assert_non_null(sub);
@@ -260,9 +261,12 @@ test_routing_messages(void **state)
 	freeReplyObject(run(f, &c));
 	assert_int_equal(scripts_call_release(&c, "master", "A/1", "", NULL), 0);
 	r = run(f, &c);
-	assert_int_equal(r->integer, 1);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->element[0]->integer, 1);
+	seq = r->element[1]->integer;	/* the release message's number */
 	freeReplyObject(r);
 	o = next_message(sub, "release");
+	assert_int_equal(json_object_get_int64(json_object_object_get(o, "seq")), seq);
 	assert_member(o, "role", "master");
 	assert_member(o, "actid", "A/1");
 	json_object_put(o);
