@@ -120,7 +120,6 @@ routing_wait_cancel(struct routing_waiter *w)
 	w->linked = 0;
 }
 
-
 /* A message numbered seq is applied: note it, and empty the cache if a
  * message before it was lost. */
 static void
@@ -136,11 +135,8 @@ routing_number(uint64_t seq)
 		    (unsigned long long)seq - 1);
 		pcache_clear(rt.cache);
 	}
-	if (seq > rt.seen) {
+	if (seq > rt.seen)
 		rt.seen = seq;
-		if (!TAILQ_EMPTY(&rt.waiters))
-			routing_wake(0);
-	}
 }
 
 /* The ping of this worker came back through the subscription. */
@@ -152,7 +148,8 @@ routing_pong(const char *msg)
 }
 
 /* A routing message: a release drops one account, any instance change
- * drops everything (rare, and never wrong). */
+ * drops everything (rare, and never wrong); then the releases waiting for
+ * it are answered. */
 static void
 routing_on_message(struct rconn *rc, const char *channel, const char *msg, size_t len,
     void *arg)
@@ -181,6 +178,9 @@ routing_on_message(struct rconn *rc, const char *channel, const char *msg, size_
 	else
 		pcache_clear(rt.cache);
 	json_object_put(o);
+	/* applied: releases waiting for this message may be answered */
+	if (!TAILQ_EMPTY(&rt.waiters))
+		routing_wake(0);
 }
 
 /* The counter as it is now, read after (re)subscribing. */
