@@ -30,6 +30,7 @@
 #include <libconfig.h>
 
 #include "common/conf.h"
+#include "common/cron.h"
 
 #define CONF_NELEMS(a)		(sizeof(a) / sizeof((a)[0]))
 #define CONF_MAX_ENTRIES	128
@@ -911,106 +912,13 @@ conf_check_job_action(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-static const struct conf_cron_field {
-	const char	*name;
-	long		 min, max;
-} conf_cron_fields[5] = {
-	{ "minute", 0, 59 },
-	{ "hour", 0, 23 },
-	{ "day of month", 1, 31 },
-	{ "month", 1, 12 },
-	{ "day of week", 0, 7 },
-};
-
-/* One number of a cron field at *p, advancing p; -1 if there is none. */
-static long
-conf_cron_number(const char **p)
-{
-	long v = 0;
-
-	if (**p < '0' || **p > '9')
-		return -1;
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		if ((v = v * 10 + (**p - '0')) > 1000)
-			return 1000;
-	return v;
-}
-
-/* One comma-separated item: "*", "N" or "N-M", then optionally "/STEP".
- * 0, -1 if it is malformed, -2 if a number is out of range (message in buf). */
-static int
-conf_cron_item(const char *p, const char *end, const struct conf_cron_field *f,
-    char *buf, size_t len)
-{
-	long a = f->min, b = f->max, step = 1, wrong;
-
-	if (*p == '*')
-		p++;
-	else if ((a = b = conf_cron_number(&p)) == -1)
-		return -1;
-	else if (*p == '-' && (p++, b = conf_cron_number(&p)) == -1)
-		return -1;
-	if (*p == '/' && (p++, step = conf_cron_number(&p)) <= 0)
-		return -1;
-	if (p != end)
-		return -1;
-	if (a < f->min || a > f->max)
-		wrong = a;
-	else if (b < f->min || b > f->max)
-		wrong = b;
-	else if (step > f->max)
-		wrong = step;
-	else
-		return a <= b ? 0 : -1;
-	snprintf(buf, len, "%s %ld is out of range (%ld..%ld)", f->name, wrong, f->min,
-	    f->max);
-	return -2;
-}
-
-static const char *
-conf_cron_field(const char *field, size_t flen, const struct conf_cron_field *f,
-    char *buf, size_t len)
-{
-	const char *p = field, *end = field + flen, *comma;
-	int rc;
-
-	do {
-		if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
-			comma = end;
-		if ((rc = conf_cron_item(p, comma, f, buf, len)) == -1)
-			snprintf(buf, len, "bad %s field '%.*s'", f->name, (int)flen, field);
-		if (rc != 0)
-			return buf;
-		p = comma + 1;
-	} while (comma != end);
-	return NULL;
-}
-
-/* A 5-field cron expression: minute hour day-of-month month day-of-week, each
- * a comma list of "*", "N", "N-M", with an optional "/STEP". */
+/* A 5-field cron expression (common/cron.h: the scheduler's own parser). */
 static const char *
 conf_check_cron(const char *expr, char *buf, size_t len)
 {
-	const char *p = expr, *fields[6];
-	size_t lens[6], n = 0;
+	struct cron c;
 
-	while (n < 6) {
-		p += strspn(p, " \t");
-		if (*p == '\0')
-			break;
-		fields[n] = p;
-		lens[n] = strcspn(p, " \t");
-		p += lens[n++];
-	}
-	if (n != 5) {
-		snprintf(buf, len, "'%s' must have 5 fields (minute hour day month weekday)",
-		    expr);
-		return buf;
-	}
-	for (size_t i = 0; i < 5; i++)
-		if (conf_cron_field(fields[i], lens[i], &conf_cron_fields[i], buf, len))
-			return buf;
-	return NULL;
+	return cron_parse(expr, &c, buf, len) == 0 ? NULL : buf;
 }
 
 /* One string member of a job, validated. */
