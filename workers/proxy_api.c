@@ -572,14 +572,27 @@ api_abort(struct conn *c)
 	/* else freed by the placement callback, which sees conn == NULL */
 }
 
-/* Render the instance's answer for the client into r->body (the request
- * body is no longer needed): its status line and end-to-end headers as they
- * came, the body with our own framing.  0 or -1 (out of memory). */
+/* Append answer bytes: to the client's output, or, for an answer held until
+ * a remove's release is written (hold), to r->body (the request body is no
+ * longer needed).  0 or -1 (out of memory). */
 static int
-api_relay(struct api_request *r, const struct http_response *res,
+api_answer_add(struct api_request *r, int hold, const char *data, size_t n)
+{
+	if (hold)
+		return api_buf_append(&r->body, &r->body_len, &r->body_cap, data, n);
+	return conn_out_append(r->conn, data, n);
+}
+
+/* Relay the instance's answer: its status line and end-to-end headers as
+ * they came, the body with our own framing; straight to the client, or held
+ * in r->body for api_send_held.  0 or -1 (out of memory; a held answer is
+ * then incomplete, a direct one as complete as memory allowed). */
+static int
+api_relay(struct api_request *r, int hold, const struct http_response *res,
     const char *body, size_t body_len)
 {
 	struct conn *c = r->conn;
+	size_t start = c->out_len;
 	char line[160];
 	int has_rid = 0, n, rv = 0;
 
@@ -587,7 +600,7 @@ api_relay(struct api_request *r, const struct http_response *res,
 	r->answer_status = res->status;
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", res->status,
 	    (int)(res->reason_len > 100 ? 100 : res->reason_len), res->reason);
-	rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, line, (size_t)n);
+	rv |= api_answer_add(r, hold, line, (size_t)n);
 	for (size_t i = 0; i < res->nheaders; i++) {
 		const struct http_header *h = &res->headers[i];
 
@@ -595,27 +608,26 @@ api_relay(struct api_request *r, const struct http_response *res,
 			continue;
 		if (h->name_len == 12 && strncasecmp(h->name, "X-Request-Id", 12) == 0)
 			has_rid = 1;
-		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, h->name,
-		    h->name_len);
-		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, ": ", 2);
-		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, h->value,
-		    h->value_len);
-		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, "\r\n", 2);
+		rv |= api_answer_add(r, hold, h->name, h->name_len);
+		rv |= api_answer_add(r, hold, ": ", 2);
+		rv |= api_answer_add(r, hold, h->value, h->value_len);
+		rv |= api_answer_add(r, hold, "\r\n", 2);
 	}
 	n = snprintf(line, sizeof(line), "%s%s%sContent-Length: %zu\r\n%s\r\n",
 	    has_rid ? "" : "X-Request-Id: ", has_rid ? "" : r->request_id,
 	    has_rid ? "" : "\r\n", body_len,
 	    conn_closes_after_answer(c) ? "Connection: close\r\n" : "");
-	rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, line, (size_t)n);
+	rv |= api_answer_add(r, hold, line, (size_t)n);
 	if (!c->head_only)
-		rv |= api_buf_append(&r->body, &r->body_len, &r->body_cap, body,
-		    body_len);
+		rv |= api_answer_add(r, hold, body, body_len);
+	if (!hold)
+		conn_log_answer(c, res->status, c->out_len - start);
 	return rv;
 }
 
-/* Send the answer rendered in r->body to r's client; r keeps no client. */
+/* Send the answer held in r->body to r's client; r keeps no client. */
 static void
-api_send_answer(struct api_request *r)
+api_send_held(struct api_request *r)
 {
 	struct conn *c = r->conn;
 
@@ -830,7 +842,7 @@ api_redis_state(int up)
 static void
 api_detach_answered(struct api_request *r)
 {
-	api_send_answer(r);
+	api_send_held(r);
 	api_detach(r);
 }
 
@@ -842,7 +854,7 @@ api_release_done(void *arg)
 	struct api_request *r = arg;
 
 	if (r->conn != NULL)
-		api_send_answer(r);
+		api_send_held(r);
 	api_done(r);
 }
 
@@ -890,7 +902,7 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 	if (r->route == API_REMOVE && status == 0 && res->status >= 200 &&
 	    res->status < 300) {
 		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
-		if (r->conn != NULL && api_relay(r, res, body, body_len) == -1) {
+		if (r->conn != NULL && api_relay(r, 1, res, body, body_len) == -1) {
 			struct conn *c = r->conn;
 
 			log_warn("out of memory: answering 503 to a remove that "
@@ -908,11 +920,13 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 		api_done(r);
 	else if (status != 0)
 		api_fail(r, status);
-	else if (api_relay(r, res, body, body_len) == -1)
-		api_fail(r, 503);
 	else {
-		api_send_answer(r);
+		struct conn *c = r->conn;
+
+		c->api = NULL;
+		(void)api_relay(r, 0, res, body, body_len);
 		api_request_free(r);
+		conn_resume(c);
 	}
 }
 
