@@ -105,6 +105,7 @@ static struct {
 	struct api_request_list	 waiting;
 	size_t			 nwaiting;
 	struct ev_timer		 wait_timer;
+	uint64_t		 wait_armed;	/* its deadline, 0: stopped */
 	struct api_request_list	 detached_list;	/* requests without a client
 						   that still have work */
 	size_t			 detached;
@@ -698,21 +699,36 @@ api_wait_unlink(struct api_request *r)
 static void	api_on_wait_timer(struct ev_loop *loop, struct ev_timer *t,
     void *arg);
 
-/* Arm the timer for the first deadline on the list, if any. */
+/* Arm the timer for deadline (monotonic ms; 0: stop it) unless it is armed
+ * for an earlier one already. */
+static void
+api_wait_arm_for(uint64_t deadline)
+{
+	uint64_t now = util_mono_ms();
+
+	if (deadline == 0) {
+		ev_timer_stop(api.proxy->w->loop, &api.wait_timer);
+		api.wait_armed = 0;
+	} else if (api.wait_armed == 0 || deadline < api.wait_armed) {
+		api.wait_armed = deadline;
+		ev_timer_start(api.proxy->w->loop, &api.wait_timer,
+		    deadline > now ? deadline - now : 0, api_on_wait_timer, NULL);
+	}
+}
+
+/* Arm the timer for the first deadline on the list, if any: one scan, on
+ * the timer and when Redis is back, not per request. */
 static void
 api_wait_arm(void)
 {
-	uint64_t first = 0, now = util_mono_ms();
+	uint64_t first = 0;
 	struct api_request *r;
 
 	TAILQ_FOREACH(r, &api.waiting, wait_entry)
 		if (r->conn != NULL && (first == 0 || r->wait_until < first))
 			first = r->wait_until;
-	if (first == 0)
-		ev_timer_stop(api.proxy->w->loop, &api.wait_timer);
-	else
-		ev_timer_start(api.proxy->w->loop, &api.wait_timer,
-		    first > now ? first - now : 0, api_on_wait_timer, NULL);
+	api_wait_arm_for(0);
+	api_wait_arm_for(first);
 }
 
 static void	api_wait(struct api_request *r);
@@ -759,7 +775,8 @@ api_wait(struct api_request *r)
 	r->waiting = 1;
 	TAILQ_INSERT_TAIL(&api.waiting, r, wait_entry);
 	api.nwaiting++;
-	api_wait_arm();
+	if (r->conn != NULL)
+		api_wait_arm_for(r->wait_until);
 }
 
 static void
@@ -771,6 +788,7 @@ api_on_wait_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	(void)loop;
 	(void)t;
 	(void)arg;
+	api.wait_armed = 0;
 	for (r = TAILQ_FIRST(&api.waiting); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, wait_entry);
 		if (r->conn == NULL || r->wait_until > now)
