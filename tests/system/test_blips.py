@@ -16,7 +16,7 @@ import time
 
 from conftest import Olbd, RedisServer, olbctl_check, wait_for
 from test_placement_races import (CREATE, TOKEN, UNAVAILABLE, Fleet, body_of, call,
-                                  parallel, settings)
+                                  parallel, place, settings)
 
 
 class KeepAliveLoad:
@@ -75,11 +75,6 @@ class KeepAliveLoad:
         for t in self.ts:
             t.join(self.limit + 15)
         assert not any(t.is_alive() for t in self.ts)
-
-
-def place(o, accounts):
-    res = parallel(lambda a: call(o.port, CREATE, a, "M1"), accounts)
-    assert all(not isinstance(x, Exception) and x[0] == 200 for x in res), res[:3]
 
 
 def test_proxy_worker_killed_twice_per_slot(olbd_factory, redis_server):

@@ -133,6 +133,14 @@ def parallel(fn, items, threads=32, limit=60):
     return results
 
 
+def place(o, accounts, master_of=lambda a: "M1", threads=32):
+    """create_user_listener for every account (clients of master_of(a), or
+    masters where it gives ""), all at once; every answer must be 200."""
+    res = parallel(lambda a: call(o.port, CREATE, a, master_of(a)), accounts, threads)
+    bad = [(a, x) for a, x in zip(accounts, res) if isinstance(x, Exception) or x[0] != 200]
+    assert not bad, "%d creates failed, first: %s" % (len(bad), bad[:3])
+
+
 def settings(*extra):
     return ['proxy.auth_tokens=["%s"]' % TOKEN, "scaling.max_users_per_master=100000",
             "scaling.max_users_per_client=100000", "scaling.master_threshold=100000",
@@ -165,8 +173,7 @@ def test_late_remove_keeps_the_new_placement(fleet_of, redis_server):
     r = redis_server.client()
     i1 = fleet.add("client", "Client_Listener-1", "--delay-ms", "600")
     accounts = ["L%03d" % n for n in range(200)]
-    assert all(s == 200 for s, _, _ in parallel(
-        lambda a: call(o.port, CREATE, a, "M1"), accounts, threads=64))
+    place(o, accounts, threads=64)
     i2 = fleet.add("client", "Client_Listener-2")
     fleet.state("Client_Listener-1", "draining")
 
@@ -257,8 +264,7 @@ def test_remove_of_a_client_gone(fleet_of, redis_server):
     r = redis_server.client()
     iid = fleet.add("master", "Master_Listener-1", "--delay-ms", "500")
     accounts = ["G%03d" % n for n in range(100)]
-    assert all(s == 200 for s, _, _ in parallel(
-        lambda a: call(o.port, CREATE, a), accounts, threads=100))
+    place(o, accounts, master_of=lambda a: "", threads=100)
 
     def remove_and_hang_up(a):
         s = socket.create_connection(("127.0.0.1", o.port), timeout=5)
@@ -282,8 +288,7 @@ def test_failed_remove_caches_no_dead_instance(fleet_of, redis_server, state, an
     o, fleet = fleet_of(workers=1)
     fleet.add("client", "Client_Listener-1")
     accounts = ["F%03d" % n for n in range(150)]
-    assert all(s == 200 for s, _, _ in parallel(
-        lambda a: call(o.port, CREATE, a, "M1"), accounts))
+    place(o, accounts)
     fleet.add("client", "Client_Listener-2")
     fleet.state("Client_Listener-1", state)
     # a new process: it hosts nothing, so a remove gets 404 (or the 500)
@@ -446,8 +451,7 @@ def test_sweep_frees_accounts_of_removed_instances(fleet_of, redis_server):
     i1 = fleet.add("client", "Client_Listener-1")
     fleet.add("master", "Master_Listener-1")
     accounts = ["S%03d" % n for n in range(300)]
-    assert all(s == 200 for s, _, _ in parallel(
-        lambda a: call(o.port, CREATE, a, "M%d" % (int(a[1:]) % 5)), accounts))
+    place(o, accounts, master_of=lambda a: "M%d" % (int(a[1:]) % 5))
     assert call(o.port, CREATE, "MA")[0] == 200
     fleet.ctl("instance", "remove", i1)
     wait_for(lambda: not mapping(r), 10, what="the sweep")
