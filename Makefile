@@ -23,11 +23,15 @@ CFLAGS	+= -std=gnu11 $(OPT) $(WARNINGS) -I. -D_GNU_SOURCE \
 	   -DOLB_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 LDLIBS	+= -lhiredis -ljson-c -lconfig -lcurl -lssl -lcrypto -lexpat -lm
 
+# olbd is the supervisor, the shared worker runtime and one folder per role;
+# olbctl and olb-listener are programs of their own (supervisor/olbctl/,
+# workers/demo/).  See docs/ARCHITECTURE.md, "Layout".
+ROLES	   := proxy scaler health scheduler
 COMMON_SRC := $(wildcard common/*.c)
-OLBD_SRC   := $(filter-out supervisor/olbctl.c,$(wildcard supervisor/*.c)) \
-	      $(filter-out workers/listener.c,$(wildcard workers/*.c))
-OLBCTL_SRC := supervisor/olbctl.c
-LISTENER_SRC := workers/listener.c
+OLBD_SRC   := $(wildcard supervisor/*.c) $(wildcard workers/*.c) \
+	      $(foreach r,$(ROLES),$(wildcard workers/$(r)/*.c))
+OLBCTL_SRC := $(wildcard supervisor/olbctl/*.c)
+LISTENER_SRC := $(wildcard workers/demo/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -59,10 +63,14 @@ $(BUILD)/olb-listener: $(LISTENER_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link every common object, the worker modules that stand alone
-# (pure parsers, no worker runtime) and the shared test support (a real
-# redis-server per test, waiting on the event loop with a deadline).
+# (no worker runtime: parsers, the placement calls, the scaler's arithmetic)
+# and the shared test support (a real redis-server per test, waiting on the
+# event loop with a deadline).
 UNIT_SUPPORT := $(wildcard tests/unit/support.c)
-UNIT_WORKER_OBJ := $(BUILD)/obj/workers/ec2_xml.o $(BUILD)/obj/workers/aws_creds.o $(BUILD)/obj/workers/fleet.o
+UNIT_WORKER_SRC := workers/proxy/placement.c workers/proxy/pcache.c \
+	      workers/proxy/payload.c workers/scaler/sigv4.c \
+	      workers/scaler/ec2_xml.c workers/scaler/aws_creds.c workers/scaler/fleet.c
+UNIT_WORKER_OBJ := $(UNIT_WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ) \
     $(UNIT_WORKER_OBJ)

@@ -1,7 +1,7 @@
 /*
  * http: strict HTTP/1.x request- and response-head parsers and chunked-body
  * decoder (see http.h).  Used by the proxy workers on every request
- * (workers/proxy.c) and on every answer of an instance (workers/upstream.c).
+ * (workers/proxy/proxy.c) and on every answer of an instance (workers/proxy/upstream.c).
  *
  * A head parser is a single left-to-right pass over the caller's buffer
  * that keeps no state between calls: when the head is incomplete it returns

@@ -1,7 +1,7 @@
 /*
  * http: olb's HTTP/1.x request and response parser (SPEC §3), used by the
  * proxy workers on their hot path: requests from clients, responses from
- * instances (workers/upstream.c).  Pure and allocation-free: it reads a
+ * instances (workers/proxy/upstream.c).  Pure and allocation-free: it reads a
  * caller's buffer, never writes outside what it is given, and keeps no state
  * between calls except the chunked decoder's small struct.
  *

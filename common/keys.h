@@ -59,7 +59,7 @@ const char	*keys_tracking_seq(void);
 /* "<prefix>tracking_built": hash master actid -> when (ms) its tracking
  * array was last rebuilt. */
 const char	*keys_tracking_built(void);
-/* The scaler (workers/scaler.c), valid after keys_init:
+/* The scaler (workers/scaler/scaler.c), valid after keys_init:
  * "<prefix>fleet" (hash: the desired fleet: state up|down, masters, clients,
  * and the scaler's lastScaleOut:<role> times),
  * "<prefix>launches" (hash launch token -> JSON reservation of a launch in

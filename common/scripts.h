@@ -3,7 +3,7 @@
  * Redis (SPEC §4), one script per decision, so any number of proxy workers,
  * hosts and olbctl agree without locks.  This module holds their sources and
  * SHA1 digests and builds their EVALSHA command lines (KEYS from
- * common/keys.c); it sends nothing itself.  common/placement.c runs them on
+ * common/keys.c); it sends nothing itself.  workers/proxy/placement.c runs them on
  * the proxies' async connections, common/registry.c on olbctl's blocking one.
  *
  * The client scripts build "<prefix>client_spread:<master>" names from an
@@ -71,7 +71,7 @@ int		 scripts_state_valid(const char *state);
  * called. */
 /* Place n (1..SCRIPTS_BATCH_MAX) accounts in one call, in order: the answer
  * is an array of 1 + n: the routing sequence when the script ran (see
- * common/placement.h), then one result per account. */
+ * workers/proxy/placement.h), then one result per account. */
 int		 scripts_call_place_masters(struct scripts_call *c,
 		    long long max_per_master, const char *const *actids, size_t n);
 int		 scripts_call_place_clients(struct scripts_call *c,

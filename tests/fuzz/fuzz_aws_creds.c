@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the shared credentials file reader
- * (workers/aws_creds.c).  The first byte picks the profile asked for.
+ * (workers/scaler/aws_creds.c).  The first byte picks the profile asked for.
  *
  * Invariants: a success has a non-empty access key and secret key, every
  * field NUL-terminated within its buffer and without line breaks; a failure
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz.h"
-#include "workers/aws_creds.h"
+#include "workers/scaler/aws_creds.h"
 
 #define TERMINATED(s)	CHECK(memchr((s), '\0', sizeof(s)) != NULL)
 

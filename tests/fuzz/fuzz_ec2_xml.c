@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the EC2 answer parser (workers/ec2_xml.c).
+ * libFuzzer target for the EC2 answer parser (workers/scaler/ec2_xml.c).
  *
  * Invariants: a success holds at most EC2_XML_INSTANCES_MAX instances and
  * every field is NUL-terminated within its buffer; an error answer has a
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz.h"
-#include "workers/ec2_xml.h"
+#include "workers/scaler/ec2_xml.h"
 
 #define TERMINATED(s)	CHECK(memchr((s), '\0', sizeof(s)) != NULL)
 

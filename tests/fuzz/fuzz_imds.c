@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the instance metadata service's credentials answer
- * (aws_creds_parse_imds in workers/aws_creds.c).
+ * (aws_creds_parse_imds in workers/scaler/aws_creds.c).
  *
  * Invariants: a success has every key non-empty, NUL-terminated within its
  * buffer and free of control characters, and an expiry; a failure says why
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "tests/fuzz/fuzz.h"
-#include "workers/aws_creds.h"
+#include "workers/scaler/aws_creds.h"
 
 static void
 check_key(const char *s, size_t size)

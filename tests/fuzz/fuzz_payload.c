@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the listener API's payload validation
- * (common/payload.c).
+ * (workers/proxy/payload.c).
  *
  * Each input is validated twice: as the whole body, and cut at 0xff bytes
  * (never valid in JSON) into up to three pieces placed as the values of
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/payload.h"
+#include "workers/proxy/payload.h"
 #include "tests/fuzz/fuzz.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))

@@ -38,7 +38,7 @@ def msg(status, message):
 
 
 # The exact texts olb answers with (common/http.c http_error_message,
-# common/payload.c); SPEC §3 fixes the status classes and the auth texts.
+# workers/proxy/payload.c); SPEC §3 fixes the status classes and the auth texts.
 BAD_REQUEST = msg(400, "Bad request")
 UNAUTHORIZED = msg(401, "Unauthorized: Bearer token required")
 FORBIDDEN = msg(403, "Forbidden: Invalid token")

@@ -1,4 +1,4 @@
-"""olb-listener, the demo order listener (workers/listener.c): one instance of the fleet.
+"""olb-listener, the demo order listener (workers/demo/listener.c): one instance of the fleet.
 
 Each test starts the real binary on a free loopback port and stops it by pid with
 SIGTERM; the fixture then checks that it exited 0 and that its stderr holds no

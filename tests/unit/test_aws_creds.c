@@ -1,5 +1,5 @@
 /*
- * Tests of the shared credentials file reader (workers/aws_creds.c): the
+ * Tests of the shared credentials file reader (workers/scaler/aws_creds.c): the
  * profile chosen among several, comments, spaces, CRLF, a session token;
  * then every refusal with its line number.
  */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "workers/aws_creds.h"
+#include "workers/scaler/aws_creds.h"
 
 static const char file[] =
     "# written by aws configure\n"

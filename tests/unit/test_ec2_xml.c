@@ -1,5 +1,5 @@
 /*
- * Tests of the EC2 answer parser (workers/ec2_xml.c): answers shaped as EC2
+ * Tests of the EC2 answer parser (workers/scaler/ec2_xml.c): answers shaped as EC2
  * sends them (RunInstances, DescribeInstances with tags and a next page,
  * TerminateInstances, an error), then hostile and broken ones: an HTML error
  * page, truncated XML, entities, a field too long, too deep, too many
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "workers/ec2_xml.h"
+#include "workers/scaler/ec2_xml.h"
 
 #define NS	" xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\""
 

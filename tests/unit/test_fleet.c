@@ -1,5 +1,5 @@
 /*
- * Tests of the scaler's planner (workers/fleet.c), a pure function: each
+ * Tests of the scaler's planner (workers/scaler/fleet.c), a pure function: each
  * case builds a view of the desired fleet and of the managed instances,
  * plans one pass and checks the raises, launches and per-instance actions.
  * Tables where the shape repeats: the raise rules, the state actions, the
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "workers/fleet.h"
+#include "workers/scaler/fleet.h"
 
 #define NOW	100000000LL	/* ms: any wall clock well past the epoch */
 #define MAXI	64		/* instances in a view */

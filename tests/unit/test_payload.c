@@ -1,5 +1,5 @@
 /*
- * Unit tests of the listener API's payload validation (common/payload.c):
+ * Unit tests of the listener API's payload validation (workers/proxy/payload.c):
  * one table of bodies with their exact status and message (or ids), covering
  * malformed JSON and what json-c alone would accept, non-object bodies, every
  * required-field rule and its order, the three master_actid shapes, numbers,
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "common/payload.h"
+#include "workers/proxy/payload.h"
 
 #define INVALID		"Invalid JSON payload"
 #define NOT_OBJECT	"Request body must be a JSON object"

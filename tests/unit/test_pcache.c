@@ -1,5 +1,5 @@
 /*
- * Tests of the proxies' placement cache (common/pcache.c): lookups by account
+ * Tests of the proxies' placement cache (workers/proxy/pcache.c): lookups by account
  * and role, replacement, drop, growth past many bucket doublings with every
  * entry still found, and the bound at which the cache empties itself.
  */
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "common/pcache.h"
+#include "workers/proxy/pcache.h"
 
 static struct placement
 at(const char *id, uint16_t port)

@@ -1,6 +1,6 @@
 /*
  * Tests of the placement rules (common/scripts.c through the async API of
- * common/placement.c) against a real redis-server started for each test.
+ * workers/proxy/placement.c) against a real redis-server started for each test.
  * Instances are registered with common/registry.c on a blocking context,
  * placements are driven on an ev loop with a deadline, and after each test
  * the keys are read back to check the invariants: one placement per account
@@ -24,7 +24,7 @@
 #include "common/ev.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/placement.h"
+#include "workers/proxy/placement.h"
 #include "common/redis.h"
 #include "common/registry.h"
 #include "common/scripts.h"

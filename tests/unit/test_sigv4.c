@@ -1,5 +1,5 @@
 /*
- * Tests of the SigV4 signer (common/sigv4.c) against signatures computed by
+ * Tests of the SigV4 signer (workers/scaler/sigv4.c) against signatures computed by
  * an independent implementation: botocore 1.29 (Debian's python3-botocore),
  * SigV4Auth with the clock fixed, for the same method, URL, body, headers,
  * region, service and credentials (tests/unit/sigv4_vectors.py prints
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "common/sigv4.h"
+#include "workers/scaler/sigv4.h"
 
 #define FORM	"application/x-www-form-urlencoded; charset=utf-8"
 

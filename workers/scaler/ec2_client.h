@@ -1,7 +1,7 @@
 /*
  * ec2_client: calls of the EC2 Query API (version 2016-11-15) for the
  * scaler's ec2 provider: form-encoded POSTs over workers' httpc, signed with
- * Signature Version 4 (common/sigv4.c), answers parsed by workers/ec2_xml.c,
+ * Signature Version 4 (workers/scaler/sigv4.c), answers parsed by workers/scaler/ec2_xml.c,
  * and credentials found the way the AWS SDKs find them:
  *
  *   1. provider.ec2.access_key_id / secret_access_key (the configuration,
@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "workers/ec2_xml.h"
+#include "workers/scaler/ec2_xml.h"
 
 struct conf;
 struct ev_loop;

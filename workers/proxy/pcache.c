@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/pcache.h"
+#include "workers/proxy/pcache.h"
 
 #define PCACHE_MIN_BUCKETS	1024
 

@@ -5,7 +5,7 @@
 
 #include "common/conf.h"
 #include "common/log.h"
-#include "workers/provider.h"
+#include "workers/scaler/provider.h"
 
 struct provider *
 provider_new(const struct conf *conf, struct ev_loop *loop)

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "workers/access_log.h"
+#include "workers/proxy/access_log.h"
 
 #define ACCESS_LINE_MAX	2048
 

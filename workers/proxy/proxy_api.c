@@ -4,10 +4,10 @@
  * Static answers (healthCheck, test, 404) are decided from the head alone.
  * The listener API (create_user_listener, remove_user_listener) is served
  * here: bearer auth (constant time, several tokens), the JSON payload
- * (common/payload.c), the account's placement (a per-worker cache in front
- * of the Lua scripts of common/placement.c, kept coherent with Redis by
- * workers/proxy_routing.c), then the call is forwarded byte for
- * byte to the instance (workers/upstream.c) and its answer relayed as it
+ * (workers/proxy/payload.c), the account's placement (a per-worker cache in front
+ * of the Lua scripts of workers/proxy/placement.c, kept coherent with Redis by
+ * workers/proxy/proxy_routing.c), then the call is forwarded byte for
+ * byte to the instance (workers/proxy/upstream.c) and its answer relayed as it
  * came.  A remove's 2xx frees the place on the instance that answered
  * before the client hears it, and even if the client has gone.
  *
@@ -34,12 +34,12 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/payload.h"
-#include "common/pcache.h"
-#include "common/placement.h"
+#include "workers/proxy/payload.h"
+#include "workers/proxy/pcache.h"
+#include "workers/proxy/placement.h"
 #include "common/util.h"
-#include "workers/proxy.h"
-#include "workers/upstream.h"
+#include "workers/proxy/proxy.h"
+#include "workers/proxy/upstream.h"
 #include "workers/worker.h"
 
 #define API_PREFIX		"/api/v1/listener"

@@ -19,7 +19,7 @@
 
 #include <expat.h>
 
-#include "workers/ec2_xml.h"
+#include "workers/scaler/ec2_xml.h"
 
 #define EC2_XML_NAME_MAX	48	/* longest element name kept */
 #define EC2_XML_TEXT_MAX	1024	/* longest text of a leaf */

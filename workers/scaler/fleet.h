@@ -1,7 +1,7 @@
 /*
  * fleet: the scaler's rules (SPEC §5) as one pure function: from a view of
  * the desired fleet and of the managed instances, the plan of one
- * reconcile pass.  No I/O, no clock, no allocation: workers/scaler.c reads
+ * reconcile pass.  No I/O, no clock, no allocation: workers/scaler/scaler.c reads
  * the view from Redis and carries the plan out; tests/unit/test_fleet.c
  * drives it with tables.
  *

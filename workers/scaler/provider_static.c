@@ -14,7 +14,7 @@
 
 #include "common/conf.h"
 #include "common/ev.h"
-#include "workers/provider.h"
+#include "workers/scaler/provider.h"
 
 struct ps_op {
 	struct ps_op		*next;

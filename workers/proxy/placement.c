@@ -17,7 +17,7 @@
 
 #include "common/ev.h"
 #include "common/log.h"
-#include "common/placement.h"
+#include "workers/proxy/placement.h"
 #include "common/redis.h"
 #include "common/scripts.h"
 

@@ -1,6 +1,6 @@
 /*
  * provider_ec2: AWS EC2 instances (SPEC §6), over the Query API client of
- * workers/ec2_client.c.
+ * workers/scaler/ec2_client.c.
  *
  * launch	RunInstances with every setting of provider.ec2 and the tags
  *		Name, olb:cluster, olb:role, olb:launch (+ provider.ec2.tags),
@@ -30,8 +30,8 @@
 #include "common/ev.h"
 #include "common/httpc.h"
 #include "common/log.h"
-#include "workers/ec2_client.h"
-#include "workers/provider.h"
+#include "workers/scaler/ec2_client.h"
+#include "workers/scaler/provider.h"
 
 #define EC2_BATCH		100	/* ids per Describe/Terminate */
 #define EC2_POLL_MS		1000	/* while waiting for running */

@@ -24,7 +24,7 @@
 
 #include "common/ev.h"
 #include "common/log.h"
-#include "workers/upstream.h"
+#include "workers/proxy/upstream.h"
 
 /* How long a pooled connection may stay idle: below the 5 s keep-alive
  * timeout of Node.js, the order listeners' runtime, so olb closes first and

@@ -25,8 +25,8 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "workers/access_log.h"
-#include "workers/proxy.h"
+#include "workers/proxy/access_log.h"
+#include "workers/proxy/proxy.h"
 #include "workers/worker.h"
 
 static struct proxy proxy;

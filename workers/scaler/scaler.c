@@ -13,7 +13,7 @@
  *   1. reads the desired fleet, the instance records, their counts and the
  *      launch reservations (four HGETALLs: the cost does not grow with the
  *      number of placements);
- *   2. plans with workers/fleet.c;
+ *   2. plans with workers/scaler/fleet.c;
  *   3. carries the plan out: raises of the desired fleet, launches, drains,
  *      terminations, record removals, and probes of pending instances (a
  *      pending instance becomes running at its first 2xx health answer).
@@ -52,8 +52,8 @@
 #include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
-#include "workers/fleet.h"
-#include "workers/provider.h"
+#include "workers/scaler/fleet.h"
+#include "workers/scaler/provider.h"
 #include "workers/worker.h"
 
 #define SCALER_PASS_MS		1000	/* reconcile period */

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "workers/fleet.h"
+#include "workers/scaler/fleet.h"
 
 /* What one role's instances add up to. */
 struct fleet_tally {

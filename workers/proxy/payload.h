@@ -1,6 +1,6 @@
 /*
  * payload: validation of the listener API's JSON body (SPEC §3, §4), called
- * by the proxy workers (workers/proxy_api.c) once per create_user_listener
+ * by the proxy workers (workers/proxy/proxy_api.c) once per create_user_listener
  * and remove_user_listener request, after the whole body has been read.
  *
  * It accepts exactly RFC 8259 JSON (json-c does the structure; a lexical pass

@@ -1,6 +1,6 @@
 /*
  * payload: validation of the listener API's JSON body (see payload.h),
- * called by the proxy workers (workers/proxy_api.c) for every
+ * called by the proxy workers (workers/proxy/proxy_api.c) for every
  * create_user_listener and remove_user_listener request.
  *
  * Three steps over a body the worker has already bounded (proxy.max_body):
@@ -39,7 +39,7 @@
 
 #include <json-c/json.h>
 
-#include "common/payload.h"
+#include "workers/proxy/payload.h"
 
 #define MSG_INVALID_JSON	"Invalid JSON payload"
 #define MSG_NOT_OBJECT		"Request body must be a JSON object"

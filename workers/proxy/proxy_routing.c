@@ -45,11 +45,11 @@
 #include "common/ev.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/pcache.h"
-#include "common/placement.h"
+#include "workers/proxy/pcache.h"
+#include "workers/proxy/placement.h"
 #include "common/redis.h"
 #include "common/util.h"
-#include "workers/proxy.h"
+#include "workers/proxy/proxy.h"
 #include "workers/worker.h"
 
 #define ROUTING_PING_MS		1000	/* subscription check period */

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "workers/aws_creds.h"
+#include "workers/scaler/aws_creds.h"
 
 struct creds_parse {
 	const char		*profile;

@@ -24,10 +24,10 @@
 #include "common/ev.h"
 #include "common/httpc.h"
 #include "common/log.h"
-#include "common/sigv4.h"
+#include "workers/scaler/sigv4.h"
 #include "common/util.h"
-#include "workers/aws_creds.h"
-#include "workers/ec2_client.h"
+#include "workers/scaler/aws_creds.h"
+#include "workers/scaler/ec2_client.h"
 
 #define EC2_VERSION		"2016-11-15"
 #define EC2_CONTENT_TYPE	"application/x-www-form-urlencoded; charset=utf-8"

@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "common/sigv4.h"
+#include "workers/scaler/sigv4.h"
 
 #define SIGV4_PARAMS_MAX	256
 

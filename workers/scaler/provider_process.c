@@ -42,7 +42,7 @@
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "workers/provider.h"
+#include "workers/scaler/provider.h"
 
 extern char **environ;
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "common/placement.h"
+#include "workers/proxy/placement.h"
 
 struct pcache;
 
