@@ -95,7 +95,8 @@ static char	 conf_override_mark;	/* hook of settings that came from -o */
 static conf_check_fn	conf_check_nonempty, conf_check_socket, conf_check_user,
 			conf_check_hostport,
 			conf_check_ipport, conf_check_command, conf_check_url,
-			conf_check_region, conf_check_timezone;
+			conf_check_region, conf_check_timezone,
+			conf_check_http_path;
 static conf_load_fn	conf_jobs_load, conf_tags_load;
 static conf_release_fn	conf_jobs_free, conf_tags_free;
 
@@ -238,6 +239,8 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("health.interval_ms", health.interval_ms, 30000, 100, MS_DAY),
 	SET_INT("health.pending_interval_ms", health.pending_interval_ms, 2000, 100, MS_DAY),
 	SET_INT("health.timeout_ms", health.timeout_ms, 3000, 10, 600000),
+	SET_STR("health.path", health.path, "/api/v1/healthCheck", 0,
+	    conf_check_http_path),
 	SET_INT("health.history", health.history, 50, 1, 10000),
 	SET_INT("health.fall", health.fall, 5, 1, 1000),
 	SET_INT("health.rise", health.rise, 2, 1, 1000),
@@ -1149,6 +1152,20 @@ conf_check_url(const char *v, char *buf, size_t len)
 	if (v[0] == '\0' || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
 		return NULL;
 	return "must be an http:// or https:// URL";
+}
+
+/* An origin-form request target: "/" then visible ASCII, no "#". */
+static const char *
+conf_check_http_path(const char *v, char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	if (v[0] != '/' || strlen(v) > 1024)
+		return "must be a path starting with / (at most 1024 characters)";
+	for (; *v != '\0'; v++)
+		if (*v <= ' ' || *v > '~' || *v == '#')
+			return "must be visible ASCII without spaces or #";
+	return NULL;
 }
 
 static const char *

@@ -94,10 +94,10 @@ keys_init_placement(const char *prefix)
 	    prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
-	    keys_format(keys.lease_scaler, sizeof(keys.lease_scaler),
-	    "%slease:scaler", prefix) == -1 ||
-	    keys_format(keys.lease_scaler_fence, sizeof(keys.lease_scaler_fence),
-	    "%slease:scaler:fence", prefix) == -1)
+	    keys_lease(keys.lease_scaler, sizeof(keys.lease_scaler),
+	    "scaler") == -1 ||
+	    keys_lease_fence(keys.lease_scaler_fence,
+	    sizeof(keys.lease_scaler_fence), "scaler") == -1)
 		return -1;
 	return 0;
 }
@@ -254,6 +254,18 @@ keys_routing_ping(char *buf, size_t size, const char *host, long pid)
 {
 	return keys_format(buf, size, "%s:ping:%s:%ld", keys.routing_channel,
 	    host, pid);
+}
+
+int
+keys_lease(char *buf, size_t size, const char *duty)
+{
+	return keys_format(buf, size, "%slease:%s", keys.prefix, duty);
+}
+
+int
+keys_lease_fence(char *buf, size_t size, const char *duty)
+{
+	return keys_format(buf, size, "%slease:%s:fence", keys.prefix, duty);
 }
 
 const char *

@@ -71,6 +71,10 @@ const char	*keys_launches(void);
 const char	*keys_name_seq(void);
 const char	*keys_lease_scaler(void);
 const char	*keys_lease_scaler_fence(void);
+/* The lease of any singleton duty (workers/lease.c): "<prefix>lease:<duty>"
+ * and its fence counter "<prefix>lease:<duty>:fence".  0 or -1. */
+int		 keys_lease(char *buf, size_t size, const char *duty);
+int		 keys_lease_fence(char *buf, size_t size, const char *duty);
 /* "<prefix>routing": placement cache invalidation for the proxy workers;
  * "<prefix>routing:seq": the number of the last message published there (the
  * scripts derive it as channel .. ":seq"). */

@@ -148,6 +148,7 @@ test_empty_file_gives_defaults(void **state)
 	assert_string_equal(c->provider.ec2.tags[0].value, "Fincopy");
 	assert_int_equal(c->health.interval_ms, 30000);
 	assert_int_equal(c->health.timeout_ms, 3000);
+	assert_string_equal(c->health.path, "/api/v1/healthCheck");
 	assert_int_equal(c->health.history, 50);
 	assert_int_equal(c->health.fall, 5);
 	assert_int_equal(c->health.rise, 2);
@@ -286,6 +287,11 @@ test_wrong_types(void **state)
 	    "t.conf:1: proxy.auth_tokens[1]: expected a string");
 	expect_errors("proxy = { auth_tokens = { a = \"b\"; }; };\n",
 	    "t.conf:1: proxy.auth_tokens: expected a list of strings");
+	expect_errors("health = { path = \"healthCheck\"; };\n",
+	    "t.conf:1: health.path: must be a path starting with / (at most 1024 "
+	    "characters)");
+	expect_errors("health = { path = \"/a b\"; };\n",
+	    "t.conf:1: health.path: must be visible ASCII without spaces or #");
 }
 
 static void

@@ -31,6 +31,8 @@
  * the scaler's lists and freed at cleanup; callbacks find their entry by
  * pointer on those lists.
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -54,6 +56,9 @@
 #include "common/util.h"
 #include "workers/scaler/fleet.h"
 #include "workers/scaler/provider.h"
+#include "workers/instance_state.h"
+#include "workers/lease.h"
+#include "workers/probe.h"
 #include "workers/worker.h"
 
 #define SCALER_PASS_MS		1000	/* reconcile period */
@@ -63,39 +68,35 @@
 #define SCALER_GONE_GRACE_MS	60000	/* a new instance may not be listed yet */
 #define SCALER_BACKOFF_MIN_MS	1000	/* after a failed launch, per role */
 #define SCALER_BACKOFF_MAX_MS	60000
-#define SCALER_DROP_WAIT_MS	500	/* at stop, for the lease release */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
 #define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
 
 /* One instance record of the snapshot. */
-struct sc_rec {
+struct scaler_rec {
 	struct registry_instance in;	/* count from instance_user_counts */
 	int			 managed;	/* this provider and cluster */
 };
 
 /* One launch reservation of the snapshot. */
-struct sc_res {
+struct scaler_res {
 	char		 token[PROVIDER_TOKEN_MAX];
 	int		 is_master;
 	char		 name[128];
 };
 
 /* A launch in flight. */
-struct sc_launch {
-	struct sc_launch	*next;
+struct scaler_launch {
+	LIST_ENTRY(scaler_launch)	 entry;
 	char			 token[PROVIDER_TOKEN_MAX];
 	int			 is_master;
 	char			 name[128];
 	struct provider_instance inst;	/* once the provider answered */
 };
 
-/* A termination or a probe in flight, by instance id. */
-struct sc_job {
-	struct sc_job		*next;
+/* A termination in flight, by instance id. */
+struct scaler_term {
+	LIST_ENTRY(scaler_term)	 entry;
 	char			 id[PROVIDER_ID_MAX];
-	struct httpc_req	*req;		/* probes */
-	uint64_t		 last;		/* probes: mono ms of the last */
-	int			 busy;
 };
 
 static struct scaler {
@@ -103,11 +104,10 @@ static struct scaler {
 	const struct conf	*conf;
 	struct provider		*prov;
 	struct httpc		*http;
+	struct probes		*probes;	/* of pending instances */
 	struct rconn		*sub;
-	char			 holder[160];
-	char			 token[192];	/* the lease held, "" if none */
-	uint64_t		 lease_ok;	/* mono ms of the last renewal */
-	struct ev_timer		 lease_timer, pass_timer, drop_timer;
+	struct lease		*lease;
+	struct ev_timer		 pass_timer;
 	int			 passing, again, listing;
 	int			 stopped;	/* cleaned up: late replies only */
 	uint64_t		 last_pass, next_list;
@@ -115,13 +115,13 @@ static struct scaler {
 	uint64_t		 hold_until[FLEET_ROLES];
 	uint64_t		 backoff[FLEET_ROLES];
 	/* The last snapshot. */
-	struct sc_rec		*recs;
+	struct scaler_rec		*recs;
 	size_t			 nrecs;
-	struct sc_res		*res;
+	struct scaler_res		*res;
 	size_t			 nres;
 	/* In flight. */
-	struct sc_launch	*launches;
-	struct sc_job		*terms, *probes;
+	LIST_HEAD(, scaler_launch)	 launches;
+	LIST_HEAD(, scaler_term)	 terms;
 	/* The provider's last list. */
 	struct provider_instance *listed;
 	size_t			 nlisted;
@@ -140,20 +140,24 @@ static struct scaler {
 } sc;
 
 static void	scaler_pass_kick(uint64_t delay);
-static void	scaler_lease_lost(const char *why);
-static void	scaler_lease_tick(struct ev_loop *loop, struct ev_timer *t,
-		    void *arg);
 
 /* Small helpers */
 
 static int
-sc_leader(void)
+scaler_leader(void)
 {
-	return sc.token[0] != '\0';
+	return sc.lease != NULL && lease_held(sc.lease);
+}
+
+/* The token of the scaler lease, for fenced writes. */
+static const char *
+scaler_token(void)
+{
+	return lease_token(sc.lease);
 }
 
 static json_object *
-sc_fields(const char *id, const char *name, const char *role)
+scaler_fields(const char *id, const char *name, const char *role)
 {
 	json_object *o = json_object_new_object();
 
@@ -167,84 +171,88 @@ sc_fields(const char *id, const char *name, const char *role)
 	return o;
 }
 
-static int
-sc_rec_cmp(const void *a, const void *b)
+/* The event fields naming the instance of rec. */
+static json_object *
+scaler_rec_fields(const struct scaler_rec *rec)
 {
-	return strcmp(((const struct sc_rec *)a)->in.id,
-	    ((const struct sc_rec *)b)->in.id);
+	return scaler_fields(rec->in.id, rec->in.name, rec->in.is_master ?
+	    "master" : "client");
+}
+
+static int
+scaler_rec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct scaler_rec *)a)->in.id,
+	    ((const struct scaler_rec *)b)->in.id);
 }
 
 /* The snapshot's record of id, or NULL (the records are sorted by id). */
-static struct sc_rec *
-sc_rec_find(const char *id)
+static struct scaler_rec *
+scaler_rec_find(const char *id)
 {
-	struct sc_rec key;
+	struct scaler_rec key;
 
 	if (sc.nrecs == 0 || strlen(id) >= sizeof(key.in.id))
 		return NULL;
 	snprintf(key.in.id, sizeof(key.in.id), "%s", id);
-	return bsearch(&key, sc.recs, sc.nrecs, sizeof(*sc.recs), sc_rec_cmp);
+	return bsearch(&key, sc.recs, sc.nrecs, sizeof(*sc.recs), scaler_rec_cmp);
 }
 
-static struct sc_job *
-sc_job_find(struct sc_job *list, const char *id)
+static struct scaler_term *
+scaler_term_find(const char *id)
 {
-	for (; list != NULL; list = list->next)
-		if (strcmp(list->id, id) == 0)
-			return list;
+	struct scaler_term *t;
+
+	LIST_FOREACH(t, &sc.terms, entry)
+		if (strcmp(t->id, id) == 0)
+			return t;
 	return NULL;
 }
 
-static struct sc_job *
-sc_job_add(struct sc_job **list, const char *id)
+static struct scaler_term *
+scaler_term_add(const char *id)
 {
-	struct sc_job *j;
+	struct scaler_term *t;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	snprintf(j->id, sizeof(j->id), "%s", id);
-	j->next = *list;
-	*list = j;
-	return j;
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	LIST_INSERT_HEAD(&sc.terms, t, entry);
+	return t;
 }
 
 static void
-sc_job_del(struct sc_job **list, struct sc_job *j)
+scaler_term_del(struct scaler_term *t)
 {
-	for (struct sc_job **p = list; *p != NULL; p = &(*p)->next)
-		if (*p == j) {
-			*p = j->next;
-			httpc_cancel(j->req);
-			free(j);
-			return;
-		}
+	LIST_REMOVE(t, entry);
+	free(t);
 }
 
-static struct sc_launch *
-sc_launch_find(const char *token)
+static struct scaler_launch *
+scaler_launch_find(const char *token)
 {
-	for (struct sc_launch *l = sc.launches; l != NULL; l = l->next)
+	struct scaler_launch *l;
+
+	LIST_FOREACH(l, &sc.launches, entry)
 		if (strcmp(l->token, token) == 0)
 			return l;
 	return NULL;
 }
 
 static void
-sc_launch_del(struct sc_launch *l)
+scaler_launch_del(struct scaler_launch *l)
 {
-	for (struct sc_launch **p = &sc.launches; *p != NULL; p = &(*p)->next)
-		if (*p == l) {
-			*p = l->next;
-			free(l);
-			return;
-		}
+	LIST_REMOVE(l, entry);
+	free(l);
 }
 
 /* 1 if l is still on the list (its callback may come after a cleanup). */
 static int
-sc_launch_live(const struct sc_launch *l)
+scaler_launch_live(const struct scaler_launch *l)
 {
-	for (struct sc_launch *x = sc.launches; x != NULL; x = x->next)
+	struct scaler_launch *x;
+
+	LIST_FOREACH(x, &sc.launches, entry)
 		if (x == l)
 			return 1;
 	return 0;
@@ -253,7 +261,7 @@ sc_launch_live(const struct sc_launch *l)
 /* A reply that is an error: log it; 1 if it was the lease fence (the lease
  * is then given up at once). */
 static int
-sc_reply_failed(const char *what, const redisReply *r)
+scaler_reply_failed(const char *what, const redisReply *r)
 {
 	if (sc.stopped)
 		return 1;
@@ -265,13 +273,13 @@ sc_reply_failed(const char *what, const redisReply *r)
 		return 0;
 	log_warn("%s: %s", what, r->str);
 	if (strstr(r->str, "FENCED") != NULL)
-		scaler_lease_lost("a write was fenced");
+		lease_lost(sc.lease, "a write was fenced");
 	return 1;
 }
 
 /* Send a (fenced) script call; cb gets NULL at once if Redis is down. */
 static void
-sc_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
+scaler_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
 {
 	if (rscript_run(sc.w->redis, c, cb, arg) == -1) {
 		log_warn("%s: Redis is down", scripts_name(c->id));
@@ -281,133 +289,16 @@ sc_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
 }
 
 static void
-sc_write_done(struct rconn *rc, redisReply *r, void *arg)
+scaler_write_done(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
-	sc_reply_failed(arg, r);
-}
-
-/* Move instance id from state from to state to, fenced. */
-static void
-sc_move(const char *id, const char *from, const char *to,
-    rconn_reply_cb *cb, void *arg)
-{
-	struct scripts_call c;
-
-	if (scripts_call_instance_move(&c, id, from, to) == -1 ||
-	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == -1) {
-		log_error("instance_state %s: cannot build the call", id);
-		return;
-	}
-	sc_write(&c, cb != NULL ? cb : sc_write_done, cb != NULL ? arg :
-	    (void *)"instance_state");
-}
-
-/* The lease */
-
-static void
-scaler_lease_lost(const char *why)
-{
-	if (!sc_leader())
-		return;
-	sc.token[0] = '\0';
-	log_warn("scaler lease lost: %s", why);
-	event_publish(EVENT_NOTIFY, "leader.lost", NULL);
-}
-
-/* The pid of a holder "<host>:<pid>#<fence>" of this host, or 0. */
-static pid_t
-scaler_local_holder(const char *holder)
-{
-	const char *host = util_hostname();
-	size_t hl = strlen(host);
-	long pid;
-
-	if (strncmp(holder, host, hl) != 0 || holder[hl] != ':')
-		return 0;
-	pid = strtol(holder + hl + 1, NULL, 10);
-	return pid > 0 && pid != getpid() ? (pid_t)pid : 0;
-}
-
-static void
-scaler_take(const char *mine);
-
-static void
-scaler_on_lease(struct rconn *rc, redisReply *r, void *arg)
-{
-	const char *token, *what, *cur;
-	pid_t dead;
-
-	(void)rc;
-	(void)arg;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_STRING ||
-	    r->element[2]->type != REDIS_REPLY_STRING) {
-		if (r != NULL && r->type == REDIS_REPLY_ERROR)
-			log_warn("lease: %s", r->str);
-		if (sc_leader() && ev_now(sc.w->loop) - sc.lease_ok >=
-		    (uint64_t)sc.conf->daemon.lease_ms)
-			scaler_lease_lost("not renewed in time");
-		return;
-	}
-	token = r->element[0]->str;
-	what = r->element[1]->str;
-	cur = r->element[2]->str;
-	if (strcmp(what, "acquired") == 0 || strcmp(what, "renewed") == 0) {
-		int was = sc_leader();
-
-		snprintf(sc.token, sizeof(sc.token), "%s", token);
-		sc.lease_ok = ev_now(sc.w->loop);
-		if (!was) {
-			json_object *f = json_object_new_object();
-
-			json_object_object_add(f, "lease",
-			    json_object_new_string(sc.token));
-			event_publish(EVENT_NOTIFY, "leader.acquired", f);
-			log_info("scaler lease acquired (%s)", sc.token);
-			sc.next_list = 0;
-			scaler_pass_kick(0);
-		}
-		return;
-	}
-	scaler_lease_lost("held by another");
-	/* A holder of this host that is dead need not be waited for. */
-	if ((dead = scaler_local_holder(cur)) != 0 && kill(dead, 0) == -1 &&
-	    errno == ESRCH) {
-		log_info("scaler lease holder %s is gone: taking over", cur);
-		scaler_take(cur);
-	}
-}
-
-static void
-scaler_take(const char *mine)
-{
-	struct scripts_call c;
-
-	if (!rconn_is_up(sc.w->redis))
-		return;
-	if (scripts_call_lease(&c, keys_lease_scaler(), keys_lease_scaler_fence(),
-	    sc.holder, sc.conf->daemon.lease_ms, "take", mine) == 0)
-		rscript_run(sc.w->redis, &c, scaler_on_lease, NULL);
-}
-
-static void
-scaler_lease_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	(void)arg;
-	if (sc_leader() && ev_now(loop) - sc.lease_ok >=
-	    (uint64_t)sc.conf->daemon.lease_ms)
-		scaler_lease_lost("not renewed in time");
-	scaler_take(sc.token);
-	ev_timer_start(loop, t, (uint64_t)sc.conf->daemon.lease_ms / 3,
-	    scaler_lease_tick, NULL);
+	scaler_reply_failed(arg, r);
 }
 
 /* Reading the snapshot */
 
 static const char *
-sc_json_str(json_object *o, const char *key)
+scaler_json_str(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -419,7 +310,7 @@ sc_json_str(json_object *o, const char *key)
 
 /* One record from its JSON text; 0, or -1 if it is unusable. */
 static int
-sc_rec_parse(const char *id, const char *json, struct sc_rec *rec)
+scaler_rec_parse(const char *id, const char *json, struct scaler_rec *rec)
 {
 	memset(rec, 0, sizeof(*rec));
 	if (strlen(id) >= sizeof(rec->in.id))
@@ -433,7 +324,7 @@ sc_rec_parse(const char *id, const char *json, struct sc_rec *rec)
 }
 
 static void
-sc_on_details(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_details(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
 	(void)arg;
@@ -448,18 +339,18 @@ sc_on_details(struct rconn *rc, redisReply *r, void *arg)
 	for (size_t i = 0; i + 1 < r->elements; i += 2)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    sc_rec_parse(r->element[i]->str, r->element[i + 1]->str,
+		    scaler_rec_parse(r->element[i]->str, r->element[i + 1]->str,
 		    &sc.recs[sc.nrecs]) == 0)
 			sc.nrecs++;
 	/* Counts, list and callbacks find records by id: O(log n) each. */
 	if (sc.nrecs > 1)
-		qsort(sc.recs, sc.nrecs, sizeof(*sc.recs), sc_rec_cmp);
+		qsort(sc.recs, sc.nrecs, sizeof(*sc.recs), scaler_rec_cmp);
 }
 
 static void
-sc_on_counts(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_counts(struct rconn *rc, redisReply *r, void *arg)
 {
-	struct sc_rec *rec;
+	struct scaler_rec *rec;
 
 	(void)rc;
 	(void)arg;
@@ -469,12 +360,12 @@ sc_on_counts(struct rconn *rc, redisReply *r, void *arg)
 	for (size_t i = 0; i + 1 < r->elements; i += 2)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    (rec = sc_rec_find(r->element[i]->str)) != NULL)
+		    (rec = scaler_rec_find(r->element[i]->str)) != NULL)
 			rec->in.count = strtoll(r->element[i + 1]->str, NULL, 10);
 }
 
 static void
-sc_on_fleet(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
 	(void)arg;
@@ -502,7 +393,7 @@ sc_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 }
 
 static void	scaler_pass_plan(void);
-static void	sc_list_apply(void);
+static void	scaler_list_apply(void);
 
 /* The pass's reads are answered: a pass asked for meanwhile comes now. */
 static void
@@ -516,7 +407,7 @@ scaler_pass_done(void)
 }
 
 static void
-sc_on_launches(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_launches(struct rconn *rc, redisReply *r, void *arg)
 {
 	json_object *o;
 	const char *s;
@@ -530,7 +421,7 @@ sc_on_launches(struct rconn *rc, redisReply *r, void *arg)
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
 	    (sc.res = calloc(r->elements / 2, sizeof(*sc.res))) != NULL) {
 		for (size_t i = 0; i + 1 < r->elements; i += 2) {
-			struct sc_res *x = &sc.res[sc.nres];
+			struct scaler_res *x = &sc.res[sc.nres];
 
 			if (r->element[i]->type != REDIS_REPLY_STRING ||
 			    r->element[i + 1]->type != REDIS_REPLY_STRING ||
@@ -539,10 +430,10 @@ sc_on_launches(struct rconn *rc, redisReply *r, void *arg)
 				continue;
 			snprintf(x->token, sizeof(x->token), "%s",
 			    r->element[i]->str);
-			x->is_master = (s = sc_json_str(o, "role")) != NULL &&
+			x->is_master = (s = scaler_json_str(o, "role")) != NULL &&
 			    strcmp(s, "master") == 0;
 			snprintf(x->name, sizeof(x->name), "%s",
-			    (s = sc_json_str(o, "name")) != NULL ? s : "");
+			    (s = scaler_json_str(o, "name")) != NULL ? s : "");
 			json_object_put(o);
 			sc.nres++;
 		}
@@ -556,17 +447,17 @@ sc_on_launches(struct rconn *rc, redisReply *r, void *arg)
 
 /* Carrying the plan out: launches */
 
-static void	sc_launch_start(struct sc_launch *l);
+static void	scaler_launch_start(struct scaler_launch *l);
 
 static void
-sc_launch_failed(struct sc_launch *l, const char *error)
+scaler_launch_failed(struct scaler_launch *l, const char *error)
 {
 	enum fleet_role role = l->is_master ? FLEET_MASTER : FLEET_CLIENT;
 	struct scripts_call c;
 	json_object *f;
 	uint64_t now = ev_now(sc.w->loop);
 
-	f = sc_fields(NULL, l->name, fleet_role_name(role));
+	f = scaler_fields(NULL, l->name, fleet_role_name(role));
 	json_object_object_add(f, "error", json_object_new_string(error));
 	json_object_object_add(f, "launch", json_object_new_string(l->token));
 	event_publish(EVENT_ERROR, "instance.launch_failed", f);
@@ -577,51 +468,52 @@ sc_launch_failed(struct sc_launch *l, const char *error)
 		sc.backoff[role] = SCALER_BACKOFF_MAX_MS;
 	sc.hold_until[role] = now + sc.backoff[role] / 2 +
 	    (uint64_t)random() % (sc.backoff[role] / 2 + 1);
-	if (sc_leader() && scripts_call_fleet_forget(&c, sc.token, l->token) == 0)
-		sc_write(&c, NULL, NULL);
-	sc_launch_del(l);
+	if (scaler_leader() &&
+	    scripts_call_fleet_forget(&c, scaler_token(), l->token) == 0)
+		scaler_write(&c, NULL, NULL);
+	scaler_launch_del(l);
 }
 
 static void
-sc_on_launch_forgotten(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_launch_forgotten(struct rconn *rc, redisReply *r, void *arg)
 {
-	struct sc_launch *l = arg;
+	struct scaler_launch *l = arg;
 
 	(void)rc;
-	sc_reply_failed("fleet forget", r);
-	if (sc_launch_live(l))
-		sc_launch_del(l);
+	scaler_reply_failed("fleet forget", r);
+	if (scaler_launch_live(l))
+		scaler_launch_del(l);
 	scaler_pass_kick(SCALER_KICK_MS);
 }
 
 /* The record is written: the reservation can go. */
 static void
-sc_on_launch_recorded(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_launch_recorded(struct rconn *rc, redisReply *r, void *arg)
 {
-	struct sc_launch *l = arg;
+	struct scaler_launch *l = arg;
 	struct scripts_call c;
 	json_object *f;
 
 	(void)rc;
-	if (!sc_launch_live(l))
+	if (!scaler_launch_live(l))
 		return;
-	if (sc_reply_failed("instance_put", r) || !sc_leader() ||
-	    scripts_call_fleet_forget(&c, sc.token, l->token) == -1) {
-		sc_launch_del(l);	/* the reservation stays: retried */
+	if (scaler_reply_failed("instance_put", r) || !scaler_leader() ||
+	    scripts_call_fleet_forget(&c, scaler_token(), l->token) == -1) {
+		scaler_launch_del(l);	/* the reservation stays: retried */
 		return;
 	}
 	sc.backoff[l->is_master ? FLEET_MASTER : FLEET_CLIENT] = 0;
-	f = sc_fields(l->inst.id, l->name, l->is_master ? "master" : "client");
+	f = scaler_fields(l->inst.id, l->name, l->is_master ? "master" : "client");
 	json_object_object_add(f, "ip", json_object_new_string(l->inst.ip));
 	json_object_object_add(f, "port", json_object_new_int(l->inst.port));
 	event_publish(EVENT_INFO, "instance.launching", f);
-	sc_write(&c, sc_on_launch_forgotten, l);
+	scaler_write(&c, scaler_on_launch_forgotten, l);
 }
 
 /* The record of a provider instance, as instance_put takes it (state
  * pending). */
 static char *
-sc_record_json(const struct provider_instance *in, const char *name)
+scaler_record_json(const struct provider_instance *in, const char *name)
 {
 	json_object *o = json_object_new_object();
 	char *s;
@@ -648,18 +540,18 @@ sc_record_json(const struct provider_instance *in, const char *name)
 
 /* Record a provider instance as pending, fenced; cb gets the answer. */
 static int
-sc_record(const struct provider_instance *in, const char *name,
+scaler_record(const struct provider_instance *in, const char *name,
     rconn_reply_cb *cb, void *arg)
 {
 	struct scripts_call c;
 	char *json;
 	int rv = -1;
 
-	if ((json = sc_record_json(in, name)) == NULL)
+	if ((json = scaler_record_json(in, name)) == NULL)
 		return -1;
 	if (scripts_call_instance_put(&c, in->id, json) == 0 &&
-	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == 0) {
-		sc_write(&c, cb, arg);
+	    lease_fence(sc.lease, &c) == 0) {
+		scaler_write(&c, cb, arg);
 		rv = 0;
 	}
 	free(json);
@@ -667,193 +559,180 @@ sc_record(const struct provider_instance *in, const char *name,
 }
 
 static void
-sc_on_launched(int ok, const struct provider_instance *in, const char *error,
+scaler_on_launched(int ok, const struct provider_instance *in, const char *error,
     void *arg)
 {
-	struct sc_launch *l = arg;
+	struct scaler_launch *l = arg;
 
 	if (!ok) {
-		sc_launch_failed(l, error != NULL ? error : "launch failed");
+		scaler_launch_failed(l, error != NULL ? error : "launch failed");
 		return;
 	}
 	l->inst = *in;
-	if (!sc_leader()) {
-		sc_launch_del(l);	/* the next leader finds it by token */
+	if (!scaler_leader()) {
+		scaler_launch_del(l);	/* the next leader finds it by token */
 		return;
 	}
 	/* A resumed launch whose record was written before the crash keeps
 	 * it (and its state): only the reservation goes. */
-	if (sc_rec_find(in->id) != NULL) {
+	if (scaler_rec_find(in->id) != NULL) {
 		struct scripts_call c;
 
-		if (scripts_call_fleet_forget(&c, sc.token, l->token) == 0) {
-			sc_write(&c, sc_on_launch_forgotten, l);
+		if (scripts_call_fleet_forget(&c, scaler_token(), l->token) == 0) {
+			scaler_write(&c, scaler_on_launch_forgotten, l);
 			return;
 		}
 	}
-	if (sc_record(in, l->name, sc_on_launch_recorded, l) == -1)
-		sc_launch_del(l);
+	if (scaler_record(in, l->name, scaler_on_launch_recorded, l) == -1)
+		scaler_launch_del(l);
 }
 
 static void
-sc_launch_start(struct sc_launch *l)
+scaler_launch_start(struct scaler_launch *l)
 {
 	struct provider_launch pl = { l->token, l->is_master, l->name };
 
 	log_info("launching %s %s (launch %s)", l->is_master ? "master" : "client",
 	    l->name, l->token);
-	if (sc.prov->ops->launch(sc.prov, &pl, sc_on_launched, l) == -1)
-		sc_launch_failed(l, "the provider cannot launch");
+	if (sc.prov->ops->launch(sc.prov, &pl, scaler_on_launched, l) == -1)
+		scaler_launch_failed(l, "the provider cannot launch");
 }
 
-static struct sc_launch *
-sc_launch_new(const char *token, int is_master, const char *name)
+static struct scaler_launch *
+scaler_launch_new(const char *token, int is_master, const char *name)
 {
-	struct sc_launch *l;
+	struct scaler_launch *l;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	snprintf(l->token, sizeof(l->token), "%s", token);
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	l->is_master = is_master;
-	l->next = sc.launches;
-	sc.launches = l;
+	LIST_INSERT_HEAD(&sc.launches, l, entry);
 	return l;
 }
 
 static void
-sc_on_reserved(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_reserved(struct rconn *rc, redisReply *r, void *arg)
 {
-	struct sc_launch *l = arg;
+	struct scaler_launch *l = arg;
 
 	(void)rc;
-	if (!sc_launch_live(l))
+	if (!scaler_launch_live(l))
 		return;
-	if (sc_reply_failed("fleet reserve", r) || r->type != REDIS_REPLY_STRING) {
-		sc_launch_del(l);
+	if (scaler_reply_failed("fleet reserve", r) || r->type != REDIS_REPLY_STRING) {
+		scaler_launch_del(l);
 		return;
 	}
 	snprintf(l->name, sizeof(l->name), "%s", r->str);
-	sc_launch_start(l);
+	scaler_launch_start(l);
 }
 
 /* Reserve and start one new launch of role. */
 static void
-sc_launch_reserve(enum fleet_role role)
+scaler_launch_reserve(enum fleet_role role)
 {
 	unsigned char raw[SCALER_TOKEN_BYTES];
 	char token[2 * SCALER_TOKEN_BYTES + 1];
 	struct scripts_call c;
-	struct sc_launch *l;
+	struct scaler_launch *l;
 	json_object *o;
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return;
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(token + 2 * i, 3, "%02x", raw[i]);
-	if ((l = sc_launch_new(token, role == FLEET_MASTER, "")) == NULL)
+	if ((l = scaler_launch_new(token, role == FLEET_MASTER, "")) == NULL)
 		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "host", json_object_new_string(util_hostname()));
-	if (scripts_call_fleet_reserve(&c, sc.token, token, fleet_role_name(role),
+	if (scripts_call_fleet_reserve(&c, scaler_token(), token, fleet_role_name(role),
 	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) == 0)
-		sc_write(&c, sc_on_reserved, l);
+		scaler_write(&c, scaler_on_reserved, l);
 	else
-		sc_launch_del(l);
+		scaler_launch_del(l);
 	json_object_put(o);
 }
 
 /* Reservations no launch of ours is working on (left by an earlier scaler):
  * launch them again with the same token. */
 static void
-sc_launch_recover(void)
+scaler_launch_recover(void)
 {
 	for (size_t i = 0; i < sc.nres; i++) {
-		struct sc_res *x = &sc.res[i];
-		struct sc_launch *l;
+		struct scaler_res *x = &sc.res[i];
+		struct scaler_launch *l;
 
-		if (sc_launch_find(x->token) != NULL ||
-		    (l = sc_launch_new(x->token, x->is_master, x->name)) == NULL)
+		if (scaler_launch_find(x->token) != NULL ||
+		    (l = scaler_launch_new(x->token, x->is_master, x->name)) == NULL)
 			continue;
 		log_info("resuming launch %s of %s", x->token, x->name);
-		sc_launch_start(l);
+		scaler_launch_start(l);
 	}
 }
 
 /* Carrying the plan out: terminations */
 
-/* A state change in flight; its event goes out, and its follow-up runs,
- * only if Redis applied it (the instance was still in state from). */
-struct sc_moving {
-	char		 id[PROVIDER_ID_MAX];
-	char		 from[16];
-	enum event_level level;
-	const char	*type;		/* event, or NULL */
-	json_object	*fields;	/* owned */
-	void		(*then)(struct sc_job *job);
-	struct sc_job	*job;		/* for then; deleted if not applied */
+/* A state change in flight; its follow-up runs only if Redis applied it
+ * (the instance was still in state from); a termination not followed up goes. */
+struct scaler_moving {
+	void		(*then)(struct scaler_term *term);
+	struct scaler_term	*term;
 };
 
 static void
-sc_on_moved(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_moved(const char *id, int applied, void *arg)
 {
-	struct sc_moving *m = arg;
-	int applied;
+	struct scaler_moving *m = arg;
 
-	(void)rc;
-	applied = !sc_reply_failed("instance_state", r) &&
-	    r->type == REDIS_REPLY_STRING && strcmp(r->str, m->from) == 0;
-	if (applied && m->type != NULL) {
-		event_publish(m->level, m->type, m->fields);
-		m->fields = NULL;
-	}
-	if (applied && m->then != NULL && sc_leader())
-		m->then(m->job);
-	else if (m->job != NULL)
-		sc_job_del(&sc.terms, m->job);
-	if (m->fields != NULL)
-		json_object_put(m->fields);
+	(void)id;
+	if (sc.stopped)			/* the terms went at cleanup */
+		;
+	else if (applied && m->then != NULL && scaler_leader())
+		m->then(m->term);
+	else if (m->term != NULL)
+		scaler_term_del(m->term);
 	free(m);
 }
 
 /* Move rec from its state in the snapshot to state to; then the event type
- * (fields consumed; NULL: none) and then(job). */
+ * (fields consumed; NULL: the instance's) and then(term). */
 static void
-sc_transition(const struct sc_rec *rec, const char *from, const char *to,
-    const char *type, json_object *fields, void (*then)(struct sc_job *),
-    struct sc_job *job)
+scaler_transition(const struct scaler_rec *rec, const char *from, const char *to,
+    const char *type, json_object *fields, void (*then)(struct scaler_term *),
+    struct scaler_term *term)
 {
-	struct sc_moving *m;
+	struct instance_move mv = {
+		.id = rec->in.id, .from = from, .to = to, .event = type,
+		.level = EVENT_INFO, .fields = fields,
+	};
+	struct scaler_moving *m;
 
-	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		if (fields != NULL)
-			json_object_put(fields);
-		if (job != NULL)
-			sc_job_del(&sc.terms, job);
-		return;
-	}
-	snprintf(m->id, sizeof(m->id), "%s", rec->in.id);
-	snprintf(m->from, sizeof(m->from), "%s", from);
-	m->level = EVENT_INFO;
-	m->type = type;
-	m->fields = fields;
 	if (type != NULL && fields == NULL)
-		m->fields = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ?
-		    "master" : "client");
-	m->then = then;
-	m->job = job;
-	sc_move(rec->in.id, from, to, sc_on_moved, m);
+		mv.fields = scaler_rec_fields(rec);
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		json_object_put(mv.fields);
+	} else {
+		m->then = then;
+		m->term = term;
+		if (instance_state_move(sc.w->redis, sc.lease, &mv, scaler_on_moved,
+		    m) == 0)
+			return;
+		free(m);
+	}
+	if (term != NULL)
+		scaler_term_del(term);
 }
 
 static void
-sc_on_terminate(const char *id, int ok, const char *error, void *arg)
+scaler_on_terminate(const char *id, int ok, const char *error, void *arg)
 {
-	struct sc_job *j = sc_job_find(sc.terms, id);
-	struct sc_rec *rec = sc_rec_find(id), gone;
+	struct scaler_term *j = scaler_term_find(id);
+	struct scaler_rec *rec = scaler_rec_find(id), gone;
 
 	(void)arg;
 	if (j != NULL)
-		sc_job_del(&sc.terms, j);
+		scaler_term_del(j);
 	if (!ok) {
 		log_warn("terminate %s: %s (retried)", id, error ? error : "failed");
 		return;
@@ -864,125 +743,104 @@ sc_on_terminate(const char *id, int ok, const char *error, void *arg)
 		rec = &gone;
 	}
 	log_info("%s %s terminated", id, rec->in.name);
-	if (sc_leader())
-		sc_transition(rec, "terminating", "terminated",
+	if (scaler_leader())
+		scaler_transition(rec, "terminating", "terminated",
 		    "instance.terminated", NULL, NULL, NULL);
 }
 
 /* The record says terminating: ask the provider. */
 static void
-sc_terminate_now(struct sc_job *j)
+scaler_terminate_now(struct scaler_term *j)
 {
 	const char *id = j->id;
 
-	if (sc.prov->ops->terminate(sc.prov, &id, 1, sc_on_terminate, NULL) == -1) {
+	if (sc.prov->ops->terminate(sc.prov, &id, 1, scaler_on_terminate, NULL) == -1) {
 		log_warn("terminate %s: the provider refused", id);
-		sc_job_del(&sc.terms, j);
+		scaler_term_del(j);
 	}
 }
 
 /* Terminate rec: terminating, then the provider, then terminated. */
 static void
-sc_terminate(const struct sc_rec *rec, const char *why)
+scaler_terminate(const struct scaler_rec *rec, const char *why)
 {
-	struct sc_job *j;
+	struct scaler_term *j;
 
-	if (!sc.prov->ops->can_launch || sc_job_find(sc.terms, rec->in.id) != NULL ||
-	    (j = sc_job_add(&sc.terms, rec->in.id)) == NULL)
+	if (!sc.prov->ops->can_launch || scaler_term_find(rec->in.id) != NULL ||
+	    (j = scaler_term_add(rec->in.id)) == NULL)
 		return;
 	log_info("terminating %s %s: %s", rec->in.id, rec->in.name, why);
-	sc_transition(rec, rec->in.state, "terminating", NULL, NULL,
-	    sc_terminate_now, j);
+	scaler_transition(rec, rec->in.state, "terminating", NULL, NULL,
+	    scaler_terminate_now, j);
 }
 
 static void
-sc_drain(const struct sc_rec *rec, const char *why)
+scaler_drain_instance(const struct scaler_rec *rec, const char *why)
 {
 	json_object *f;
 
 	if (!sc.prov->ops->can_launch)
 		return;
-	f = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ? "master" : "client");
+	f = scaler_rec_fields(rec);
 	json_object_object_add(f, "reason", json_object_new_string(why));
 	json_object_object_add(f, "accounts", json_object_new_int64(rec->in.count));
 	log_info("draining %s %s: %s", rec->in.id, rec->in.name, why);
-	sc_transition(rec, rec->in.state, "draining", "instance.draining", f, NULL,
+	scaler_transition(rec, rec->in.state, "draining", "instance.draining", f, NULL,
 	    NULL);
 }
 
 static void
-sc_forget(const struct sc_rec *rec)
+scaler_forget(const struct scaler_rec *rec)
 {
 	struct scripts_call c;
 
 	if (scripts_call_instance_remove(&c, rec->in.id) == 0 &&
-	    scripts_call_fence(&c, keys_lease_scaler(), sc.token) == 0)
-		sc_write(&c, sc_write_done, (void *)"instance_remove");
+	    lease_fence(sc.lease, &c) == 0)
+		scaler_write(&c, scaler_write_done, (void *)"instance_remove");
 }
 
 /* Carrying the plan out: probes of pending instances */
 
 static void
-sc_on_probe(const struct httpc_result *res, void *arg)
+scaler_on_probe(const char *id, const struct probe_result *res, void *arg)
 {
-	struct sc_job *j = arg;
-	struct sc_rec *rec;
+	struct scaler_rec *rec;
 
-	j->req = NULL;
-	j->busy = 0;
-	if (res->status < 200 || res->status > 299 || !sc_leader() ||
-	    (rec = sc_rec_find(j->id)) == NULL)
+	(void)arg;
+	if (!res->ok || !scaler_leader() || (rec = scaler_rec_find(id)) == NULL)
 		return;
 	log_info("%s %s answers: running", rec->in.id, rec->in.name);
-	sc_transition(rec, "pending", "running", "instance.running", NULL, NULL,
+	scaler_transition(rec, "pending", "running", "instance.running", NULL, NULL,
 	    NULL);
 }
 
 static void
-sc_probe(const struct sc_rec *rec)
+scaler_probe(const struct scaler_rec *rec)
 {
-	uint64_t now = ev_now(sc.w->loop);
-	struct httpc_opts o;
-	struct sc_job *j;
-	char url[160];
+	(void)probes_start(sc.probes, rec->in.id, rec->in.ip, rec->in.port,
+	    (uint64_t)sc.conf->health.pending_interval_ms, scaler_on_probe, NULL);
+}
 
-	if (rec->in.ip[0] == '\0' || rec->in.port == 0)
-		return;
-	if ((j = sc_job_find(sc.probes, rec->in.id)) == NULL &&
-	    (j = sc_job_add(&sc.probes, rec->in.id)) == NULL)
-		return;
-	if (j->busy || now - j->last < (uint64_t)sc.conf->health.pending_interval_ms)
-		return;
-	snprintf(url, sizeof(url), "http://%s:%u/api/v1/healthCheck", rec->in.ip,
-	    (unsigned int)rec->in.port);
-	memset(&o, 0, sizeof(o));
-	o.url = url;
-	o.timeout_ms = (long)sc.conf->health.timeout_ms;
-	o.max_body = 65536;
-	j->last = now;
-	if ((j->req = httpc_request(sc.http, &o, sc_on_probe, j)) != NULL)
-		j->busy = 1;
+static int
+scaler_still_pending(const char *id, void *arg)
+{
+	struct scaler_rec *rec = scaler_rec_find(id);
+
+	(void)arg;
+	return rec != NULL && strcmp(rec->in.state, "pending") == 0;
 }
 
 /* Probes of instances no longer pending go. */
 static void
-sc_probes_prune(void)
+scaler_probes_prune(void)
 {
-	struct sc_job *j = sc.probes, *next;
-	struct sc_rec *rec;
-
-	for (; j != NULL; j = next) {
-		next = j->next;
-		if ((rec = sc_rec_find(j->id)) == NULL ||
-		    strcmp(rec->in.state, "pending") != 0)
-			sc_job_del(&sc.probes, j);
-	}
+	probes_prune(sc.probes, scaler_still_pending, NULL);
 }
 
 /* Carrying the plan out: the desired fleet */
 
 static void
-sc_raise(enum fleet_role role, long long from, long long to, const char *why,
+scaler_raise(enum fleet_role role, long long from, long long to, const char *why,
     long long users)
 {
 	const char *pairs[4];
@@ -999,9 +857,9 @@ sc_raise(enum fleet_role role, long long from, long long to, const char *why,
 	pairs[1] = value;
 	pairs[2] = key;
 	pairs[3] = at;
-	if (scripts_call_fleet_desire(&c, sc.token, pairs, 4) == -1)
+	if (scripts_call_fleet_desire(&c, scaler_token(), pairs, 4) == -1)
 		return;
-	sc_write(&c, sc_write_done, (void *)"fleet desire");
+	scaler_write(&c, scaler_write_done, (void *)"fleet desire");
 	f = json_object_new_object();
 	json_object_object_add(f, "instanceRole",
 	    json_object_new_string(fleet_role_name(role)));
@@ -1017,7 +875,7 @@ sc_raise(enum fleet_role role, long long from, long long to, const char *why,
 /* The pass */
 
 static void
-sc_rules(struct fleet_rules *r)
+scaler_rules(struct fleet_rules *r)
 {
 	const struct conf *c = sc.conf;
 
@@ -1037,7 +895,7 @@ sc_rules(struct fleet_rules *r)
 
 /* The view of the managed instances (their records in idx). */
 static void
-sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
+scaler_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 {
 	memset(v, 0, sizeof(*v));
 	v->up = sc.fleet.up;
@@ -1051,7 +909,7 @@ sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 	for (size_t i = 0; i < sc.nres; i++)
 		v->launching[sc.res[i].is_master ? FLEET_MASTER : FLEET_CLIENT]++;
 	for (size_t i = 0; i < sc.nrecs; i++) {
-		struct sc_rec *rec = &sc.recs[i];
+		struct scaler_rec *rec = &sc.recs[i];
 		struct fleet_instance *in = &inst[v->n];
 
 		if (!rec->managed)
@@ -1068,7 +926,7 @@ sc_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 }
 
 static void
-sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
+scaler_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
     const size_t *idx)
 {
 	uint64_t now = ev_now(sc.w->loop);
@@ -1080,7 +938,7 @@ sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 			for (size_t i = 0; i < v->n; i++)
 				if (v->inst[i].role == (enum fleet_role)r)
 					users += v->inst[i].count;
-			sc_raise((enum fleet_role)r, v->desired[r], p->desired[r],
+			scaler_raise((enum fleet_role)r, v->desired[r], p->desired[r],
 			    p->raised[r], users);
 		}
 		sc.exhausted[r] = 0;
@@ -1090,26 +948,25 @@ sc_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 		 * reservations count as capacity meanwhile). */
 		for (long long k = 0; k < p->launch[r] && k < SCALER_LAUNCH_BURST &&
 		    sc.prov->ops->can_launch; k++)
-			sc_launch_reserve((enum fleet_role)r);
+			scaler_launch_reserve((enum fleet_role)r);
 	}
 	for (size_t a = 0; a < p->nacts; a++) {
-		const struct sc_rec *rec = &sc.recs[idx[p->acts[a].index]];
+		const struct scaler_rec *rec = &sc.recs[idx[p->acts[a].index]];
 
 		switch (p->acts[a].what) {
 		case FLEET_DRAIN:
-			sc_drain(rec, p->acts[a].why);
+			scaler_drain_instance(rec, p->acts[a].why);
 			break;
 		case FLEET_FAIL:
 			event_publish(EVENT_ERROR, "instance.launch_failed",
-			    sc_fields(rec->in.id, rec->in.name, rec->in.is_master ?
-			    "master" : "client"));
-			sc_terminate(rec, p->acts[a].why);
+			    scaler_rec_fields(rec));
+			scaler_terminate(rec, p->acts[a].why);
 			break;
 		case FLEET_TERMINATE:
-			sc_terminate(rec, p->acts[a].why);
+			scaler_terminate(rec, p->acts[a].why);
 			break;
 		case FLEET_FORGET:
-			sc_forget(rec);
+			scaler_forget(rec);
 			break;
 		}
 	}
@@ -1127,15 +984,15 @@ scaler_pass_plan(void)
 	size_t *idx;
 
 	scaler_pass_done();
-	if (!sc_leader())
+	if (!scaler_leader())
 		return;
 	inst = calloc(sc.nrecs + 1, sizeof(*inst));
 	acts = calloc(sc.nrecs + 1, sizeof(*acts));
 	active = calloc(sc.nrecs + 1, 1);
 	idx = calloc(sc.nrecs + 1, sizeof(*idx));
 	if (inst != NULL && acts != NULL && active != NULL && idx != NULL) {
-		sc_rules(&rules);
-		sc_view(&v, inst, idx);
+		scaler_rules(&rules);
+		scaler_view(&v, inst, idx);
 		memset(&p, 0, sizeof(p));
 		p.acts = acts;
 		p.active = active;
@@ -1143,19 +1000,19 @@ scaler_pass_plan(void)
 		 * its list is the fleet. */
 		if (sc.prov->ops->can_launch) {
 			fleet_plan(&v, &rules, &p);
-			sc_carry_out(&v, &p, idx);
-			sc_launch_recover();
+			scaler_carry_out(&v, &p, idx);
+			scaler_launch_recover();
 		}
 		log_debug("pass: %zu records (%zu managed), %zu reservations, "
 		    "%zu actions, launch %lld+%lld, %llu ms", sc.nrecs, v.n,
 		    sc.nres, p.nacts, p.launch[FLEET_MASTER], p.launch[FLEET_CLIENT],
 		    (unsigned long long)(ev_now_update(sc.w->loop) - sc.last_pass));
-		sc_list_apply();
-		sc_probes_prune();
+		scaler_list_apply();
+		scaler_probes_prune();
 		for (size_t i = 0; i < sc.nrecs; i++)
 			if (sc.recs[i].managed &&
 			    strcmp(sc.recs[i].in.state, "pending") == 0)
-				sc_probe(&sc.recs[i]);
+				scaler_probe(&sc.recs[i]);
 	}
 	free(inst);
 	free(acts);
@@ -1166,28 +1023,28 @@ scaler_pass_plan(void)
 /* Listing: adoption of unknown instances, retirement of vanished ones */
 
 static int
-sc_reserved(const char *token)
+scaler_reserved(const char *token)
 {
 	if (token[0] == '\0')
 		return 0;
 	for (size_t i = 0; i < sc.nres; i++)
 		if (strcmp(sc.res[i].token, token) == 0)
 			return 1;
-	return sc_launch_find(token) != NULL;
+	return scaler_launch_find(token) != NULL;
 }
 
 static void
-sc_on_adopted(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_adopted(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
 	(void)arg;
-	sc_reply_failed("instance_put (adopt)", r);
+	scaler_reply_failed("instance_put (adopt)", r);
 }
 
 /* Keep the provider's list for the next pass, which compares it with a
  * snapshot read after it. */
 static void
-sc_on_list(int ok, const struct provider_instance *v, size_t n,
+scaler_on_list(int ok, const struct provider_instance *v, size_t n,
     const char *error, void *arg)
 {
 	(void)arg;
@@ -1210,7 +1067,7 @@ sc_on_list(int ok, const struct provider_instance *v, size_t n,
 }
 
 static int
-sc_listed(const char *id)
+scaler_listed(const char *id)
 {
 	for (size_t k = 0; k < sc.nlisted; k++)
 		if (strcmp(sc.listed[k].id, id) == 0)
@@ -1223,7 +1080,7 @@ sc_listed(const char *id)
  * run; mark terminated the records whose instance the list lacks, when the
  * record is older than the list by the grace. */
 static void
-sc_list_apply(void)
+scaler_list_apply(void)
 {
 	uint64_t grace = sc.prov->ops->list_ms > SCALER_PASS_MS ?
 	    SCALER_GONE_GRACE_MS : 2 * SCALER_PASS_MS;
@@ -1234,34 +1091,33 @@ sc_list_apply(void)
 		return;
 	sc.list_fresh = 0;
 	for (size_t i = 0; i < sc.nlisted; i++) {
-		struct sc_rec *rec = sc_rec_find(v[i].id);
+		struct scaler_rec *rec = scaler_rec_find(v[i].id);
 
 		if (rec != NULL) {
 			if (rec->managed && strcmp(rec->in.state, "terminated") == 0)
-				sc_terminate(rec, "terminated but still listed");
+				scaler_terminate(rec, "terminated but still listed");
 			continue;
 		}
-		if (sc_reserved(v[i].launch))
+		if (scaler_reserved(v[i].launch))
 			continue;
 		log_info("adopting %s %s (%s:%u)", v[i].id, v[i].name, v[i].ip,
 		    (unsigned int)v[i].port);
-		event_publish(EVENT_NOTIFY, "instance.adopted", sc_fields(v[i].id,
+		event_publish(EVENT_NOTIFY, "instance.adopted", scaler_fields(v[i].id,
 		    v[i].name, v[i].is_master ? "master" : "client"));
-		sc_record(&v[i], v[i].name[0] ? v[i].name : v[i].id,
-		    sc_on_adopted, NULL);
+		scaler_record(&v[i], v[i].name[0] ? v[i].name : v[i].id,
+		    scaler_on_adopted, NULL);
 	}
 	for (size_t i = 0; i < sc.nrecs; i++) {
-		struct sc_rec *rec = &sc.recs[i];
+		struct scaler_rec *rec = &sc.recs[i];
 
 		if (!rec->managed || strcmp(rec->in.state, "terminated") == 0 ||
-		    sc_job_find(sc.terms, rec->in.id) != NULL || sc_listed(rec->in.id) ||
+		    scaler_term_find(rec->in.id) != NULL || scaler_listed(rec->in.id) ||
 		    rec->in.state_since + (int64_t)grace > (int64_t)sc.listed_at)
 			continue;
 		log_warn("%s %s is gone from the provider", rec->in.id, rec->in.name);
-		f = sc_fields(rec->in.id, rec->in.name, rec->in.is_master ? "master" :
-		    "client");
+		f = scaler_rec_fields(rec);
 		json_object_object_add(f, "reason", json_object_new_string("gone"));
-		sc_transition(rec, rec->in.state, "terminated", "instance.terminated",
+		scaler_transition(rec, rec->in.state, "terminated", "instance.terminated",
 		    f, NULL, NULL);
 	}
 }
@@ -1270,13 +1126,13 @@ sc_list_apply(void)
 
 /* A sweep call answered: {next cursor, accounts released}. */
 static void
-sc_on_swept(struct rconn *rc, redisReply *r, void *arg)
+scaler_on_swept(struct rconn *rc, redisReply *r, void *arg)
 {
 	enum fleet_role role = (enum fleet_role)(uintptr_t)arg;
 
 	(void)rc;
 	sc.sweeping[role] = 0;
-	if (sc.stopped || sc_reply_failed("sweep", r))
+	if (sc.stopped || scaler_reply_failed("sweep", r))
 		return;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
@@ -1296,7 +1152,7 @@ sc_on_swept(struct rconn *rc, redisReply *r, void *arg)
  * released (SPEC §8: no key grows without bound), SCALER_SWEEP_COUNT
  * entries looked at per mapping and pass. */
 static void
-sc_sweep(void)
+scaler_sweep(void)
 {
 	struct scripts_call c;
 
@@ -1307,7 +1163,7 @@ sc_sweep(void)
 			strcpy(sc.sweep_cursor[role], "0");
 		if (scripts_call_sweep(&c, role == FLEET_MASTER ? "master" :
 		    "client", sc.sweep_cursor[role], SCALER_SWEEP_COUNT) == 0 &&
-		    rscript_run(sc.w->redis, &c, sc_on_swept,
+		    rscript_run(sc.w->redis, &c, scaler_on_swept,
 		    (void *)(uintptr_t)role) == 0)
 			sc.sweeping[role] = 1;
 	}
@@ -1318,7 +1174,7 @@ scaler_pass_start(void)
 {
 	uint64_t now = ev_now(sc.w->loop);
 
-	if (!sc_leader() || !rconn_is_up(sc.w->redis))
+	if (!scaler_leader() || !rconn_is_up(sc.w->redis))
 		return;
 	if (sc.passing) {
 		sc.again = 1;
@@ -1327,21 +1183,21 @@ scaler_pass_start(void)
 	sc.passing = 1;
 	sc.replies = 0;
 	sc.last_pass = now;
-	if (rconn_command(sc.w->redis, sc_on_details, NULL, "HGETALL %s",
+	if (rconn_command(sc.w->redis, scaler_on_details, NULL, "HGETALL %s",
 	    keys_instance_details()) == -1 ||
-	    rconn_command(sc.w->redis, sc_on_counts, NULL, "HGETALL %s",
+	    rconn_command(sc.w->redis, scaler_on_counts, NULL, "HGETALL %s",
 	    keys_instance_user_counts()) == -1 ||
-	    rconn_command(sc.w->redis, sc_on_fleet, NULL, "HGETALL %s",
+	    rconn_command(sc.w->redis, scaler_on_fleet, NULL, "HGETALL %s",
 	    keys_fleet()) == -1 ||
-	    rconn_command(sc.w->redis, sc_on_launches, NULL, "HGETALL %s",
+	    rconn_command(sc.w->redis, scaler_on_launches, NULL, "HGETALL %s",
 	    keys_launches()) == -1) {
 		sc.passing = 0;
 		return;
 	}
-	sc_sweep();
+	scaler_sweep();
 	if (!sc.listing && now >= sc.next_list) {
 		sc.next_list = now + sc.prov->ops->list_ms;
-		if (sc.prov->ops->list(sc.prov, sc_on_list, NULL) == 0)
+		if (sc.prov->ops->list(sc.prov, scaler_on_list, NULL) == 0)
 			sc.listing = 1;
 	}
 }
@@ -1390,9 +1246,9 @@ scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
 		return;
 	type = json_object_object_get_ex(o, "type", &t) ?
 	    json_object_get_string(t) : "";
-	from = sc_json_str(o, "role");
+	from = scaler_json_str(o, "role");
 	if (strcmp(type, "capacity.exhausted") == 0) {
-		role = sc_json_str(o, "instanceRole");
+		role = scaler_json_str(o, "instanceRole");
 		if (role == NULL)
 			role = "client";
 		sc.exhausted[strcmp(role, "master") == 0 ? FLEET_MASTER :
@@ -1408,21 +1264,33 @@ scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
 
 /* The role */
 
+static void
+scaler_on_lease(struct lease *l, int held, void *arg)
+{
+	(void)l;
+	(void)arg;
+	if (held) {
+		sc.next_list = 0;
+		scaler_pass_kick(0);
+	}
+}
+
 static int
 scaler_start(struct worker *w)
 {
 	memset(&sc, 0, sizeof(sc));
 	sc.w = w;
 	sc.conf = w->conf;
-	snprintf(sc.holder, sizeof(sc.holder), "%s:%d", util_hostname(),
-	    (int)getpid());
 	srandom((unsigned int)(getpid() ^ util_mono_ms()));
 	if ((sc.prov = provider_new(w->conf, w->loop)) == NULL) {
 		log_error("provider %s cannot start",
 		    conf_provider_name(w->conf->provider.type));
 		return -1;
 	}
-	if ((sc.http = httpc_new(w->loop)) == NULL)
+	if ((sc.http = httpc_new(w->loop)) == NULL ||
+	    (sc.probes = probes_new(w->loop, sc.http, w->conf)) == NULL ||
+	    (sc.lease = lease_new(w->redis, "scaler", w->conf->daemon.lease_ms,
+	    scaler_on_lease, NULL)) == NULL)
 		return -1;
 	sc.sub = rconn_new(w->loop, w->conf, "scaler-events", NULL, NULL);
 	if (sc.sub == NULL || rconn_subscribe(sc.sub, keys_events_channel(),
@@ -1430,7 +1298,7 @@ scaler_start(struct worker *w)
 		return -1;
 	log_info("provider %s, cluster %s", sc.prov->ops->name,
 	    w->conf->provider.cluster);
-	ev_timer_start(w->loop, &sc.lease_timer, 0, scaler_lease_tick, NULL);
+	lease_start(sc.lease);
 	ev_timer_start(w->loop, &sc.pass_timer, SCALER_PASS_MS, scaler_pass_tick,
 	    NULL);
 	return 0;
@@ -1441,25 +1309,12 @@ scaler_redis_state(struct worker *w, int up)
 {
 	(void)w;
 	if (up)
-		scaler_take(sc.token);
+		lease_retry(sc.lease);
 }
 
 static void
-scaler_dropped(struct ev_loop *loop, struct ev_timer *t, void *arg)
+scaler_dropped(void *arg)
 {
-	(void)loop;
-	(void)t;
-	worker_done(arg);
-}
-
-static void
-scaler_on_drop(struct rconn *rc, redisReply *r, void *arg)
-{
-	(void)rc;
-	(void)r;
-	if (sc.stopped)
-		return;
-	ev_timer_stop(sc.w->loop, &sc.drop_timer);
 	worker_done(arg);
 }
 
@@ -1469,34 +1324,23 @@ scaler_on_drop(struct rconn *rc, redisReply *r, void *arg)
 static void
 scaler_drain(struct worker *w)
 {
-	struct scripts_call c;
-
 	ev_timer_stop(w->loop, &sc.pass_timer);
-	ev_timer_stop(w->loop, &sc.lease_timer);
-	if (!sc_leader() || scripts_call_lease(&c, keys_lease_scaler(),
-	    keys_lease_scaler_fence(), sc.holder, sc.conf->daemon.lease_ms,
-	    "drop", sc.token) == -1 ||
-	    rscript_run(w->redis, &c, scaler_on_drop, w) == -1) {
+	if (lease_drop(sc.lease, scaler_dropped, w) == -1)
 		worker_done(w);
-		return;
-	}
-	sc.token[0] = '\0';
-	ev_timer_start(w->loop, &sc.drop_timer, SCALER_DROP_WAIT_MS,
-	    scaler_dropped, w);
 }
 
 static void
 scaler_cleanup(struct worker *w)
 {
 	(void)w;
-	while (sc.terms != NULL)
-		sc_job_del(&sc.terms, sc.terms);
-	while (sc.probes != NULL)
-		sc_job_del(&sc.probes, sc.probes);
+	while (!LIST_EMPTY(&sc.terms))
+		scaler_term_del(LIST_FIRST(&sc.terms));
+	probes_free(sc.probes);
+	sc.probes = NULL;
 	provider_free(sc.prov);
 	sc.prov = NULL;
-	while (sc.launches != NULL)
-		sc_launch_del(sc.launches);
+	while (!LIST_EMPTY(&sc.launches))
+		scaler_launch_del(LIST_FIRST(&sc.launches));
 	httpc_free(sc.http);
 	rconn_free(sc.sub);
 	free(sc.recs);
@@ -1506,9 +1350,10 @@ scaler_cleanup(struct worker *w)
 	sc.res = NULL;
 	sc.listed = NULL;
 	sc.nrecs = sc.nres = sc.nlisted = 0;
+	lease_free(sc.lease);
 	sc.http = NULL;
 	sc.sub = NULL;
-	sc.token[0] = '\0';
+	sc.lease = NULL;
 	/* The worker frees its Redis connection after this: replies still
 	 * pending come back as NULL and must find nothing to act on. */
 	sc.stopped = 1;
