@@ -33,8 +33,6 @@
  */
 #include <sys/queue.h>
 
-#include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,11 +52,11 @@
 #include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
-#include "workers/scaler/fleet.h"
-#include "workers/scaler/provider.h"
 #include "workers/instance_state.h"
 #include "workers/lease.h"
 #include "workers/probe.h"
+#include "workers/scaler/fleet.h"
+#include "workers/scaler/provider.h"
 #include "workers/worker.h"
 
 #define SCALER_PASS_MS		1000	/* reconcile period */
