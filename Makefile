@@ -19,7 +19,7 @@ VERSION	:= 0.1.0
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wcast-qual -Werror
 OPT	?= -O2 -g
-CFLAGS	+= -std=gnu11 $(OPT) $(WARNINGS) -I. -D_GNU_SOURCE \
+CFLAGS	+= -std=gnu11 $(OPT) $(WARNINGS) -I. -I$(BUILD)/gen -D_GNU_SOURCE \
 	   -DOLB_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 LDLIBS	+= -lhiredis -ljson-c -lconfig -lcurl -lssl -lcrypto -lexpat -lm
 
@@ -51,6 +51,14 @@ all: $(PROGRAMS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# The Redis scripts are Lua files, embedded into common/scripts.c at build
+# time (one binary; nothing is read at run time).
+LUA_SRC	:= $(sort $(wildcard common/lua/*.lua))
+$(BUILD)/gen/common/scripts_lua.h: $(LUA_SRC) scripts/lua2c
+	@mkdir -p $(dir $@)
+	scripts/lua2c $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/common/scripts.o: $(BUILD)/gen/common/scripts_lua.h
 
 $(BUILD)/olbd: $(OLBD_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

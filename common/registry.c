@@ -15,6 +15,7 @@
 
 #include "common/keys.h"
 #include "common/registry.h"
+#include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
 
@@ -62,12 +63,7 @@ registry_eval(redisContext *ctx, struct scripts_call *c)
 	redisReply *r;
 	char addr[128];
 
-	r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
-	if (scripts_reply_is_noscript(r)) {
-		freeReplyObject(r);
-		scripts_call_by_source(c);
-		r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
-	}
+	r = rscript_run_sync(ctx, c);
 	if (r == NULL) {
 		registry_fail("%s %s(%s): %s", scripts_call_verb(c),
 		    scripts_name(c->id), registry_addr(ctx, addr, sizeof(addr)),

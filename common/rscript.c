@@ -81,3 +81,16 @@ rscript_run(struct rconn *rc, const struct scripts_call *c, rconn_reply_cb *cb,
 	}
 	return 0;
 }
+
+redisReply *
+rscript_run_sync(redisContext *ctx, struct scripts_call *c)
+{
+	redisReply *r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
+
+	if (scripts_reply_is_noscript(r)) {
+		freeReplyObject(r);
+		scripts_call_by_source(c);
+		r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
+	}
+	return r;
+}

@@ -23,6 +23,7 @@
 #include "common/conf.h"
 #include "common/ev.h"
 #include "common/keys.h"
+#include "common/rscript.h"
 #include "common/scripts.h"
 #include "tests/unit/support.h"
 
@@ -182,14 +183,7 @@ test_env_teardown(void **state)
 redisReply *
 test_script(redisContext *ctx, struct scripts_call *c)
 {
-	redisReply *r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
-
-	if (scripts_reply_is_noscript(r)) {
-		freeReplyObject(r);
-		scripts_call_by_source(c);
-		r = redisCommandArgv(ctx, c->argc, c->argv, c->argvlen);
-	}
-	return r;
+	return rscript_run_sync(ctx, c);
 }
 
 int

@@ -1,8 +1,8 @@
 /*
  * placement: the proxies' async side of the placement scripts (see
  * placement.h).  Each call is one heap request that owns copies of its
- * arguments, so it can be sent again as EVAL after a NOSCRIPT error; the
- * request is freed after its callback.  Placements are batched: those asked
+ * arguments, freed after its callback; common/rscript.c sends it (EVALSHA,
+ * and EVAL after a NOSCRIPT error).  Placements are batched: those asked
  * for during one loop iteration wait in a batch per connection and script,
  * and a before-sleep hook sends each batch as one EVALSHA of up to
  * SCRIPTS_BATCH_MAX accounts, so Redis runs one script, not one per
@@ -17,9 +17,10 @@
 
 #include "common/ev.h"
 #include "common/log.h"
-#include "workers/proxy/placement.h"
 #include "common/redis.h"
+#include "common/rscript.h"
 #include "common/scripts.h"
+#include "workers/proxy/placement.h"
 
 /* One placement call in flight; owned by the rconn callback until the answer
  * has been delivered. */
@@ -29,7 +30,6 @@ struct placement_req {
 	const char		*role;		/* static "master"/"client" */
 	long long		 max;
 	int			 per_client_ms;	/* tracking_flush */
-	int			 by_source;	/* EVAL sent after NOSCRIPT */
 	placement_cb		*cb;
 	void			*arg;
 	char			*actid;		/* in this allocation */
@@ -43,7 +43,6 @@ struct placement_batch {
 	struct rconn		*rc;
 	enum scripts_id		 script;
 	long long		 max;
-	int			 by_source;
 	size_t			 n;
 	struct placement_req	*req[SCRIPTS_BATCH_MAX];
 };
@@ -61,7 +60,7 @@ static struct {
 static void placement_fail(const struct placement_req *req, const char *fmt,
     ...) __attribute__((format(printf, 2, 3)));
 
-/* Log "EVALSHA place_client(127.0.0.1:6379): ..." once per run of failures. */
+/* Log "place_client(127.0.0.1:6379): ..." once per run of failures. */
 static void
 placement_fail(const struct placement_req *req, const char *fmt, ...)
 {
@@ -76,8 +75,8 @@ placement_fail(const struct placement_req *req, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(level, "%s %s(%s): %s", req->by_source ? "EVAL" : "EVALSHA",
-	    scripts_name(req->script), rconn_addr(req->rc), msg);
+	log_msg(level, "%s(%s): %s", scripts_name(req->script),
+	    rconn_addr(req->rc), msg);
 }
 
 /* A request owning copies of actid, master and instance (NULL: ""). */
@@ -129,8 +128,6 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 	default:
 		rv = -1;
 	}
-	if (rv == 0 && req->by_source)
-		scripts_call_by_source(c);
 	return rv;
 }
 
@@ -146,8 +143,7 @@ placement_send(struct placement_req *req)
 
 	if (placement_build(req, &c) == -1)
 		return -1;
-	return rconn_commandargv(req->rc, placement_on_reply, req, c.argc,
-	    c.argv, c.argvlen);
+	return rscript_run(req->rc, &c, placement_on_reply, req);
 }
 
 /* Copy a bulk string reply into buf: non-empty, shorter than size, no NUL
@@ -289,12 +285,7 @@ placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
 
 	(void)rc;
 	memset(&where, 0, sizeof(where));
-	if (scripts_reply_is_noscript(reply) && !req->by_source) {
-		req->by_source = 1;
-		if (placement_send(req) == 0)
-			return;		/* the EVAL's reply comes here */
-		placement_fail(req, "NOSCRIPT, and EVAL could not be sent");
-	} else if (reply == NULL) {
+	if (reply == NULL) {
 		placement_fail(req, "connection lost");
 		status = PLACEMENT_UNAVAILABLE;
 	} else if (reply->type == REDIS_REPLY_ERROR)
@@ -325,8 +316,6 @@ placement_batch_build(const struct placement_batch *b, struct scripts_call *c)
 		rv = scripts_call_place_masters(c, b->max, actids, b->n);
 	else
 		rv = scripts_call_place_clients(c, b->max, actids, masters, b->n);
-	if (rv == 0 && b->by_source)
-		scripts_call_by_source(c);
 	return rv;
 }
 
@@ -350,8 +339,7 @@ placement_batch_send(struct placement_batch *b)
 	struct scripts_call c;
 
 	if (placement_batch_build(b, &c) == -1 ||
-	    rconn_commandargv(b->rc, placement_on_batch_reply, b, c.argc, c.argv,
-	    c.argvlen) == -1) {
+	    rscript_run(b->rc, &c, placement_on_batch_reply, b) == -1) {
 		placement_fail(b->req[0], "not sent (connection down)");
 		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
 	}
@@ -381,11 +369,6 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	uint64_t seq = 0;
 
 	(void)rc;
-	if (scripts_reply_is_noscript(reply) && !b->by_source) {
-		b->by_source = 1;
-		placement_batch_send(b);	/* the EVAL's reply comes here */
-		return;
-	}
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
 	    reply->elements != b->n + 1 ||
 	    placement_parse_seq(reply->element[0], &seq) == -1) {

@@ -1,0 +1,186 @@
+-- check: the invariants of SPEC 4 and 8 over the placement keys, read in
+-- one atomic snapshot (olbctl check; the system tests run it after every
+-- test that places accounts).  Read only; O(accounts), so it holds Redis
+-- for about a millisecond per thousand accounts: an operator's command.
+-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,
+--       4 client_mapping, 5 client_master, 6 global_state,
+--       7 client_master_tracking, 8 tracking_dirty, 9 live:master,
+--       10 live:client
+-- ARGV: 1 the client_spread: prefix, 2 the client_list: prefix,
+--       3 max_per_master, 4 max_per_client (0: not checked)
+-- Returns {masters, clients, instances, difference, ...}: each
+-- difference one line of text; none when everything agrees.
+local spread, list = ARGV[1], ARGV[2]
+local cap = { master = tonumber(ARGV[3]) or 0,
+    client = tonumber(ARGV[4]) or 0 }
+if spread == nil or list == nil or #KEYS < 10 then
+    return redis.error_reply('check: bad arguments')
+end
+local out = {}
+local function diff(...) out[#out + 1] = string.format(...) end
+local function hash(key)
+    local t, raw = {}, redis.call('HGETALL', key)
+    for i = 1, #raw, 2 do t[raw[i]] = raw[i + 1] end
+    return t
+end
+local function size(t)
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    return n
+end
+local recs, ninst = {}, 0
+for id, raw in pairs(hash(KEYS[1])) do
+    local ok, rec = pcall(cjson.decode, raw)
+    if ok and type(rec) == 'table' then recs[id] = rec
+    else diff('instance %s: its record is not a JSON object', id) end
+    ninst = ninst + 1
+end
+local counts = hash(KEYS[2])
+local mapping = { master = hash(KEYS[3]), client = hash(KEYS[4]) }
+local masters_of = hash(KEYS[5])
+local mapped, on = {}, {}
+for role, m in pairs(mapping) do
+    for actid, id in pairs(m) do
+        mapped[id] = (mapped[id] or 0) + 1
+        local rec = recs[id]
+        if rec and (rec.isMasterServer == true) ~= (role == 'master') then
+            diff('%s %s is placed on %s, an instance of the other role',
+                role, actid, id)
+        end
+        on[role .. ' ' .. actid] = id
+    end
+end
+-- counts = accounts mapped, and no instance above its cap
+local ids = {}
+for id in pairs(counts) do ids[id] = true end
+for id in pairs(mapped) do ids[id] = true end
+for id in pairs(ids) do
+    local c, m = tonumber(counts[id]), mapped[id] or 0
+    if counts[id] == nil and recs[id] then
+        diff('instance %s: no count, %d accounts mapped', id, m)
+    elseif counts[id] ~= nil and c ~= m then
+        diff('instance %s: count %s, %d accounts mapped', id, counts[id], m)
+    end
+    if recs[id] == nil and m > 0 then
+        diff('instance %s is gone, %d accounts still mapped to it', id, m)
+    elseif recs[id] == nil and counts[id] ~= nil then
+        diff('instance %s is gone, its count field stays', id)
+    end
+    local rec = recs[id]
+    local role = rec and (rec.isMasterServer and 'master' or 'client')
+    if role and cap[role] > 0 and m > cap[role] then
+        diff('instance %s: %d accounts, above the cap of %d', id, m, cap[role])
+    end
+end
+-- clients: a master each; the sets, spreads and arrays agree
+local clients_of = {}
+for actid in pairs(mapping.client) do
+    local m = masters_of[actid]
+    if m == nil then diff('client %s has no master recorded', actid)
+    else
+        clients_of[m] = clients_of[m] or {}
+        clients_of[m][actid] = true
+    end
+end
+for actid, m in pairs(masters_of) do
+    if mapping.client[actid] == nil then
+        diff('client %s: master %s recorded, but not placed', actid, m)
+    end
+end
+local dirty = {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[8])) do dirty[m] = true end
+local tracking = hash(KEYS[7])
+for m, set in pairs(clients_of) do
+    local members = redis.call('ZRANGE', list .. m, 0, -1)
+    local inlist = {}
+    for _, c in ipairs(members) do
+        inlist[c] = true
+        if not set[c] then diff('master %s: %s listed, not its client', m, c) end
+    end
+    local per = {}
+    for c in pairs(set) do
+        if not inlist[c] then diff('master %s: client %s not listed', m, c) end
+        local id = mapping.client[c]
+        per[id] = (per[id] or 0) + 1
+    end
+    local sp = hash(spread .. m)
+    for id, n in pairs(per) do
+        if tonumber(sp[id]) ~= n then
+            diff('master %s: spread on %s is %s, %d clients there', m, id,
+                tostring(sp[id]), n)
+        end
+    end
+    for id, n in pairs(sp) do
+        if per[id] == nil then
+            diff('master %s: spread on %s is %s, no client there', m, id, n)
+        end
+    end
+    if not dirty[m] then
+        local ok, arr = pcall(cjson.decode, tracking[m] or '[]')
+        local seen, n = {}, 0
+        if ok and type(arr) == 'table' then
+            for _, c in ipairs(arr) do
+                c = tostring(c)
+                if seen[c] then diff('master %s: %s twice in tracking', m, c) end
+                seen[c], n = true, n + 1
+                if not set[c] then
+                    diff('master %s: tracking holds %s, not its client', m, c)
+                end
+            end
+        end
+        for c in pairs(set) do
+            if not seen[c] then diff('master %s: %s missing from tracking', m, c) end
+        end
+    end
+end
+for m in pairs(tracking) do
+    if clients_of[m] == nil and not dirty[m] then
+        diff('master %s: a tracking array, but no clients', m)
+    end
+end
+-- keys of masters without clients must be gone
+for _, prefix in ipairs({ spread, list }) do
+    local cursor = '0'
+    repeat
+        local got = redis.call('SCAN', cursor, 'MATCH', prefix .. '*',
+            'COUNT', 1000)
+        cursor = got[1]
+        for _, key in ipairs(got[2]) do
+            if clients_of[string.sub(key, #prefix + 1)] == nil then
+                diff('%s: left behind, no clients', key)
+            end
+        end
+    until cursor == '0'
+end
+-- the global counters, and the live sets against the states
+local global = hash(KEYS[6])
+local nm, nc = size(mapping.master), size(mapping.client)
+if (tonumber(global.masterCount) or 0) ~= nm then
+    diff('masterCount %s, %d masters mapped', tostring(global.masterCount), nm)
+end
+if (tonumber(global.clientCount) or 0) ~= nc then
+    diff('clientCount %s, %d clients mapped', tostring(global.clientCount), nc)
+end
+for i, role in ipairs({ 'master', 'client' }) do
+    local live = {}
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[8 + i], 0, -1)) do
+        live[id] = true
+        local rec = recs[id]
+        if rec == nil or rec.state ~= 'running' or
+            (rec.isMasterServer == true) ~= (role == 'master') then
+            diff('instance %s: live for %s accounts, but not a running %s',
+                id, role, role)
+        end
+    end
+    for id, rec in pairs(recs) do
+        if rec.state == 'running' and (rec.isMasterServer == true) ==
+            (role == 'master') and not live[id] then
+            diff('instance %s: running, but takes no %s accounts', id, role)
+        end
+    end
+end
+table.sort(out)
+table.insert(out, 1, ninst)
+table.insert(out, 1, nc)
+table.insert(out, 1, nm)
+return out

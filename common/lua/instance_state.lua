@@ -1,0 +1,34 @@
+-- instance_state: change the state of an instance (health, scaler, olbctl).
+-- KEYS: 1 instance_details, 2 live:master, 3 live:client
+-- ARGV: 1 id, 2 state, 3 routing channel, 4 the state it must be in
+--       ('' = any)
+-- Fenced (the scaler): KEYS 4 its lease, ARGV 5 its token.
+-- Returns the previous state (the current one, unchanged, when it is not
+-- ARGV 4), or nil if there is no such instance.  A change of state sets
+-- stateSince (ms).
+local details, live_master, live_client = KEYS[1], KEYS[2], KEYS[3]
+local id, state, channel = ARGV[1], ARGV[2], ARGV[3]
+if id == nil or not STATES[state] or channel == nil then
+    return redis.error_reply('instance_state: bad arguments')
+end
+local refused = fence_refused(KEYS[4], ARGV[5])
+if refused then return refused end
+local raw = redis.call('HGET', details, id)
+if not raw then return false end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' then
+    return redis.error_reply('instance_state: record of ' .. id ..
+        ' is not a JSON object')
+end
+local previous = tostring(rec.state)
+if ARGV[4] and ARGV[4] ~= '' and ARGV[4] ~= previous then
+    return previous
+end
+if previous ~= state or tonumber(rec.stateSince) == nil then
+    rec.stateSince = now_ms()
+end
+rec.state = state
+redis.call('HSET', details, id, cjson.encode(rec))
+live_update(live_master, live_client, id, rec)
+routing_publish(channel, { op = 'instance', id = id, state = state })
+return previous

@@ -1,0 +1,68 @@
+-- place_client: the instances hosting client accounts (SPEC 4), for a
+-- batch of accounts in order.
+-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,
+--       4 live:client, 5 global_state, 6 client_master_tracking,
+--       7 client_master, 8 tracking_dirty, 9 tracking_seq
+-- ARGV: 1 max_per_client, 2 the client_spread: key prefix, 3 the
+--       client_list: key prefix (the script appends a master actid: such
+--       keys are not declared, so this is not Redis Cluster safe; olb uses
+--       one Redis), 4 routing channel, then pairs: actid, master actid
+-- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or
+-- nil when no live client instance is below max (the account then keeps
+-- any placement it had)}; seq is the routing sequence when it ran.
+local details, counts, mapping, live, global, masters =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
+local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[4]
+if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 6 or
+    #ARGV % 2 ~= 0 or #KEYS < 9 then
+    return redis.error_reply('place_client: bad arguments')
+end
+for i = 5, #ARGV do
+    if ARGV[i] == '' then
+        return redis.error_reply('place_client: bad arguments')
+    end
+end
+local k = { tracking = KEYS[6], dirty = KEYS[8], seq = KEYS[9],
+    list = ARGV[3] }
+
+local f = fleet_new(details, live, counts)
+local out, added = { routing_seq(channel) }, 0
+local function place(actid, master)
+    local cur = redis.call('HGET', mapping, actid)
+    local old = redis.call('HGET', masters, actid) or master
+    -- Idempotent re-login; a client that now copies another master moves
+    -- to that master's books on the same instance.
+    if cur then
+        local rec = fleet_record(f, cur)
+        if rec then
+            if old ~= master then
+                fleet_spread_add(f, spread, old, cur, -1)
+                fleet_spread_add(f, spread, master, cur, 1)
+                tracking_remove(k, old, actid)
+                tracking_add(k, master, actid)
+                redis.call('HSET', masters, actid, master)
+            end
+            return answer(cur, rec, 'existing')
+        end
+    end
+    local id, rec = fleet_pick(f, max, fleet_spread(f, spread, master))
+    if id == nil then return false end
+    if cur then
+        -- a move off an instance that is no longer live
+        fleet_count_down(f, cur)
+        fleet_spread_add(f, spread, old, cur, -1)
+        if old ~= master then tracking_remove(k, old, actid) end
+    else
+        added = added + 1
+    end
+    redis.call('HSET', mapping, actid, id)
+    redis.call('HSET', masters, actid, master)
+    fleet_spread_add(f, spread, master, id, 1)
+    tracking_add(k, master, actid)
+    fleet_count_up(f, id)
+    return answer(id, rec, 'placed')
+end
+for i = 5, #ARGV, 2 do out[(i - 1) / 2] = place(ARGV[i], ARGV[i + 1]) end
+tracking_done(k)
+if added > 0 then hash_add(global, 'clientCount', added, false) end
+return out

@@ -1,0 +1,44 @@
+-- place_master: the instances hosting master accounts (SPEC 4), for a
+-- batch of accounts in order.
+-- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,
+--       4 live:master, 5 global_state
+-- ARGV: 1 max_per_master, 2 routing channel, 3.. the actids
+-- Returns {seq, then per actid {id, ip, port, 'existing'|'placed'}, or
+-- nil when no live master is below max (the account then keeps any
+-- placement it had)}; seq is the routing sequence when the batch ran.
+local details, counts, mapping, live, global =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local max, channel = tonumber(ARGV[1]), ARGV[2]
+if max == nil or #ARGV < 3 or #KEYS < 5 then
+    return redis.error_reply('place_master: bad arguments')
+end
+for i = 3, #ARGV do
+    if ARGV[i] == '' then
+        return redis.error_reply('place_master: bad arguments')
+    end
+end
+
+local f = fleet_new(details, live, counts)
+local out, added = { routing_seq(channel) }, 0
+local function place(actid)
+    -- Idempotent re-login: still on a live master.
+    local cur = redis.call('HGET', mapping, actid)
+    if cur then
+        local rec = fleet_record(f, cur)
+        if rec then return answer(cur, rec, 'existing') end
+    end
+    local id, rec = fleet_pick(f, max, nil)
+    if id == nil then return false end
+    if cur then
+        -- a move off an instance that is no longer live
+        fleet_count_down(f, cur)
+    else
+        added = added + 1
+    end
+    redis.call('HSET', mapping, actid, id)
+    fleet_count_up(f, id)
+    return answer(id, rec, 'placed')
+end
+for i = 3, #ARGV do out[i - 1] = place(ARGV[i]) end
+if added > 0 then hash_add(global, 'masterCount', added, false) end
+return out

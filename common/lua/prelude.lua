@@ -1,0 +1,221 @@
+-- olb placement prelude: helpers shared by every script (each script is
+-- sent whole, so each carries its own copy).
+local STATES = { pending = true, running = true, unhealthy = true,
+    draining = true, terminating = true, terminated = true }
+
+-- HMGET for any number of fields (unpack has a stack limit): values in order.
+local function hmget_many(key, fields)
+    local out = {}
+    for i = 1, #fields, 1000 do
+        local chunk = {}
+        for j = i, math.min(i + 999, #fields) do
+            chunk[#chunk + 1] = fields[j]
+        end
+        local got = redis.call('HMGET', key, unpack(chunk))
+        for j = 1, #chunk do
+            out[#out + 1] = got[j]
+        end
+    end
+    return out
+end
+
+-- An integer field of a hash, 0 when absent or not a number.
+local function hash_int(key, field)
+    local n = tonumber(redis.call('HGET', key, field))
+    if n == nil then return 0 end
+    return math.floor(n)
+end
+
+-- Add delta to a counter field.  HINCRBY is called with pcall so a damaged
+-- value (read as 0) can never stop a script half way (scripts do not roll
+-- back).  At zero or below the field is deleted if drop is true, else 0.
+local function hash_add(key, field, delta, drop)
+    local n = redis.pcall('HINCRBY', key, field, delta)
+    local damaged = type(n) ~= 'number'
+    if damaged then n = delta end
+    if n <= 0 then
+        if drop then
+            redis.call('HDEL', key, field)
+        elseif n < 0 or damaged then
+            redis.call('HSET', key, field, 0)
+        end
+        return 0
+    end
+    if damaged then redis.call('HSET', key, field, n) end
+    return n
+end
+
+-- One less account on an instance.  A removed instance keeps its count field
+-- while accounts are still mapped to it, and loses it at zero.
+local function count_down(counts, details, id)
+    if redis.call('HEXISTS', counts, id) == 0 then return end
+    hash_add(counts, id, -1, redis.call('HEXISTS', details, id) == 0)
+end
+
+-- Redis' clock in ms.
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Publish a routing change (a cached placement may be stale) numbered by
+-- the routing sequence '<channel>:seq', which placement answers carry
+-- too: a proxy never caches an answer older than a change it has seen.
+local function routing_publish(channel, msg)
+    msg.seq = redis.call('INCR', channel .. ':seq')
+    redis.call('PUBLISH', channel, cjson.encode(msg))
+end
+
+-- The routing sequence now (0 before the first change).
+local function routing_seq(channel)
+    return tonumber(redis.call('GET', channel .. ':seq')) or 0
+end
+
+-- A singleton's write carries the lease token it was decided under (KEYS
+-- and ARGV past the script's own): the error to return when that lease is
+-- no longer held with that token, else nil.  No fence key: nil.
+local function fence_refused(key, token)
+    if key == nil then return nil end
+    if token == nil or redis.call('GET', key) ~= token then
+        return redis.error_reply('FENCED lease ' .. key .. ' not held')
+    end
+    return nil
+end
+
+-- The decoded JSON record of an instance, or nil when absent or unusable
+-- (no ip or one longer than 63 bytes, port out of range).
+local function record(details, id)
+    local raw = redis.call('HGET', details, id)
+    if not raw then return nil end
+    local ok, rec = pcall(cjson.decode, raw)
+    if not ok or type(rec) ~= 'table' or type(rec.ip) ~= 'string' or
+        rec.ip == '' or #rec.ip > 63 then
+        return nil
+    end
+    local port = tonumber(rec.port)
+    if port == nil or port < 1 or port > 65535 or port % 1 ~= 0 then
+        return nil
+    end
+    rec.port = port
+    return rec
+end
+
+-- A master's clients live in a sorted set (actid -> placement order), and
+-- the earlier service's JSON array in the tracking hash is rebuilt from it
+-- by tracking_flush for the masters listed in the dirty set: a placement
+-- costs O(log n), not a copy of an array of thousands of clients.  k holds
+-- tracking, dirty, seq (keys) and list (the key prefix of the sets).
+-- The name of master's set; if it does not exist yet but the master has a
+-- tracking array (written before the sets existed), the set is seeded
+-- from that array first, in its order.
+local function clients_key(k, master)
+    local key = k.list .. master
+    if redis.call('EXISTS', key) == 1 then return key end
+    local raw = redis.call('HGET', k.tracking, master)
+    if not raw then return key end
+    local ok, list = pcall(cjson.decode, raw)
+    if not ok or type(list) ~= 'table' or #list == 0 then return key end
+    local seq = redis.call('INCRBY', k.seq, #list) - #list
+    for i, v in ipairs(list) do
+        if type(v) == 'string' or type(v) == 'number' then
+            redis.call('ZADD', key, 'NX', seq + i, tostring(v))
+        end
+    end
+    return key
+end
+
+-- Add actid to master's clients.  A batch reserves its placement order
+-- numbers with one INCR and settles the counter in tracking_done; it
+-- checks each master's set and marks it dirty once.
+local function tracking_add(k, master, actid)
+    k.known = k.known or {}
+    local key = k.known[master]
+    if key == nil then
+        key = clients_key(k, master)
+        k.known[master] = key
+    end
+    if k.seq_next == nil then
+        k.seq_next, k.seq_used = redis.call('INCR', k.seq), 0
+    end
+    if redis.call('ZADD', key, 'NX', k.seq_next + k.seq_used, actid) == 1 then
+        k.seq_used = k.seq_used + 1
+        k.dirtied = k.dirtied or {}
+        if not k.dirtied[master] then
+            redis.call('SADD', k.dirty, master)
+            k.dirtied[master] = true
+        end
+    end
+end
+
+-- After the last tracking_add of a script: the order numbers it used.
+local function tracking_done(k)
+    if k.seq_used ~= nil and k.seq_used > 1 then
+        redis.call('INCRBY', k.seq, k.seq_used - 1)
+    end
+end
+
+-- Remove actid; the last one removes the tracking field at once (and
+-- leaves the master dirty, so tracking_flush forgets it).
+local function tracking_remove(k, master, actid)
+    local key = clients_key(k, master)
+    if k.known then k.known[master] = nil end
+    if redis.call('ZREM', key, actid) == 0 then return end
+    if redis.call('EXISTS', key) == 0 then
+        redis.call('HDEL', k.tracking, master)
+    end
+    redis.call('SADD', k.dirty, master)
+end
+
+-- Keep the live sets in step with a record: only running instances are live.
+local function live_update(live_master, live_client, id, rec)
+    redis.call('ZREM', live_master, id)
+    redis.call('ZREM', live_client, id)
+    if rec and rec.state == 'running' then
+        local live = rec.isMasterServer and live_master or live_client
+        redis.call('ZADD', live, tonumber(rec.launchOrder) or 0, id)
+    end
+end
+
+-- Free an account's place: mapping, count, global counter and, for a
+-- client, its master record, spread and tracking entry (the tracking entry
+-- also when it was left without a placement).  Publishes the release.
+-- With expect (an instance id), only a placement on that instance is
+-- freed: one made meanwhile elsewhere stays (compare and delete).
+-- 1 if the account was placed (there), else 0.
+local function release_account(k, role, actid, master, spread, channel,
+    expect)
+    local cur = redis.call('HGET', k.mapping, actid)
+    if cur and expect and expect ~= '' and cur ~= expect then return 0 end
+    if role == 'client' then
+        master = redis.call('HGET', k.masters, actid) or master
+        redis.call('HDEL', k.masters, actid)
+        if master ~= '' then
+            tracking_remove(k, master, actid)
+            if cur then hash_add(spread .. master, cur, -1, true) end
+        end
+    end
+    if not cur then return 0 end
+    redis.call('HDEL', k.mapping, actid)
+    count_down(k.counts, k.details, cur)
+    hash_add(k.global, role == 'master' and 'masterCount' or 'clientCount',
+        -1, false)
+    routing_publish(channel, { op = 'release', role = role, actid = actid,
+        id = cur })
+    return 1
+end
+
+-- The KEYS and ARGV of release, locate and sweep, checked: k, role, actid
+-- (sweep: the cursor), master (sweep: the count), spread prefix, channel;
+-- or nil.
+local function release_args()
+    local role, actid = ARGV[1], ARGV[2]
+    if (role ~= 'master' and role ~= 'client') or actid == nil or
+        actid == '' or ARGV[4] == nil or ARGV[5] == nil or
+        ARGV[6] == nil or #KEYS < 8 then
+        return nil
+    end
+    local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],
+        global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],
+        dirty = KEYS[7], seq = KEYS[8], list = ARGV[6] }
+    return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]
+end
