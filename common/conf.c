@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,9 @@
 #define CONF_NELEMS(a)		(sizeof(a) / sizeof((a)[0]))
 #define CONF_MAX_ENTRIES	128
 #define CONF_SECRET_MAX		65536	/* bytes read from a "file:" secret */
+#define CONF_PERTURB_BYTE	0xa5	/* freed memory during a load */
+#define CONF_SCRUB_MAX		1032	/* glibc's largest thread-cached block */
+#define CONF_SCRUB_PER_SIZE	16	/* more than it caches per size (7) */
 #define CONF_MESSAGE_MAX	1024
 
 enum conf_type {
@@ -53,6 +57,9 @@ enum conf_type {
 #define F_SECRET	0x02	/* "env:NAME" or "file:/path"; wiped; never quoted */
 #define F_TARGET	0x04	/* "stderr" and "syslog" are not paths */
 #define F_BARE		0x08	/* a name without '/' is looked up in PATH */
+/* A secret's owners: the roles that keep it (conf_keep_secrets). */
+#define F_FOR(roles)	((roles) << 8)
+#define F_OWNERS(flags)	((unsigned int)(flags) >> 8)
 
 struct conf_ctx;
 struct conf_entry;
@@ -164,7 +171,8 @@ static const struct conf_entry conf_schema[] = {
 	SET_STR("redis.host", redis.host, "127.0.0.1", 0, conf_check_nonempty),
 	SET_INT("redis.port", redis.port, 6379, 1, 65535),
 	SET_PATH("redis.socket", redis.socket, "", 0, conf_check_socket),
-	SET_STR("redis.password", redis.password, "", F_SECRET, NULL),
+	SET_STR("redis.password", redis.password, "",
+	    F_SECRET | F_FOR(CONF_ROLE_ALL), NULL),
 	SET_INT("redis.db", redis.db, 0, 0, 65535),
 	SET_INT("redis.connect_timeout_ms", redis.connect_timeout_ms, 1000, 10, 600000),
 	SET_INT("redis.command_timeout_ms", redis.command_timeout_ms, 3000, 10, 600000),
@@ -181,7 +189,8 @@ static const struct conf_entry conf_schema[] = {
 
 	SET_ADDR("proxy.listen", proxy.listen, "127.0.0.1:8080", 1),
 	SET_INT("proxy.workers", proxy.workers, 0, 0, 256),
-	SET_LIST("proxy.auth_tokens", proxy.auth_tokens, F_SECRET, conf_check_nonempty),
+	SET_LIST("proxy.auth_tokens", proxy.auth_tokens,
+	    F_SECRET | F_FOR(CONF_ROLE_PROXY), conf_check_nonempty),
 	SET_INT("proxy.max_body", proxy.max_body, 102400, 1, 64 << 20),
 	SET_INT("proxy.max_header", proxy.max_header, 8192, 1024, 1 << 20),
 	SET_INT("proxy.instance_port", proxy.instance_port, 3000, 1, 65535),
@@ -230,9 +239,10 @@ static const struct conf_entry conf_schema[] = {
 	SET_STR("provider.ec2.metadata_endpoint", provider.ec2.metadata_endpoint,
 	    "http://169.254.169.254", 0, conf_check_url),
 	SET_STR("provider.ec2.profile", provider.ec2.profile, "", 0, NULL),
-	SET_STR("provider.ec2.access_key_id", provider.ec2.access_key_id, "", F_SECRET, NULL),
+	SET_STR("provider.ec2.access_key_id", provider.ec2.access_key_id, "",
+	    F_SECRET | F_FOR(CONF_ROLE_SCALER), NULL),
 	SET_STR("provider.ec2.secret_access_key", provider.ec2.secret_access_key, "",
-	    F_SECRET, NULL),
+	    F_SECRET | F_FOR(CONF_ROLE_SCALER), NULL),
 	SET_INT("provider.ec2.launch_timeout_ms", provider.ec2.launch_timeout_ms, 300000,
 	    1000, 3600000),
 
@@ -250,7 +260,8 @@ static const struct conf_entry conf_schema[] = {
 	    conf_check_timezone),
 	SET_CUSTOM("scheduler.jobs", conf_jobs_load, conf_jobs_free),
 
-	SET_STR("notify.webhook_url", notify.webhook_url, "", F_SECRET, conf_check_url),
+	SET_STR("notify.webhook_url", notify.webhook_url, "",
+	    F_SECRET | F_FOR(CONF_ROLE_HEALTH), conf_check_url),
 	SET_INT("notify.batch_ms", notify.batch_ms, 5000, 0, 3600000),
 };
 
@@ -1548,6 +1559,27 @@ done:
 	free(key);
 }
 
+/* glibc keeps a few recently freed small blocks per size in its thread
+ * cache without M_PERTURB's fill: take them back, wipe them, and free them
+ * again. */
+static void
+conf_scrub_freed(void)
+{
+	void *held[CONF_SCRUB_PER_SIZE];
+
+	for (size_t size = 8; size <= CONF_SCRUB_MAX; size += 16) {
+		size_t n;
+
+		for (n = 0; n < CONF_SCRUB_PER_SIZE; n++) {
+			if ((held[n] = malloc(size)) == NULL)
+				break;
+			explicit_bzero(held[n], size);
+		}
+		while (n > 0)
+			free(held[--n]);
+	}
+}
+
 /* Read the file into ctx->cfg.  -1 (reported) if it cannot be read or parsed. */
 static int
 conf_read(struct conf_ctx *ctx)
@@ -1605,6 +1637,11 @@ conf_load(const char *path, char *const *overrides, size_t noverrides,
 	struct conf *conf = NULL;
 	size_t first = errs->n;
 
+	/* Secrets written literally pass through libconfig's buffers (the
+	 * file's, the scanner's), which it frees without wiping; with
+	 * M_PERTURB, glibc overwrites every block freed meanwhile, so no copy
+	 * is left for a forked role to inherit (conf_keep_secrets). */
+	(void)mallopt(M_PERTURB, CONF_PERTURB_BYTE);
 	if (conf_ctx_init(&ctx, path, errs) == -1 || conf_read(&ctx) == -1)
 		goto fail;
 	for (size_t i = 0; i < noverrides; i++)
@@ -1620,6 +1657,8 @@ conf_load(const char *path, char *const *overrides, size_t noverrides,
 	ctx.conf = NULL;
 fail:
 	conf_ctx_done(&ctx);
+	conf_scrub_freed();
+	(void)mallopt(M_PERTURB, 0);
 	conf_errors_sort(errs, first);
 	return conf;
 }
@@ -1662,6 +1701,71 @@ conf_free(struct conf *conf)
 		conf_entry_free(&conf_schema[i], conf);
 	free(conf->path);
 	free(conf);
+}
+
+/*
+ * Least knowledge in the forked roles.
+ */
+
+/* The environment variables of the AWS credential chain (the scaler's). */
+static const char *const conf_aws_env[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+};
+
+/* Wipe the value of environment entry e ("NAME=value") in place: the
+ * variable stays, empty (the entry is proctitle's copy, still owned). */
+static void
+conf_env_wipe(char *e)
+{
+	char *eq = strchr(e, '=');
+
+	if (eq != NULL)
+		explicit_bzero(eq + 1, strlen(eq + 1));
+}
+
+/* Wipe secret s and every environment variable holding it (the env:NAME it
+ * was read from). */
+static void
+conf_secret_wipe(char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		return;
+	for (size_t i = 0; environ != NULL && environ[i] != NULL; i++) {
+		const char *eq = strchr(environ[i], '=');
+
+		if (eq != NULL && strcmp(eq + 1, s) == 0)
+			conf_env_wipe(environ[i]);
+	}
+	explicit_bzero(s, strlen(s));
+}
+
+void
+conf_keep_secrets(struct conf *c, unsigned int roles)
+{
+	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++) {
+		const struct conf_entry *e = &conf_schema[i];
+		void *f = (char *)c + e->offset;
+
+		if (!(e->flags & F_SECRET) || (F_OWNERS(e->flags) & roles) != 0)
+			continue;
+		if (e->type == CT_STRLIST) {
+			struct conf_strlist *l = f;
+
+			for (size_t j = 0; j < l->n; j++)
+				conf_secret_wipe(l->v[j]);
+		} else
+			conf_secret_wipe(*(char **)f);
+	}
+	if (roles & CONF_ROLE_SCALER)
+		return;
+	for (size_t i = 0; environ != NULL && environ[i] != NULL; i++)
+		for (size_t k = 0; k < CONF_NELEMS(conf_aws_env); k++) {
+			size_t n = strlen(conf_aws_env[k]);
+
+			if (strncmp(environ[i], conf_aws_env[k], n) == 0 &&
+			    environ[i][n] == '=')
+				conf_env_wipe(environ[i]);
+		}
 }
 
 /* Does row e hold the same value in a and b? */

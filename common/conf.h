@@ -200,6 +200,23 @@ struct conf	*conf_load(const char *path, char *const *overrides, size_t noverrid
 /* Wipe secrets and free everything; NULL is fine. */
 void		 conf_free(struct conf *conf);
 
+/* The roles of olbd, as the owners of secrets.  Only the scaler holds the
+ * cloud credentials, only the proxies the API tokens, only the health
+ * worker (the notifier) the webhook URL; every role needs Redis'
+ * password (the embedded Redis too). */
+#define CONF_ROLE_PROXY		0x01
+#define CONF_ROLE_SCALER	0x02
+#define CONF_ROLE_HEALTH	0x04
+#define CONF_ROLE_SCHEDULER	0x08
+#define CONF_ROLE_REDIS		0x10
+#define CONF_ROLE_ALL		0x1f
+/* In a process forked to be one of roles: wipe from c every secret those
+ * roles do not use, with the environment variables that hold it (the
+ * env:NAME it was read from), and unless roles has the scaler, the AWS
+ * credential variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN): a wiped string or variable reads as "". */
+void		 conf_keep_secrets(struct conf *c, unsigned int roles);
+
 /* Errors for settings flagged NO_RELOAD that differ between old and new, e.g.
  * "daemon.pidfile cannot be changed by a reload (restart olbd)".  0 if none. */
 int		 conf_check_reload(const struct conf *old, const struct conf *new_conf,

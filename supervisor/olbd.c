@@ -226,6 +226,19 @@ run(const struct options *o, struct conf *conf)
 	return status;
 }
 
+#ifdef __SANITIZE_ADDRESS__
+/* ASan's allocator ignores mallopt(M_PERTURB), which a configuration load
+ * relies on to leave no secret in freed memory for the roles to inherit
+ * (common/conf.c): have it fill freed memory instead. */
+const char	*__asan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "max_free_fill_size=1048576";
+}
+#endif
+
 int
 main(int argc, char **argv)
 {

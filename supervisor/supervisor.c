@@ -49,6 +49,7 @@ struct role {
 	int		(*main)(struct worker *w);
 	int		(*count)(const struct conf *conf);
 	int		 flags;
+	unsigned int	 secrets;	/* CONF_ROLE_*: the secrets it keeps */
 };
 
 static int	role_count_redis(const struct conf *conf);
@@ -57,11 +58,14 @@ static int	role_count_one(const struct conf *conf);
 
 /* Start order is table order; the embedded Redis comes first. */
 static const struct role roles[] = {
-	{ "redis",	embedded_redis_main,	role_count_redis, ROLE_EXEC | ROLE_KEEP },
-	{ "proxy",	proxy_main,		role_count_proxy, ROLE_LISTENER },
-	{ "scaler",	scaler_main,		role_count_one,	  0 },
-	{ "health",	health_main,		role_count_one,	  0 },
-	{ "scheduler",	scheduler_main,		role_count_one,	  0 },
+	{ "redis",	embedded_redis_main,	role_count_redis, ROLE_EXEC | ROLE_KEEP,
+	    CONF_ROLE_REDIS },
+	{ "proxy",	proxy_main,		role_count_proxy, ROLE_LISTENER,
+	    CONF_ROLE_PROXY },
+	{ "scaler",	scaler_main,		role_count_one,	  0, CONF_ROLE_SCALER },
+	{ "health",	health_main,		role_count_one,	  0, CONF_ROLE_HEALTH },
+	{ "scheduler",	scheduler_main,		role_count_one,	  0,
+	    CONF_ROLE_SCHEDULER },
 };
 
 struct slot {
@@ -230,6 +234,12 @@ slot_child(struct slot *s)
 	struct worker w;
 	int keep[2];
 
+	/* Least knowledge: this process's copy of the configuration keeps
+	 * only the secrets of its role (SPEC §2: proxies never see the cloud
+	 * credentials). */
+	conf_keep_secrets(sv.conf, s->role->secrets);
+	for (size_t i = 0; i < sv.opts->noverrides; i++)	/* -o k=secret */
+		explicit_bzero(sv.opts->overrides[i], strlen(sv.opts->overrides[i]));
 	ev_signals_reset();
 	signal(SIGPIPE, SIG_DFL);
 	memset(&w, 0, sizeof(w));

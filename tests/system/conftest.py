@@ -330,7 +330,7 @@ def olbctl_check(olbd, timeout=6.0):
     deadline = time.monotonic() + timeout
     while True:
         out = subprocess.run([OLBCTL, "-c", olbd.conf] + olbd.args() + ["check", "--json"],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, env=olbd.env)
         assert out.returncode in (0, 1), out
         report = json.loads(out.stdout)
         assert report["ok"] == (out.returncode == 0), report
