@@ -7,14 +7,11 @@
  * in-memory set and talks to nobody else.
  *
  * One single-threaded, non-blocking process on the common event loop
- * (common/ev.h) and request parser (common/http.h).  Each connection is one
- * struct conn with one input and one output buffer, freed in conn_close (its
- * only exit).  Requests are answered in order: keep-alive, pipelining,
- * Content-Length and chunked bodies up to 1 MiB.  A request's head and body
- * stay in place in the input buffer until it is answered, so a chunked body
- * is decoded into one contiguous string for json-c.  A connection stops
- * reading while its output backs up or while an answer is delayed.  There
- * is no idle timeout: the clients are olb's keep-alive pools and tests.
+ * (common/ev.h) and the server connection layer the proxies use
+ * (common/hconn.h): keep-alive, pipelining, Content-Length and chunked
+ * bodies up to 1 MiB, gathered into one string per request for json-c.  A
+ * peer that half-closes still gets the answers to what it sent.  There is
+ * no idle timeout: the clients are olb's keep-alive pools and tests.
  *
  * Test hooks let a system test make an instance misbehave without another
  * program: --fail-status and --delay-ms act on create/remove answers only
@@ -41,6 +38,7 @@
 #include <json-c/json.h>
 
 #include "common/ev.h"
+#include "common/hconn.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -48,14 +46,7 @@
 #define LISTENER_MAX_HEAD	(64 * 1024)	/* larger heads: 431 */
 #define LISTENER_MAX_BODY	(1024 * 1024)	/* larger bodies: 413 */
 #define LISTENER_MAX_FDS	65536
-#define CONN_IN_MIN		(16 * 1024)	/* input buffer of an idle connection */
-#define CONN_IN_MAX		(LISTENER_MAX_HEAD + LISTENER_MAX_BODY + 16 * 1024)
-#define CONN_IN_COMPACT		4096	/* compact when less room than this is left */
-#define CONN_OUT_HIGH		(64 * 1024)	/* stop reading above this */
-#define CONN_OUT_KEEP		(64 * 1024)	/* free larger output buffers once written */
-#define CONN_LINGER_MS		2000
-#define ACCEPT_RETRY_MS		100
-#define ACCEPT_BATCH		64
+#define LISTENER_KEEP		(64 * 1024)	/* larger bodies go once answered */
 
 #define PATH_HEALTH	"/api/v1/healthCheck"
 #define PATH_CREATE	"/api/v1/listener/create_user_listener"
@@ -92,46 +83,17 @@ enum route {
 	ROUTE_ACCOUNTS,
 };
 
-enum conn_state {
-	CONN_HEAD,		/* waiting for (more of) a request head */
-	CONN_BODY,		/* reading the body of the request at in_off */
-	CONN_LINGER,		/* final answer sent: draining input, then close */
-};
-
-/* A byte range of the request at in_off (offsets survive buffer moves). */
-struct span {
-	size_t		 off, len;
-};
-
-/* What a connection keeps of the request it is reading. */
-struct conn_request {
+/* A connection: the server connection and the request being read. */
+struct lconn {
+	struct hconn		 hc;		/* first: hconn allocates lconns */
 	enum route		 route;
-	int			 keep_alive;
-	int			 minor;		/* HTTP/1.<minor> */
-	int			 head_only;	/* HEAD */
-	size_t			 head_len;
-	size_t			 content_length;
-	int			 chunked;
-	struct http_chunked	 chunk;
-	size_t			 body_len;	/* chunked: bytes decoded so far */
-	struct span		 method, path, request_id;
-};
-
-struct conn {
-	int			 fd;
-	enum conn_state		 state;
-	char			*in;		/* owned; in_cap bytes */
-	size_t			 in_off;	/* start of the request being read */
-	size_t			 in_len, in_cap;
-	struct buf		 out;		/* owned; answers not yet written */
-	size_t			 out_off;	/* bytes of out already written */
-	size_t			 out_hold;	/* while delayed, write out[0..out_hold) */
-	int			 delayed;	/* an answer waits for the timer */
-	int			 close_after;	/* close once out is written */
-	int			 peer_eof;	/* the peer sends nothing more */
-	struct conn_request	 req;
-	struct ev_timer		 timer;		/* a delayed answer, or the linger */
-	struct conn		*prev, *next;
+	struct buf		 body;		/* the request's body, whole */
+	struct buf		 rid;		/* "X-Request-Id: ..\r\n" to echo, or empty */
+	char			 what[160];	/* "METHOD path", for --verbose */
+	int			 delaying;	/* answers go to held (--delay-ms) */
+	int			 held_status;
+	struct buf		 held;		/* the delayed answer's body */
+	struct ev_timer		 delay;
 };
 
 struct listener_options {
@@ -149,8 +111,7 @@ struct listener {
 	struct listener_options	 opts;
 	struct ev_loop		*loop;
 	int			 listen_fd;
-	struct ev_timer		 accept_timer;
-	struct conn		*conns;		/* every open connection */
+	struct hserver		 srv;
 	struct account_set	 accounts;
 	json_tokener		*tok;
 	struct buf		 scratch;	/* answers are built here, then copied */
@@ -161,9 +122,6 @@ struct listener {
 };
 
 static struct listener listener;
-
-static void	conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
-static void	conn_service(struct conn *c);
 
 /* Buffers */
 
@@ -361,101 +319,26 @@ account_set_free(struct account_set *set)
 	memset(set, 0, sizeof(*set));
 }
 
-/* Connections */
+/* Answers */
 
-/* The only way a connection ends: unlink, free buffers, close the fd. */
+/* Queue one answer; while the request is delayed (--delay-ms), keep its
+ * body until the timer says it may go. */
 static void
-conn_close(struct conn *c)
+conn_respond(struct lconn *c, int status, const char *body, size_t len)
 {
-	struct listener *l = &listener;
-
-	ev_timer_stop(l->loop, &c->timer);
-	ev_io_del(l->loop, c->fd, EV_READ | EV_WRITE);
-	close(c->fd);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		l->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	free(c->in);
-	buf_free(&c->out);
-	free(c);
-}
-
-static void
-conn_on_linger_end(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	(void)loop;
-	(void)t;
-	conn_close(arg);
-}
-
-/* The delayed answer may go now; serve what arrived meanwhile. */
-static void
-conn_on_delay_end(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)loop;
-	(void)t;
-	c->delayed = 0;
-	conn_service(c);
-}
-
-static void
-conn_log(const struct conn *c, int status)
-{
-	const struct conn_request *r = &c->req;
-	const char *base = c->in + c->in_off;
-
-	if (r->method.len == 0)
-		log_info("bad request: %d", status);
-	else
-		log_info("%.*s %.*s: %d", (int)r->method.len, base + r->method.off,
-		    (int)r->path.len, base + r->path.off, status);
-}
-
-/* Queue one answer: status line, headers, and the body unless HEAD.  The
- * connection closes after it unless the request asked for keep-alive. */
-static void
-conn_respond(struct conn *c, int status, const char *body, size_t len)
-{
-	const struct conn_request *r = &c->req;
-	struct buf *o = &c->out;
-	int bodiless = status == 204 || status == 304;
-
-	if (!r->keep_alive)
-		c->close_after = 1;
-	buf_add_str(o, "HTTP/1.1 ");
-	buf_add_uint(o, (uint64_t)status);
-	buf_add(o, " ", 1);
-	buf_add_str(o, http_status_reason(status));
-	buf_add_str(o, "\r\nContent-Type: application/json\r\n");
-	if (!bodiless) {
-		buf_add_str(o, "Content-Length: ");
-		buf_add_uint(o, len);
-		buf_add(o, "\r\n", 2);
+	if (c->delaying) {
+		c->held_status = status;
+		c->held.len = 0;
+		buf_add(&c->held, body, len);
+		return;
 	}
-	if (r->request_id.len > 0) {
-		buf_add_str(o, "X-Request-Id: ");
-		buf_add(o, c->in + c->in_off + r->request_id.off, r->request_id.len);
-		buf_add(o, "\r\n", 2);
-	}
-	if (c->close_after)
-		buf_add_str(o, "Connection: close\r\n");
-	else if (r->minor == 0)
-		buf_add_str(o, "Connection: keep-alive\r\n");
-	buf_add(o, "\r\n", 2);
-	if (!r->head_only && !bodiless)
-		buf_add(o, body, len);
-	if (listener.opts.verbose)
-		conn_log(c, status);
+	buf_add(&c->rid, "", 1);	/* NUL-terminated for hconn_respond */
+	hconn_respond(&c->hc, status, c->rid.oom ? "" : c->rid.data, body, len);
 }
 
 /* Answer with the body built in the scratch buffer (500 if that failed). */
 static void
-conn_respond_scratch(struct conn *c, int status)
+conn_respond_scratch(struct lconn *c, int status)
 {
 	struct buf *b = &listener.scratch;
 
@@ -464,20 +347,6 @@ conn_respond_scratch(struct conn *c, int status)
 		conn_respond(c, 500, BODY_NO_MEMORY, sizeof(BODY_NO_MEMORY) - 1);
 	} else
 		conn_respond(c, status, b->data, b->len);
-}
-
-/* Answer a request error and stop reading requests. */
-static void
-conn_respond_error(struct conn *c, int status)
-{
-	struct buf *b = &listener.scratch;
-
-	b->len = 0;
-	buf_add_str(b, "{\"status\":false,\"message\":\"");
-	buf_add_str(b, http_error_message(status));
-	buf_add_str(b, "\"}");
-	c->req.keep_alive = 0;
-	conn_respond_scratch(c, status);
 }
 
 /* Listener calls */
@@ -556,7 +425,7 @@ listener_body_actid(struct json_object *root, const char **id, size_t *len)
 
 /* Answer a create or remove call about id. */
 static void
-listener_respond_account(struct conn *c, int status, const char *message,
+listener_respond_account(struct lconn *c, int status, const char *message,
     const char *id, size_t len)
 {
 	struct listener *l = &listener;
@@ -577,7 +446,7 @@ listener_respond_account(struct conn *c, int status, const char *message,
 }
 
 static void
-listener_create(struct conn *c, const char *id, size_t len)
+listener_create(struct lconn *c, const char *id, size_t len)
 {
 	struct account_set *set = &listener.accounts;
 	long max = listener.opts.accounts_max;
@@ -593,7 +462,7 @@ listener_create(struct conn *c, const char *id, size_t len)
 }
 
 static void
-listener_remove(struct conn *c, const char *id, size_t len)
+listener_remove(struct lconn *c, const char *id, size_t len)
 {
 	if (account_set_remove(&listener.accounts, id, len))
 		listener_respond_account(c, 200, "Listener removed", id, len);
@@ -603,7 +472,7 @@ listener_remove(struct conn *c, const char *id, size_t len)
 
 /* Answer a create or remove call (with --fail-status, the injected error). */
 static void
-listener_answer_call(struct conn *c, const char *body, size_t len)
+listener_answer_call(struct lconn *c, const char *body, size_t len)
 {
 	struct listener *l = &listener;
 	struct json_object *root;
@@ -618,7 +487,7 @@ listener_answer_call(struct conn *c, const char *body, size_t len)
 	root = listener_parse_json(body, len);
 	if (listener_body_actid(root, &id, &id_len) == -1)
 		conn_respond(c, 400, l->actid_body.data, l->actid_body.len);
-	else if (c->req.route == ROUTE_CREATE)
+	else if (c->route == ROUTE_CREATE)
 		listener_create(c, id, id_len);
 	else
 		listener_remove(c, id, id_len);
@@ -626,7 +495,7 @@ listener_answer_call(struct conn *c, const char *body, size_t len)
 }
 
 static void
-listener_answer_accounts(struct conn *c)
+listener_answer_accounts(struct lconn *c)
 {
 	struct listener *l = &listener;
 	struct buf *b = &l->scratch;
@@ -651,24 +520,18 @@ listener_answer_accounts(struct conn *c)
 
 /* Answer the request whose body is body[0..len). */
 static void
-conn_answer(struct conn *c, const char *body, size_t len)
+conn_answer(struct lconn *c, const char *body, size_t len)
 {
 	struct listener *l = &listener;
 
-	switch (c->req.route) {
+	switch (c->route) {
 	case ROUTE_HEALTH:
 		conn_respond(c, l->opts.health_status, l->health_body.data,
 		    l->health_body.len);
 		break;
 	case ROUTE_CREATE:
 	case ROUTE_REMOVE:
-		c->out_hold = c->out.len;
 		listener_answer_call(c, body, len);
-		if (l->opts.delay_ms > 0) {
-			c->delayed = 1;
-			ev_timer_start(l->loop, &c->timer, (uint64_t)l->opts.delay_ms,
-			    conn_on_delay_end, c);
-		}
 		break;
 	case ROUTE_ACCOUNTS:
 		listener_answer_accounts(c);
@@ -679,373 +542,124 @@ conn_answer(struct conn *c, const char *body, size_t len)
 	}
 }
 
-/* Reading requests */
+/* The server connection layer's hooks */
 
-static struct span
-conn_span(const struct conn *c, const char *p, size_t len)
+static struct lconn *
+listener_conn(struct hconn *hc)
 {
-	struct span s = { (size_t)(p - (c->in + c->in_off)), len };
-
-	return s;
+	return (struct lconn *)hc;
 }
 
-/* A request head was parsed: remember what the answer needs, read on.  1,
- * or -1 after an error answer. */
-static int
-conn_on_head(struct conn *c, const struct http_request *hr)
-{
-	struct conn_request *r = &c->req;
-
-	r->route = listener_route(hr);
-	r->keep_alive = hr->keep_alive;
-	r->minor = hr->minor;
-	r->head_only = hr->method == HTTP_HEAD;
-	r->head_len = hr->header_len;
-	r->method = conn_span(c, hr->method_str, hr->method_len);
-	r->path = conn_span(c, hr->path, hr->path_len);
-	if (hr->request_id != NULL)
-		r->request_id = conn_span(c, hr->request_id->value,
-		    hr->request_id->value_len);
-	if (hr->content_length > LISTENER_MAX_BODY) {
-		conn_respond_error(c, 413);
-		return -1;
-	}
-	r->content_length = hr->content_length > 0 ? (size_t)hr->content_length : 0;
-	r->chunked = hr->chunked;
-	if (r->chunked)
-		http_chunked_init(&r->chunk);
-	if (hr->expect_continue && (r->chunked || r->content_length > 0))
-		buf_add_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-	c->state = CONN_BODY;
-	return 1;
-}
-
-/* 1 when a head was read, 0 when more input is needed, -1 after an error
- * answer. */
-static int
-conn_read_head(struct conn *c)
-{
-	struct http_request hr;
-	int rc;
-
-	if (c->in_off == c->in_len)
-		return 0;
-	rc = http_parse_request(c->in + c->in_off, c->in_len - c->in_off,
-	    LISTENER_MAX_HEAD, &hr);
-	if (rc == 0)
-		return 0;
-	if (rc < 0) {
-		conn_respond_error(c, -rc);
-		return -1;
-	}
-	return conn_on_head(c, &hr);
-}
-
-/* Decode the chunked body read so far in place, right after the head; the
- * framing is dropped and what follows the body moves up behind it.  1 when
- * the body is complete, 0 when more input is needed, -1 after an error. */
-static int
-conn_decode_chunked(struct conn *c)
-{
-	struct conn_request *r = &c->req;
-	char *raw = c->in + c->in_off + r->head_len + r->body_len;
-	size_t avail = (size_t)(c->in + c->in_len - raw), out_len = 0, rest;
-	ssize_t n;
-
-	if (avail == 0)
-		return 0;
-	n = http_chunked_decode(&r->chunk, raw, avail, &out_len, LISTENER_MAX_BODY);
-	if (n < 0) {
-		conn_respond_error(c, (int)-n);
-		return -1;
-	}
-	rest = avail - (size_t)n;
-	memmove(raw + out_len, raw + n, rest);
-	r->body_len += out_len;
-	c->in_len = (size_t)(raw - c->in) + out_len + rest;
-	return r->chunk.done;
-}
-
-/* The request of used bytes at in_off was answered: on to the next. */
+/* A request head was parsed: remember what its answer needs. */
 static void
-conn_next_request(struct conn *c, size_t used)
+listener_on_head(struct hconn *hc, const struct http_request *hr)
 {
-	char *in;
+	struct lconn *c = listener_conn(hc);
 
-	c->in_off += used;
-	if (c->in_off == c->in_len) {
-		c->in_off = c->in_len = 0;
-		if (c->in_cap > CONN_IN_MIN &&
-		    (in = realloc(c->in, CONN_IN_MIN)) != NULL) {
-			c->in = in;
-			c->in_cap = CONN_IN_MIN;
-		}
+	c->route = listener_route(hr);
+	c->body.len = 0;
+	c->rid.len = 0;
+	c->rid.oom = 0;
+	if (hr->request_id != NULL) {
+		buf_add_str(&c->rid, "X-Request-Id: ");
+		buf_add(&c->rid, hr->request_id->value, hr->request_id->value_len);
+		buf_add(&c->rid, "\r\n", 2);
 	}
-	memset(&c->req, 0, sizeof(c->req));
-	c->req.minor = 1;
-	c->state = CONN_HEAD;
+	snprintf(c->what, sizeof(c->what), "%.*s %.*s", (int)hr->method_len,
+	    hr->method_str, (int)hr->path_len, hr->path);
+	if (hconn_body_too_large(hr, LISTENER_MAX_BODY))
+		hconn_error(hc, 413);
 }
 
-/* 1 when the body was read and answered, 0 when more input is needed, -1
- * after an error answer. */
 static int
-conn_read_body(struct conn *c)
+listener_on_body(struct hconn *hc, const char *data, size_t len)
 {
-	struct conn_request *r = &c->req;
-	size_t len;
-	int rc;
+	struct lconn *c = listener_conn(hc);
 
-	if (r->chunked) {
-		if ((rc = conn_decode_chunked(c)) != 1)
-			return rc;
-		len = r->body_len;
-	} else {
-		len = r->content_length;
-		if (c->in_len - c->in_off < r->head_len + len)
-			return 0;
+	buf_add(&c->body, data, len);
+	if (c->body.oom) {
+		c->body.oom = 0;
+		hconn_error(hc, 500);
+		return -1;
 	}
-	conn_answer(c, c->in + c->in_off + r->head_len, len);
-	conn_next_request(c, r->head_len + len);
-	return 1;
-}
-
-/* Answer the complete requests at the front of the input, in order.  1 if
- * it stopped only because the output backed up, else 0. */
-static int
-conn_process(struct conn *c)
-{
-	for (;;) {
-		int rc;
-
-		if (c->state == CONN_LINGER || c->delayed || c->close_after)
-			return 0;
-		if (c->out.len - c->out_off >= CONN_OUT_HIGH)
-			return 1;
-		rc = c->state == CONN_HEAD ? conn_read_head(c) : conn_read_body(c);
-		if (rc != 1)
-			return 0;
-	}
-}
-
-/* Half-close and read until the peer closes, so unread input never turns
- * our close into a reset. */
-static void
-conn_linger(struct conn *c)
-{
-	shutdown(c->fd, SHUT_WR);
-	c->state = CONN_LINGER;
-	c->in_off = c->in_len = 0;
-	ev_timer_start(listener.loop, &c->timer, CONN_LINGER_MS, conn_on_linger_end, c);
-}
-
-/* Write what may go (not a delayed answer); after the final answer, linger.
- * 0, or -1 if the connection was closed. */
-static int
-conn_flush(struct conn *c)
-{
-	size_t ready = c->delayed ? c->out_hold : c->out.len;
-
-	while (c->out_off < ready) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, ready - c->out_off,
-		    MSG_NOSIGNAL);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN &&
-		    ev_io_add(listener.loop, c->fd, EV_WRITE, conn_on_io, c) == 0)
-			return 0;
-		if (n == -1) {
-			conn_close(c);
-			return -1;
-		}
-		c->out_off += (size_t)n;
-	}
-	ev_io_del(listener.loop, c->fd, EV_WRITE);
-	if (c->out_off < c->out.len)
-		return 0;
-	c->out_off = c->out.len = 0;
-	if (c->out.cap > CONN_OUT_KEEP)
-		buf_free(&c->out);
-	if (c->close_after && c->state != CONN_LINGER)
-		conn_linger(c);
 	return 0;
 }
 
-/* Make room at the end of the input: compact, or grow for a large head or
- * body.  0, or -1 when there is none (what is there must be served first). */
-static int
-conn_make_room(struct conn *c)
-{
-	size_t limit = c->state == CONN_BODY ? CONN_IN_MAX : LISTENER_MAX_HEAD;
-	size_t cap;
-	char *in;
-
-	if (c->in_off > 0 && c->in_cap - c->in_len < CONN_IN_COMPACT) {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-	if (c->in_len < c->in_cap)
-		return 0;
-	if (c->in_cap >= limit)
-		return -1;
-	cap = c->in_cap * 2 < limit ? c->in_cap * 2 : limit;
-	if ((in = realloc(c->in, cap)) == NULL) {
-		conn_respond_error(c, 500);
-		return -1;
-	}
-	c->in = in;
-	c->in_cap = cap;
-	return 0;
-}
-
-/* Read once what the peer sent (epoll says when more is waiting).  0, or
- * -1 if the connection was closed. */
-static int
-conn_fill(struct conn *c)
-{
-	ssize_t n;
-
-	if (c->state == CONN_LINGER)
-		c->in_off = c->in_len = 0;
-	else if (conn_make_room(c) == -1)
-		return 0;
-	do
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-	while (n == -1 && errno == EINTR);
-	if (n == -1 && errno == EAGAIN)
-		return 0;
-	if (n == -1 || (n == 0 && c->state == CONN_LINGER)) {
-		conn_close(c);
-		return -1;
-	}
-	if (n == 0)
-		c->peer_eof = 1;	/* answer what came, then close */
-	else if (c->state != CONN_LINGER)
-		c->in_len += (size_t)n;
-	return 0;
-}
-
-/* Watch for input unless the connection must not read now. */
+/* The delayed answer may go now; serve what arrived meanwhile. */
 static void
-conn_watch(struct conn *c)
+listener_on_delay_end(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
-	int want = !c->peer_eof && (c->state == CONN_LINGER ||
-	    (!c->delayed && !c->close_after &&
-	    c->out.len - c->out_off < CONN_OUT_HIGH));
-
-	if (!want)
-		ev_io_del(listener.loop, c->fd, EV_READ);
-	else if (ev_io_add(listener.loop, c->fd, EV_READ, conn_on_io, c) == -1)
-		conn_close(c);
-}
-
-/* Answer what the input holds, write what may go, and watch for what the
- * connection waits for next.  May close c. */
-static void
-conn_service(struct conn *c)
-{
-	int backed_up;
-
-	do {
-		backed_up = conn_process(c);
-		if (c->out.oom) {
-			log_warn("connection %d: out of memory", c->fd);
-			conn_close(c);
-			return;
-		}
-		if (conn_flush(c) == -1)
-			return;
-	} while (backed_up && c->out.len == 0);
-	if (c->peer_eof && !c->delayed && c->out.len == 0) {
-		conn_close(c);
-		return;
-	}
-	conn_watch(c);
-}
-
-static void
-conn_on_io(struct ev_loop *loop, int fd, int mask, void *arg)
-{
-	struct conn *c = arg;
+	struct lconn *c = arg;
 
 	(void)loop;
-	(void)fd;
-	if ((mask & EV_READ) && conn_fill(c) == -1)
-		return;
-	conn_service(c);
-}
-
-static struct conn *
-conn_new(int fd)
-{
-	struct listener *l = &listener;
-	struct conn *c;
-	int one = 1;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	if ((c->in = malloc(CONN_IN_MIN)) == NULL) {
-		free(c);
-		return NULL;
-	}
-	c->in_cap = CONN_IN_MIN;
-	c->fd = fd;
-	c->state = CONN_HEAD;
-	c->req.minor = 1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (ev_io_add(l->loop, fd, EV_READ, conn_on_io, c) == -1) {
-		free(c->in);
-		free(c);
-		return NULL;
-	}
-	c->next = l->conns;
-	if (l->conns != NULL)
-		l->conns->prev = c;
-	l->conns = c;
-	return c;
-}
-
-/* Accepting */
-
-static void	listener_on_accept(struct ev_loop *loop, int fd, int mask, void *arg);
-
-static void
-listener_on_accept_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
-{
 	(void)t;
-	(void)arg;
-	if (ev_io_add(loop, listener.listen_fd, EV_READ, listener_on_accept, NULL) == -1)
-		fatal(1, "cannot watch the listening socket again");
+	c->delaying = 0;
+	conn_respond(c, c->held_status, c->held.data, c->held.len);
+	hconn_resume(&c->hc);
+}
+
+/* The request was read whole: answer it (create and remove: after
+ * --delay-ms, their effect made at once). */
+static void
+listener_on_request(struct hconn *hc)
+{
+	struct lconn *c = listener_conn(hc);
+	struct listener *l = &listener;
+	int delay = l->opts.delay_ms > 0 &&
+	    (c->route == ROUTE_CREATE || c->route == ROUTE_REMOVE);
+
+	c->delaying = delay;
+	conn_answer(c, c->body.data != NULL ? c->body.data : "", c->body.len);
+	if (c->body.cap > LISTENER_KEEP)
+		buf_free(&c->body);
+	if (delay) {
+		ev_timer_start(l->loop, &c->delay, (uint64_t)l->opts.delay_ms,
+		    listener_on_delay_end, c);
+		return;
+	}
+	hconn_resume(hc);
 }
 
 static void
-listener_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
+listener_on_answered(struct hconn *hc, int status, size_t bytes)
 {
-	(void)mask;
-	(void)arg;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct lconn *c = listener_conn(hc);
 
-		if (cfd == -1 && (errno == EINTR || errno == ECONNABORTED))
-			continue;
-		if (cfd == -1 && (errno == EMFILE || errno == ENFILE ||
-		    errno == ENOBUFS || errno == ENOMEM)) {
-			log_warn("accept: %s; pausing for %d ms", strerror(errno),
-			    ACCEPT_RETRY_MS);
-			ev_io_del(loop, fd, EV_READ);
-			ev_timer_start(loop, &listener.accept_timer, ACCEPT_RETRY_MS,
-			    listener_on_accept_timer, NULL);
-			return;
-		}
-		if (cfd == -1)
-			return;
-		if (conn_new(cfd) == NULL) {
-			log_warn("connection setup failed (fd %d)", cfd);
-			close(cfd);
-		}
-	}
+	(void)bytes;
+	if (!listener.opts.verbose)
+		return;
+	if (c->what[0] == '\0')
+		log_info("bad request: %d", status);
+	else
+		log_info("%s: %d", c->what, status);
 }
+
+static void
+listener_on_closing(struct hconn *hc)
+{
+	struct lconn *c = listener_conn(hc);
+
+	ev_timer_stop(listener.loop, &c->delay);
+	buf_free(&c->body);
+	buf_free(&c->rid);
+	buf_free(&c->held);
+}
+
+static const struct hserver_ops listener_conn_ops = {
+	.head = listener_on_head,
+	.body = listener_on_body,
+	.request = listener_on_request,
+	.answered = listener_on_answered,
+	.closing = listener_on_closing,
+};
+
+/* No timeouts and no connection limit: the clients are olb and tests. */
+static const struct hserver_limits listener_limits = {
+	.conn_size = sizeof(struct lconn),
+	.max_header = LISTENER_MAX_HEAD,
+	.max_body = LISTENER_MAX_BODY,
+	.finish_on_eof = 1,
+};
 
 /* Bind and listen on host:port; *port becomes the bound port (for port 0).
  * The descriptor, or -1 after logging why. */
@@ -1240,7 +854,11 @@ listener_init(struct listener *l)
 		fatal(1, "cannot create the event loop");
 	if ((l->listen_fd = listener_open_socket(l->opts.host, &l->opts.port)) == -1)
 		exit(1);
-	if (ev_io_add(l->loop, l->listen_fd, EV_READ, listener_on_accept, NULL) == -1 ||
+	if (hserver_init(&l->srv, l->loop, l->listen_fd, &listener_conn_ops,
+	    &listener_limits, l) == -1)
+		fatal(1, "cannot set up the server");
+	hserver_accept_resume(&l->srv);
+	if (!l->srv.accepting ||
 	    ev_signal_add(l->loop, SIGTERM, listener_on_stop, NULL) == -1 ||
 	    ev_signal_add(l->loop, SIGINT, listener_on_stop, NULL) == -1)
 		fatal(1, "cannot set up the event loop");
@@ -1249,11 +867,8 @@ listener_init(struct listener *l)
 static void
 listener_free(struct listener *l)
 {
-	while (l->conns != NULL)
-		conn_close(l->conns);
-	ev_timer_stop(l->loop, &l->accept_timer);
-	ev_io_del(l->loop, l->listen_fd, EV_READ);
-	close(l->listen_fd);
+	hserver_close_all(&l->srv);
+	hserver_drain(&l->srv);		/* closes the listening socket */
 	ev_loop_free(l->loop);
 	json_tokener_free(l->tok);
 	account_set_free(&l->accounts);

@@ -12,57 +12,26 @@
 #include <stdint.h>
 
 #include "common/ev.h"
+#include "common/hconn.h"
 #include "common/http.h"
 
 struct api_request;
 struct worker;
 
-#define CONN_OUT_HIGH		(64 * 1024)	/* stop reading above this */
-#define CONN_LINGER_MS		2000
-#define ACCEPT_RETRY_MS		100
-#define ACCEPT_BATCH		64
-
-enum conn_state {
-	CONN_HEAD,		/* waiting for (more of) a request head */
-	CONN_BODY,		/* reading a request body */
-	CONN_WAIT,		/* request read; its answer is being prepared */
-	CONN_LINGER,		/* final answer sent: draining input, then close */
-};
-
+/* A client connection: the server connection (common/hconn.c) and what the
+ * proxy keeps of the request being served. */
 struct conn {
-	int			 fd;
-	enum conn_state		 state;
-	struct proxy		*proxy;
-	char			*in;		/* owned; in_cap bytes */
-	size_t			 in_len, in_cap;
-	char			*out;		/* owned; pending output */
-	size_t			 out_len, out_off, out_cap;
-	int			 keep_alive;	/* of the request being served */
-	int			 close_after;	/* close once out is written */
-	uint64_t		 body_left;	/* CONN_BODY with Content-Length */
-	int			 chunked;
-	struct http_chunked	 chunk;
+	struct hconn		 hc;		/* first: hconn allocates conns */
 	int			 answer_status;	/* sent once the body is read */
 	const char		*answer_body;	/* static string */
-	int			 head_only;	/* HEAD request */
-	int			 head_started;	/* bytes of the next head arrived */
 	struct api_request	*api;		/* owned: a request proxy_api serves */
-	int			 processing;	/* inside conn_process */
 	struct conn_log		*log;		/* owned: access log fields, or NULL */
-	char			 peer[48];	/* client address, for X-Forwarded-For */
-	struct ev_timer		 timer;
-	struct conn		*prev, *next;
 };
 
 struct proxy {
 	struct worker		*w;
 	const struct conf	*conf;
-	int			 listen_fd;
-	int			 accepting;
-	int			 closing_all;	/* cleanup: closing every conn */
-	size_t			 nconns;
-	struct conn		*conns;		/* list of live connections */
-	struct ev_timer		 accept_timer;
+	struct hserver		 srv;
 };
 
 /* What the access log says of the request being served (kept only while
@@ -79,31 +48,23 @@ struct conn_log {
 /* Write the access log line of the request just answered. */
 void	conn_log_answer(struct conn *c, int status, size_t bytes);
 
-/* Queue a complete answer with a JSON body; the connection closes after it
- * unless the request asked for keep-alive and the worker is not stopping. */
+/* Queue a complete answer with a JSON body (hconn_respond); the connection
+ * closes after it unless the request asked for keep-alive and the worker
+ * is not stopping. */
 void	conn_respond(struct conn *c, int status, const char *body);
 /* The same with extra header lines (each ending in CRLF), e.g. Retry-After. */
 void	conn_respond_with(struct conn *c, int status, const char *headers,
 	    const char *body);
-/* Answer a request error with its JSON body and stop reading requests. */
-void	conn_respond_error(struct conn *c, int status);
-/* Decide whether the connection closes after the current answer (the
- * request did not ask for keep-alive, or the worker is stopping).  1 or 0. */
-int	conn_closes_after_answer(struct conn *c);
-/* Queue raw answer bytes (head and body) as they are. 0 or -1. */
-int	conn_out_append(struct conn *c, const char *data, size_t n);
-/* The answer of a CONN_WAIT request has been queued: go on with the next. */
-void	conn_resume(struct conn *c);
 
 /* proxy_api.c: decide the answer of a parsed head.  Sets c->answer_* for a
  * static answer, or c->api for a request it serves itself; may answer an
- * error at once (conn_respond_error). */
+ * error at once (hconn_error). */
 void	api_route(struct conn *c, const struct http_request *req);
 /* Body bytes of an api request, in order (decoded when chunked). 0 or -1
  * (an error answer was queued). */
 int	api_body(struct conn *c, const char *data, size_t len);
 /* The body is complete: start serving (placement, proxying).  The answer
- * arrives later through conn_respond / conn_resume. */
+ * arrives later through conn_respond / hconn_resume. */
 void	api_start(struct conn *c);
 /* The connection is closing: drop c->api and anything it waits for. */
 void	api_abort(struct conn *c);

@@ -437,7 +437,7 @@ api_route_listener(struct conn *c, const struct http_request *req)
 	int status;
 
 	if ((status = api_auth(req)) != 0) {
-		conn_respond_error(c, status);
+		hconn_error(&c->hc, status);
 		return;
 	}
 	c->answer_status = 404;
@@ -452,11 +452,11 @@ api_route_listener(struct conn *c, const struct http_request *req)
 	else
 		return;
 	if (!api_content_type_json(req)) {
-		conn_respond_error(c, 415);
+		hconn_error(&c->hc, 415);
 		return;
 	}
 	if ((r = api_request_new()) == NULL) {
-		conn_respond_error(c, 503);
+		hconn_error(&c->hc, 503);
 		return;
 	}
 	r->route = (enum api_route)status;
@@ -465,9 +465,9 @@ api_route_listener(struct conn *c, const struct http_request *req)
 	if (c->log != NULL)
 		snprintf(c->log->request_id, sizeof(c->log->request_id), "%s",
 		    r->request_id);
-	if (api_build_head(r, req, c->peer) == -1) {
+	if (api_build_head(r, req, c->hc.peer) == -1) {
 		api_request_free(r);
-		conn_respond_error(c, 503);
+		hconn_error(&c->hc, 503);
 		return;
 	}
 	c->api = r;
@@ -502,7 +502,7 @@ api_body(struct conn *c, const char *data, size_t len)
 	struct api_request *r = c->api;
 
 	if (api_buf_append(&r->body, &r->body_len, &r->body_cap, data, len) == -1) {
-		conn_respond_error(c, 503);
+		hconn_error(&c->hc, 503);
 		return -1;
 	}
 	return 0;
@@ -581,7 +581,7 @@ api_answer_add(struct api_request *r, int hold, const char *data, size_t n)
 {
 	if (hold)
 		return api_buf_append(&r->body, &r->body_len, &r->body_cap, data, n);
-	return conn_out_append(r->conn, data, n);
+	return hconn_out_append(&r->conn->hc, data, n);
 }
 
 /* Relay the instance's answer: its status line and end-to-end headers as
@@ -593,7 +593,7 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
     const char *body, size_t body_len)
 {
 	struct conn *c = r->conn;
-	size_t start = c->out_len;
+	size_t start = c->hc.out_len;
 	char line[160];
 	int has_rid = 0, n, rv = 0;
 
@@ -617,12 +617,12 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 	n = snprintf(line, sizeof(line), "%s%s%sContent-Length: %zu\r\n%s\r\n",
 	    has_rid ? "" : "X-Request-Id: ", has_rid ? "" : r->request_id,
 	    has_rid ? "" : "\r\n", body_len,
-	    conn_closes_after_answer(c) ? "Connection: close\r\n" : "");
+	    hconn_closes_after(&c->hc) ? "Connection: close\r\n" : "");
 	rv |= api_answer_add(r, hold, line, (size_t)n);
-	if (!c->head_only)
+	if (!c->hc.head_only)
 		rv |= api_answer_add(r, hold, body, body_len);
 	if (!hold)
-		conn_log_answer(c, res->status, c->out_len - start);
+		conn_log_answer(c, res->status, c->hc.out_len - start);
 	return rv;
 }
 
@@ -634,9 +634,9 @@ api_send_held(struct api_request *r)
 
 	c->api = NULL;
 	r->conn = NULL;
-	conn_out_append(c, r->body, r->body_len);
+	hconn_out_append(&c->hc, r->body, r->body_len);
 	conn_log_answer(c, r->answer_status, r->body_len);
-	conn_resume(c);
+	hconn_resume(&c->hc);
 }
 
 /* Answer an api request with a JSON error (502, 503, 504...) and go on. */
@@ -652,7 +652,7 @@ api_fail(struct api_request *r, int status)
 	    http_error_message(status));
 	conn_respond_with(c, status, status == 503 ?
 	    "Retry-After: " API_RETRY_AFTER "\r\n" : "", body);
-	conn_resume(c);
+	hconn_resume(&c->hc);
 }
 
 /* Redis stayed away for the whole wait: 503 with a message of its own (not
@@ -666,7 +666,7 @@ api_fail_unavailable(struct api_request *r)
 	api_request_free(r);
 	conn_respond_with(c, 503, "Retry-After: " API_RETRY_AFTER "\r\n",
 	    API_UNAVAILABLE_BODY);
-	conn_resume(c);
+	hconn_resume(&c->hc);
 }
 
 static void	api_forward(struct api_request *r);
@@ -926,8 +926,8 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 			log_warn("out of memory: answering 503 to a remove that "
 			    "succeeded; its release follows");
 			api_detach(r);
-			conn_respond_error(c, 503);
-			conn_resume(c);
+			hconn_error(&c->hc, 503);
+			hconn_resume(&c->hc);
 		}
 		r->releasing = 1;
 		r->wait_until = 0;	/* the release's own wait, if any */
@@ -944,7 +944,7 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 		c->api = NULL;
 		(void)api_relay(r, 0, res, body, body_len);
 		api_request_free(r);
-		conn_resume(c);
+		hconn_resume(&c->hc);
 	}
 }
 
@@ -969,7 +969,7 @@ api_forward(struct api_request *r)
 		    r->where.id);
 	/* The callback may run before upstream_send returns. */
 	r->upstream = upstream_send(r->where.ip, r->where.port, r->head,
-	    r->head_len, r->conn->head_only, api_on_answer, r);
+	    r->head_len, r->conn->hc.head_only, api_on_answer, r);
 }
 
 /* No live instance of the role had room: tell the scaler (and the
@@ -1019,7 +1019,7 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		c->api = NULL;
 		api_request_free(r);
 		conn_respond(c, 404, "{\"status\":false,\"message\":\"Listener not found\"}");
-		conn_resume(c);
+		hconn_resume(&c->hc);
 		return;
 	}
 	if (rc == PLACEMENT_NO_CAPACITY) {
@@ -1085,7 +1085,7 @@ api_start(struct conn *c)
 		c->api = NULL;
 		api_request_free(r);
 		conn_respond(c, status, body);
-		conn_resume(c);
+		hconn_resume(&c->hc);
 		return;
 	}
 	if (c->log != NULL)
