@@ -233,6 +233,9 @@ void		 conf_errors_print(const struct conf_errors *errs,
 /* All errors joined by "\n" into a new string (caller frees), "" if none. */
 char		*conf_errors_join(const struct conf_errors *errs);
 void		 conf_errors_free(struct conf_errors *errs);
+/* Sort the errors from index first on by file and line, keeping the order
+ * of equals. */
+void		 conf_errors_sort(struct conf_errors *errs, size_t first);
 
 /* Make later loads resolve relative paths (and "file:" secrets, @include)
  * against dir instead of the working directory of the first load. */
