@@ -9,6 +9,7 @@
  * config.* events through its own Redis connection, but never waits on Redis:
  * events queue while Redis is away.
  */
+#include <sys/queue.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -91,7 +92,7 @@ struct retiree {
 	pid_t		 pid;
 	char		 name[32];
 	uint64_t	 deadline;	/* monotonic ms: SIGKILL after this */
-	struct retiree	*next;
+	LIST_ENTRY(retiree) entry;
 };
 
 enum stop_mode {
@@ -106,7 +107,7 @@ static struct {
 	struct conf	*conf;		/* the running configuration */
 	struct slot	*slots;		/* owned array */
 	size_t		 nslots;
-	struct retiree	*retirees;	/* owned list */
+	LIST_HEAD(, retiree) retirees;	/* owned list */
 	int		 generation;
 	int		 liveness[2];	/* [0] inherited by workers, [1] kept here */
 	enum stop_mode	 stopping;
@@ -391,8 +392,7 @@ retiree_add(pid_t pid, const struct slot *s, int signo)
 	slot_name(s, r->name, sizeof(r->name));
 	r->deadline = ev_now(sv.loop) + (uint64_t)sv.conf->daemon.drain_timeout_ms +
 	    KILL_GRACE_MS;
-	r->next = sv.retirees;
-	sv.retirees = r;
+	LIST_INSERT_HEAD(&sv.retirees, r, entry);
 	kill(pid, signo);
 }
 
@@ -400,16 +400,15 @@ retiree_add(pid_t pid, const struct slot *s, int signo)
 static int
 retiree_reaped(pid_t pid, int status)
 {
+	struct retiree *r;
 	char how[64];
 
-	for (struct retiree **rp = &sv.retirees; *rp != NULL; rp = &(*rp)->next) {
-		struct retiree *r = *rp;
-
+	LIST_FOREACH(r, &sv.retirees, entry) {
 		if (r->pid != pid)
 			continue;
 		status_describe(status, how, sizeof(how));
 		log_debug("retired %s (pid %d) exited: %s", r->name, (int)pid, how);
-		*rp = r->next;
+		LIST_REMOVE(r, entry);
 		free(r);
 		return 1;
 	}
@@ -419,7 +418,9 @@ retiree_reaped(pid_t pid, int status)
 static void
 retirees_enforce(uint64_t now)
 {
-	for (struct retiree *r = sv.retirees; r != NULL; r = r->next) {
+	struct retiree *r;
+
+	LIST_FOREACH(r, &sv.retirees, entry) {
 		if (now < r->deadline)
 			continue;
 		log_warn("retired %s (pid %d) still running after drain; killing it",
@@ -432,13 +433,14 @@ retirees_enforce(uint64_t now)
 static size_t
 workers_alive(int with_exec)
 {
+	struct retiree *r;
 	size_t n = 0;
 
 	for (size_t i = 0; i < sv.nslots; i++)
 		if (sv.slots[i].pid != 0 &&
 		    (with_exec || !(sv.slots[i].role->flags & ROLE_EXEC)))
 			n++;
-	for (struct retiree *r = sv.retirees; r != NULL; r = r->next)
+	LIST_FOREACH(r, &sv.retirees, entry)
 		n++;
 	return n;
 }
@@ -485,6 +487,8 @@ supervisor_reap(void)
 static void
 supervisor_signal_workers(int signo)
 {
+	struct retiree *r;
+
 	for (size_t i = 0; i < sv.nslots; i++) {
 		struct slot *s = &sv.slots[i];
 
@@ -492,7 +496,7 @@ supervisor_signal_workers(int signo)
 		if (s->pid != 0 && !(s->role->flags & ROLE_EXEC))
 			kill(s->pid, signo);
 	}
-	for (struct retiree *r = sv.retirees; r != NULL; r = r->next)
+	LIST_FOREACH(r, &sv.retirees, entry)
 		kill(r->pid, signo);
 }
 
@@ -513,13 +517,15 @@ supervisor_stop(enum stop_mode mode)
 static void
 supervisor_stop_enforce(uint64_t now)
 {
+	struct retiree *r;
+
 	if (sv.stopping == STOP_NONE || now < sv.stop_deadline)
 		return;
 	log_warn("children still running at the stop deadline; killing them");
 	for (size_t i = 0; i < sv.nslots; i++)
 		if (sv.slots[i].pid != 0)
 			kill(sv.slots[i].pid, SIGKILL);
-	for (struct retiree *r = sv.retirees; r != NULL; r = r->next)
+	LIST_FOREACH(r, &sv.retirees, entry)
 		kill(r->pid, SIGKILL);
 	sv.stop_deadline = now + KILL_GRACE_MS;
 }

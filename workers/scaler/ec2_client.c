@@ -8,6 +8,8 @@
  * client; while temporary ones are being fetched from the metadata service
  * the calls wait on the client's list.
  */
+#include <sys/queue.h>
+
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -45,7 +47,7 @@
 enum creds_state { CREDS_NONE, CREDS_READY, CREDS_FETCHING };
 
 struct ec2_call {
-	struct ec2_call		*next;		/* on the client's list */
+	LIST_ENTRY(ec2_call)	 entry;		/* on the client's list */
 	struct ec2_client	*c;
 	char			 action[48];
 	char			*body;
@@ -79,7 +81,7 @@ struct ec2_client {
 	struct httpc_req	*imds_req;
 	struct ev_timer		 imds_timer;
 	/* Calls in flight */
-	struct ec2_call		*calls;
+	LIST_HEAD(, ec2_call)	 calls;
 };
 
 static void	call_send(struct ec2_call *call);
@@ -240,7 +242,9 @@ static void	imds_step(struct ec2_client *c);
 static void
 creds_wake(struct ec2_client *c)
 {
-	for (struct ec2_call *call = c->calls; call != NULL; call = call->next)
+	struct ec2_call *call;
+
+	LIST_FOREACH(call, &c->calls, entry)
 		if (call->waiting) {
 			call->waiting = 0;
 			ev_timer_start(c->loop, &call->timer, 0, call_resend, call);
@@ -397,11 +401,7 @@ call_free(struct ec2_call *call)
 {
 	struct ec2_client *c = call->c;
 
-	for (struct ec2_call **p = &c->calls; *p != NULL; p = &(*p)->next)
-		if (*p == call) {
-			*p = call->next;
-			break;
-		}
+	LIST_REMOVE(call, entry);
 	httpc_cancel(call->req);
 	ev_timer_stop(c->loop, &call->timer);
 	free(call->body);
@@ -625,8 +625,7 @@ ec2_call(struct ec2_client *c, const char *action, const struct ec2_form *form,
 	call->deadline = deadline;
 	call->cb = cb;
 	call->arg = arg;
-	call->next = c->calls;
-	c->calls = call;
+	LIST_INSERT_HEAD(&c->calls, call, entry);
 	ev_timer_start(c->loop, &call->timer, 0, call_resend, call);
 	return call;
 }
@@ -706,8 +705,8 @@ ec2_client_free(struct ec2_client *c)
 {
 	if (c == NULL)
 		return;
-	while (c->calls != NULL)
-		call_free(c->calls);
+	while (!LIST_EMPTY(&c->calls))
+		call_free(LIST_FIRST(&c->calls));
 	httpc_cancel(c->imds_req);
 	ev_timer_stop(c->loop, &c->imds_timer);
 	explicit_bzero(&c->key, sizeof(c->key));

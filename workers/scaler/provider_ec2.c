@@ -22,6 +22,8 @@
  * Ownership: operations in flight are on the provider's list; their calls
  * are cancelled by provider_free, without callbacks.
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,7 @@ struct pe;
 
 /* One batch (or half batch) of a terminate. */
 struct pe_part {
-	struct pe_part		*next;
+	LIST_ENTRY(pe_part)	 entry;
 	struct pe_op		*op;
 	size_t			*idx;		/* into op->ids */
 	size_t			 n;
@@ -54,7 +56,7 @@ struct pe_part {
 };
 
 struct pe_op {
-	struct pe_op		*next;
+	LIST_ENTRY(pe_op)	 entry;
 	struct pe		*pe;
 	enum pe_kind		 kind;
 	void			*cb;
@@ -71,14 +73,14 @@ struct pe_op {
 	char			(*ids)[PROVIDER_ID_MAX];
 	unsigned char		*answered;
 	size_t			 nids, left;
-	struct pe_part		*parts;
+	LIST_HEAD(, pe_part)	 parts;
 };
 
 struct pe {
 	struct provider		*p;
 	struct httpc		*http;
 	struct ec2_client	*client;
-	struct pe_op		*ops;
+	LIST_HEAD(, pe_op)	 ops;
 };
 
 static void	pe_list_page(struct pe_op *op, const char *next_token);
@@ -97,21 +99,15 @@ pe_op_new(struct pe *pe, enum pe_kind kind, void *cb, void *arg)
 	op->kind = kind;
 	op->cb = cb;
 	op->arg = arg;
-	op->next = pe->ops;
-	pe->ops = op;
+	LIST_INIT(&op->parts);
+	LIST_INSERT_HEAD(&pe->ops, op, entry);
 	return op;
 }
 
 static void
 pe_part_free(struct pe_part *part)
 {
-	struct pe_op *op = part->op;
-
-	for (struct pe_part **pp = &op->parts; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == part) {
-			*pp = part->next;
-			break;
-		}
+	LIST_REMOVE(part, entry);
 	ec2_call_cancel(part->call);
 	free(part->idx);
 	free(part);
@@ -120,13 +116,9 @@ pe_part_free(struct pe_part *part)
 static void
 pe_op_free(struct pe_op *op)
 {
-	for (struct pe_op **pp = &op->pe->ops; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			break;
-		}
-	while (op->parts != NULL)
-		pe_part_free(op->parts);
+	LIST_REMOVE(op, entry);
+	while (!LIST_EMPTY(&op->parts))
+		pe_part_free(LIST_FIRST(&op->parts));
 	ec2_call_cancel(op->call);
 	ev_timer_stop(op->pe->p->loop, &op->timer);
 	free(op->v);
@@ -455,8 +447,7 @@ pe_part_new(struct pe_op *op, const size_t *idx, size_t n, int describing)
 	part->n = n;
 	part->op = op;
 	part->describing = describing;
-	part->next = op->parts;
-	op->parts = part;
+	LIST_INSERT_HEAD(&op->parts, part, entry);
 	return part;
 }
 
@@ -626,8 +617,8 @@ pe_free(struct provider *p)
 {
 	struct pe *pe = p->impl;
 
-	while (pe->ops != NULL)
-		pe_op_free(pe->ops);
+	while (!LIST_EMPTY(&pe->ops))
+		pe_op_free(LIST_FIRST(&pe->ops));
 	ec2_client_free(pe->client);
 	httpc_free(pe->http);
 	free(pe);

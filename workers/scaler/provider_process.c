@@ -21,6 +21,8 @@
  * scan.  Ownership: ops in flight are on the provider's list and freed by
  * provider_free without their callbacks.
  */
+#include <sys/queue.h>
+
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -66,7 +68,7 @@ struct pp_target {
 
 /* One operation in flight. */
 struct pp_op {
-	struct pp_op		*next;
+	LIST_ENTRY(pp_op)	 entry;
 	struct pp		*pp;
 	enum pp_kind		 kind;
 	struct ev_timer		 timer;
@@ -94,7 +96,7 @@ struct pp_op {
 
 struct pp {
 	struct provider		*p;
-	struct pp_op		*ops;
+	LIST_HEAD(, pp_op)	 ops;
 	struct provider_instance *scanned;	/* the last scan, without recent */
 	size_t			 nscanned;
 	uint64_t		 scanned_at;	/* mono ms; 0 = none */
@@ -390,21 +392,14 @@ pp_op_new(struct pp *pp, enum pp_kind kind, void *cb, void *arg)
 	op->kind = kind;
 	op->cb = cb;
 	op->arg = arg;
-	op->next = pp->ops;
-	pp->ops = op;
+	LIST_INSERT_HEAD(&pp->ops, op, entry);
 	return op;
 }
 
 static void
 pp_op_free(struct pp_op *op)
 {
-	struct pp_op **pp;
-
-	for (pp = &op->pp->ops; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			break;
-		}
+	LIST_REMOVE(op, entry);
 	ev_timer_stop(op->pp->p->loop, &op->timer);
 	free(op->targets);
 	free(op);
@@ -787,8 +782,8 @@ pp_free(struct provider *p)
 {
 	struct pp *pp = p->impl;
 
-	while (pp->ops != NULL)
-		pp_op_free(pp->ops);
+	while (!LIST_EMPTY(&pp->ops))
+		pp_op_free(LIST_FIRST(&pp->ops));
 	free(pp->scanned);
 	free(pp);
 	p->impl = NULL;

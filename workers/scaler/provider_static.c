@@ -8,6 +8,8 @@
  * Ids are "static-<ip>:<port>" and names Master_Listener-N /
  * Client_Listener-N by position in the list.
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,7 @@
 #include "workers/scaler/provider.h"
 
 struct ps_op {
-	struct ps_op		*next;
+	LIST_ENTRY(ps_op)	 entry;
 	struct provider		*p;
 	struct ev_timer		 timer;
 	provider_list_cb	*cb;
@@ -25,7 +27,7 @@ struct ps_op {
 };
 
 struct ps {
-	struct ps_op		*ops;
+	LIST_HEAD(, ps_op)	 ops;
 };
 
 /* inst from "ip:port" of list; 0, or -1 if the entry does not parse. */
@@ -52,13 +54,9 @@ ps_instance(const char *entry, int is_master, size_t index,
 }
 
 static void
-ps_op_free(struct ps *ps, struct ps_op *op)
+ps_op_free(struct ps_op *op)
 {
-	for (struct ps_op **pp = &ps->ops; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			break;
-		}
+	LIST_REMOVE(op, entry);
 	ev_timer_stop(op->p->loop, &op->timer);
 	free(op);
 }
@@ -87,7 +85,7 @@ ps_list_done(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		op->cb(1, v, n, NULL, op->arg);
 	}
 	free(v);
-	ps_op_free(op->p->impl, op);
+	ps_op_free(op);
 }
 
 static int
@@ -101,8 +99,7 @@ ps_list(struct provider *p, provider_list_cb *cb, void *arg)
 	op->p = p;
 	op->cb = cb;
 	op->arg = arg;
-	op->next = ps->ops;
-	ps->ops = op;
+	LIST_INSERT_HEAD(&ps->ops, op, entry);
 	ev_timer_start(p->loop, &op->timer, 0, ps_list_done, op);
 	return 0;
 }
@@ -136,8 +133,8 @@ ps_free(struct provider *p)
 {
 	struct ps *ps = p->impl;
 
-	while (ps->ops != NULL)
-		ps_op_free(ps, ps->ops);
+	while (!LIST_EMPTY(&ps->ops))
+		ps_op_free(LIST_FIRST(&ps->ops));
 	free(ps);
 	p->impl = NULL;
 }
