@@ -376,15 +376,17 @@ def olbd_factory(tmpdir_path, redis_server):
     yield make
     # Every test ends with the placement invariants holding (olbctl check),
     # unless it said the state is not meant to (o.check = False) or Redis
-    # is gone.
-    for o in started:
-        if getattr(o, "check", True) and o.uses_redis(redis_server.port) and \
-                redis_server.ping():
-            olbctl_check(o)
-    for o in started:
-        o.stop()
-    for o in started:
-        kill_cluster(o.cluster)
+    # is gone.  A failed check still stops every olbd and instance.
+    try:
+        for o in started:
+            if getattr(o, "check", True) and o.uses_redis(redis_server.port) and \
+                    redis_server.ping():
+                olbctl_check(o)
+    finally:
+        for o in started:
+            o.stop()
+        for o in started:
+            kill_cluster(o.cluster)
     for o in started:
         o.check_sanitizers()
 

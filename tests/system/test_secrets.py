@@ -10,11 +10,10 @@ there: the scaler holds the keys, a proxy the token.
 """
 import os
 import secrets
-import socket
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import free_port, http_get, wait_for
 from fake_ec2 import FakeEC2
 from test_ec2 import LISTENER, ec2_olbd
 
@@ -50,24 +49,12 @@ def memory_holds(pid, needles):
 
 def token_accepted(port, token):
     """True if the proxy took token (the call goes on to the payload checks:
-    400), False if it answered 401."""
-    body = b"{}"
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    try:
-        s.sendall(b"POST /api/v1/listener/create_user_listener HTTP/1.1\r\n"
-                  b"Host: x\r\nContent-Type: application/json\r\n"
-                  b"Authorization: Bearer " + token.encode() + b"\r\n"
-                  b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-        answer = b""
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            answer += got
-    finally:
-        s.close()
-    status = int(answer.split(b" ", 2)[1])
-    assert status in (400, 403), answer
+    400), False if it refused it (403)."""
+    status, _, body = http_get(port, "/api/v1/listener/create_user_listener",
+                               timeout=5, method="POST", body=b"{}",
+                               headers={"Content-Type": "application/json",
+                                        "Authorization": "Bearer " + token})
+    assert status in (400, 403), body
     return status == 400
 
 

@@ -235,8 +235,14 @@ def test_redis_outage(olbd, redis_server, events, tmpdir_path):
     wait_for(lambda: [p for p in olbd.worker_pids("olbd: health") if p != victim], 2,
              what="health restarted")
     assert olbd.serving()
-    redis_server.start()
-    ev = Events(redis_server.port)
+    # The supervisor publishes what it queued as soon as it reconnects: hold
+    # it until this test listens, or a quick reconnect beats the subscriber.
+    olbd.signal(signal.SIGSTOP)
+    try:
+        redis_server.start()
+        ev = Events(redis_server.port)
+    finally:
+        olbd.signal(signal.SIGCONT)
     try:
         r = redis_server.client()
         # Heartbeats come back within the reconnect backoff cap (2 s) plus a period.

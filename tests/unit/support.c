@@ -187,17 +187,31 @@ test_script(redisContext *ctx, struct scripts_call *c)
 }
 
 int
+test_sync_init(struct test_sync *f)
+{
+	if (test_env_init(&f->env) == -1 || test_redis_start(&f->env.srv) == -1 ||
+	    keys_init("olbtest:", "olbtest:events") == -1)
+		return -1;
+	f->ctx = redisConnect("127.0.0.1", f->env.srv.port);
+	return f->ctx == NULL || f->ctx->err ? -1 : 0;
+}
+
+void
+test_sync_fini(struct test_sync *f)
+{
+	if (f->ctx != NULL)
+		redisFree(f->ctx);
+	f->ctx = NULL;
+	test_env_fini(&f->env);
+}
+
+int
 test_sync_setup(void **state)
 {
 	struct test_sync *f = calloc(1, sizeof(*f));
 
 	*state = f;
-	if (f == NULL || test_env_init(&f->env) == -1 ||
-	    test_redis_start(&f->env.srv) == -1 ||
-	    keys_init("olbtest:", "olbtest:events") == -1)
-		return -1;
-	f->ctx = redisConnect("127.0.0.1", f->env.srv.port);
-	return f->ctx == NULL || f->ctx->err ? -1 : 0;
+	return f == NULL ? -1 : test_sync_init(f);
 }
 
 int
@@ -207,9 +221,7 @@ test_sync_teardown(void **state)
 
 	if (f == NULL)
 		return 0;
-	if (f->ctx != NULL)
-		redisFree(f->ctx);
-	test_env_fini(&f->env);
+	test_sync_fini(f);
 	free(f);
 	return 0;
 }

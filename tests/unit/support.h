@@ -69,6 +69,10 @@ struct test_sync {
 struct scripts_call;
 struct redisReply *test_script(struct redisContext *ctx, struct scripts_call *c);
 
+/* On a zeroed f: the same, for a fixture that embeds a struct test_sync.
+ * 0 or -1.  test_sync_fini undoes it. */
+int	 test_sync_init(struct test_sync *f);
+void	 test_sync_fini(struct test_sync *f);
 /* cmocka setup: *state = a new struct test_sync.  0 or -1. */
 int	 test_sync_setup(void **state);
 /* cmocka teardown of test_sync_setup.  0. */

@@ -70,13 +70,10 @@ static int
 setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	void *s = NULL;
 
-	if (fx == NULL || test_sync_setup(&s) == -1)
-		return -1;
-	fx->s = *(struct test_sync *)s;
-	free(s);
 	*state = fx;
+	if (fx == NULL || test_sync_init(&fx->s) == -1)
+		return -1;
 	fx->rc = rconn_new(fx->s.env.loop, &fx->s.env.conf, "lease", NULL, NULL);
 	if (fx->rc == NULL)
 		return -1;
@@ -89,9 +86,7 @@ teardown(void **state)
 	struct fixture *fx = *state;
 
 	rconn_free(fx->rc);
-	if (fx->s.ctx != NULL)
-		redisFree(fx->s.ctx);
-	test_env_fini(&fx->s.env);
+	test_sync_fini(&fx->s);
 	free(fx);
 	return 0;
 }
