@@ -363,6 +363,48 @@ test_fleet_down(void **state)
 	assert_int_equal(p->nacts, 5);
 }
 
+/* A desired fleet whose state nobody wrote (a new deployment, or a Redis
+ * that lost its data) is not "down": nothing is launched, raised or
+ * drained, whatever the instances and their users; only the instances' own
+ * states still act. */
+static void
+test_fleet_unset(void **state)
+{
+	struct world w;
+	const struct fleet_plan *p;
+	size_t m_run, m_pend, c_run, c_full, c_term;
+	(void)state;
+
+	world_init(&w);
+	w.view.unset = 1;
+	w.view.up = 0;
+	w.view.exhausted[FLEET_CLIENT] = 1;
+	m_run = world_add(&w, FLEET_MASTER, FLEET_RUNNING, 50, 1000);
+	m_pend = world_add(&w, FLEET_MASTER, FLEET_PENDING, 0, 1000);
+	c_run = world_add(&w, FLEET_CLIENT, FLEET_RUNNING, 2000, 1000);
+	c_full = world_add(&w, FLEET_CLIENT, FLEET_RUNNING, 50, 1000);
+	c_term = world_add(&w, FLEET_CLIENT, FLEET_TERMINATING, 0, 1000);
+	p = world_plan(&w);
+
+	for (int r = 0; r < FLEET_ROLES; r++) {
+		assert_int_equal(p->launch[r], 0);
+		assert_int_equal(p->desired[r], 0);
+		assert_null(p->raised[r]);
+	}
+	assert_int_equal(act_for(&w, m_run, NULL), NONE);
+	assert_int_equal(act_for(&w, m_pend, NULL), NONE);
+	assert_int_equal(act_for(&w, c_run, NULL), NONE);
+	assert_int_equal(act_for(&w, c_full, NULL), NONE);
+	assert_int_equal(act_for(&w, c_term, NULL), FLEET_TERMINATE);
+	assert_int_equal(p->nacts, 1);
+
+	/* Once written, down drains them. */
+	w.view.unset = 0;
+	w.view.up = 0;
+	p = world_plan(&w);
+	assert_int_equal(act_for(&w, c_run, NULL), FLEET_DRAIN);
+}
+
 /* What one instance's state calls for.  Each row: a running client with
  * a few accounts, then the instance under test, 2 clients desired; a
  * subject that is (or becomes) retired leaves a launch due, so a replaced
@@ -691,6 +733,7 @@ main(void)
 		cmocka_unit_test(test_raise_rules),
 		cmocka_unit_test(test_burst_no_storm),
 		cmocka_unit_test(test_fleet_down),
+		cmocka_unit_test(test_fleet_unset),
 		cmocka_unit_test(test_state_actions),
 		cmocka_unit_test(test_excess_drained),
 		cmocka_unit_test(test_state_names),

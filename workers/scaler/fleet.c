@@ -208,6 +208,8 @@ fleet_plan_role(const struct fleet_view *v, const struct fleet_rules *r,
 	p->desired[role] = v->desired[role];
 	p->raised[role] = NULL;
 	p->launch[role] = 0;
+	if (v->unset)
+		return;		/* unknown is not down (Redis may have lost it) */
 	if (!v->up) {
 		fleet_trim(v, role, t.active, active, p);
 		return;

@@ -18,6 +18,11 @@
  * Launches in flight count as capacity, so a burst of placements causes
  * exactly the launches it needs.  Raises wait scaling.cooldown_ms after the
  * last raise of the same role and stop at the hard caps.
+ *
+ * Unknown is not down: a desired fleet whose state nobody wrote (a new
+ * deployment, or a Redis that lost its data) launches, raises and drains
+ * nothing; only the instances' own states still act (a pending timeout, a
+ * termination under way).
  */
 #ifndef OLB_FLEET_H
 #define OLB_FLEET_H
@@ -55,6 +60,8 @@ struct fleet_rules {
 
 struct fleet_view {
 	int				 up;		/* fleet state */
+	int				 unset;		/* nobody wrote the state:
+							   launch and drain nothing */
 	long long			 desired[FLEET_ROLES];
 	int64_t				 last_raise[FLEET_ROLES];	/* ms */
 	int				 exhausted[FLEET_ROLES];

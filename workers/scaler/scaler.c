@@ -128,10 +128,12 @@ static struct scaler {
 	/* The pass being read: the desired fleet, answers so far. */
 	struct {
 		int		 up;
+		int		 set;		/* state written (up or down) */
 		long long	 desired[FLEET_ROLES];
 		int64_t		 last_raise[FLEET_ROLES];
 	}			 fleet;
 	int			 replies;
+	int			 read_failed;	/* one of the pass's reads */
 	/* The sweep of accounts whose instance is gone, per mapping. */
 	char			 sweep_cursor[FLEET_ROLES][32];
 	int			 sweeping[FLEET_ROLES];
@@ -332,8 +334,10 @@ scaler_on_details(struct rconn *rc, redisReply *r, void *arg)
 	sc.nrecs = 0;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
 	    (r->elements > 0 && (sc.recs = calloc(r->elements / 2,
-	    sizeof(*sc.recs))) == NULL))
+	    sizeof(*sc.recs))) == NULL)) {
+		sc.read_failed = 1;
 		return;
+	}
 	for (size_t i = 0; i + 1 < r->elements; i += 2)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
@@ -353,8 +357,10 @@ scaler_on_counts(struct rconn *rc, redisReply *r, void *arg)
 	(void)rc;
 	(void)arg;
 	sc.replies++;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		sc.read_failed = 1;	/* every count would read 0 */
 		return;
+	}
 	for (size_t i = 0; i + 1 < r->elements; i += 2)
 		if (r->element[i]->type == REDIS_REPLY_STRING &&
 		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
@@ -369,16 +375,20 @@ scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 	(void)arg;
 	sc.replies++;
 	memset(&sc.fleet, 0, sizeof(sc.fleet));
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		sc.read_failed = 1;	/* not "down": unknown */
 		return;
+	}
 	for (size_t i = 0; i + 1 < r->elements; i += 2) {
 		const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
 
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
 		    r->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
-		if (strcmp(k, "state") == 0)
+		if (strcmp(k, "state") == 0) {
 			sc.fleet.up = strcmp(v, "up") == 0;
+			sc.fleet.set = sc.fleet.up || strcmp(v, "down") == 0;
+		}
 		else if (strcmp(k, "masters") == 0)
 			sc.fleet.desired[FLEET_MASTER] = strtoll(v, NULL, 10);
 		else if (strcmp(k, "clients") == 0)
@@ -416,6 +426,8 @@ scaler_on_launches(struct rconn *rc, redisReply *r, void *arg)
 	free(sc.res);
 	sc.res = NULL;
 	sc.nres = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		sc.read_failed = 1;
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
 	    (sc.res = calloc(r->elements / 2, sizeof(*sc.res))) != NULL) {
 		for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -436,8 +448,9 @@ scaler_on_launches(struct rconn *rc, redisReply *r, void *arg)
 			sc.nres++;
 		}
 	}
-	/* The last of the four answers: plan, if all four came. */
-	if (sc.replies == 4 && r != NULL)
+	/* The last of the four answers: plan only on a whole snapshot (a
+	 * missing read is not an empty one). */
+	if (sc.replies == 4 && !sc.read_failed)
 		scaler_pass_plan();
 	else
 		scaler_pass_done();
@@ -897,6 +910,7 @@ scaler_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 {
 	memset(v, 0, sizeof(*v));
 	v->up = sc.fleet.up;
+	v->unset = !sc.fleet.set;
 	for (int r = 0; r < FLEET_ROLES; r++) {
 		v->desired[r] = sc.fleet.desired[r];
 		v->last_raise[r] = sc.fleet.last_raise[r];
@@ -1180,6 +1194,7 @@ scaler_pass_start(void)
 	}
 	sc.passing = 1;
 	sc.replies = 0;
+	sc.read_failed = 0;
 	sc.last_pass = now;
 	if (rconn_command(sc.w->redis, scaler_on_details, NULL, "HGETALL %s",
 	    keys_instance_details()) == -1 ||
