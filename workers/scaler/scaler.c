@@ -66,6 +66,9 @@
 #define SCALER_GONE_GRACE_MS	60000	/* a new instance may not be listed yet */
 #define SCALER_BACKOFF_MIN_MS	1000	/* after a failed launch, per role */
 #define SCALER_BACKOFF_MAX_MS	60000
+#define SCALER_TERM_RETRY_MIN_MS 1000	/* after a failed terminate, per instance */
+#define SCALER_TERM_RETRY_MAX_MS 300000
+#define SCALER_TERM_NOTIFY	3	/* failures in a row that notify, once */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
 #define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
 
@@ -91,10 +94,14 @@ struct scaler_launch {
 	struct provider_instance inst;	/* once the provider answered */
 };
 
-/* A termination in flight, by instance id. */
+/* A termination, by instance id: in flight, or waiting to be tried again
+ * after the provider failed it. */
 struct scaler_term {
 	LIST_ENTRY(scaler_term)	 entry;
 	char			 id[PROVIDER_ID_MAX];
+	int			 busy;		/* asked, no answer yet */
+	unsigned int		 failures;	/* in a row */
+	uint64_t		 next_try;	/* mono ms: not before */
 };
 
 static struct scaler {
@@ -735,6 +742,38 @@ scaler_transition(const struct scaler_rec *rec, const char *from, const char *to
 		scaler_term_del(term);
 }
 
+/* The provider failed to terminate j: try again after a backoff that
+ * doubles per failure (with jitter), so an error that will not go away
+ * (no permission, termination protection) costs a few calls, not one a
+ * second; the operator hears of it once. */
+static void
+scaler_term_failed(struct scaler_term *j, const char *error)
+{
+	uint64_t wait = SCALER_TERM_RETRY_MIN_MS;
+	json_object *f;
+
+	j->busy = 0;
+	j->failures++;
+	for (unsigned int i = 1; i < j->failures &&
+	    wait < SCALER_TERM_RETRY_MAX_MS; i++)
+		wait *= 2;
+	if (wait > SCALER_TERM_RETRY_MAX_MS)
+		wait = SCALER_TERM_RETRY_MAX_MS;
+	wait = wait / 2 + (uint64_t)random() % (wait / 2 + 1);
+	j->next_try = ev_now(sc.w->loop) + wait;
+	log_warn("terminate %s: %s (failure %u; next try in %llu ms)", j->id,
+	    error != NULL ? error : "failed", j->failures,
+	    (unsigned long long)wait);
+	if (j->failures != SCALER_TERM_NOTIFY)
+		return;
+	f = scaler_fields(j->id, NULL, NULL);
+	json_object_object_add(f, "error", json_object_new_string(
+	    error != NULL ? error : "failed"));
+	json_object_object_add(f, "failures", json_object_new_int(
+	    (int)j->failures));
+	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
+}
+
 static void
 scaler_on_terminate(const char *id, int ok, const char *error, void *arg)
 {
@@ -742,12 +781,13 @@ scaler_on_terminate(const char *id, int ok, const char *error, void *arg)
 	struct scaler_rec *rec = scaler_rec_find(id), gone;
 
 	(void)arg;
-	if (j != NULL)
-		scaler_term_del(j);
 	if (!ok) {
-		log_warn("terminate %s: %s (retried)", id, error ? error : "failed");
+		if (j != NULL)
+			scaler_term_failed(j, error);
 		return;
 	}
+	if (j != NULL)
+		scaler_term_del(j);
 	if (rec == NULL) {		/* not in this snapshot any more */
 		memset(&gone, 0, sizeof(gone));
 		snprintf(gone.in.id, sizeof(gone.in.id), "%s", id);
@@ -765,24 +805,45 @@ scaler_terminate_now(struct scaler_term *j)
 {
 	const char *id = j->id;
 
-	if (sc.prov->ops->terminate(sc.prov, &id, 1, scaler_on_terminate, NULL) == -1) {
-		log_warn("terminate %s: the provider refused", id);
-		scaler_term_del(j);
-	}
+	if (sc.prov->ops->terminate(sc.prov, &id, 1, scaler_on_terminate,
+	    NULL) == -1)
+		scaler_term_failed(j, "the provider refused the call");
 }
 
-/* Terminate rec: terminating, then the provider, then terminated. */
+/* Terminate rec: terminating, then the provider, then terminated; not
+ * while a termination of it is in flight or waits for its next try. */
 static void
 scaler_terminate(const struct scaler_rec *rec, const char *why)
 {
 	struct scaler_term *j;
 
-	if (!sc.prov->ops->can_launch || scaler_term_find(rec->in.id) != NULL ||
-	    (j = scaler_term_add(rec->in.id)) == NULL)
+	if (!sc.prov->ops->can_launch)
 		return;
+	if ((j = scaler_term_find(rec->in.id)) != NULL) {
+		if (j->busy || ev_now(sc.w->loop) < j->next_try)
+			return;
+	} else if ((j = scaler_term_add(rec->in.id)) == NULL)
+		return;
+	j->busy = 1;
 	log_info("terminating %s %s: %s", rec->in.id, rec->in.name, why);
 	scaler_transition(rec, rec->in.state, "terminating", NULL, NULL,
 	    scaler_terminate_now, j);
+}
+
+/* Terminations waiting for a next try of records that are no longer
+ * terminating go. */
+static void
+scaler_terms_prune(void)
+{
+	struct scaler_term *j, *next;
+	struct scaler_rec *rec;
+
+	for (j = LIST_FIRST(&sc.terms); j != NULL; j = next) {
+		next = LIST_NEXT(j, entry);
+		if (!j->busy && ((rec = scaler_rec_find(j->id)) == NULL ||
+		    strcmp(rec->in.state, "terminating") != 0))
+			scaler_term_del(j);
+	}
 }
 
 static void
@@ -1021,6 +1082,7 @@ scaler_pass_plan(void)
 		    (unsigned long long)(ev_now_update(sc.w->loop) - sc.last_pass));
 		scaler_list_apply();
 		scaler_probes_prune();
+		scaler_terms_prune();
 		for (size_t i = 0; i < sc.nrecs; i++)
 			if (sc.recs[i].managed &&
 			    strcmp(sc.recs[i].in.state, "pending") == 0)
