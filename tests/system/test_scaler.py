@@ -215,7 +215,10 @@ def test_no_storm(olbd_factory, redis_server):
     assert all(int(r.hget(P + "instance_user_counts", k)) <= 120 for k in clients)
     assert sum(int(r.hget(P + "instance_user_counts", k)) for k in clients) == 2000
     started = started_in_log(olbd)
-    assert len(started) == 21                       # 1 master + 20 clients
+    # 1 master + 20 clients; on failure, say what the scaler did about them
+    why = "\n".join(line for line in olbd.log_text().splitlines() if re.search(
+        r"started p-|resuming launch|already runs|lease|draining|over the desired|scale out", line))
+    assert len(started) == 21, why
     assert len({s[0] for s in started}) == 21
     assert r.hgetall(P + "name_seq") == {"master": "1", "client": "20"}
     assert r.hlen(P + "launches") == 0
