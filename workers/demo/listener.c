@@ -87,7 +87,8 @@ struct lconn {
 	struct hconn		 hc;		/* first: hconn allocates lconns */
 	enum route		 route;
 	struct buf		 body;		/* the request's body, whole */
-	struct buf		 rid;		/* "X-Request-Id: ..\r\n" to echo, or empty */
+	struct buf		 rid;		/* "X-Request-Id: ..\r\n" to echo (a
+						   C string), or empty */
 	char			 what[160];	/* "METHOD path", for --verbose */
 	int			 delaying;	/* answers go to held (--delay-ms) */
 	int			 held_status;
@@ -331,8 +332,8 @@ conn_respond(struct lconn *c, int status, const char *body, size_t len)
 		buf_add(&c->held, body, len);
 		return;
 	}
-	buf_add(&c->rid, "", 1);	/* NUL-terminated for hconn_respond */
-	hconn_respond(&c->hc, status, c->rid.oom ? "" : c->rid.data, body, len);
+	hconn_respond(&c->hc, status, c->rid.len == 0 || c->rid.oom ? "" :
+	    c->rid.data, body, len);
 }
 
 /* Answer with the body built in the scratch buffer (500 if that failed). */
@@ -562,7 +563,7 @@ listener_on_head(struct hconn *hc, const struct http_request *hr)
 	if (hr->request_id != NULL) {
 		buf_add_str(&c->rid, "X-Request-Id: ");
 		buf_add(&c->rid, hr->request_id->value, hr->request_id->value_len);
-		buf_add(&c->rid, "\r\n", 2);
+		buf_add(&c->rid, "\r\n", 3);	/* with its NUL */
 	}
 	snprintf(c->what, sizeof(c->what), "%.*s %.*s", (int)hr->method_len,
 	    hr->method_str, (int)hr->path_len, hr->path);
