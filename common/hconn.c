@@ -396,17 +396,19 @@ hconn_watch(struct hconn *c)
 static void
 hconn_service(struct hconn *c)
 {
-	if (c->state != HCONN_LINGER)
-		hconn_process(c);
-	if (c->out_len > 0 && hconn_flush(c) == -1)
-		return;
-	/* Output drained below the mark: serve requests read meanwhile. */
-	if (c->state != HCONN_LINGER && c->in_len > 0 && c->out_len == 0 &&
-	    !c->close_after) {
-		hconn_process(c);
+	int backed_up;
+
+	/* A batch that stopped because the output backed up goes on as long
+	 * as the output is then written whole: the requests still in the
+	 * input would get no other wakeup (the peer may have sent them all). */
+	do {
+		if (c->state != HCONN_LINGER)
+			hconn_process(c);
+		backed_up = c->out_len - c->out_off >= HCONN_OUT_HIGH;
 		if (c->out_len > 0 && hconn_flush(c) == -1)
 			return;
-	}
+	} while (backed_up && c->out_len == 0 && c->state != HCONN_LINGER &&
+	    !c->close_after && c->in_len > 0);
 	if (c->peer_eof && c->state != HCONN_WAIT && c->out_len == 0) {
 		hconn_close(c);
 		return;
