@@ -115,6 +115,10 @@ def test_launch_parameters_tags_and_teardown(olbd_factory, redis_server, fake,
     wait_for(lambda: not fake.live(), 20, what="every instance terminated at EC2")
     wait_for(lambda: not ec2_fleet(r), 10, what="every record terminated")
     assert len(ec2_fleet(r, ("terminated",))) == 2
+    # The event follows the state write (it is published on the script's
+    # answer), so the records may show before it arrives.
+    wait_for(lambda: len(events.of_type("instance.terminated")) >= 2, 5,
+             what="two instance.terminated events")
     assert len(events.of_type("instance.terminated")) == 2
 
 

@@ -163,6 +163,8 @@ def test_fleet_up_scale_out_and_down(olbd_factory, redis_server, events):
     assert len(fleet_of(r, states=("terminated",))) == 5
     wait_for(lambda: not cluster_pids(olbd.cluster), 5, what="no instance process")
     assert ports_free(ports)
+    wait_for(lambda: len(events.of_type("instance.terminated")) >= 5, 5,
+             what="five instance.terminated events")
     assert len(events.of_type("instance.terminated")) == 5
     assert len(events.of_type("instance.draining")) == 5
 
