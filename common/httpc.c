@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -317,6 +318,19 @@ httpc_error(struct httpc_req *r, CURLcode code, struct httpc_result *res)
 	return httpc_curl_error(r, code);
 }
 
+/* The answer's Date header in seconds since the epoch, or 0. */
+static int64_t
+httpc_date(struct httpc_req *r)
+{
+	struct curl_header *h;
+	time_t t;
+
+	if (curl_easy_header(r->easy, "Date", 0, CURLH_HEADER, -1, &h) !=
+	    CURLHE_OK || (t = curl_getdate(h->value, NULL)) <= 0)
+		return 0;
+	return (int64_t)t;
+}
+
 /* Fill res for r, finished with code (an answer if it is CURLE_OK: curl got
  * it all, even if the loop refused a descriptor on the way). */
 static void
@@ -336,6 +350,7 @@ httpc_result_fill(struct httpc_req *r, CURLcode code, struct httpc_result *res)
 		res->body = r->body;
 		res->body_len = r->body_len;
 	}
+	res->date = httpc_date(r);
 }
 
 /* Free r and everything it owns; r must be out of the multi handle. */

@@ -27,6 +27,7 @@
 #define OLB_HTTPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct ev_loop;
 struct httpc;			/* one per event loop: owns the curl multi handle */
@@ -54,6 +55,8 @@ struct httpc_result {
 						 * "connection refused", "answer over 1048576 bytes",
 						 * curl's text) */
 	int			 timed_out;	/* 1 if the failure was a timeout */
+	int64_t			 date;		/* the answer's Date header (s since
+						 * the epoch), 0 if none */
 };
 
 typedef void httpc_done_cb(const struct httpc_result *res, void *arg);

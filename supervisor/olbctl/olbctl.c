@@ -66,8 +66,12 @@ usage(void)
 	    "                  terminating, terminated (only running takes accounts)\n"
 	    "  instance drain ID\n"
 	    "                  take no new accounts; the scaler terminates it\n"
-	    "                  when empty (or after scaling.drain_timeout_ms)\n"
-	    "                  and launches a replacement\n"
+	    "                  when no account is placed there any more, and\n"
+	    "                  launches a replacement\n"
+	    "  instance terminate ID\n"
+	    "                  terminate now, accounts or not; also asks the\n"
+	    "                  scaler to try again a terminate the provider\n"
+	    "                  refused\n"
 	    "  placement ACTID where an account is placed, as master and as client\n"
 	    "  check [--json]  compare counts, mappings, tracking and instance\n"
 	    "                  states; list every difference (exit 1 if any)\n"
@@ -479,11 +483,13 @@ ctl_event(redisContext *rc, enum event_level level, const char *type,
 	free(msg);
 }
 
-/* instance drain ID: draining; the scaler does the rest. */
+/* instance drain|terminate ID: draining or terminating, and the event
+ * that tells the scaler, which does the rest (a terminate it had given up
+ * on is tried again). */
 static int
-cmd_instance_drain(struct ctl *ctl, int argc, char **argv)
+cmd_instance_move(struct ctl *ctl, int argc, char **argv, const char *state)
 {
-	char previous[REGISTRY_STATE_MAX] = "";
+	char previous[REGISTRY_STATE_MAX] = "", type[48];
 	redisContext *rc;
 	json_object *f;
 	int rv;
@@ -492,18 +498,20 @@ cmd_instance_drain(struct ctl *ctl, int argc, char **argv)
 		usage();
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	if ((rv = registry_set_state(rc, argv[2], "draining", previous)) == 0) {
+	if ((rv = registry_set_state(rc, argv[2], state, previous)) == 0) {
 		f = json_object_new_object();
 		json_object_object_add(f, "id", json_object_new_string(argv[2]));
 		json_object_object_add(f, "reason", json_object_new_string("olbctl"));
-		ctl_event(rc, EVENT_INFO, "instance.draining", f);
+		snprintf(type, sizeof(type), "instance.%s", state);
+		ctl_event(rc, EVENT_NOTIFY, type, f);
 	}
 	redisFree(rc);
 	if (rv == -1) {
-		fprintf(stderr, "olbctl: instance drain: %s\n", registry_error());
+		fprintf(stderr, "olbctl: instance %s: %s\n", argv[1],
+		    registry_error());
 		return 1;
 	}
-	printf("%s: %s -> draining\n", argv[2], previous);
+	printf("%s: %s -> %s\n", argv[2], previous, state);
 	return 0;
 }
 
@@ -561,7 +569,9 @@ cmd_instance(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(argv[1], "list") == 0)
 		return cmd_instance_list(ctl, argc);
 	if (strcmp(argv[1], "drain") == 0)
-		return cmd_instance_drain(ctl, argc, argv);
+		return cmd_instance_move(ctl, argc, argv, "draining");
+	if (strcmp(argv[1], "terminate") == 0)
+		return cmd_instance_move(ctl, argc, argv, "terminating");
 	usage();
 }
 

@@ -382,6 +382,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def date_time_string(self, timestamp=None):
+        # The Date header on the owner's clock (clock_offset), as a client
+        # correcting its clock from it would see a server whose clock is right.
+        if timestamp is None:
+            timestamp = time.time() + getattr(self.server.owner, "clock_offset", 0.0)
+        return super().date_time_string(timestamp)
+
     def _dispatch(self):
         self.server.owner._handle(self)
 
@@ -598,7 +605,7 @@ class FakeEC2(_Loopback):
         self.max_live = max_live
         self.max_terminate_batch = max_terminate_batch
         self.listener_log = listener_log
-        self.clock_offset = 0.0      # added to the fake's clock for the X-Amz-Date check
+        self.clock_offset = 0.0      # added to the fake's clock (X-Amz-Date check, Date)
         self.static_accepted = access_key is not None
         self.visibility_delay = 0.0
         self.visibility_terminate = True
@@ -1164,8 +1171,9 @@ class FakeEC2(_Loopback):
             rec.auth_error = "IncompleteSignature"
             raise EC2Error("IncompleteSignature", "Invalid X-Amz-Date: %s" % amz_date) from None
         if abs(now + self.clock_offset - t) > MAX_SKEW:
-            rec.auth_error = "RequestExpired"
-            raise EC2Error("RequestExpired", "Request has expired.")
+            rec.auth_error = "RequestTimeTooSkewed"
+            raise EC2Error("RequestTimeTooSkewed", "The difference between the request "
+                           "time and the current time is too large.")
         if "host" not in signed or "x-amz-date" not in signed:
             rec.auth_error = "SignatureDoesNotMatch"
             raise EC2Error("SignatureDoesNotMatch",

@@ -513,7 +513,7 @@ def test_wrong_credentials_are_refused(fake):
     fake.clock_offset = 400      # the client's clock is 400 s behind the fake's
     with pytest.raises(ClientError) as e:
         states(ec2_client(fake))
-    assert error_of(e) == ("RequestExpired", 400)
+    assert error_of(e) == ("RequestTimeTooSkewed", 400)
     fake.clock_offset = -200
     assert states(ec2_client(fake)) == {}
     fake.clock_offset = 0

@@ -36,6 +36,14 @@
 #define EC2_TIMEOUT_MS		15000	/* one attempt */
 #define EC2_BACKOFF_BASE_MS	200
 #define EC2_BACKOFF_CAP_MS	20000
+/* The AWS SDKs' standard retry mode: attempts per call, and a retry quota
+ * per client that retries spend and successes refill, so an endpoint in
+ * trouble gets fewer retries, not more. */
+#define EC2_MAX_ATTEMPTS	3
+#define EC2_QUOTA		500
+#define EC2_RETRY_COST		5
+#define EC2_TIMEOUT_COST	10
+#define EC2_SKEW_MAX_S		240	/* a Date further off corrects the clock */
 #define EC2_MAX_ANSWER		(8 * 1024 * 1024)
 #define EC2_CREDS_FILE_MAX	65536
 #define IMDS_TIMEOUT_MS		2000
@@ -54,7 +62,9 @@ struct ec2_call {
 	size_t			 body_len;
 	uint64_t		 deadline;
 	int			 attempt;
+	int			 spent;		/* of the retry quota */
 	int			 reauth;	/* credentials fetched again once */
+	int			 reskewed;	/* sent again after a clock fix */
 	struct httpc_req	*req;
 	struct ev_timer		 timer;		/* backoff */
 	int			 waiting;	/* for credentials */
@@ -70,6 +80,8 @@ struct ec2_client {
 	char			 url[512];
 	char			 host[256];	/* Host: as signed */
 	char			 region[64];
+	int			 quota;		/* retries left to spend */
+	int64_t			 skew;		/* s: EC2's clock minus ours */
 	/* Credentials */
 	enum creds_state	 creds;
 	int			 temporary;	/* from the metadata service */
@@ -374,7 +386,8 @@ imds_step(struct ec2_client *c)
 		cb = c->imds_role[0] == '\0' ? imds_on_role : imds_on_creds;
 	}
 	if ((c->imds_req = httpc_request(c->http, &o, cb, c)) == NULL) {
-		struct httpc_result r = { 0, "", 0, "cannot start a request", 0 };
+		struct httpc_result r = { .body = "",
+		    .error = "cannot start a request" };
 
 		imds_failed(c, "request", &r);
 	}
@@ -428,11 +441,15 @@ call_resend(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	call_send(arg);
 }
 
-/* Try again after a backoff, or give up at the deadline. */
+/* Try again after a backoff, paying cost from the retry quota; or give
+ * up: at the deadline, after EC2_MAX_ATTEMPTS, or when the quota is
+ * spent. */
 static void
-call_retry(struct ec2_call *call, const char *why)
+call_retry(struct ec2_call *call, const char *why, int cost)
 {
-	uint64_t now = ev_now(call->c->loop), cap, wait;
+	struct ec2_client *c = call->c;
+	uint64_t now = ev_now(c->loop), cap, wait;
+	const char *stop = NULL;
 
 	snprintf(call->last_error, sizeof(call->last_error), "%s", why);
 	cap = (uint64_t)EC2_BACKOFF_BASE_MS << (call->attempt < 16 ?
@@ -440,15 +457,23 @@ call_retry(struct ec2_call *call, const char *why)
 	if (cap > EC2_BACKOFF_CAP_MS)
 		cap = EC2_BACKOFF_CAP_MS;
 	wait = (uint64_t)random() % (cap + 1);
-	if (now + wait >= call->deadline) {
-		char msg[320];
+	if (now + wait >= call->deadline)
+		stop = "deadline";
+	else if (call->attempt >= EC2_MAX_ATTEMPTS)
+		stop = "attempts";
+	else if (c->quota < cost)
+		stop = "retry quota spent";
+	if (stop != NULL) {
+		char msg[360];
 
-		snprintf(msg, sizeof(msg), "%s (gave up after %d attempts)", why,
-		    call->attempt);
+		snprintf(msg, sizeof(msg), "%s (gave up after %d attempts: %s)",
+		    why, call->attempt, stop);
 		log_error("provider ec2: %s: %s", call->action, msg);
 		call_done(call, NULL, NULL, msg);
 		return;
 	}
+	c->quota -= cost;
+	call->spent += cost;
 	log_warn("provider ec2: %s: %s (attempt %d, again in %llu ms)",
 	    call->action, why, call->attempt, (unsigned long long)wait);
 	ev_timer_start(call->c->loop, &call->timer, wait, call_resend, call);
@@ -469,6 +494,50 @@ call_retryable(const char *code)
 	return 0;
 }
 
+/* EC2 error codes that are an answer, whatever their HTTP status: asking
+ * again does not change them (InsufficientInstanceCapacity comes as 500). */
+static int
+call_final(const char *code)
+{
+	return strcmp(code, "InsufficientInstanceCapacity") == 0 ||
+	    strcmp(code, "InstanceLimitExceeded") == 0;
+}
+
+/* Errors that a wrong clock causes (the AWS SDKs' list). */
+static int
+call_clock_error(const char *code)
+{
+	static const char *const codes[] = { "RequestTimeTooSkewed",
+	    "RequestExpired", "RequestInTheFuture", "InvalidSignatureException",
+	    "SignatureDoesNotMatch", "AuthFailure" };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Learn EC2's clock from an answer's Date: when it is further off than
+ * the requests' window allows, or clock_error says the clock was wrong.
+ * 1 if the correction changed. */
+static int
+client_clock(struct ec2_client *c, int64_t date, int clock_error)
+{
+	int64_t skew, diff;
+
+	if (date <= 0)
+		return 0;
+	skew = date - (int64_t)time(NULL);
+	diff = skew > c->skew ? skew - c->skew : c->skew - skew;
+	if (diff == 0 || (!clock_error && diff <= EC2_SKEW_MAX_S))
+		return 0;
+	log_warn("provider ec2: EC2's clock is %lld s %s ours: signing with "
+	    "its time", (long long)(skew < 0 ? -skew : skew), skew < 0 ?
+	    "behind" : "ahead of");
+	c->skew = skew;
+	return 1;
+}
+
 static int
 call_auth_failure(const char *code)
 {
@@ -487,24 +556,40 @@ call_on_answer(const struct httpc_result *r, void *arg)
 
 	call->req = NULL;
 	if (r->error != NULL) {
-		call_retry(call, r->error);
+		call_retry(call, r->error, r->timed_out ? EC2_TIMEOUT_COST :
+		    EC2_RETRY_COST);
 		return;
 	}
 	if (ec2_xml_parse(r->body, r->body_len, &a) == -1) {
 		snprintf(why, sizeof(why), "HTTP %ld, not an EC2 answer: %s",
 		    r->status, a.why);
 		ec2_answer_free(&a);
-		call_retry(call, why);
+		call_retry(call, why, EC2_RETRY_COST);
 		return;
 	}
 	if (!a.error && r->status >= 200 && r->status <= 299) {
+		/* A success refills the quota: what this call spent, or one. */
+		call->c->quota += call->spent > 0 ? call->spent : 1;
+		if (call->c->quota > EC2_QUOTA)
+			call->c->quota = EC2_QUOTA;
+		client_clock(call->c, r->date, 0);
 		call_done(call, &a, NULL, NULL);
 		ec2_answer_free(&a);
 		return;
 	}
 	snprintf(why, sizeof(why), "%s: %s", a.error ? a.code : "HTTP error",
 	    a.error ? a.message : "no error code");
-	if (a.error && call_auth_failure(a.code) && call->c->temporary &&
+	if (client_clock(call->c, r->date, a.error && call_clock_error(a.code)) &&
+	    !call->reskewed) {
+		/* Signed with a wrong clock: once more at once, with EC2's. */
+		call->reskewed = 1;
+		call->attempt--;
+		log_warn("provider ec2: %s: %s: signing again", call->action, why);
+		call_send(call);
+	} else if (a.error && call_final(a.code)) {
+		log_warn("provider ec2: %s: %s", call->action, why);
+		call_done(call, NULL, a.code, why);
+	} else if (a.error && call_auth_failure(a.code) && call->c->temporary &&
 	    !call->reauth) {
 		call->reauth = 1;
 		log_warn("provider ec2: %s: %s: fetching credentials again",
@@ -513,7 +598,7 @@ call_on_answer(const struct httpc_result *r, void *arg)
 		imds_start(call->c);
 		call_send(call);		/* waits for them */
 	} else if (r->status >= 500 || (a.error && call_retryable(a.code))) {
-		call_retry(call, why);
+		call_retry(call, why, EC2_RETRY_COST);
 	} else {
 		log_warn("provider ec2: %s: %s", call->action, why);
 		call_done(call, NULL, a.error ? a.code : "", why);
@@ -556,7 +641,7 @@ call_send(struct ec2_call *call)
 	s.access_key = c->key.access_key;
 	s.secret_key = c->key.secret_key;
 	s.session_token = c->key.session_token;
-	s.now = time(NULL);
+	s.now = time(NULL) + (time_t)c->skew;
 	if (sigv4_sign(&s, &sig) == -1) {
 		call_done(call, NULL, NULL, "cannot sign the request");
 		return;
@@ -584,7 +669,7 @@ call_send(struct ec2_call *call)
 	o.max_body = EC2_MAX_ANSWER;
 	call->attempt++;
 	if ((call->req = httpc_request(c->http, &o, call_on_answer, call)) == NULL)
-		call_retry(call, "cannot start the request");
+		call_retry(call, "cannot start the request", EC2_RETRY_COST);
 	explicit_bzero(h_auth, sizeof(h_auth));
 	explicit_bzero(h_token, sizeof(h_token));
 }
@@ -685,6 +770,7 @@ ec2_client_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf
 	c->loop = loop;
 	c->http = http;
 	c->conf = conf;
+	c->quota = EC2_QUOTA;
 	snprintf(c->region, sizeof(c->region), "%s", region);
 	if (conf->provider.ec2.endpoint[0] != '\0')
 		snprintf(url, sizeof(url), "%s", conf->provider.ec2.endpoint);

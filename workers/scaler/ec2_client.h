@@ -14,12 +14,19 @@
  *   4. the instance metadata service, IMDSv2 (a session token by PUT, then
  *      the role's temporary credentials), fetched again before they expire.
  *
- * A call is retried with exponential backoff and full jitter on
- * throttling, on 5xx, on timeouts and on answers that are not EC2 XML (an
- * HTML page from a proxy in between, a truncated body), until its
- * deadline; every such answer is logged.  An auth failure with temporary
- * credentials fetches them again once.  Other errors end the call with
- * EC2's code and message.
+ * Retries follow the AWS SDKs' standard mode: a call is retried with
+ * exponential backoff and full jitter on throttling, on 5xx, on timeouts
+ * and on answers that are not EC2 XML (an HTML page from a proxy in
+ * between, a truncated body), at most 3 attempts and never past its
+ * deadline, and each retry spends from a quota per client (5, 10 after a
+ * timeout; 500 at most) that successes refill: an endpoint in trouble gets
+ * fewer retries, not more.  Every such answer is logged.  The clock is
+ * learnt from the answers' Date: an error that a wrong clock causes
+ * (RequestTimeTooSkewed and the like) is signed again at once with EC2's
+ * time.  An auth failure with temporary credentials fetches them again
+ * once.  Other errors end the call with EC2's code and message (so does
+ * InsufficientInstanceCapacity, although it comes as HTTP 500); a call
+ * that ends without EC2's code may have happened all the same.
  *
  * Ownership: the client owns its calls; a call's callback comes exactly
  * once, from the loop, unless ec2_call_cancel or ec2_client_free comes

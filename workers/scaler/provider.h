@@ -48,17 +48,30 @@ struct provider_launch {
 	const char	*name;
 };
 
-/* inst is valid only during the call; error says why when ok is 0. */
-typedef void provider_launch_cb(int ok, const struct provider_instance *inst,
-    const char *error, void *arg);
+/* How an operation ended.  A launch that FAILED may have happened all the
+ * same (a request whose answer was lost): it is tried again with the same
+ * token, which settles it; a REFUSED launch did not happen.  A REFUSED
+ * terminate is an answer that trying again does not change (no
+ * permission, termination protection): the scaler stops trying and tells
+ * the operator. */
+enum provider_status {
+	PROVIDER_OK,
+	PROVIDER_FAILED,	/* for now: throttled, 5xx, timeout, no answer */
+	PROVIDER_REFUSED,	/* for good, until someone changes something */
+};
+
+/* inst is valid only during the call (NULL unless PROVIDER_OK); error
+ * says why otherwise. */
+typedef void provider_launch_cb(enum provider_status st,
+    const struct provider_instance *inst, const char *error, void *arg);
 /* Every instance of this cluster the provider knows, terminated ones
  * excepted.  v valid only during the call. */
 typedef void provider_list_cb(int ok, const struct provider_instance *v,
     size_t n, const char *error, void *arg);
-/* Once per id of a terminate call: ok is 1 when the instance is gone (also
- * when it was gone already). */
-typedef void provider_terminate_cb(const char *id, int ok, const char *error,
-    void *arg);
+/* Once per id of a terminate call: PROVIDER_OK when the instance is gone
+ * (also when it was gone already). */
+typedef void provider_terminate_cb(const char *id, enum provider_status st,
+    const char *error, void *arg);
 
 struct provider_ops {
 	const char	*name;		/* the "provider" member of records */

@@ -17,7 +17,11 @@
  *		TerminateInstances of those that still exist.  If EC2 still
  *		refuses an id (gone meanwhile, malformed), the batch is split in
  *		halves until the bad id stands alone: one bad id never blocks the
- *		others, and an id EC2 does not know is gone.
+ *		others, and an id EC2 does not know is gone.  After
+ *		IncorrectInstanceState the batch is described again: shutting
+ *		down is gone, any other state is tried again later.  Other EC2
+ *		errors are refusals (PROVIDER_REFUSED); no answer is a failure
+ *		for now (PROVIDER_FAILED).
  *
  * Ownership: operations in flight are on the provider's list; their calls
  * are cancelled by provider_free, without callbacks.
@@ -43,6 +47,10 @@
 
 enum pe_kind { PE_LAUNCH, PE_LIST, PE_TERMINATE };
 
+/* The call of a terminate's part: which ids still exist, the terminate,
+ * or after IncorrectInstanceState which state they are in. */
+enum pe_step { PE_TERM_CALL, PE_TERM_DESCRIBE, PE_TERM_SETTLE };
+
 struct pe;
 
 /* One batch (or half batch) of a terminate. */
@@ -51,7 +59,7 @@ struct pe_part {
 	struct pe_op		*op;
 	size_t			*idx;		/* into op->ids */
 	size_t			 n;
-	int			 describing;	/* 1: Describe, 0: Terminate */
+	enum pe_step		 step;
 	struct ec2_call		*call;
 };
 
@@ -147,7 +155,7 @@ pe_instance(const struct pe *pe, const struct ec2_instance *e,
 /* Launch */
 
 static void
-pe_launch_finish(struct pe_op *op, const char *error)
+pe_launch_finish(struct pe_op *op, enum provider_status st, const char *error)
 {
 	provider_launch_cb *cb = (provider_launch_cb *)op->cb;
 	void *arg = op->arg;
@@ -155,7 +163,7 @@ pe_launch_finish(struct pe_op *op, const char *error)
 
 	op->call = NULL;
 	pe_op_free(op);
-	cb(error == NULL, error == NULL ? &inst : NULL, error, arg);
+	cb(st, st == PROVIDER_OK ? &inst : NULL, error, arg);
 }
 
 static void
@@ -170,7 +178,8 @@ pe_on_abandoned(const struct ec2_answer *a, const char *code, const char *error,
 	free(arg);
 }
 
-/* The launch missed its deadline: terminate what it made, and fail. */
+/* The launch missed its deadline, or EC2 refused to describe what it
+ * made: terminate that, and fail for good. */
 static void
 pe_launch_give_up(struct pe_op *op, const char *why)
 {
@@ -185,7 +194,7 @@ pe_launch_give_up(struct pe_op *op, const char *why)
 			free(id);
 		ec2_form_free(&f);
 	}
-	pe_launch_finish(op, why);
+	pe_launch_finish(op, PROVIDER_REFUSED, why);
 }
 
 static void	pe_launch_poll(struct ev_loop *loop, struct ev_timer *t, void *arg);
@@ -208,15 +217,21 @@ pe_on_launch_answer(const struct ec2_answer *a, const char *code,
 	if (a == NULL && (code == NULL ||
 	    strcmp(code, "InvalidInstanceID.NotFound") != 0 ||
 	    op->inst.id[0] == '\0')) {
+		/* No EC2 answer (retries or the deadline ran out): the outcome
+		 * is unknown, and a launch again with the same ClientToken
+		 * settles it.  An EC2 error is an answer. */
 		snprintf(why, sizeof(why), "%s", error);
-		if (op->inst.id[0] == '\0')
-			pe_launch_finish(op, why);
+		if (code == NULL)
+			pe_launch_finish(op, PROVIDER_FAILED, why);
+		else if (op->inst.id[0] == '\0')
+			pe_launch_finish(op, PROVIDER_REFUSED, why);
 		else
 			pe_launch_give_up(op, why);
 		return;
 	}
 	if (e == NULL && op->inst.id[0] == '\0') {
-		pe_launch_finish(op, "RunInstances answered no instance");
+		pe_launch_finish(op, PROVIDER_REFUSED,
+		    "RunInstances answered no instance");
 		return;
 	}
 	if (e != NULL) {
@@ -228,14 +243,14 @@ pe_on_launch_answer(const struct ec2_answer *a, const char *code,
 			snprintf(op->inst.ip, sizeof(op->inst.ip), "%s",
 			    e->private_ip);
 			snprintf(op->inst.state, sizeof(op->inst.state), "running");
-			pe_launch_finish(op, NULL);
+			pe_launch_finish(op, PROVIDER_OK, NULL);
 			return;
 		}
 		if (strcmp(e->state, "pending") != 0 &&
 		    strcmp(e->state, "running") != 0) {
 			snprintf(why, sizeof(why), "%s went %s while launching",
 			    e->id, e->state);
-			pe_launch_finish(op, why);
+			pe_launch_finish(op, PROVIDER_REFUSED, why);
 			return;
 		}
 	}
@@ -422,7 +437,8 @@ pe_list(struct provider *p, provider_list_cb *cb, void *arg)
 
 /* Answer one id of op (once); the op goes when every id is answered. */
 static void
-pe_term_answer(struct pe_op *op, size_t i, int ok, const char *error)
+pe_term_answer(struct pe_op *op, size_t i, enum provider_status st,
+    const char *error)
 {
 	provider_terminate_cb *cb = (provider_terminate_cb *)op->cb;
 
@@ -430,11 +446,12 @@ pe_term_answer(struct pe_op *op, size_t i, int ok, const char *error)
 		return;
 	op->answered[i] = 1;
 	op->left--;
-	cb(op->ids[i], ok, error, op->arg);
+	cb(op->ids[i], st, error, op->arg);
 }
 
 static struct pe_part *
-pe_part_new(struct pe_op *op, const size_t *idx, size_t n, int describing)
+pe_part_new(struct pe_op *op, const size_t *idx, size_t n,
+    enum pe_step step)
 {
 	struct pe_part *part;
 
@@ -446,17 +463,17 @@ pe_part_new(struct pe_op *op, const size_t *idx, size_t n, int describing)
 	memcpy(part->idx, idx, n * sizeof(*idx));
 	part->n = n;
 	part->op = op;
-	part->describing = describing;
+	part->step = step;
 	LIST_INSERT_HEAD(&op->parts, part, entry);
 	return part;
 }
 
 /* Every id of part fails with error. */
 static void
-pe_part_fail(struct pe_part *part, const char *error)
+pe_part_fail(struct pe_part *part, enum provider_status st, const char *error)
 {
 	for (size_t i = 0; i < part->n; i++)
-		pe_term_answer(part->op, part->idx[i], 0, error);
+		pe_term_answer(part->op, part->idx[i], st, error);
 }
 
 /* The ids of part EC2 refused: in two halves, or alone: gone. */
@@ -470,72 +487,113 @@ pe_part_split(struct pe_part *part, const char *why)
 	if (part->n == 1) {
 		log_info("provider ec2: %s: %s: taken as gone",
 		    op->ids[part->idx[0]], why);
-		pe_term_answer(op, part->idx[0], 1, NULL);
+		pe_term_answer(op, part->idx[0], PROVIDER_OK, NULL);
 		return;
 	}
-	if ((a = pe_part_new(op, part->idx, half, 0)) == NULL ||
-	    (b = pe_part_new(op, part->idx + half, part->n - half, 0)) == NULL) {
-		pe_part_fail(part, "out of memory");
+	if ((a = pe_part_new(op, part->idx, half, PE_TERM_CALL)) == NULL ||
+	    (b = pe_part_new(op, part->idx + half, part->n - half,
+	    PE_TERM_CALL)) == NULL) {
+		pe_part_fail(part, PROVIDER_FAILED, "out of memory");
 		return;
 	}
 	pe_part_send(a);
 	pe_part_send(b);
 }
 
-/* The index in part of id, or part->n. */
-static size_t
-pe_part_find(const struct pe_part *part, const char *id)
+/* The state EC2 answered for the id at part->idx[k], or NULL if a lists
+ * no such instance. */
+static const char *
+pe_part_state(const struct pe_part *part, const struct ec2_answer *a, size_t k)
 {
-	for (size_t i = 0; i < part->n; i++)
-		if (strcmp(part->op->ids[part->idx[i]], id) == 0)
-			return i;
-	return part->n;
+	const char *id = part->op->ids[part->idx[k]];
+
+	for (size_t i = 0; i < a->ninstances; i++)
+		if (strcmp(a->instances[i].id, id) == 0)
+			return a->instances[i].state;
+	return NULL;
+}
+
+/* A describe before the terminate: ids EC2 does not list, or lists as
+ * terminated, are gone; the others are terminated. */
+static void
+pe_part_described(struct pe_part *part, const struct ec2_answer *a)
+{
+	struct pe_op *op = part->op;
+	size_t alive[EC2_BATCH], nalive = 0;
+	struct pe_part *t;
+	const char *state;
+
+	for (size_t k = 0; k < part->n; k++) {
+		if ((state = pe_part_state(part, a, k)) == NULL ||
+		    strcmp(state, "terminated") == 0)
+			pe_term_answer(op, part->idx[k], PROVIDER_OK, NULL);
+		else
+			alive[nalive++] = part->idx[k];
+	}
+	if (nalive == 0)
+		return;
+	if ((t = pe_part_new(op, alive, nalive, PE_TERM_CALL)) == NULL)
+		for (size_t j = 0; j < nalive; j++)
+			pe_term_answer(op, alive[j], PROVIDER_FAILED,
+			    "out of memory");
+	else
+		pe_part_send(t);
+}
+
+/* A describe after IncorrectInstanceState: an instance on its way out is
+ * gone as far as olb is concerned; one in another state (stopping,
+ * pending) is tried again later. */
+static void
+pe_part_settled(struct pe_part *part, const struct ec2_answer *a)
+{
+	const char *state;
+	char why[96];
+
+	for (size_t k = 0; k < part->n; k++) {
+		if ((state = pe_part_state(part, a, k)) == NULL ||
+		    strcmp(state, "terminated") == 0 ||
+		    strcmp(state, "shutting-down") == 0) {
+			pe_term_answer(part->op, part->idx[k], PROVIDER_OK, NULL);
+			continue;
+		}
+		snprintf(why, sizeof(why), "IncorrectInstanceState: the instance "
+		    "is %s", state);
+		pe_term_answer(part->op, part->idx[k], PROVIDER_FAILED, why);
+	}
 }
 
 static void
 pe_on_part(const struct ec2_answer *a, const char *code, const char *error,
     void *arg)
 {
-	struct pe_part *part = arg;
+	struct pe_part *part = arg, *settle;
 	struct pe_op *op = part->op;
-	size_t alive[EC2_BATCH], nalive = 0, k;
 
 	part->call = NULL;
-	if (a == NULL && code != NULL && !part->describing &&
+	if (a == NULL && code != NULL && part->step == PE_TERM_CALL &&
 	    (strcmp(code, "InvalidInstanceID.NotFound") == 0 ||
 	    strcmp(code, "InvalidInstanceID.Malformed") == 0))
 		pe_part_split(part, error);
-	else if (a == NULL)
-		pe_part_fail(part, error);
-	else if (part->describing) {
-		/* Ids EC2 does not list, or lists as terminated, are gone. */
-		for (size_t i = 0; i < a->ninstances; i++)
-			if ((k = pe_part_find(part, a->instances[i].id)) < part->n &&
-			    strcmp(a->instances[i].state, "terminated") != 0 &&
-			    nalive < EC2_BATCH)
-				alive[nalive++] = part->idx[k];
-		for (size_t i = 0; i < part->n; i++) {
-			int listed = 0;
-
-			for (size_t j = 0; j < nalive && !listed; j++)
-				listed = alive[j] == part->idx[i];
-			if (!listed)
-				pe_term_answer(op, part->idx[i], 1, NULL);
-		}
-		if (nalive > 0) {
-			struct pe_part *t = pe_part_new(op, alive, nalive, 0);
-
-			if (t == NULL)
-				for (size_t j = 0; j < nalive; j++)
-					pe_term_answer(op, alive[j], 0,
-					    "out of memory");
-			else
-				pe_part_send(t);
-		}
-	} else {
+	else if (a == NULL && code != NULL && part->step == PE_TERM_CALL &&
+	    strcmp(code, "IncorrectInstanceState") == 0) {
+		if ((settle = pe_part_new(op, part->idx, part->n,
+		    PE_TERM_SETTLE)) == NULL)
+			pe_part_fail(part, PROVIDER_FAILED, "out of memory");
+		else
+			pe_part_send(settle);
+	} else if (a == NULL)
+		/* EC2's own error is its answer (UnauthorizedOperation,
+		 * OperationNotPermitted: asking again changes nothing); no
+		 * answer at all is worth another try later. */
+		pe_part_fail(part, code != NULL ? PROVIDER_REFUSED :
+		    PROVIDER_FAILED, error);
+	else if (part->step == PE_TERM_DESCRIBE)
+		pe_part_described(part, a);
+	else if (part->step == PE_TERM_SETTLE)
+		pe_part_settled(part, a);
+	else
 		for (size_t i = 0; i < part->n; i++)
-			pe_term_answer(op, part->idx[i], 1, NULL);
-	}
+			pe_term_answer(op, part->idx[i], PROVIDER_OK, NULL);
 	pe_part_free(part);
 	if (op->left == 0)
 		pe_op_free(op);
@@ -546,8 +604,9 @@ pe_part_send(struct pe_part *part)
 {
 	struct pe_op *op = part->op;
 	struct ec2_form f = { NULL, 0, 0, 0 };
+	int describe = part->step != PE_TERM_CALL;
 
-	if (part->describing) {
+	if (describe) {
 		ec2_form_add(&f, "instance-id", "Filter.1.Name");
 		for (size_t i = 0; i < part->n; i++)
 			ec2_form_add(&f, op->ids[part->idx[i]], "Filter.1.Value.%zu",
@@ -557,12 +616,11 @@ pe_part_send(struct pe_part *part)
 			ec2_form_add(&f, op->ids[part->idx[i]], "InstanceId.%zu",
 			    i + 1);
 	}
-	part->call = ec2_call(op->pe->client, part->describing ?
-	    "DescribeInstances" : "TerminateInstances", &f, op->deadline,
-	    pe_on_part, part);
+	part->call = ec2_call(op->pe->client, describe ? "DescribeInstances" :
+	    "TerminateInstances", &f, op->deadline, pe_on_part, part);
 	ec2_form_free(&f);
 	if (part->call == NULL)
-		pe_part_fail(part, "cannot call EC2");
+		pe_part_fail(part, PROVIDER_FAILED, "cannot call EC2");
 }
 
 static void
@@ -579,9 +637,10 @@ pe_terminate_start(struct ev_loop *loop, struct ev_timer *t, void *arg)
 
 		for (size_t i = 0; i < n; i++)
 			idx[i] = at + i;
-		if ((part = pe_part_new(op, idx, n, 1)) == NULL) {
+		if ((part = pe_part_new(op, idx, n, PE_TERM_DESCRIBE)) == NULL) {
 			for (size_t i = 0; i < n; i++)
-				pe_term_answer(op, at + i, 0, "out of memory");
+				pe_term_answer(op, at + i, PROVIDER_FAILED,
+				    "out of memory");
 			continue;
 		}
 		pe_part_send(part);

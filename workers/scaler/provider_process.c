@@ -608,7 +608,9 @@ pp_launch_done(struct ev_loop *loop, struct ev_timer *t, void *arg)
 
 	(void)loop;
 	(void)t;
-	cb(ok, ok ? &op->inst : NULL, ok ? NULL : op->error, op->arg);
+	/* A process that could not start is no unknown outcome. */
+	cb(ok ? PROVIDER_OK : PROVIDER_REFUSED, ok ? &op->inst : NULL,
+	    ok ? NULL : op->error, op->arg);
 	pp_op_free(op);
 }
 
@@ -729,7 +731,7 @@ pp_terminate_poll(struct ev_loop *loop, struct ev_timer *t, void *arg)
 			continue;
 		if (pp_target_signal(op->pp, tg, kill_now ? SIGKILL : 0) == 0) {
 			tg->done = 1;
-			cb(tg->id, 1, NULL, op->arg);
+			cb(tg->id, PROVIDER_OK, NULL, op->arg);
 			continue;
 		}
 		if (kill_now)

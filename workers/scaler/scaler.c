@@ -100,6 +100,8 @@ struct scaler_term {
 	LIST_ENTRY(scaler_term)	 entry;
 	char			 id[PROVIDER_ID_MAX];
 	int			 busy;		/* asked, no answer yet */
+	int			 refused;	/* for good: until an operator
+						   asks again (olbctl) */
 	unsigned int		 failures;	/* in a row */
 	uint64_t		 next_try;	/* mono ms: not before */
 };
@@ -467,26 +469,42 @@ scaler_on_launches(struct rconn *rc, redisReply *r, void *arg)
 
 static void	scaler_launch_start(struct scaler_launch *l);
 
+/* A launch of role failed: hold the role's launches (new and resumed)
+ * for a backoff that doubles per failure in a row, with jitter. */
 static void
-scaler_launch_failed(struct scaler_launch *l, const char *error)
+scaler_launch_hold(enum fleet_role role)
 {
-	enum fleet_role role = l->is_master ? FLEET_MASTER : FLEET_CLIENT;
-	struct scripts_call c;
-	json_object *f;
 	uint64_t now = ev_now(sc.w->loop);
 
-	f = scaler_fields(NULL, l->name, fleet_role_name(role));
-	json_object_object_add(f, "error", json_object_new_string(error));
-	json_object_object_add(f, "launch", json_object_new_string(l->token));
-	event_publish(EVENT_ERROR, "instance.launch_failed", f);
-	log_error("launch of %s (%s) failed: %s", l->name, l->token, error);
 	sc.backoff[role] = sc.backoff[role] == 0 ? SCALER_BACKOFF_MIN_MS :
 	    sc.backoff[role] * 2;
 	if (sc.backoff[role] > SCALER_BACKOFF_MAX_MS)
 		sc.backoff[role] = SCALER_BACKOFF_MAX_MS;
 	sc.hold_until[role] = now + sc.backoff[role] / 2 +
 	    (uint64_t)random() % (sc.backoff[role] / 2 + 1);
-	if (scaler_leader() &&
+}
+
+/* A launch ended without an instance.  refused: it did not happen, and
+ * its reservation goes; else its outcome is unknown (the answer was
+ * lost), and the reservation stays, so the launch is resumed with the
+ * same token after the backoff and the provider answers with what the
+ * first call made, if it made anything. */
+static void
+scaler_launch_failed(struct scaler_launch *l, int refused, const char *error)
+{
+	enum fleet_role role = l->is_master ? FLEET_MASTER : FLEET_CLIENT;
+	struct scripts_call c;
+	json_object *f;
+
+	f = scaler_fields(NULL, l->name, fleet_role_name(role));
+	json_object_object_add(f, "error", json_object_new_string(error));
+	json_object_object_add(f, "launch", json_object_new_string(l->token));
+	json_object_object_add(f, "settled", json_object_new_boolean(refused));
+	event_publish(EVENT_ERROR, "instance.launch_failed", f);
+	log_error("launch of %s (%s) failed: %s%s", l->name, l->token, error,
+	    refused ? "" : " (outcome unknown: resumed with the same token)");
+	scaler_launch_hold(role);
+	if (refused && scaler_leader() &&
 	    scripts_call_fleet_forget(&c, scaler_token(), l->token) == 0)
 		scaler_write(&c, NULL, NULL);
 	scaler_launch_del(l);
@@ -577,13 +595,14 @@ scaler_record(const struct provider_instance *in, const char *name,
 }
 
 static void
-scaler_on_launched(int ok, const struct provider_instance *in, const char *error,
-    void *arg)
+scaler_on_launched(enum provider_status st, const struct provider_instance *in,
+    const char *error, void *arg)
 {
 	struct scaler_launch *l = arg;
 
-	if (!ok) {
-		scaler_launch_failed(l, error != NULL ? error : "launch failed");
+	if (st != PROVIDER_OK) {
+		scaler_launch_failed(l, st == PROVIDER_REFUSED,
+		    error != NULL ? error : "launch failed");
 		return;
 	}
 	l->inst = *in;
@@ -613,7 +632,7 @@ scaler_launch_start(struct scaler_launch *l)
 	log_info("launching %s %s (launch %s)", l->is_master ? "master" : "client",
 	    l->name, l->token);
 	if (sc.prov->ops->launch(sc.prov, &pl, scaler_on_launched, l) == -1)
-		scaler_launch_failed(l, "the provider cannot launch");
+		scaler_launch_failed(l, 1, "the provider cannot launch");
 }
 
 static struct scaler_launch *
@@ -672,16 +691,20 @@ scaler_launch_reserve(enum fleet_role role)
 	json_object_put(o);
 }
 
-/* Reservations no launch of ours is working on (left by an earlier scaler):
- * launch them again with the same token. */
+/* Reservations no launch of ours is working on (left by an earlier
+ * scaler, or by a launch whose outcome is unknown): launch them again with
+ * the same token, once the role's backoff allows. */
 static void
 scaler_launch_recover(void)
 {
+	uint64_t now = ev_now(sc.w->loop);
+
 	for (size_t i = 0; i < sc.nres; i++) {
 		struct scaler_res *x = &sc.res[i];
 		struct scaler_launch *l;
 
-		if (scaler_launch_find(x->token) != NULL ||
+		if (now < sc.hold_until[x->is_master ? FLEET_MASTER : FLEET_CLIENT] ||
+		    scaler_launch_find(x->token) != NULL ||
 		    (l = scaler_launch_new(x->token, x->is_master, x->name)) == NULL)
 			continue;
 		log_info("resuming launch %s of %s", x->token, x->name);
@@ -771,18 +794,44 @@ scaler_term_failed(struct scaler_term *j, const char *error)
 	    error != NULL ? error : "failed"));
 	json_object_object_add(f, "failures", json_object_new_int(
 	    (int)j->failures));
+	json_object_object_add(f, "retry", json_object_new_boolean(1));
+	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
+}
+
+/* The provider refused to terminate j for good (no permission,
+ * termination protection): no more tries until an operator asks again
+ * (olbctl instance terminate), and the operator hears of it now. */
+static void
+scaler_term_refused(struct scaler_term *j, const char *error)
+{
+	json_object *f;
+
+	j->busy = 0;
+	j->refused = 1;
+	j->failures++;
+	log_error("terminate %s: %s (refused: not tried again until an operator "
+	    "asks)", j->id, error != NULL ? error : "refused");
+	f = scaler_fields(j->id, NULL, NULL);
+	json_object_object_add(f, "error", json_object_new_string(
+	    error != NULL ? error : "refused"));
+	json_object_object_add(f, "failures", json_object_new_int(
+	    (int)j->failures));
+	json_object_object_add(f, "retry", json_object_new_boolean(0));
 	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
 }
 
 static void
-scaler_on_terminate(const char *id, int ok, const char *error, void *arg)
+scaler_on_terminate(const char *id, enum provider_status st, const char *error,
+    void *arg)
 {
 	struct scaler_term *j = scaler_term_find(id);
 	struct scaler_rec *rec = scaler_rec_find(id), gone;
 
 	(void)arg;
-	if (!ok) {
-		if (j != NULL)
+	if (st != PROVIDER_OK) {
+		if (j != NULL && st == PROVIDER_REFUSED)
+			scaler_term_refused(j, error);
+		else if (j != NULL)
 			scaler_term_failed(j, error);
 		return;
 	}
@@ -820,7 +869,7 @@ scaler_terminate(const struct scaler_rec *rec, const char *why)
 	if (!sc.prov->ops->can_launch)
 		return;
 	if ((j = scaler_term_find(rec->in.id)) != NULL) {
-		if (j->busy || ev_now(sc.w->loop) < j->next_try)
+		if (j->busy || j->refused || ev_now(sc.w->loop) < j->next_try)
 			return;
 	} else if ((j = scaler_term_add(rec->in.id)) == NULL)
 		return;
@@ -1307,6 +1356,20 @@ scaler_pass_kick(uint64_t delay)
 
 /* Events from the other processes */
 
+/* An operator acted on instance id (olbctl): a terminate given up on is
+ * tried again at once. */
+static void
+scaler_operator_asked(const char *id)
+{
+	struct scaler_term *j;
+
+	if (id == NULL || (j = scaler_term_find(id)) == NULL || j->busy)
+		return;
+	j->refused = 0;
+	j->failures = 0;
+	j->next_try = 0;
+}
+
 static void
 scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
     size_t len, void *arg)
@@ -1332,6 +1395,8 @@ scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
 	} else if ((strcmp(type, "fleet.changed") == 0 ||
 	    strncmp(type, "instance.", 9) == 0) &&
 	    (from == NULL || strcmp(from, "scaler") != 0)) {
+		if (from != NULL && strcmp(from, "olbctl") == 0)
+			scaler_operator_asked(scaler_json_str(o, "id"));
 		scaler_pass_kick(SCALER_KICK_MS);
 	}
 	json_object_put(o);
