@@ -1131,6 +1131,14 @@ conf_check_ec2(struct conf_ctx *ctx)
 			at = conf_in_file(conf_setting(ctx, "provider.type"));
 		conf_err(ctx, at, "%s: required when provider.type is \"ec2\"", required[i]);
 	}
+	/* The default name would let two deployments in one AWS account
+	 * find each other's instances. */
+	if (conf_ok(ctx, "provider.cluster") &&
+	    conf_setting(ctx, "provider.cluster") == NULL)
+		conf_err(ctx, conf_in_file(conf_setting(ctx, "provider.type")),
+		    "provider.cluster: required when provider.type is \"ec2\" "
+		    "(a name of this deployment's own, not the default \"%s\")",
+		    ctx->conf->provider.cluster);
 }
 
 static void

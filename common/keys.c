@@ -34,6 +34,7 @@ static struct {
 	char	 routing_seq[KEYS_NAME_MAX];
 	char	 fleet[KEYS_NAME_MAX];
 	char	 launches[KEYS_NAME_MAX];
+	char	 deployment[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
 	char	 lease_scaler[KEYS_NAME_MAX];
 	char	 lease_scaler_fence[KEYS_NAME_MAX];
@@ -91,6 +92,8 @@ keys_init_placement(const char *prefix)
 	    "%srouting:seq", prefix) == -1 ||
 	    keys_format(keys.fleet, sizeof(keys.fleet), "%sfleet", prefix) == -1 ||
 	    keys_format(keys.launches, sizeof(keys.launches), "%slaunches",
+	    prefix) == -1 ||
+	    keys_format(keys.deployment, sizeof(keys.deployment), "%sdeployment",
 	    prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
@@ -302,6 +305,12 @@ const char *
 keys_launches(void)
 {
 	return keys.launches;
+}
+
+const char *
+keys_deployment(void)
+{
+	return keys.deployment;
 }
 
 const char *

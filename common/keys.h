@@ -63,11 +63,14 @@ const char	*keys_tracking_built(void);
  * "<prefix>fleet" (hash: the desired fleet: state up|down, masters, clients,
  * and the scaler's lastScaleOut:<role> times),
  * "<prefix>launches" (hash launch token -> JSON reservation of a launch in
- * flight), "<prefix>name_seq" (hash role -> last Master_/Client_Listener-N),
+ * flight), "<prefix>deployment" (string: the deployment's identity, made
+ * once, on every instance it launches), "<prefix>name_seq" (hash role ->
+ * last Master_/Client_Listener-N),
  * "<prefix>lease:scaler" (string, PX: the holder's token) and
  * "<prefix>lease:scaler:fence" (counter). */
 const char	*keys_fleet(void);
 const char	*keys_launches(void);
+const char	*keys_deployment(void);
 const char	*keys_name_seq(void);
 const char	*keys_lease_scaler(void);
 const char	*keys_lease_scaler_fence(void);

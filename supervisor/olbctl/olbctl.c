@@ -75,12 +75,18 @@ usage(void)
 	    "  placement ACTID where an account is placed, as master and as client\n"
 	    "  check [--json]  compare counts, mappings, tracking and instance\n"
 	    "                  states; list every difference (exit 1 if any)\n"
-	    "  fleet           desired and actual fleet, per role and state\n"
+	    "  fleet           desired and actual fleet, per role and state; the\n"
+	    "                  state is \"unset\" until someone sets it (then the\n"
+	    "                  scaler launches, drains and terminates nothing)\n"
 	    "  fleet up        launch the initial fleet now (scaling.initial_instances,\n"
 	    "                  the first a master)\n"
 	    "  fleet down      drain and terminate every managed instance now\n"
 	    "  fleet scale [--masters N] [--clients M]\n"
-	    "                  set the desired fleet (excess instances are drained)\n");
+	    "                  set the desired fleet (excess instances are drained)\n"
+	    "  fleet deployment ID\n"
+	    "                  this deployment is ID (as its instances' tag\n"
+	    "                  olb:deployment says): instances of ID are adopted,\n"
+	    "                  others are left alone\n");
 	exit(2);
 }
 
@@ -711,12 +717,13 @@ static int
 fleet_print(struct ctl *ctl, redisContext *rc)
 {
 	struct ctl_fleet f = { conf_provider_name(ctl->conf->provider.type), { { 0 } }, { 0 }, 0 };
-	redisReply *fleet, *launches, *lease;
+	redisReply *fleet, *launches, *lease, *dep;
 	long long launching[2] = { 0, 0 };
 
 	fleet = redisCommand(rc, "HGETALL %s", keys_fleet());
 	launches = redisCommand(rc, "HVALS %s", keys_launches());
 	lease = redisCommand(rc, "GET %s", keys_lease_scaler());
+	dep = redisCommand(rc, "GET %s", keys_deployment());
 	if (registry_list(rc, fleet_count, &f) == -1 || fleet == NULL ||
 	    fleet->type != REDIS_REPLY_ARRAY) {
 		fprintf(stderr, "olbctl: fleet: %s\n", fleet == NULL ||
@@ -725,14 +732,19 @@ fleet_print(struct ctl *ctl, redisContext *rc)
 		freeReplyObject(fleet);
 		freeReplyObject(launches);
 		freeReplyObject(lease);
+		freeReplyObject(dep);
 		return 1;
 	}
 	for (size_t i = 0; launches != NULL && launches->type == REDIS_REPLY_ARRAY &&
 	    i < launches->elements; i++)
 		launching[strstr(launches->element[i]->str, "\"master\"") ? 0 : 1]++;
-	printf("fleet %s (provider %s, cluster %s), scaler lease %s\n",
-	    ctl_field(fleet, "state", "down"), f.provider,
-	    ctl->conf->provider.cluster, lease != NULL &&
+	/* No state is not "down": nobody wrote one (a new deployment, or a
+	 * Redis that lost its data), and the scaler launches and drains
+	 * nothing until someone does. */
+	printf("fleet %s (provider %s, cluster %s, deployment %s), scaler "
+	    "lease %s\n", ctl_field(fleet, "state", "unset"), f.provider,
+	    ctl->conf->provider.cluster, dep != NULL && dep->type ==
+	    REDIS_REPLY_STRING ? dep->str : "-", lease != NULL &&
 	    lease->type == REDIS_REPLY_STRING ? lease->str : "free");
 	printf("%-8s %7s %9s", "ROLE", "DESIRED", "LAUNCHING");
 	for (int s = 0; s < 6; s++)
@@ -752,6 +764,7 @@ fleet_print(struct ctl *ctl, redisContext *rc)
 	freeReplyObject(fleet);
 	freeReplyObject(launches);
 	freeReplyObject(lease);
+	freeReplyObject(dep);
 	return 0;
 }
 
@@ -821,6 +834,40 @@ ctl_fleet_set(struct ctl *ctl, const char *state, long long masters,
 	return ok ? 0 : 1;
 }
 
+/* fleet deployment ID: this deployment is ID from now on, so the
+ * instances tagged with it are adopted (after a Redis that lost its data
+ * and a restart of every scaler, the instances' own deployment). */
+static int
+ctl_fleet_deployment(struct ctl *ctl, const char *id)
+{
+	redisContext *rc;
+	redisReply *r;
+	json_object *f;
+	int ok;
+
+	if (id[0] == '\0' || strlen(id) > 63 ||
+	    strspn(id, "0123456789abcdefghijklmnopqrstuvwxyz-") != strlen(id)) {
+		fprintf(stderr, "olbctl: fleet deployment: '%s': 1 to 63 of "
+		    "[0-9a-z-]\n", id);
+		return 1;
+	}
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	r = redisCommand(rc, "SET %s %s", keys_deployment(), id);
+	ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+	if (!ok)
+		fprintf(stderr, "olbctl: fleet deployment: %s\n", r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : "Redis did not answer");
+	freeReplyObject(r);
+	if (ok) {
+		f = json_object_new_object();
+		json_object_object_add(f, "deployment", json_object_new_string(id));
+		ctl_event(rc, EVENT_NOTIFY, "fleet.changed", f);
+	}
+	redisFree(rc);
+	return ok ? 0 : 1;
+}
+
 /* fleet up: at least the initial fleet (a fleet already larger keeps its
  * size). */
 static int
@@ -872,6 +919,8 @@ cmd_fleet(struct ctl *ctl, int argc, char **argv)
 		    initial > 1 ? initial - 1 : 0);
 	if (strcmp(argv[1], "down") == 0 && argc == 2)
 		return ctl_fleet_set(ctl, "down", 0, 0);
+	if (strcmp(argv[1], "deployment") == 0 && argc == 3)
+		return ctl_fleet_deployment(ctl, argv[2]);
 	if (strcmp(argv[1], "scale") != 0 || argc < 4 || argc % 2 != 0)
 		usage();
 	for (int i = 2; i + 1 < argc; i += 2) {

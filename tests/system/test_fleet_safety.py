@@ -1,9 +1,10 @@
 """Fleet safety (SPEC §5, §6): the scaler never tears down what it cannot
 prove is meant to go.  Real olb-listener instances of the process provider.
 """
+import tempfile
 import time
 
-from conftest import pid_alive, wait_for
+from conftest import Events, RedisServer, pid_alive, wait_for
 from test_ec2 import ec2_fleet, ec2_olbd, fake  # noqa: F401 (fake: a fixture)
 from test_scaler import ctl, fleet_of, place, running, scaler_olbd
 
@@ -42,6 +43,54 @@ def test_redis_losing_its_data_terminates_nothing(olbd_factory, redis_server, ev
     ctl(olbd, "fleet", "down")
     wait_for(lambda: not any(pid_alive(p) for p in before.values()), 20,
              what="the instances stopped after fleet down")
+
+
+def test_second_deployment_of_the_same_cluster_terminates_nothing(
+        olbd_factory, fake, tmpdir_path, redis_server, events):
+    """A second olbd with its own Redis and the same cluster name (a staging
+    deployment in the production account): the first deployment's instances
+    carry another deployment, so the second reports them (instance.foreign,
+    notify) and never adopts, drains or terminates them; its own fleet down
+    ends only its own instances."""
+    first = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=["scaling.initial_instances=2"])
+    r = redis_server.client()
+    ctl(first, "fleet", "up")
+    wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+    ids = sorted(ec2_fleet(r))
+    mine = r.get("loadbalancer:deployment")
+    assert mine and all(fake.instance(i).tags.get("olb:deployment") == mine for i in ids)
+    other = RedisServer(tempfile.mkdtemp(dir=tmpdir_path))
+    other.start()
+    other_events = Events(other.port)
+    second = None
+    try:
+        second = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=[
+            "redis.port=%d" % other.port, "scaling.initial_instances=1"])
+        assert second.cluster == first.cluster
+        wait_for(lambda: len(other_events.of_type("instance.foreign")) == 2, 20,
+                 what="the first deployment's instances reported")
+        foreign = other_events.of_type("instance.foreign")
+        assert sorted(e["id"] for e in foreign) == ids
+        assert all(e["level"] == "notify" and e["deployment"] == mine for e in foreign)
+        r2 = other.client()
+        assert r2.get("loadbalancer:deployment") not in (None, mine)
+        ctl(second, "fleet", "up")
+        wait_for(lambda: len(fake.live()) == 3, 20, what="the second's own instance")
+        ctl(second, "fleet", "down")
+        wait_for(lambda: len(fake.live()) == 2, 20, what="the second's instance terminated")
+        time.sleep(2)
+        assert sorted(i.id for i in fake.live()) == ids
+        asked = [q for q in fake.requests("TerminateInstances")
+                 if set(q.params.values()) & set(ids)]
+        assert asked == []
+        assert not set(r2.hkeys("loadbalancer:instance_details")) & set(ids)
+        assert len(other_events.of_type("instance.foreign")) == 2   # once each
+        assert not events.of_type("instance.adopted")
+    finally:
+        other_events.close()
+        if second is not None:
+            second.stop()
+        other.stop()
 
 
 def test_terminate_refused_stops_and_notifies_once(olbd_factory, fake, tmpdir_path,

@@ -113,7 +113,8 @@ def test_fleet_up_scale_out_and_down(olbd_factory, redis_server, events):
         "scaling.client_threshold=4", "scaling.max_users_per_client=5",
     ])
     r = redis_server.client()
-    assert ctl(olbd, "fleet").stdout.startswith("fleet down")
+    # Nobody set the fleet yet: unset, not down.
+    assert ctl(olbd, "fleet").stdout.startswith("fleet unset")
     ctl(olbd, "fleet", "up")
     wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 2,
              15, what="1 master and 2 clients running")
@@ -151,7 +152,9 @@ def test_fleet_up_scale_out_and_down(olbd_factory, redis_server, events):
         ("client", 3), ("master", 2)]
 
     table = ctl(olbd, "fleet").stdout.splitlines()
-    assert table[0].startswith("fleet up (provider process, cluster %s)" % olbd.cluster)
+    assert table[0].startswith("fleet up (provider process, cluster %s, deployment "
+                               % olbd.cluster)
+    assert re.search(r"deployment [0-9a-f]{16}\)", table[0]), table[0]
     assert table[2].split()[:4] == ["masters", "2", "0", "0"]
     assert table[3].split()[:4] == ["clients", "3", "0", "0"]
 

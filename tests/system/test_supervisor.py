@@ -272,7 +272,8 @@ def test_olbctl_status_and_events(olbd, redis_server):
     # Then the fleet, with the scaler lease's holder (the scaler of this olbd).
     head = fleet.splitlines()[0]
     scaler = olbd.worker_pids("olbd: scaler")[0]
-    assert head.startswith("fleet down (provider process, cluster %s)" % olbd.cluster)
+    assert head.startswith("fleet unset (provider process, cluster %s, deployment "
+                           % olbd.cluster)
     assert re.search(r"scaler lease \S+:%d#\d+$" % scaler, head), head
     ev = subprocess.Popen(args + ["events"], stdout=subprocess.PIPE, text=True)
     try:

@@ -339,15 +339,21 @@ test_ec2_requires_its_settings(void **state)
 	(void)state;
 	expect_errors("provider = {\n\ttype = \"ec2\";\n\tec2 = {\n\t\tami_id = \"ami-1\";\n"
 	    "\t\tinstance_type = \"t3.micro\";\n\t\tsubnet_id = \"subnet-1\";\n"
-	    "\t\tsecurity_group = \"sg-1\";\n\t};\n};\n",
+	    "\t\tsecurity_group = \"sg-1\";\n\t};\n\tcluster = \"prod\";\n};\n",
 	    "t.conf:2: provider.ec2.region: required when provider.type is \"ec2\"");
 	expect_errors("provider = {\n\ttype = \"ec2\";\n\tec2 = {\n\t\tregion = \"\";\n"
 	    "\t\tami_id = \"ami-1\"; instance_type = \"t3.micro\";\n"
-	    "\t\tsecurity_group = \"sg-1\";\n\t};\n};\n",
+	    "\t\tsecurity_group = \"sg-1\";\n\t};\n\tcluster = \"prod\";\n};\n",
 	    "t.conf:2: provider.ec2.subnet_id: required when provider.type is \"ec2\"\n"
 	    "t.conf:4: provider.ec2.region: required when provider.type is \"ec2\"");
 	expect_errors("provider = { ec2 = { region = \"EU West\"; }; };\n",
 	    "t.conf:1: provider.ec2.region: 'EU West' is not an AWS region name");
+	/* Two deployments on the default cluster name would meet. */
+	expect_errors("provider = {\n\ttype = \"ec2\";\n\tec2 = { region = \"us-east-1\";\n"
+	    "\t\tami_id = \"ami-1\"; instance_type = \"t3.micro\";\n"
+	    "\t\tsubnet_id = \"subnet-1\"; security_group = \"sg-1\"; };\n};\n",
+	    "t.conf:2: provider.cluster: required when provider.type is \"ec2\" (a name "
+	    "of this deployment's own, not the default \"olb\")");
 }
 
 static void
@@ -523,7 +529,7 @@ test_error_order(void **state)
 
 	(void)state;
 	expect_errors_with("provider = { ec2 = { ami_id = \"ami-1\"; instance_type = \"t3.small\";\n"
-	    "subnet_id = \"subnet-1\"; security_group = \"sg-1\"; }; };\n"
+	    "subnet_id = \"subnet-1\"; security_group = \"sg-1\"; }; cluster = \"c\"; };\n"
 	    "proxy = { workers = 999; };\n", ov, 2,
 	    "-o proxy.bogus: unknown setting\n"
 	    "t.conf:3: proxy.workers: 999 is out of range (0..256)\n"

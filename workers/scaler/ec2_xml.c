@@ -155,6 +155,8 @@ on_tag(struct ec2_parse *ps, struct ec2_instance *in)
 		    sizeof(in->cluster) },
 		{ "olb:launch", offsetof(struct ec2_instance, launch),
 		    sizeof(in->launch) },
+		{ "olb:deployment", offsetof(struct ec2_instance, deployment),
+		    sizeof(in->deployment) },
 	};
 
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {

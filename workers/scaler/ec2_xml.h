@@ -29,6 +29,7 @@ struct ec2_instance {
 	char	role[16];		/* tag olb:role */
 	char	cluster[128];		/* tag olb:cluster */
 	char	launch[64];		/* tag olb:launch: the launch token */
+	char	deployment[64];		/* tag olb:deployment */
 };
 
 struct ec2_answer {

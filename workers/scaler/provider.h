@@ -12,8 +12,11 @@
  * when it could not start (no callback).
  *
  * A provider finds its own instances again after any restart of the scaler:
- * each carries the cluster (provider.cluster), its role, its name and the
- * launch token it was made with (EC2 tags; environment of the process).  A
+ * each carries the cluster (provider.cluster), the deployment (an identity
+ * made once per deployment, kept in Redis: a second deployment that uses
+ * the same cluster name by mistake has another), its role, its name and
+ * the launch token it was made with (EC2 tags; environment of the
+ * process).  A
  * launch is idempotent by its token: launching again with a token already
  * used answers the instance made the first time.
  */
@@ -38,12 +41,14 @@ struct provider_instance {
 	int		 is_master;
 	char		 name[128];		/* Master_Listener-N, Client_Listener-N */
 	char		 launch[PROVIDER_TOKEN_MAX];	/* "" if unknown */
+	char		 deployment[PROVIDER_TOKEN_MAX];	/* "" if none */
 	char		 state[16];	/* "pending", "running", "stopping", "gone" */
 	long long	 pid;		/* process provider, else 0 */
 };
 
 struct provider_launch {
 	const char	*token;		/* [0-9a-z-], at most 63 characters */
+	const char	*deployment;	/* the same */
 	int		 is_master;
 	const char	*name;
 };

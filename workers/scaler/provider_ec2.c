@@ -3,7 +3,8 @@
  * workers/scaler/ec2_client.c.
  *
  * launch	RunInstances with every setting of provider.ec2 and the tags
- *		Name, olb:cluster, olb:role, olb:launch (+ provider.ec2.tags),
+ *		Name, olb:cluster, olb:deployment, olb:role, olb:launch
+ *		(+ provider.ec2.tags),
  *		ClientToken = the launch token (EC2 answers a repeated token
  *		with the instance it made the first time); then
  *		DescribeInstances by id until it is running with a private
@@ -147,6 +148,7 @@ pe_instance(const struct pe *pe, const struct ec2_instance *e,
 	in->is_master = strcmp(e->role, "master") == 0;
 	snprintf(in->name, sizeof(in->name), "%s", e->name);
 	snprintf(in->launch, sizeof(in->launch), "%s", e->launch);
+	snprintf(in->deployment, sizeof(in->deployment), "%s", e->deployment);
 	snprintf(in->state, sizeof(in->state), "%s",
 	    strcmp(e->state, "pending") == 0 || strcmp(e->state, "running") == 0 ?
 	    e->state : "stopping");
@@ -321,6 +323,8 @@ pe_run_form(const struct pe *pe, const struct provider_launch *l,
 	ec2_form_add(f, l->is_master ? "master" : "client", "%s.%d.Value", tag, t++);
 	ec2_form_add(f, "olb:launch", "%s.%d.Key", tag, t);
 	ec2_form_add(f, l->token, "%s.%d.Value", tag, t++);
+	ec2_form_add(f, "olb:deployment", "%s.%d.Key", tag, t);
+	ec2_form_add(f, l->deployment, "%s.%d.Value", tag, t++);
 	for (size_t i = 0; i < conf->provider.ec2.ntags; i++) {
 		ec2_form_add(f, conf->provider.ec2.tags[i].key, "%s.%d.Key", tag, t);
 		ec2_form_add(f, conf->provider.ec2.tags[i].value, "%s.%d.Value",
@@ -340,6 +344,8 @@ pe_launch(struct provider *p, const struct provider_launch *l,
 		return -1;
 	snprintf(op->inst.name, sizeof(op->inst.name), "%s", l->name);
 	snprintf(op->inst.launch, sizeof(op->inst.launch), "%s", l->token);
+	snprintf(op->inst.deployment, sizeof(op->inst.deployment), "%s",
+	    l->deployment);
 	snprintf(op->inst.state, sizeof(op->inst.state), "pending");
 	op->inst.is_master = l->is_master;
 	op->inst.port = (uint16_t)p->conf->proxy.instance_port;

@@ -9,6 +9,7 @@
  *   OLB_CLUSTER	provider.cluster	OLB_ROLE	master | client
  *   OLB_INSTANCE_ID	"p-<launch token>"	OLB_NAME	Master_Listener-N ...
  *   OLB_LAUNCH		the launch token	OLB_PORT	the port
+ *   OLB_DEPLOYMENT	the deployment
  *
  * so the instances are found again after any restart of the scaler by
  * reading /proc/<pid>/environ (the process analogue of EC2's tag filter),
@@ -51,6 +52,7 @@ extern char **environ;
 #define PROCESS_KILL_AFTER_MS	5000	/* SIGTERM, then SIGKILL */
 #define PROCESS_POLL_MS		50	/* while waiting for an exit */
 #define PROCESS_ENV_MAX		65536	/* /proc/<pid>/environ read at most */
+#define PROCESS_TAGS		7	/* OLB_* variables of an instance */
 #define PROCESS_ARGS_MAX	64	/* words of the command */
 #define PROCESS_IP		"127.0.0.1"
 
@@ -219,6 +221,8 @@ pp_env_instance(pid_t pid, const char *cluster, char *buf, size_t size,
 		snprintf(inst->name, sizeof(inst->name), "%s", v);
 	if ((v = pp_env_get(buf, (size_t)len, "OLB_LAUNCH")) != NULL)
 		snprintf(inst->launch, sizeof(inst->launch), "%s", v);
+	if ((v = pp_env_get(buf, (size_t)len, "OLB_DEPLOYMENT")) != NULL)
+		snprintf(inst->deployment, sizeof(inst->deployment), "%s", v);
 	snprintf(inst->state, sizeof(inst->state), "running");
 	inst->pid = pid;
 	return 1;
@@ -516,14 +520,15 @@ pp_argv(const char *command, const struct provider_instance *inst,
 /* The environment of an instance: ours without OLB_* tags, plus its tags
  * (in tags, NAME=value strings).  NULL-terminated; free the array only. */
 static char **
-pp_envp(char tags[6][256], const struct pp *pp, const struct provider_instance *inst)
+pp_envp(char tags[PROCESS_TAGS][256], const struct pp *pp,
+    const struct provider_instance *inst)
 {
 	size_t n = 0, k = 0;
 	char **envp;
 
 	for (char **e = environ; *e != NULL; e++)
 		n++;
-	if ((envp = calloc(n + 7, sizeof(*envp))) == NULL)
+	if ((envp = calloc(n + PROCESS_TAGS + 1, sizeof(*envp))) == NULL)
 		return NULL;
 	for (char **e = environ; *e != NULL; e++)
 		if (strncmp(*e, "OLB_", 4) != 0 || strncmp(*e, "OLB_TEST", 8) == 0)
@@ -534,7 +539,8 @@ pp_envp(char tags[6][256], const struct pp *pp, const struct provider_instance *
 	snprintf(tags[3], 256, "OLB_ROLE=%s", inst->is_master ? "master" : "client");
 	snprintf(tags[4], 256, "OLB_NAME=%s", inst->name);
 	snprintf(tags[5], 256, "OLB_PORT=%u", (unsigned int)inst->port);
-	for (int i = 0; i < 6; i++)
+	snprintf(tags[6], 256, "OLB_DEPLOYMENT=%s", inst->deployment);
+	for (int i = 0; i < PROCESS_TAGS; i++)
 		envp[k++] = tags[i];
 	envp[k] = NULL;
 	return envp;
@@ -546,7 +552,7 @@ static pid_t
 pp_spawn(const struct pp *pp, const struct provider_instance *inst,
     char *error, size_t esize)
 {
-	char text[4096], *argv[PROCESS_ARGS_MAX], tags[6][256], **envp;
+	char text[4096], *argv[PROCESS_ARGS_MAX], tags[PROCESS_TAGS][256], **envp;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
@@ -654,6 +660,8 @@ pp_launch(struct provider *p, const struct provider_launch *l,
 		snprintf(in->ip, sizeof(in->ip), "%s", PROCESS_IP);
 		snprintf(in->name, sizeof(in->name), "%s", l->name);
 		snprintf(in->launch, sizeof(in->launch), "%s", l->token);
+		snprintf(in->deployment, sizeof(in->deployment), "%s",
+		    l->deployment);
 		snprintf(in->state, sizeof(in->state), "running");
 		in->is_master = l->is_master;
 		if ((in->port = pp_port_pick(pp, &f)) == 0)

@@ -10,9 +10,9 @@
  * A reconcile pass, every SCALER_PASS_MS and soon after an event that
  * matters (a proxy found no capacity, the operator changed the fleet, an
  * instance changed state):
- *   1. reads the desired fleet, the instance records, their counts and the
- *      launch reservations (four HGETALLs: the cost does not grow with the
- *      number of placements);
+ *   1. reads the deployment, the desired fleet, the instance records, their
+ *      counts and the launch reservations (a GET and four HGETALLs: the
+ *      cost does not grow with the number of placements);
  *   2. plans with workers/scaler/fleet.c;
  *   3. carries the plan out: raises of the desired fleet, launches, drains,
  *      terminations, record removals, and probes of pending instances (a
@@ -24,8 +24,9 @@
  * killed at any point leaves a reservation, and the next leader launches it
  * again with the same token, which the provider answers with the instance
  * made the first time: no orphan, no duplicate.  Instances of this cluster
- * the provider lists but Redis does not know are adopted; records whose
- * instance the provider no longer has are marked terminated.
+ * and deployment the provider lists but Redis does not know are adopted
+ * (and only reported when of another deployment); records whose instance
+ * the provider no longer has are marked terminated.
  *
  * Ownership: everything in flight (launches, terminations, probes) is on
  * the scaler's lists and freed at cleanup; callbacks find their entry by
@@ -71,6 +72,7 @@
 #define SCALER_TERM_NOTIFY	3	/* failures in a row that notify, once */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
 #define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
+#define SCALER_READS		6	/* answers that make a pass's snapshot */
 
 /* One instance record of the snapshot. */
 struct scaler_rec {
@@ -129,9 +131,15 @@ static struct scaler {
 	/* In flight. */
 	LIST_HEAD(, scaler_launch)	 launches;
 	LIST_HEAD(, scaler_term)	 terms;
-	/* The provider's last list. */
+	/* The provider's last list, and the instances in it of another
+	 * deployment (reported once each). */
 	struct provider_instance *listed;
 	size_t			 nlisted;
+	char			(*foreign)[PROVIDER_ID_MAX];
+	size_t			 nforeign;
+	/* The deployment: made here if Redis has none, else Redis'. */
+	char			 deployment[PROVIDER_TOKEN_MAX];
+	char			 deployment_new[PROVIDER_TOKEN_MAX];
 	uint64_t		 listed_at;	/* wall ms */
 	int			 list_fresh;
 	/* The pass being read: the desired fleet, answers so far. */
@@ -412,6 +420,38 @@ scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 static void	scaler_pass_plan(void);
 static void	scaler_list_apply(void);
 
+/* SET NX of the deployment, which only a Redis without one takes. */
+static void
+scaler_on_deployment_set(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		sc.read_failed = 1;
+}
+
+/* The deployment as Redis has it: the one made first (or set by an
+ * operator: olbctl fleet deployment). */
+static void
+scaler_on_deployment(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 ||
+	    r->len >= sizeof(sc.deployment) || strspn(r->str,
+	    "0123456789abcdefghijklmnopqrstuvwxyz-") != r->len) {
+		sc.read_failed = 1;
+		return;
+	}
+	if (strcmp(sc.deployment, r->str) == 0)
+		return;
+	log_info("deployment %s%s", r->str, sc.deployment[0] != '\0' ?
+	    " (changed in Redis)" : "");
+	memcpy(sc.deployment, r->str, r->len + 1);
+}
+
 /* The pass's reads are answered: a pass asked for meanwhile comes now. */
 static void
 scaler_pass_done(void)
@@ -457,9 +497,9 @@ scaler_on_launches(struct rconn *rc, redisReply *r, void *arg)
 			sc.nres++;
 		}
 	}
-	/* The last of the four answers: plan only on a whole snapshot (a
-	 * missing read is not an empty one). */
-	if (sc.replies == 4 && !sc.read_failed)
+	/* The last answer: plan only on a whole snapshot (a missing read is
+	 * not an empty one). */
+	if (sc.replies == SCALER_READS && !sc.read_failed)
 		scaler_pass_plan();
 	else
 		scaler_pass_done();
@@ -564,6 +604,9 @@ scaler_record_json(const struct provider_instance *in, const char *name)
 	    json_object_new_string(sc.prov->ops->name));
 	json_object_object_add(o, "cluster",
 	    json_object_new_string(sc.conf->provider.cluster));
+	if (in->deployment[0] != '\0')
+		json_object_object_add(o, "deployment",
+		    json_object_new_string(in->deployment));
 	if (in->launch[0] != '\0')
 		json_object_object_add(o, "launchToken",
 		    json_object_new_string(in->launch));
@@ -627,7 +670,8 @@ scaler_on_launched(enum provider_status st, const struct provider_instance *in,
 static void
 scaler_launch_start(struct scaler_launch *l)
 {
-	struct provider_launch pl = { l->token, l->is_master, l->name };
+	struct provider_launch pl = { l->token, sc.deployment, l->is_master,
+	    l->name };
 
 	log_info("launching %s %s (launch %s)", l->is_master ? "master" : "client",
 	    l->name, l->token);
@@ -665,20 +709,30 @@ scaler_on_reserved(struct rconn *rc, redisReply *r, void *arg)
 	scaler_launch_start(l);
 }
 
+/* SCALER_TOKEN_BYTES random bytes in hex into buf.  0 or -1. */
+static int
+scaler_new_token(char *buf, size_t size)
+{
+	unsigned char raw[SCALER_TOKEN_BYTES];
+
+	if (size < 2 * sizeof(raw) + 1 || RAND_bytes(raw, sizeof(raw)) != 1)
+		return -1;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
 /* Reserve and start one new launch of role. */
 static void
 scaler_launch_reserve(enum fleet_role role)
 {
-	unsigned char raw[SCALER_TOKEN_BYTES];
 	char token[2 * SCALER_TOKEN_BYTES + 1];
 	struct scripts_call c;
 	struct scaler_launch *l;
 	json_object *o;
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
+	if (scaler_new_token(token, sizeof(token)) == -1)
 		return;
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 2 * i, 3, "%02x", raw[i]);
 	if ((l = scaler_launch_new(token, role == FLEET_MASTER, "")) == NULL)
 		return;
 	o = json_object_new_object();
@@ -1198,19 +1252,46 @@ scaler_listed(const char *id)
 	return 0;
 }
 
-/* Adopt the listed instances Redis does not know (no record, no
- * reservation); terminate again those recorded as terminated that still
- * run; mark terminated the records whose instance the list lacks, when the
- * record is older than the list by the grace. */
+/* An instance of the cluster but of another deployment (or of none: made
+ * before deployments, or by hand): never adopted, so never drained or
+ * terminated; the operator hears of it once. */
+static void
+scaler_foreign_add(const struct provider_instance *in,
+    char (*foreign)[PROVIDER_ID_MAX], size_t *n)
+{
+	json_object *f;
+
+	snprintf(foreign[(*n)++], PROVIDER_ID_MAX, "%s", in->id);
+	for (size_t k = 0; k < sc.nforeign; k++)
+		if (strcmp(sc.foreign[k], in->id) == 0)
+			return;
+	log_warn("%s %s (%s:%u) is of cluster %s but of deployment \"%s\", not "
+	    "%s: left alone", in->id, in->name, in->ip, (unsigned int)in->port,
+	    sc.conf->provider.cluster, in->deployment, sc.deployment);
+	f = scaler_fields(in->id, in->name, in->is_master ? "master" : "client");
+	json_object_object_add(f, "deployment",
+	    json_object_new_string(in->deployment));
+	json_object_object_add(f, "ours", json_object_new_string(sc.deployment));
+	event_publish(EVENT_NOTIFY, "instance.foreign", f);
+}
+
+/* Adopt the listed instances of this deployment that Redis does not know
+ * (no record, no reservation); report those of another; terminate again
+ * those recorded as terminated that still run; mark terminated the records
+ * whose instance the list lacks, when the record is older than the list by
+ * the grace. */
 static void
 scaler_list_apply(void)
 {
 	uint64_t grace = sc.prov->ops->list_ms > SCALER_PASS_MS ?
 	    SCALER_GONE_GRACE_MS : 2 * SCALER_PASS_MS;
 	const struct provider_instance *v = sc.listed;
+	char (*foreign)[PROVIDER_ID_MAX];
+	size_t nforeign = 0;
 	json_object *f;
 
-	if (!sc.list_fresh)
+	if (!sc.list_fresh ||
+	    (foreign = calloc(sc.nlisted + 1, sizeof(*foreign))) == NULL)
 		return;
 	sc.list_fresh = 0;
 	for (size_t i = 0; i < sc.nlisted; i++) {
@@ -1223,6 +1304,10 @@ scaler_list_apply(void)
 		}
 		if (scaler_reserved(v[i].launch))
 			continue;
+		if (strcmp(v[i].deployment, sc.deployment) != 0) {
+			scaler_foreign_add(&v[i], foreign, &nforeign);
+			continue;
+		}
 		log_info("adopting %s %s (%s:%u)", v[i].id, v[i].name, v[i].ip,
 		    (unsigned int)v[i].port);
 		event_publish(EVENT_NOTIFY, "instance.adopted", scaler_fields(v[i].id,
@@ -1243,6 +1328,9 @@ scaler_list_apply(void)
 		scaler_transition(rec, rec->in.state, "terminated", "instance.terminated",
 		    f, NULL, NULL);
 	}
+	free(sc.foreign);
+	sc.foreign = foreign;
+	sc.nforeign = nforeign;
 }
 
 /* The pass timer */
@@ -1307,7 +1395,14 @@ scaler_pass_start(void)
 	sc.replies = 0;
 	sc.read_failed = 0;
 	sc.last_pass = now;
-	if (rconn_command(sc.w->redis, scaler_on_details, NULL, "HGETALL %s",
+	/* Redis keeps the deployment; one that lost it (FLUSHALL) gets back
+	 * the one this scaler knows. */
+	if (rconn_command(sc.w->redis, scaler_on_deployment_set, NULL,
+	    "SET %s %s NX", keys_deployment(), sc.deployment[0] != '\0' ?
+	    sc.deployment : sc.deployment_new) == -1 ||
+	    rconn_command(sc.w->redis, scaler_on_deployment, NULL, "GET %s",
+	    keys_deployment()) == -1 ||
+	    rconn_command(sc.w->redis, scaler_on_details, NULL, "HGETALL %s",
 	    keys_instance_details()) == -1 ||
 	    rconn_command(sc.w->redis, scaler_on_counts, NULL, "HGETALL %s",
 	    keys_instance_user_counts()) == -1 ||
@@ -1422,6 +1517,8 @@ scaler_start(struct worker *w)
 	sc.w = w;
 	sc.conf = w->conf;
 	srandom((unsigned int)(getpid() ^ util_mono_ms()));
+	if (scaler_new_token(sc.deployment_new, sizeof(sc.deployment_new)) == -1)
+		return -1;
 	if ((sc.prov = provider_new(w->conf, w->loop)) == NULL) {
 		log_error("provider %s cannot start",
 		    conf_provider_name(w->conf->provider.type));
@@ -1486,6 +1583,9 @@ scaler_cleanup(struct worker *w)
 	free(sc.recs);
 	free(sc.res);
 	free(sc.listed);
+	free(sc.foreign);
+	sc.foreign = NULL;
+	sc.nforeign = 0;
 	sc.recs = NULL;
 	sc.res = NULL;
 	sc.listed = NULL;
