@@ -214,6 +214,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("scaling.max_clients", scaling.max_clients, 50, 0, 10000),
 	SET_INT("scaling.cooldown_ms", scaling.cooldown_ms, 60000, 0, MS_DAY),
 	SET_INT("scaling.drain_timeout_ms", scaling.drain_timeout_ms, 60000, 0, MS_DAY),
+	SET_BOOL("scaling.drain_timeout_terminate", scaling.drain_timeout_terminate, 0, 0),
 	SET_INT("scaling.pending_timeout_ms", scaling.pending_timeout_ms, 600000, 1000,
 	    MS_DAY),
 

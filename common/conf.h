@@ -122,6 +122,7 @@ struct conf {
 		int64_t		 max_clients;
 		int64_t		 cooldown_ms;
 		int64_t		 drain_timeout_ms;
+		int		 drain_timeout_terminate;
 		int64_t		 pending_timeout_ms;
 	} scaling;
 

@@ -35,6 +35,7 @@ static struct {
 	char	 fleet[KEYS_NAME_MAX];
 	char	 launches[KEYS_NAME_MAX];
 	char	 deployment[KEYS_NAME_MAX];
+	char	 instance_accounts_prefix[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
 	char	 lease_scaler[KEYS_NAME_MAX];
 	char	 lease_scaler_fence[KEYS_NAME_MAX];
@@ -94,6 +95,9 @@ keys_init_placement(const char *prefix)
 	    keys_format(keys.launches, sizeof(keys.launches), "%slaunches",
 	    prefix) == -1 ||
 	    keys_format(keys.deployment, sizeof(keys.deployment), "%sdeployment",
+	    prefix) == -1 ||
+	    keys_format(keys.instance_accounts_prefix,
+	    sizeof(keys.instance_accounts_prefix), "%sinstance_accounts:",
 	    prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
@@ -305,6 +309,12 @@ const char *
 keys_launches(void)
 {
 	return keys.launches;
+}
+
+const char *
+keys_instance_accounts_prefix(void)
+{
+	return keys.instance_accounts_prefix;
 }
 
 const char *

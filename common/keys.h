@@ -53,6 +53,10 @@ int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
  * master's clients (actid -> placement order, from the counter
  * "<prefix>tracking_seq"); "<prefix>tracking_dirty" is the set of masters
  * whose client_master_tracking array must be rebuilt from it. */
+/* "<prefix>instance_accounts:" + instance id: set of the actids placed on
+ * that instance, kept with the mappings by the placement scripts (a
+ * drained instance is terminated only when its set proves it empty). */
+const char	*keys_instance_accounts_prefix(void);
 const char	*keys_client_list_prefix(void);
 const char	*keys_tracking_dirty(void);
 const char	*keys_tracking_seq(void);

@@ -63,6 +63,8 @@ static struct {
 	    PRELUDE SCRIPTS_LUA_INSTANCE_STATE, "" },
 	[SCRIPTS_INSTANCE_REMOVE] = { "instance_remove",
 	    PRELUDE SCRIPTS_LUA_INSTANCE_REMOVE, "" },
+	[SCRIPTS_INSTANCE_RETIRE] = { "instance_retire",
+	    PRELUDE SCRIPTS_LUA_INSTANCE_RETIRE, "" },
 	[SCRIPTS_LEASE] = { "lease", PRELUDE SCRIPTS_LUA_LEASE, "" },
 	[SCRIPTS_FLEET] = { "fleet", PRELUDE SCRIPTS_LUA_FLEET, "" },
 	[SCRIPTS_SWEEP] = { "sweep", PRELUDE SCRIPTS_LUA_SWEEP, "" },
@@ -177,6 +179,7 @@ scripts_call_place_masters(struct scripts_call *c, long long max_per_master,
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_instance_accounts_prefix());
 	for (size_t i = 0; i < n; i++)
 		if (!scripts_nonempty(actids[i]) ||
 		    scripts_call_push(c, actids[i]) == -1)
@@ -205,6 +208,7 @@ scripts_call_place_clients(struct scripts_call *c, long long max_per_client,
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_client_list_prefix());
 	scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_instance_accounts_prefix());
 	for (size_t i = 0; i < n; i++)
 		if (!scripts_nonempty(actids[i]) || !scripts_nonempty(masters[i]) ||
 		    scripts_call_push(c, actids[i]) == -1 ||
@@ -254,7 +258,8 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 	scripts_call_push(c, master != NULL ? master : "");
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_routing_channel());
-	return scripts_call_push(c, keys_client_list_prefix());
+	scripts_call_push(c, keys_client_list_prefix());
+	return scripts_call_push(c, keys_instance_accounts_prefix());
 }
 
 int
@@ -275,8 +280,8 @@ scripts_call_sweep(struct scripts_call *c, const char *role,
 		return -1;
 	/* the count stands where a release has the master (ARGV 3) */
 	snprintf(c->number2, sizeof(c->number2), "%d", count);
-	c->argv[c->argc - 4] = c->number2;
-	c->argvlen[c->argc - 4] = strlen(c->number2);
+	c->argv[c->argc - 5] = c->number2;
+	c->argvlen[c->argc - 5] = strlen(c->number2);
 	return 0;
 }
 
@@ -308,7 +313,8 @@ scripts_call_check(struct scripts_call *c, long long max_per_master,
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_client_list_prefix());
 	scripts_call_push(c, c->number);
-	return scripts_call_push(c, c->number2);
+	scripts_call_push(c, c->number2);
+	return scripts_call_push(c, keys_instance_accounts_prefix());
 }
 
 int
@@ -370,6 +376,25 @@ scripts_call_instance_move(struct scripts_call *c, const char *id,
 }
 
 int
+scripts_call_instance_retire(struct scripts_call *c, const char *id,
+    const char *from)
+{
+	if (!scripts_nonempty(id) || !scripts_state_valid(from) ||
+	    scripts_call_begin(c, SCRIPTS_INSTANCE_RETIRE, 6) == -1)
+		return -1;
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_master_mapping());
+	scripts_call_push(c, keys_client_mapping());
+	scripts_call_push(c, id);
+	scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_instance_accounts_prefix());
+	return scripts_call_push(c, from);
+}
+
+int
 scripts_call_instance_remove(struct scripts_call *c, const char *id)
 {
 	if (!scripts_nonempty(id) ||
@@ -390,7 +415,7 @@ scripts_call_fence(struct scripts_call *c, const char *lease_key,
 	int nkeys = atoi(c->numkeys), at = 3 + nkeys;
 
 	if ((c->id != SCRIPTS_INSTANCE_PUT && c->id != SCRIPTS_INSTANCE_STATE &&
-	    c->id != SCRIPTS_INSTANCE_REMOVE) || !scripts_nonempty(lease_key) ||
+	    c->id != SCRIPTS_INSTANCE_REMOVE && c->id != SCRIPTS_INSTANCE_RETIRE) || !scripts_nonempty(lease_key) ||
 	    !scripts_nonempty(token) || c->argc + 2 > SCRIPTS_ARGV_MAX ||
 	    nkeys < 1 || nkeys > 98 || at > c->argc)
 		return -1;

@@ -28,6 +28,7 @@ enum scripts_id {
 	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
+	SCRIPTS_INSTANCE_RETIRE,/* id, from -> {previous, accounts} | nil */
 	SCRIPTS_LEASE,		/* holder, ttl, take|drop, token -> {token, what, cur} */
 	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
 	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
@@ -119,8 +120,13 @@ int		 scripts_call_instance_state(struct scripts_call *c, const char *id,
 int		 scripts_call_instance_move(struct scripts_call *c, const char *id,
 		    const char *from, const char *state);
 int		 scripts_call_instance_remove(struct scripts_call *c, const char *id);
+/* Move a drained instance (in state from) to terminating only if no
+ * account is placed there: its set of accounts, checked against the
+ * mapping, and its count.  Answer {previous state, accounts placed}. */
+int		 scripts_call_instance_retire(struct scripts_call *c, const char *id,
+		    const char *from);
 
-/* Make an instance_put, _state or _remove call a fenced one: refused by
+/* Make an instance_put, _state, _remove or _retire call a fenced one: refused by
  * Redis ("FENCED ...") unless lease_key still holds token.  Call last.
  * 0, or -1 if c has no room or is not one of those. */
 int		 scripts_call_fence(struct scripts_call *c, const char *lease_key,

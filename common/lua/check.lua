@@ -7,13 +7,15 @@
 --       7 client_master_tracking, 8 tracking_dirty, 9 live:master,
 --       10 live:client
 -- ARGV: 1 the client_spread: prefix, 2 the client_list: prefix,
---       3 max_per_master, 4 max_per_client (0: not checked)
+--       3 max_per_master, 4 max_per_client (0: not checked), 5 the
+--       instance_accounts: prefix
 -- Returns {masters, clients, instances, difference, ...}: each
 -- difference one line of text; none when everything agrees.
-local spread, list = ARGV[1], ARGV[2]
+local spread, list, accounts = ARGV[1], ARGV[2], ARGV[5]
 local cap = { master = tonumber(ARGV[3]) or 0,
     client = tonumber(ARGV[4]) or 0 }
-if spread == nil or list == nil or #KEYS < 10 then
+if spread == nil or list == nil or accounts == nil or accounts == '' or
+    #KEYS < 10 then
     return redis.error_reply('check: bad arguments')
 end
 local out = {}
@@ -151,6 +153,37 @@ for _, prefix in ipairs({ spread, list }) do
             end
         end
     until cursor == '0'
+end
+-- each instance's set of accounts holds exactly the accounts mapped to it
+local placed_on = {}
+for _, m in pairs(mapping) do
+    for actid, id in pairs(m) do
+        placed_on[id] = placed_on[id] or {}
+        placed_on[id][actid] = true
+    end
+end
+local cursor = '0'
+repeat
+    local got = redis.call('SCAN', cursor, 'MATCH', accounts .. '*',
+        'COUNT', 1000)
+    cursor = got[1]
+    for _, key in ipairs(got[2]) do
+        local id = string.sub(key, #accounts + 1)
+        for _, actid in ipairs(redis.call('SMEMBERS', key)) do
+            if not (placed_on[id] and placed_on[id][actid]) then
+                diff('instance %s: %s in its set of accounts, not placed there',
+                    id, actid)
+            end
+        end
+    end
+until cursor == '0'
+for id, set in pairs(placed_on) do
+    for actid in pairs(set) do
+        if redis.call('SISMEMBER', accounts .. id, actid) == 0 then
+            diff('instance %s: %s placed there, not in its set of accounts',
+                id, actid)
+        end
+    end
 end
 -- the global counters, and the live sets against the states
 local global = hash(KEYS[6])

@@ -20,15 +20,8 @@ if not ok or type(rec) ~= 'table' then
     return redis.error_reply('instance_state: record of ' .. id ..
         ' is not a JSON object')
 end
-local previous = tostring(rec.state)
-if ARGV[4] and ARGV[4] ~= '' and ARGV[4] ~= previous then
-    return previous
+if ARGV[4] and ARGV[4] ~= '' and ARGV[4] ~= tostring(rec.state) then
+    return tostring(rec.state)
 end
-if previous ~= state or tonumber(rec.stateSince) == nil then
-    rec.stateSince = now_ms()
-end
-rec.state = state
-redis.call('HSET', details, id, cjson.encode(rec))
-live_update(live_master, live_client, id, rec)
-routing_publish(channel, { op = 'instance', id = id, state = state })
-return previous
+return state_write(details, live_master, live_client, channel, id, rec,
+    state)

@@ -6,18 +6,20 @@
 -- ARGV: 1 max_per_client, 2 the client_spread: key prefix, 3 the
 --       client_list: key prefix (the script appends a master actid: such
 --       keys are not declared, so this is not Redis Cluster safe; olb uses
---       one Redis), 4 routing channel, then pairs: actid, master actid
+--       one Redis), 4 routing channel, 5 the instance_accounts: key
+--       prefix (the same), then pairs: actid, master actid
 -- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or
 -- nil when no live client instance is below max (the account then keeps
 -- any placement it had)}; seq is the routing sequence when it ran.
 local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[4]
-if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 6 or
-    #ARGV % 2 ~= 0 or #KEYS < 9 then
+local accounts = ARGV[5]
+if max == nil or spread == nil or ARGV[3] == nil or #ARGV < 7 or
+    #ARGV % 2 ~= 1 or #KEYS < 9 or accounts == '' then
     return redis.error_reply('place_client: bad arguments')
 end
-for i = 5, #ARGV do
+for i = 6, #ARGV do
     if ARGV[i] == '' then
         return redis.error_reply('place_client: bad arguments')
     end
@@ -42,6 +44,8 @@ local function place(actid, master)
                 tracking_add(k, master, actid)
                 redis.call('HSET', masters, actid, master)
             end
+            -- heals a set written before sets existed
+            accounts_move(accounts, actid, nil, cur)
             return answer(cur, rec, 'existing')
         end
     end
@@ -56,13 +60,14 @@ local function place(actid, master)
         added = added + 1
     end
     redis.call('HSET', mapping, actid, id)
+    accounts_move(accounts, actid, cur, id)
     redis.call('HSET', masters, actid, master)
     fleet_spread_add(f, spread, master, id, 1)
     tracking_add(k, master, actid)
     fleet_count_up(f, id)
     return answer(id, rec, 'placed')
 end
-for i = 5, #ARGV, 2 do out[(i - 1) / 2] = place(ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do out[(i - 2) / 2] = place(ARGV[i], ARGV[i + 1]) end
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end
 return out

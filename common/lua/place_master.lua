@@ -2,17 +2,18 @@
 -- batch of accounts in order.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,
 --       4 live:master, 5 global_state
--- ARGV: 1 max_per_master, 2 routing channel, 3.. the actids
+-- ARGV: 1 max_per_master, 2 routing channel, 3 the instance_accounts: key
+--       prefix (not Cluster safe, as in place_client), 4.. the actids
 -- Returns {seq, then per actid {id, ip, port, 'existing'|'placed'}, or
 -- nil when no live master is below max (the account then keeps any
 -- placement it had)}; seq is the routing sequence when the batch ran.
 local details, counts, mapping, live, global =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local max, channel = tonumber(ARGV[1]), ARGV[2]
-if max == nil or #ARGV < 3 or #KEYS < 5 then
+local max, channel, accounts = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+if max == nil or #ARGV < 4 or #KEYS < 5 or accounts == '' then
     return redis.error_reply('place_master: bad arguments')
 end
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     if ARGV[i] == '' then
         return redis.error_reply('place_master: bad arguments')
     end
@@ -25,7 +26,11 @@ local function place(actid)
     local cur = redis.call('HGET', mapping, actid)
     if cur then
         local rec = fleet_record(f, cur)
-        if rec then return answer(cur, rec, 'existing') end
+        if rec then
+            -- heals a set written before sets existed
+            accounts_move(accounts, actid, nil, cur)
+            return answer(cur, rec, 'existing')
+        end
     end
     local id, rec = fleet_pick(f, max, nil)
     if id == nil then return false end
@@ -36,9 +41,10 @@ local function place(actid)
         added = added + 1
     end
     redis.call('HSET', mapping, actid, id)
+    accounts_move(accounts, actid, cur, id)
     fleet_count_up(f, id)
     return answer(id, rec, 'placed')
 end
-for i = 3, #ARGV do out[i - 1] = place(ARGV[i]) end
+for i = 4, #ARGV do out[i - 2] = place(ARGV[i]) end
 if added > 0 then hash_add(global, 'masterCount', added, false) end
 return out

@@ -52,6 +52,16 @@ local function count_down(counts, details, id)
     hash_add(counts, id, -1, redis.call('HEXISTS', details, id) == 0)
 end
 
+-- The accounts placed on each instance: a set per instance (prefix ..
+-- id), kept in step with the mapping by every script that changes it, so a
+-- drained instance is proven empty by its own set, at a cost that does not
+-- grow with the accounts placed elsewhere.  An account leaves from (if
+-- any) and joins to (if any).
+local function accounts_move(prefix, actid, from, to)
+    if from then redis.call('SREM', prefix .. from, actid) end
+    if to then redis.call('SADD', prefix .. to, actid) end
+end
+
 -- Redis' clock in ms.
 local function now_ms()
     local t = redis.call('TIME')
@@ -176,6 +186,22 @@ local function live_update(live_master, live_client, id, rec)
     end
 end
 
+-- Write rec (decoded) of id in state, with stateSince when the state
+-- changes, keep the live sets in step and publish the change.  The
+-- previous state.
+local function state_write(details, live_master, live_client, channel, id,
+    rec, state)
+    local previous = tostring(rec.state)
+    if previous ~= state or tonumber(rec.stateSince) == nil then
+        rec.stateSince = now_ms()
+    end
+    rec.state = state
+    redis.call('HSET', details, id, cjson.encode(rec))
+    live_update(live_master, live_client, id, rec)
+    routing_publish(channel, { op = 'instance', id = id, state = state })
+    return previous
+end
+
 -- Free an account's place: mapping, count, global counter and, for a
 -- client, its master record, spread and tracking entry (the tracking entry
 -- also when it was left without a placement).  Publishes the release.
@@ -196,6 +222,7 @@ local function release_account(k, role, actid, master, spread, channel,
     end
     if not cur then return 0 end
     redis.call('HDEL', k.mapping, actid)
+    accounts_move(k.accounts, actid, cur, nil)
     count_down(k.counts, k.details, cur)
     hash_add(k.global, role == 'master' and 'masterCount' or 'clientCount',
         -1, false)
@@ -206,16 +233,17 @@ end
 
 -- The KEYS and ARGV of release, locate and sweep, checked: k, role, actid
 -- (sweep: the cursor), master (sweep: the count), spread prefix, channel;
--- or nil.
+-- or nil.  ARGV 6 is the client_list: prefix, 7 the instance_accounts:
+-- prefix.
 local function release_args()
     local role, actid = ARGV[1], ARGV[2]
     if (role ~= 'master' and role ~= 'client') or actid == nil or
         actid == '' or ARGV[4] == nil or ARGV[5] == nil or
-        ARGV[6] == nil or #KEYS < 8 then
+        ARGV[6] == nil or ARGV[7] == nil or ARGV[7] == '' or #KEYS < 8 then
         return nil
     end
     local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],
         global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],
-        dirty = KEYS[7], seq = KEYS[8], list = ARGV[6] }
+        dirty = KEYS[7], seq = KEYS[8], list = ARGV[6], accounts = ARGV[7] }
     return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]
 end

@@ -5,12 +5,13 @@
 -- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if
 --       unknown: the recorded one is used first), 4 the client_spread: key
 --       prefix, 5 routing channel, 6 the client_list: key prefix (both
---       not Cluster safe, as in place_client), 7 the instance whose
---       listener was removed ('' = wherever it is)
+--       not Cluster safe, as in place_client), 7 the instance_accounts:
+--       key prefix, 8 the instance whose listener was removed ('' =
+--       wherever it is)
 -- Returns {1 if the account was placed (on that instance) else 0, the
 -- routing sequence after it (the release message's number when 1)}.
 local k, role, actid, master, spread, channel = release_args()
 if k == nil then return redis.error_reply('release: bad arguments') end
 local found = release_account(k, role, actid, master, spread, channel,
-    ARGV[7])
+    ARGV[8])
 return { found, routing_seq(channel) }

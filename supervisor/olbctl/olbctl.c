@@ -83,6 +83,8 @@ usage(void)
 	    "  fleet down      drain and terminate every managed instance now\n"
 	    "  fleet scale [--masters N] [--clients M]\n"
 	    "                  set the desired fleet (excess instances are drained)\n"
+	    "  fleet unblock   launch again the roles whose launches never became\n"
+	    "                  running (scale.blocked)\n"
 	    "  fleet deployment ID\n"
 	    "                  this deployment is ID (as its instances' tag\n"
 	    "                  olb:deployment says): instances of ID are adopted,\n"
@@ -761,6 +763,12 @@ fleet_print(struct ctl *ctl, redisContext *rc)
 	if (f.other > 0)
 		printf("(%lld instances of other providers are not managed)\n",
 		    f.other);
+	for (int role = 0; role < 2; role++)
+		if (ctl_field(fleet, role == 0 ? "blocked:master" : "blocked:client",
+		    NULL) != NULL)
+			printf("(%s launches are blocked: they never became "
+			    "running; olbctl fleet unblock)\n", role == 0 ?
+			    "master" : "client");
 	freeReplyObject(fleet);
 	freeReplyObject(launches);
 	freeReplyObject(lease);
@@ -868,6 +876,34 @@ ctl_fleet_deployment(struct ctl *ctl, const char *id)
 	return ok ? 0 : 1;
 }
 
+/* fleet unblock: launches of both roles may start again (scale.blocked). */
+static int
+ctl_fleet_unblock(struct ctl *ctl)
+{
+	redisContext *rc;
+	redisReply *r;
+	json_object *f;
+	int ok;
+
+	if ((rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	r = redisCommand(rc, "HDEL %s blocked:master blocked:client", keys_fleet());
+	ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+	if (!ok)
+		fprintf(stderr, "olbctl: fleet unblock: %s\n", r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : "Redis did not answer");
+	else
+		printf("%lld role(s) unblocked\n", r->integer);
+	freeReplyObject(r);
+	if (ok) {
+		f = json_object_new_object();
+		json_object_object_add(f, "unblocked", json_object_new_boolean(1));
+		ctl_event(rc, EVENT_NOTIFY, "fleet.changed", f);
+	}
+	redisFree(rc);
+	return ok ? 0 : 1;
+}
+
 /* fleet up: at least the initial fleet (a fleet already larger keeps its
  * size). */
 static int
@@ -921,6 +957,8 @@ cmd_fleet(struct ctl *ctl, int argc, char **argv)
 		return ctl_fleet_set(ctl, "down", 0, 0);
 	if (strcmp(argv[1], "deployment") == 0 && argc == 3)
 		return ctl_fleet_deployment(ctl, argv[2]);
+	if (strcmp(argv[1], "unblock") == 0 && argc == 2)
+		return ctl_fleet_unblock(ctl);
 	if (strcmp(argv[1], "scale") != 0 || argc < 4 || argc % 2 != 0)
 		usage();
 	for (int i = 2; i + 1 < argc; i += 2) {

@@ -23,8 +23,14 @@ BROKEN = [
     ("bad address", "proxy: {\n  listen = \"nowhere\";\n};\n", [],
      ["{f}:2: proxy.listen: 'nowhere' is not host:port"]),
     ("ec2 without region", "provider: {\n  type = \"ec2\";\n  ec2: { ami_id = \"ami-1\"; "
-     "instance_type = \"t3.small\"; subnet_id = \"subnet-1\"; security_group = \"sg-1\"; };\n};\n",
+     "instance_type = \"t3.small\"; subnet_id = \"subnet-1\"; security_group = \"sg-1\"; };\n"
+     "  cluster = \"prod\";\n};\n",
      [], ["{f}:2: provider.ec2.region: required when provider.type is \"ec2\""]),
+    ("ec2 on the default cluster name", "provider: {\n  type = \"ec2\";\n  ec2: { "
+     "region = \"us-east-1\"; ami_id = \"ami-1\"; instance_type = \"t3.small\"; "
+     "subnet_id = \"subnet-1\"; security_group = \"sg-1\"; };\n};\n",
+     [], ["{f}:2: provider.cluster: required when provider.type is \"ec2\" (a name of this "
+          "deployment's own, not the default \"olb\")"]),
     ("static without masters", "provider: {\n  type = \"static\";\n};\n", [],
      ["{f}:2: provider.static.masters: at least one master is required when "
       "provider.type is \"static\""]),

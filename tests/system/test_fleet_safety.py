@@ -1,12 +1,15 @@
 """Fleet safety (SPEC §5, §6): the scaler never tears down what it cannot
 prove is meant to go.  Real olb-listener instances of the process provider.
 """
+import http.client
+import json
 import tempfile
 import time
 
-from conftest import Events, RedisServer, pid_alive, wait_for
-from test_ec2 import ec2_fleet, ec2_olbd, fake  # noqa: F401 (fake: a fixture)
-from test_scaler import ctl, fleet_of, place, running, scaler_olbd
+from conftest import Events, RedisServer, free_port, pid_alive, wait_for
+from fake_ec2 import FakeEC2
+from test_ec2 import AK, SECRET, ec2_fleet, ec2_olbd, fake  # noqa: F401 (fake: a fixture)
+from test_scaler import P, TOKEN, ctl, fleet_of, place, records, running, scaler_olbd
 
 
 def test_redis_losing_its_data_terminates_nothing(olbd_factory, redis_server, events):
@@ -91,6 +94,76 @@ def test_second_deployment_of_the_same_cluster_terminates_nothing(
         if second is not None:
             second.stop()
         other.stop()
+
+
+def unplace(port, actid, master=None):
+    """remove_user_listener for one account: its status."""
+    doc = {"actid": actid, "broker": "b", "access_token": "at",
+           "master_actid": master or "", "services": {"master": master is None}}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("POST", "/api/v1/listener/remove_user_listener",
+                     body=json.dumps(doc), headers={
+                         "Content-Type": "application/json",
+                         "Authorization": "Bearer " + TOKEN})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def test_drained_with_a_wrong_count_is_not_terminated(olbd_factory, redis_server, events):
+    """A drained instance whose count reads 0 while an account is still placed
+    there: the placements themselves (its set of accounts, checked against
+    the mapping) keep it running.  At the drain timeout the operator hears
+    of it (instance.drain_stuck) and it still runs; once the account is gone
+    it is terminated."""
+    olbd = scaler_olbd(olbd_factory, extra=["scaling.initial_instances=2"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "client")) == 1, 15, what="the initial fleet")
+    assert place(olbd.port, "WRONG-M")[0] == 200
+    assert place(olbd.port, "WRONG-C", master="WRONG-M")[0] == 200
+    (cid, crec), = running(r, "client").items()
+    assert r.hget(P + "client_mapping", "WRONG-C") == cid
+    ctl(olbd, "instance", "drain", cid)
+    wait_for(lambda: records(r)[cid]["state"] == "draining", 5, what="draining")
+    r.hset(P + "instance_user_counts", cid, 0)      # the count drifted
+    since = time.time()
+    stuck = events.wait("instance.drain_stuck", timeout=15, pred=lambda e: e["id"] == cid)
+    assert stuck[0]["level"] == "notify" and stuck[0]["accounts"] == 1
+    assert time.time() - since >= 1.5               # scaling.drain_timeout_ms=2000
+    time.sleep(2)                                   # passes that must not act
+    assert records(r)[cid]["state"] == "draining"
+    assert pid_alive(crec["pid"])
+    assert not [e for e in events.of_type("instance.terminating") if e["id"] == cid]
+    assert len(events.of_type("instance.drain_stuck")) == 1      # once
+    # The account leaves: now the placements prove it empty.
+    assert unplace(olbd.port, "WRONG-C", master="WRONG-M") == 200
+    wait_for(lambda: records(r)[cid]["state"] == "terminated", 15, what="terminated")
+    term = [e for e in events.of_type("instance.terminating") if e["id"] == cid]
+    assert term and term[0]["reason"] == "drained" and term[0]["accounts"] == 0
+    assert not pid_alive(crec["pid"])
+
+
+def test_fleet_down_past_the_deadline_ends_sessions(olbd_factory, redis_server, events):
+    """An explicit fleet down ends the day's sessions: at the drain deadline the
+    instances still holding accounts are terminated too, and the events say
+    how many accounts were still placed."""
+    olbd = scaler_olbd(olbd_factory, extra=["scaling.initial_instances=2"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "client")) == 1, 15, what="the initial fleet")
+    assert place(olbd.port, "DOWN-M")[0] == 200
+    assert place(olbd.port, "DOWN-C", master="DOWN-M")[0] == 200
+    pids = [v["pid"] for v in running(r, None).values()]
+    ctl(olbd, "fleet", "down")
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 20, what="every instance stopped")
+    term = events.of_type("instance.terminating")
+    assert sorted((e["reason"], e["accounts"]) for e in term) == [
+        ("fleet down: drain timeout", 1), ("fleet down: drain timeout", 1)]
+    assert not events.of_type("instance.drain_stuck")
 
 
 def test_terminate_refused_stops_and_notifies_once(olbd_factory, fake, tmpdir_path,
@@ -192,3 +265,34 @@ def test_skewed_clock_still_launches(olbd_factory, fake, tmpdir_path, redis_serv
     assert not events.of_type("instance.launch_failed")
     ctl(olbd, "fleet", "down")
     wait_for(lambda: not fake.live(), 30, what="the instances terminated")
+
+
+def test_launches_that_never_run_block_the_role(olbd_factory, tmpdir_path, redis_server,
+                                               events):
+    """Instances that never answer their health check (a bad image, a security
+    group that keeps the check out): after a few launches the role stops
+    launching (scale.blocked, notify) instead of billing a fleet that never
+    serves; olbctl fleet unblock starts them again."""
+    dead = FakeEC2(access_key=AK, secret_key=SECRET, instance_port=free_port(),
+                   launch_delay=0.2, terminate_delay=0.2, terminated_ttl=3.0)
+    dead.start()
+    try:
+        olbd = ec2_olbd(olbd_factory, dead, tmpdir_path, extra=[
+            "scaling.initial_instances=1", "scaling.pending_timeout_ms=1500"])
+        r = redis_server.client()
+        ctl(olbd, "fleet", "up")
+        blocked = events.wait("scale.blocked", timeout=40)[0]
+        assert blocked["level"] == "notify" and blocked["instanceRole"] == "master"
+        assert blocked["failures"] == 3
+        runs = len(dead.runs())
+        assert 3 <= runs <= 4, runs
+        assert "master launches are blocked" in ctl(olbd, "fleet").stdout
+        time.sleep(6)       # four pending timeouts' worth: nothing more
+        assert len(dead.runs()) == runs
+        wait_for(lambda: not dead.live(), 15, what="the failed instances terminated")
+        assert r.hget("loadbalancer:fleet", "blocked:master")
+        ctl(olbd, "fleet", "unblock")
+        wait_for(lambda: len(dead.runs()) > runs, 15, what="a launch after unblock")
+        assert "blocked" not in ctl(olbd, "fleet").stdout
+    finally:
+        dead.stop()

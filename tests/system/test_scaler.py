@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, OLBCTL, answers, cluster_pids, free_port, wait_for
+from conftest import BUILD, OLBCTL, answers, cluster_pids, free_port, pid_alive, wait_for
 
 P = "loadbalancer:"
 TOKEN = "t-scaler-token"
@@ -389,8 +389,10 @@ def test_static_provider(olbd_factory, redis_server, tmpdir_path):
 
 
 def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
-    """An instance unhealthy for health.replace_after_ms is drained, terminated
-    and replaced; the desired fleet stays the same."""
+    """An instance unhealthy for health.replace_after_ms is drained and
+    replaced at once; the desired fleet stays the same.  It is terminated
+    when no account is placed there any more: its account, placed again on
+    its next call, moves to the replacement, and only then does it go."""
     olbd = scaler_olbd(olbd_factory, extra=[
         "scaling.initial_instances=2", "health.replace_after_ms=1500"])
     r = redis_server.client()
@@ -402,7 +404,7 @@ def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
     assert place(olbd.port, "UC", master="UM")[0] == 200
     t0 = time.monotonic()
     ctl(olbd, "instance", "state", cid, "unhealthy")
-    wait_for(lambda: records(r)[cid]["state"] == "terminated", 15, what="replaced")
+    wait_for(lambda: records(r)[cid]["state"] == "draining", 15, what="drained")
     assert time.monotonic() - t0 >= 1.4
     wait_for(lambda: len(running(r, "client")) == 1, 15, what="a new client")
     (nid, nrec), = running(r, "client").items()
@@ -410,6 +412,11 @@ def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
     assert r.hget(P + "fleet", "clients") == "1"
     drained = events.wait("instance.draining", pred=lambda e: e["id"] == cid)
     assert drained[0]["reason"] == "unhealthy too long"
-    # The account on it is placed again on its next call, on the new client.
+    # Its account keeps it until the drain timeout tells the operator...
+    events.wait("instance.drain_stuck", timeout=10, pred=lambda e: e["id"] == cid)
+    assert records(r)[cid]["state"] == "draining" and pid_alive(crec["pid"])
+    # ... and is placed again on its next call, on the new client: then the
+    # old one is empty, and goes.
     status, body = place(olbd.port, "UC", master="UM")
     assert status == 200 and json.loads(body)["name"] == "Client_Listener-2"
+    wait_for(lambda: records(r)[cid]["state"] == "terminated", 15, what="terminated")

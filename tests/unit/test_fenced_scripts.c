@@ -726,6 +726,107 @@ test_instance_move_and_since(void **state)
 	assert_null(instance_record(f, "i-9"));
 }
 
+/* instance_retire fenced by token: the answer must be {want_prev,
+ * want_accounts}. */
+static void
+instance_retire(struct test_sync *f, const char *id, const char *token,
+    const char *want_prev, long long want_accounts)
+{
+	struct scripts_call c;
+	redisReply *r;
+
+	assert_int_equal(scripts_call_instance_retire(&c, id, "draining"), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), token), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 2);
+	assert_string_equal(r->element[0]->str, want_prev);
+	assert_int_equal(r->element[1]->integer, want_accounts);
+	freeReplyObject(r);
+}
+
+static void
+place_client(struct test_sync *f, const char *actid)
+{
+	struct scripts_call c;
+	redisReply *r;
+
+	assert_int_equal(scripts_call_place_client(&c, actid, "M-1", 10), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
+	freeReplyObject(r);
+}
+
+static long long
+accounts_on(struct test_sync *f, const char *id)
+{
+	return test_redis_int(f->ctx, "SCARD %s%s",
+	    keys_instance_accounts_prefix(), id);
+}
+
+/* Every placement script keeps the instance's set of accounts with the
+ * mapping, and a drained instance goes to terminating only when that set
+ * (checked against the mapping) and its count both say empty: a count that
+ * reads 0 with an account still mapped there terminates nothing. */
+static void
+test_instance_retire_proves_empty(void **state)
+{
+	struct test_sync *f = *state;
+	struct scripts_call c;
+	char tok[TOKEN_MAX];
+	json_object *o;
+
+	lease_acquire(f, HOLDER_A, "", 1, tok);
+	instance_put(f, "i-1", REC_RUNNING, tok);
+	place_client(f, "C-1");
+	place_client(f, "C-2");
+	assert_int_equal(accounts_on(f, "i-1"), 2);
+	assert_int_equal(test_redis_int(f->ctx, "SISMEMBER %s%s C-2",
+	    keys_instance_accounts_prefix(), "i-1"), 1);
+
+	/* Not draining: nothing moves. */
+	instance_retire(f, "i-1", tok, "running", 0);
+	instance_move(f, "i-1", "running", "draining", tok, "running");
+	instance_retire(f, "i-1", tok, "draining", 2);
+
+	/* The count drifted to 0; the placements still show one account. */
+	assert_int_equal(scripts_call_release(&c, "client", "C-1", "M-1", ""), 0);
+	run_ok(f, &c);
+	assert_int_equal(accounts_on(f, "i-1"), 1);
+	assert_int_equal(test_redis_do(f->ctx, "HSET %s i-1 0",
+	    keys_instance_user_counts()), 0);
+	instance_retire(f, "i-1", tok, "draining", 1);
+	assert_non_null(o = instance_record(f, "i-1"));
+	assert_string_equal(json_object_get_string(json_object_object_get(o,
+	    "state")), "draining");
+	json_object_put(o);
+
+	/* A member the mapping no longer puts there is dropped; a count
+	 * still above 0 with an empty set waits too. */
+	assert_int_equal(test_redis_do(f->ctx, "HSET %s C-2 i-other",
+	    keys_client_mapping()), 0);
+	assert_int_equal(test_redis_do(f->ctx, "HSET %s i-1 3",
+	    keys_instance_user_counts()), 0);
+	instance_retire(f, "i-1", tok, "draining", 3);
+	assert_int_equal(accounts_on(f, "i-1"), 0);
+
+	/* Empty by both: terminating, in the same script. */
+	assert_int_equal(test_redis_do(f->ctx, "HSET %s i-1 0",
+	    keys_instance_user_counts()), 0);
+	instance_retire(f, "i-1", tok, "draining", 0);
+	assert_non_null(o = instance_record(f, "i-1"));
+	assert_string_equal(json_object_get_string(json_object_object_get(o,
+	    "state")), "terminating");
+	json_object_put(o);
+
+	/* Fenced like the other instance scripts. */
+	assert_int_equal(scripts_call_instance_retire(&c, "i-1", "draining"), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), "x#9"), 0);
+	run_refused(f, &c, "FENCED");
+	assert_int_equal(scripts_call_instance_retire(&c, "i-1", "nonsense"), -1);
+}
+
 int
 main(void)
 {
@@ -747,6 +848,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_instance_fenced,
 		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_instance_move_and_since,
+		    test_sync_setup, test_sync_teardown),
+		cmocka_unit_test_setup_teardown(test_instance_retire_proves_empty,
 		    test_sync_setup, test_sync_teardown),
 	};
 

@@ -434,8 +434,8 @@ static const struct state_case state_cases[] = {
 	    "drained", 1 },
 	{ "draining, accounts left, young", FLEET_DRAINING, 5, 59999, -1, NONE,
 	    NULL, 1 },
-	{ "draining past drain_timeout", FLEET_DRAINING, 5, 60000, -1,
-	    FLEET_TERMINATE, "drain timeout", 1 },
+	{ "draining past drain_timeout, accounts left: tell and wait",
+	    FLEET_DRAINING, 5, 60000, -1, FLEET_STUCK, "drain timeout", 1 },
 	{ "terminating: terminate again", FLEET_TERMINATING, 0, 0, -1,
 	    FLEET_TERMINATE, "terminating", 1 },
 	{ "terminated, young: kept", FLEET_TERMINATED, 0, 3599999, -1, NONE,
@@ -485,6 +485,64 @@ test_state_actions(void **state)
 			    p->desired[FLEET_CLIENT]);
 		assert_int_equal(p->nacts, c->want_act == NONE ? 0 : 1);
 	}
+}
+
+/* A drained instance with accounts at the timeout: waits for an operator
+ * while the fleet is up or unknown; terminated when the fleet is down (its
+ * purpose) or when the rules say so. */
+static void
+test_drain_timeout(void **state)
+{
+	struct world w;
+	const char *why = NULL;
+	size_t d;
+
+	(void)state;
+	world_init(&w);
+	w.view.desired[FLEET_MASTER] = 1;
+	world_add(&w, FLEET_MASTER, FLEET_RUNNING, 0, 1000);
+	d = world_add(&w, FLEET_CLIENT, FLEET_DRAINING, 3, 60000);
+	world_plan(&w);
+	assert_int_equal(act_for(&w, d, &why), FLEET_STUCK);
+	w.view.unset = 1;
+	world_plan(&w);
+	assert_int_equal(act_for(&w, d, &why), FLEET_STUCK);
+	w.view.unset = 0;
+	w.view.up = 0;
+	world_plan(&w);
+	assert_int_equal(act_for(&w, d, &why), FLEET_TERMINATE);
+	assert_string_equal(why, "fleet down: drain timeout");
+	w.view.up = 1;
+	w.rules.drain_force = 1;
+	world_plan(&w);
+	assert_int_equal(act_for(&w, d, &why), FLEET_TERMINATE);
+	assert_string_equal(why, "drain timeout");
+	/* Empty: terminated once the placements confirm it, whatever the
+	 * age. */
+	w.inst[d].count = 0;
+	w.inst[d].since = w.view.now;
+	world_plan(&w);
+	assert_int_equal(act_for(&w, d, &why), FLEET_TERMINATE);
+	assert_string_equal(why, FLEET_WHY_DRAINED);
+}
+
+/* A blocked role launches nothing, not even a replacement; the other role
+ * still does. */
+static void
+test_blocked_launches_nothing(void **state)
+{
+	const struct fleet_plan *p;
+	struct world w;
+
+	(void)state;
+	world_init(&w);
+	w.view.desired[FLEET_MASTER] = 1;
+	w.view.desired[FLEET_CLIENT] = 2;
+	w.view.blocked[FLEET_CLIENT] = 1;
+	p = world_plan(&w);
+	assert_int_equal(p->launch[FLEET_MASTER], 1);
+	assert_int_equal(p->launch[FLEET_CLIENT], 0);
+	assert_int_equal(p->desired[FLEET_CLIENT], 2);
 }
 
 /* Desired lowered below what runs: exactly the excess is drained, pending
@@ -737,6 +795,8 @@ main(void)
 		cmocka_unit_test(test_state_actions),
 		cmocka_unit_test(test_excess_drained),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_drain_timeout),
+		cmocka_unit_test(test_blocked_launches_nothing),
 		cmocka_unit_test(test_unhealthy_blocks_raise),
 		cmocka_unit_test(test_excess_not_for_launches),
 	};

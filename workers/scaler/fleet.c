@@ -70,10 +70,19 @@ fleet_by_state(const struct fleet_view *v, const struct fleet_rules *r,
 		fleet_act(p, i, FLEET_TERMINATE, "terminating");
 		return 0;
 	case FLEET_DRAINING:
+		/* Accounts still there at the timeout: an explicit fleet down
+		 * ends them (its purpose), anything else waits for an
+		 * operator unless told otherwise. */
 		if (in->count <= 0)
-			fleet_act(p, i, FLEET_TERMINATE, "drained");
-		else if (age >= r->drain_timeout_ms)
+			fleet_act(p, i, FLEET_TERMINATE, FLEET_WHY_DRAINED);
+		else if (age < r->drain_timeout_ms)
+			;
+		else if (!v->up && !v->unset)
+			fleet_act(p, i, FLEET_TERMINATE, "fleet down: drain timeout");
+		else if (r->drain_force)
 			fleet_act(p, i, FLEET_TERMINATE, "drain timeout");
+		else
+			fleet_act(p, i, FLEET_STUCK, "drain timeout");
 		return 0;
 	case FLEET_PENDING:
 		if (age >= r->pending_timeout_ms) {
@@ -217,7 +226,7 @@ fleet_plan_role(const struct fleet_view *v, const struct fleet_rules *r,
 	p->desired[role] = fleet_raise(v, r, role, &t, p);
 	target = p->desired[role] < r->cap[role] ? p->desired[role] : r->cap[role];
 	have = t.active + v->launching[role];
-	if (have < target)
+	if (have < target && !v->blocked[role])
 		p->launch[role] = target - have;
 	else if (t.active > target)	/* launches in flight: drained later */
 		fleet_trim(v, role, t.active - target, active, p);

@@ -19,6 +19,9 @@
  * exactly the launches it needs.  Raises wait scaling.cooldown_ms after the
  * last raise of the same role and stop at the hard caps.
  *
+ * A blocked role (its launches never became running: scale.blocked)
+ * launches nothing until an operator clears it; the rest of its plan holds.
+ *
  * Unknown is not down: a desired fleet whose state nobody wrote (a new
  * deployment, or a Redis that lost its data) launches, raises and drains
  * nothing; only the instances' own states still act (a pending timeout, a
@@ -54,6 +57,7 @@ struct fleet_rules {
 	int64_t		 cooldown_ms;
 	int64_t		 replace_after_ms;	/* 0: never replace */
 	int64_t		 drain_timeout_ms;
+	int		 drain_force;		/* terminate at the timeout */
 	int64_t		 pending_timeout_ms;
 	int64_t		 terminated_keep_ms;
 };
@@ -65,6 +69,7 @@ struct fleet_view {
 	long long			 desired[FLEET_ROLES];
 	int64_t				 last_raise[FLEET_ROLES];	/* ms */
 	int				 exhausted[FLEET_ROLES];
+	int				 blocked[FLEET_ROLES];	/* launch none */
 	long long			 launching[FLEET_ROLES];
 	const struct fleet_instance	*inst;
 	size_t				 n;
@@ -73,10 +78,17 @@ struct fleet_view {
 
 enum fleet_act {
 	FLEET_DRAIN,		/* stop placing; terminate when empty */
-	FLEET_TERMINATE,	/* (again) terminate at the provider */
+	FLEET_TERMINATE,	/* (again) terminate at the provider: when the
+				   placements show it empty (drained), or
+				   regardless (any other why) */
+	FLEET_STUCK,		/* drain timeout with accounts: tell, wait */
 	FLEET_FAIL,		/* pending too long: launch failed, terminate */
 	FLEET_FORGET,		/* terminated long enough: remove the record */
 };
+
+/* The why of a FLEET_TERMINATE that needs the placements to show the
+ * instance empty. */
+#define FLEET_WHY_DRAINED	"drained"
 
 struct fleet_action {
 	size_t		 index;		/* into view->inst */

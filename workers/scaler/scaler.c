@@ -10,9 +10,10 @@
  * A reconcile pass, every SCALER_PASS_MS and soon after an event that
  * matters (a proxy found no capacity, the operator changed the fleet, an
  * instance changed state):
- *   1. reads the deployment, the desired fleet, the instance records, their
- *      counts and the launch reservations (a GET and four HGETALLs: the
- *      cost does not grow with the number of placements);
+ *   1. reads Redis' clock (every age is measured on it), the deployment,
+ *      the desired fleet, the instance records, their counts and the
+ *      launch reservations (a GET and four HGETALLs: the cost does not
+ *      grow with the number of placements);
  *   2. plans with workers/scaler/fleet.c;
  *   3. carries the plan out: raises of the desired fleet, launches, drains,
  *      terminations, record removals, and probes of pending instances (a
@@ -42,6 +43,7 @@
 
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "common/conf.h"
@@ -72,7 +74,14 @@
 #define SCALER_TERM_NOTIFY	3	/* failures in a row that notify, once */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
 #define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
-#define SCALER_READS		6	/* answers that make a pass's snapshot */
+#define SCALER_READS		7	/* answers that make a pass's snapshot */
+#define SCALER_BLOCK_AFTER	3	/* launches in a row never running */
+
+/* Ids reported once: the ones of the last round, to tell new ones. */
+struct scaler_ids {
+	char		(*id)[PROVIDER_ID_MAX];
+	size_t		 n;
+};
 
 /* One instance record of the snapshot. */
 struct scaler_rec {
@@ -121,6 +130,8 @@ static struct scaler {
 	int			 stopped;	/* cleaned up: late replies only */
 	uint64_t		 last_pass, next_list;
 	int			 exhausted[FLEET_ROLES];
+	unsigned int		 never_ran[FLEET_ROLES];	/* in a row */
+	char			 conf_print[17];	/* of the launch settings */
 	uint64_t		 hold_until[FLEET_ROLES];
 	uint64_t		 backoff[FLEET_ROLES];
 	/* The last snapshot. */
@@ -135,8 +146,13 @@ static struct scaler {
 	 * deployment (reported once each). */
 	struct provider_instance *listed;
 	size_t			 nlisted;
-	char			(*foreign)[PROVIDER_ID_MAX];
-	size_t			 nforeign;
+	struct scaler_ids	 foreign;
+	/* Drains past their timeout with accounts (reported once each while
+	 * they stay draining). */
+	struct scaler_ids	 stuck;
+	/* Redis' clock (stateSince, lastRaise) at a monotonic time. */
+	int64_t			 redis_ms;
+	uint64_t		 redis_at;
 	/* The deployment: made here if Redis has none, else Redis'. */
 	char			 deployment[PROVIDER_TOKEN_MAX];
 	char			 deployment_new[PROVIDER_TOKEN_MAX];
@@ -148,6 +164,7 @@ static struct scaler {
 		int		 set;		/* state written (up or down) */
 		long long	 desired[FLEET_ROLES];
 		int64_t		 last_raise[FLEET_ROLES];
+		int		 blocked[FLEET_ROLES];	/* by this configuration */
 	}			 fleet;
 	int			 replies;
 	int			 read_failed;	/* one of the pass's reads */
@@ -171,6 +188,64 @@ static const char *
 scaler_token(void)
 {
 	return lease_token(sc.lease);
+}
+
+/* Redis' clock now, in ms: every age compares with times its scripts
+ * wrote.  The host's clock until the first pass read it. */
+static int64_t
+scaler_now(void)
+{
+	if (sc.redis_ms == 0)
+		return (int64_t)util_wall_ms();
+	return sc.redis_ms + (int64_t)(ev_now(sc.w->loop) - sc.redis_at);
+}
+
+/* Add id to next; 1 if it was not in last (to be reported), else 0. */
+static int
+scaler_ids_note(const struct scaler_ids *last, struct scaler_ids *next,
+    const char *id)
+{
+	snprintf(next->id[next->n++], PROVIDER_ID_MAX, "%s", id);
+	for (size_t k = 0; k < last->n; k++)
+		if (strcmp(last->id[k], id) == 0)
+			return 0;
+	return 1;
+}
+
+/* Add id to ids unless there; 1 if it was added (to be reported). */
+static int
+scaler_ids_add(struct scaler_ids *ids, const char *id)
+{
+	char (*nid)[PROVIDER_ID_MAX];
+
+	for (size_t k = 0; k < ids->n; k++)
+		if (strcmp(ids->id[k], id) == 0)
+			return 0;
+	if ((nid = realloc(ids->id, (ids->n + 1) * sizeof(*nid))) == NULL)
+		return 0;
+	ids->id = nid;
+	snprintf(ids->id[ids->n++], PROVIDER_ID_MAX, "%s", id);
+	return 1;
+}
+
+/* Room for n ids in next (emptied).  0 or -1. */
+static int
+scaler_ids_room(struct scaler_ids *next, size_t n)
+{
+	next->n = 0;
+	if ((next->id = calloc(n + 1, sizeof(*next->id))) == NULL)
+		return -1;
+	return 0;
+}
+
+/* last becomes next (next is left empty). */
+static void
+scaler_ids_swap(struct scaler_ids *last, struct scaler_ids *next)
+{
+	free(last->id);
+	*last = *next;
+	next->id = NULL;
+	next->n = 0;
 }
 
 static json_object *
@@ -414,11 +489,38 @@ scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 			sc.fleet.last_raise[FLEET_MASTER] = strtoll(v, NULL, 10);
 		else if (strcmp(k, "lastRaise:client") == 0)
 			sc.fleet.last_raise[FLEET_CLIENT] = strtoll(v, NULL, 10);
+		else if (strcmp(k, "blocked:master") == 0)
+			sc.fleet.blocked[FLEET_MASTER] = strcmp(v, sc.conf_print) == 0;
+		else if (strcmp(k, "blocked:client") == 0)
+			sc.fleet.blocked[FLEET_CLIENT] = strcmp(v, sc.conf_print) == 0;
 	}
+	/* Cleared by an operator (or made by another configuration): the
+	 * count starts again. */
+	for (int role = 0; role < FLEET_ROLES; role++)
+		if (!sc.fleet.blocked[role] && sc.never_ran[role] >= SCALER_BLOCK_AFTER)
+			sc.never_ran[role] = 0;
 }
 
 static void	scaler_pass_plan(void);
 static void	scaler_list_apply(void);
+
+/* Redis' clock, the one stateSince is written with. */
+static void
+scaler_on_time(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING) {
+		sc.read_failed = 1;
+		return;
+	}
+	sc.redis_ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+	    strtoll(r->element[1]->str, NULL, 10) / 1000;
+	sc.redis_at = ev_now_update(sc.w->loop);
+}
 
 /* SET NX of the deployment, which only a Redis without one takes. */
 static void
@@ -755,9 +857,10 @@ scaler_launch_recover(void)
 
 	for (size_t i = 0; i < sc.nres; i++) {
 		struct scaler_res *x = &sc.res[i];
+		enum fleet_role role = x->is_master ? FLEET_MASTER : FLEET_CLIENT;
 		struct scaler_launch *l;
 
-		if (now < sc.hold_until[x->is_master ? FLEET_MASTER : FLEET_CLIENT] ||
+		if (now < sc.hold_until[role] || sc.fleet.blocked[role] ||
 		    scaler_launch_find(x->token) != NULL ||
 		    (l = scaler_launch_new(x->token, x->is_master, x->name)) == NULL)
 			continue;
@@ -919,6 +1022,7 @@ static void
 scaler_terminate(const struct scaler_rec *rec, const char *why)
 {
 	struct scaler_term *j;
+	json_object *f;
 
 	if (!sc.prov->ops->can_launch)
 		return;
@@ -928,18 +1032,38 @@ scaler_terminate(const struct scaler_rec *rec, const char *why)
 	} else if ((j = scaler_term_add(rec->in.id)) == NULL)
 		return;
 	j->busy = 1;
-	log_info("terminating %s %s: %s", rec->in.id, rec->in.name, why);
-	scaler_transition(rec, rec->in.state, "terminating", NULL, NULL,
-	    scaler_terminate_now, j);
+	log_info("terminating %s %s: %s (%lld accounts placed)", rec->in.id,
+	    rec->in.name, why, rec->in.count);
+	if (strcmp(rec->in.state, "terminating") == 0) {
+		scaler_transition(rec, rec->in.state, "terminating", NULL, NULL,
+		    scaler_terminate_now, j);
+		return;
+	}
+	/* Into terminating: the event says why, and how many accounts were
+	 * still placed (a fleet down past its drain deadline ends them). */
+	f = scaler_rec_fields(rec);
+	json_object_object_add(f, "reason", json_object_new_string(why));
+	json_object_object_add(f, "accounts", json_object_new_int64(rec->in.count));
+	scaler_transition(rec, rec->in.state, "terminating", "instance.terminating",
+	    f, scaler_terminate_now, j);
 }
 
 /* Terminations waiting for a next try of records that are no longer
- * terminating go. */
+ * terminating go, and so do the stuck drains that are no longer
+ * draining. */
 static void
 scaler_terms_prune(void)
 {
 	struct scaler_term *j, *next;
 	struct scaler_rec *rec;
+	size_t keep = 0;
+
+	for (size_t k = 0; k < sc.stuck.n; k++)
+		if ((rec = scaler_rec_find(sc.stuck.id[k])) != NULL &&
+		    strcmp(rec->in.state, "draining") == 0)
+			memmove(sc.stuck.id[keep++], sc.stuck.id[k],
+			    PROVIDER_ID_MAX);
+	sc.stuck.n = keep;
 
 	for (j = LIST_FIRST(&sc.terms); j != NULL; j = next) {
 		next = LIST_NEXT(j, entry);
@@ -947,6 +1071,76 @@ scaler_terms_prune(void)
 		    strcmp(rec->in.state, "terminating") != 0))
 			scaler_term_del(j);
 	}
+}
+
+static void	scaler_drain_stuck(const struct scaler_rec *rec,
+		    long long accounts);
+
+/* The retire script answered for j: {previous state, accounts placed}. */
+static void
+scaler_on_retired(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct scaler_term *j = arg;
+	const struct scaler_rec *rec;
+	long long accounts;
+	json_object *f;
+	int moved;
+
+	(void)rc;
+	if (sc.stopped)			/* the terms went at cleanup */
+		return;
+	if (scaler_reply_failed("instance_retire", r) ||
+	    r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    (rec = scaler_rec_find(j->id)) == NULL) {
+		scaler_term_del(j);
+		return;
+	}
+	accounts = r->element[1]->integer;
+	moved = strcmp(r->element[0]->str, "draining") == 0 && accounts == 0;
+	if (!moved) {
+		/* The count read 0 but the placements say otherwise: wait,
+		 * and tell the operator once the drain is overdue. */
+		if (accounts > 0)
+			log_debug("%s %s: %lld accounts still placed, not "
+			    "terminated", rec->in.id, rec->in.name, accounts);
+		if (accounts > 0 && scaler_now() - rec->in.state_since >=
+		    sc.conf->scaling.drain_timeout_ms)
+			scaler_drain_stuck(rec, accounts);
+		scaler_term_del(j);
+		return;
+	}
+	log_info("terminating %s %s: drained (no account placed)", rec->in.id,
+	    rec->in.name);
+	f = scaler_rec_fields(rec);
+	json_object_object_add(f, "reason", json_object_new_string(
+	    FLEET_WHY_DRAINED));
+	json_object_object_add(f, "accounts", json_object_new_int64(0));
+	event_publish(EVENT_INFO, "instance.terminating", f);
+	if (scaler_leader())
+		scaler_terminate_now(j);
+	else
+		scaler_term_del(j);
+}
+
+/* A drained instance whose count reads 0: terminating only if Redis
+ * finds no account placed there (instance_retire), in the same script
+ * that moves it, so no placement can come in between. */
+static void
+scaler_retire(const struct scaler_rec *rec)
+{
+	struct scaler_term *j;
+	struct scripts_call c;
+
+	if (!sc.prov->ops->can_launch || scaler_term_find(rec->in.id) != NULL ||
+	    (j = scaler_term_add(rec->in.id)) == NULL)
+		return;
+	j->busy = 1;
+	if (scripts_call_instance_retire(&c, rec->in.id, "draining") == -1 ||
+	    lease_fence(sc.lease, &c) == -1 ||
+	    rscript_run(sc.w->redis, &c, scaler_on_retired, j) == -1)
+		scaler_term_del(j);
 }
 
 static void
@@ -962,6 +1156,25 @@ scaler_drain_instance(const struct scaler_rec *rec, const char *why)
 	log_info("draining %s %s: %s", rec->in.id, rec->in.name, why);
 	scaler_transition(rec, rec->in.state, "draining", "instance.draining", f, NULL,
 	    NULL);
+}
+
+/* A drained instance still has accounts at its timeout (and the fleet is
+ * not down): terminating it would end live sessions, so the operator hears
+ * of it once and decides (olbctl instance terminate). */
+static void
+scaler_drain_stuck(const struct scaler_rec *rec, long long accounts)
+{
+	json_object *f;
+
+	if (!scaler_ids_add(&sc.stuck, rec->in.id))
+		return;
+	log_warn("%s %s: drain timeout with %lld accounts placed: left running "
+	    "until an operator decides", rec->in.id, rec->in.name, accounts);
+	f = scaler_rec_fields(rec);
+	json_object_object_add(f, "accounts", json_object_new_int64(accounts));
+	json_object_object_add(f, "since", json_object_new_int64(
+	    rec->in.state_since));
+	event_publish(EVENT_NOTIFY, "instance.drain_stuck", f);
 }
 
 static void
@@ -985,6 +1198,7 @@ scaler_on_probe(const char *id, const struct probe_result *res, void *arg)
 	if (!res->ok || !scaler_leader() || (rec = scaler_rec_find(id)) == NULL)
 		return;
 	log_info("%s %s answers: running", rec->in.id, rec->in.name);
+	sc.never_ran[rec->in.is_master ? FLEET_MASTER : FLEET_CLIENT] = 0;
 	scaler_transition(rec, "pending", "running", "instance.running", NULL, NULL,
 	    NULL);
 }
@@ -1014,6 +1228,79 @@ scaler_probes_prune(void)
 
 /* Carrying the plan out: the desired fleet */
 
+/* A launch of role never became running.  After SCALER_BLOCK_AFTER in a
+ * row (a bad image, a security group that keeps the health check out) the
+ * role stops launching: a fleet that never serves is not billed again and
+ * again.  The block names this configuration, so a reload with another
+ * one lifts it; so does olbctl fleet unblock. */
+static void
+scaler_never_ran(enum fleet_role role)
+{
+	const char *pairs[2];
+	char field[32];
+	struct scripts_call c;
+	json_object *f;
+
+	if (++sc.never_ran[role] < SCALER_BLOCK_AFTER || sc.fleet.blocked[role])
+		return;
+	snprintf(field, sizeof(field), "blocked:%s", fleet_role_name(role));
+	pairs[0] = field;
+	pairs[1] = sc.conf_print;
+	if (scripts_call_fleet_desire(&c, scaler_token(), pairs, 2) == -1)
+		return;
+	scaler_write(&c, scaler_write_done, (void *)"fleet desire");
+	sc.fleet.blocked[role] = 1;
+	log_error("%s launches stopped: %u in a row never became running "
+	    "(olbctl fleet unblock, or a reload with another configuration, "
+	    "starts them again)", fleet_role_name(role), sc.never_ran[role]);
+	f = json_object_new_object();
+	json_object_object_add(f, "instanceRole",
+	    json_object_new_string(fleet_role_name(role)));
+	json_object_object_add(f, "failures", json_object_new_int(
+	    (int)sc.never_ran[role]));
+	json_object_object_add(f, "reason", json_object_new_string(
+	    "launched instances never became healthy"));
+	event_publish(EVENT_NOTIFY, "scale.blocked", f);
+}
+
+/* The settings a launch depends on, as a short digest: a block holds only
+ * while they stay the same. */
+static int
+scaler_conf_print(const struct conf *c, char *out, size_t size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	char num[64];
+	const char *parts[] = { num, c->provider.process.command,
+	    c->provider.ec2.region, c->provider.ec2.ami_id,
+	    c->provider.ec2.instance_type, c->provider.ec2.key_name,
+	    c->provider.ec2.iam_instance_profile, c->provider.ec2.security_group,
+	    c->provider.ec2.subnet_id, c->health.path };
+	int ok;
+
+	if (size < 17 || (ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	snprintf(num, sizeof(num), "%d/%lld/%lld", (int)c->provider.type,
+	    (long long)c->proxy.instance_port,
+	    (long long)c->scaling.pending_timeout_ms);
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	for (size_t i = 0; ok && i < sizeof(parts) / sizeof(parts[0]); i++)
+		ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
+	for (size_t i = 0; ok && i < c->provider.ec2.ntags; i++)
+		ok = EVP_DigestUpdate(ctx, c->provider.ec2.tags[i].key,
+		    strlen(c->provider.ec2.tags[i].key) + 1) == 1 &&
+		    EVP_DigestUpdate(ctx, c->provider.ec2.tags[i].value,
+		    strlen(c->provider.ec2.tags[i].value) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 8;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	for (size_t i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
 static void
 scaler_raise(enum fleet_role role, long long from, long long to, const char *why,
     long long users)
@@ -1027,7 +1314,7 @@ scaler_raise(enum fleet_role role, long long from, long long to, const char *why
 	    "clients");
 	snprintf(value, sizeof(value), "%lld", to);
 	snprintf(key, sizeof(key), "lastRaise:%s", fleet_role_name(role));
-	snprintf(at, sizeof(at), "%llu", (unsigned long long)util_wall_ms());
+	snprintf(at, sizeof(at), "%lld", (long long)scaler_now());
 	pairs[0] = field;
 	pairs[1] = value;
 	pairs[2] = key;
@@ -1064,6 +1351,7 @@ scaler_rules(struct fleet_rules *r)
 	r->cooldown_ms = c->scaling.cooldown_ms;
 	r->replace_after_ms = c->health.replace_after_ms;
 	r->drain_timeout_ms = c->scaling.drain_timeout_ms;
+	r->drain_force = c->scaling.drain_timeout_terminate;
 	r->pending_timeout_ms = c->scaling.pending_timeout_ms;
 	r->terminated_keep_ms = SCALER_TERMINATED_KEEP_MS;
 }
@@ -1079,9 +1367,11 @@ scaler_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 		v->desired[r] = sc.fleet.desired[r];
 		v->last_raise[r] = sc.fleet.last_raise[r];
 	}
-	v->now = (int64_t)util_wall_ms();
-	for (int r = 0; r < FLEET_ROLES; r++)
+	v->now = scaler_now();
+	for (int r = 0; r < FLEET_ROLES; r++) {
 		v->exhausted[r] = sc.exhausted[r];
+		v->blocked[r] = sc.fleet.blocked[r];
+	}
 	for (size_t i = 0; i < sc.nres; i++)
 		v->launching[sc.res[i].is_master ? FLEET_MASTER : FLEET_CLIENT]++;
 	for (size_t i = 0; i < sc.nrecs; i++) {
@@ -1137,12 +1427,19 @@ scaler_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 			event_publish(EVENT_ERROR, "instance.launch_failed",
 			    scaler_rec_fields(rec));
 			scaler_terminate(rec, p->acts[a].why);
+			scaler_never_ran(v->inst[p->acts[a].index].role);
 			break;
 		case FLEET_TERMINATE:
-			scaler_terminate(rec, p->acts[a].why);
+			if (strcmp(p->acts[a].why, FLEET_WHY_DRAINED) == 0)
+				scaler_retire(rec);
+			else
+				scaler_terminate(rec, p->acts[a].why);
 			break;
 		case FLEET_FORGET:
 			scaler_forget(rec);
+			break;
+		case FLEET_STUCK:
+			scaler_drain_stuck(rec, rec->in.count);
 			break;
 		}
 	}
@@ -1238,7 +1535,7 @@ scaler_on_list(int ok, const struct provider_instance *v, size_t n,
 	if (n > 0)
 		memcpy(sc.listed, v, n * sizeof(*v));
 	sc.nlisted = n;
-	sc.listed_at = util_wall_ms();
+	sc.listed_at = (uint64_t)scaler_now();
 	sc.list_fresh = 1;
 	scaler_pass_kick(SCALER_KICK_MS);
 }
@@ -1256,15 +1553,12 @@ scaler_listed(const char *id)
  * before deployments, or by hand): never adopted, so never drained or
  * terminated; the operator hears of it once. */
 static void
-scaler_foreign_add(const struct provider_instance *in,
-    char (*foreign)[PROVIDER_ID_MAX], size_t *n)
+scaler_foreign_add(const struct provider_instance *in, struct scaler_ids *next)
 {
 	json_object *f;
 
-	snprintf(foreign[(*n)++], PROVIDER_ID_MAX, "%s", in->id);
-	for (size_t k = 0; k < sc.nforeign; k++)
-		if (strcmp(sc.foreign[k], in->id) == 0)
-			return;
+	if (!scaler_ids_note(&sc.foreign, next, in->id))
+		return;
 	log_warn("%s %s (%s:%u) is of cluster %s but of deployment \"%s\", not "
 	    "%s: left alone", in->id, in->name, in->ip, (unsigned int)in->port,
 	    sc.conf->provider.cluster, in->deployment, sc.deployment);
@@ -1286,12 +1580,10 @@ scaler_list_apply(void)
 	uint64_t grace = sc.prov->ops->list_ms > SCALER_PASS_MS ?
 	    SCALER_GONE_GRACE_MS : 2 * SCALER_PASS_MS;
 	const struct provider_instance *v = sc.listed;
-	char (*foreign)[PROVIDER_ID_MAX];
-	size_t nforeign = 0;
+	struct scaler_ids foreign;
 	json_object *f;
 
-	if (!sc.list_fresh ||
-	    (foreign = calloc(sc.nlisted + 1, sizeof(*foreign))) == NULL)
+	if (!sc.list_fresh || scaler_ids_room(&foreign, sc.nlisted) == -1)
 		return;
 	sc.list_fresh = 0;
 	for (size_t i = 0; i < sc.nlisted; i++) {
@@ -1304,8 +1596,11 @@ scaler_list_apply(void)
 		}
 		if (scaler_reserved(v[i].launch))
 			continue;
-		if (strcmp(v[i].deployment, sc.deployment) != 0) {
-			scaler_foreign_add(&v[i], foreign, &nforeign);
+		/* A provider that cannot launch lists what the configuration
+		 * names: those are this deployment's by definition. */
+		if (sc.prov->ops->can_launch &&
+		    strcmp(v[i].deployment, sc.deployment) != 0) {
+			scaler_foreign_add(&v[i], &foreign);
 			continue;
 		}
 		log_info("adopting %s %s (%s:%u)", v[i].id, v[i].name, v[i].ip,
@@ -1328,9 +1623,7 @@ scaler_list_apply(void)
 		scaler_transition(rec, rec->in.state, "terminated", "instance.terminated",
 		    f, NULL, NULL);
 	}
-	free(sc.foreign);
-	sc.foreign = foreign;
-	sc.nforeign = nforeign;
+	scaler_ids_swap(&sc.foreign, &foreign);
 }
 
 /* The pass timer */
@@ -1397,7 +1690,8 @@ scaler_pass_start(void)
 	sc.last_pass = now;
 	/* Redis keeps the deployment; one that lost it (FLUSHALL) gets back
 	 * the one this scaler knows. */
-	if (rconn_command(sc.w->redis, scaler_on_deployment_set, NULL,
+	if (rconn_command(sc.w->redis, scaler_on_time, NULL, "TIME") == -1 ||
+	    rconn_command(sc.w->redis, scaler_on_deployment_set, NULL,
 	    "SET %s %s NX", keys_deployment(), sc.deployment[0] != '\0' ?
 	    sc.deployment : sc.deployment_new) == -1 ||
 	    rconn_command(sc.w->redis, scaler_on_deployment, NULL, "GET %s",
@@ -1517,7 +1811,8 @@ scaler_start(struct worker *w)
 	sc.w = w;
 	sc.conf = w->conf;
 	srandom((unsigned int)(getpid() ^ util_mono_ms()));
-	if (scaler_new_token(sc.deployment_new, sizeof(sc.deployment_new)) == -1)
+	if (scaler_new_token(sc.deployment_new, sizeof(sc.deployment_new)) == -1 ||
+	    scaler_conf_print(w->conf, sc.conf_print, sizeof(sc.conf_print)) == -1)
 		return -1;
 	if ((sc.prov = provider_new(w->conf, w->loop)) == NULL) {
 		log_error("provider %s cannot start",
@@ -1583,9 +1878,10 @@ scaler_cleanup(struct worker *w)
 	free(sc.recs);
 	free(sc.res);
 	free(sc.listed);
-	free(sc.foreign);
-	sc.foreign = NULL;
-	sc.nforeign = 0;
+	free(sc.foreign.id);
+	free(sc.stuck.id);
+	memset(&sc.foreign, 0, sizeof(sc.foreign));
+	memset(&sc.stuck, 0, sizeof(sc.stuck));
 	sc.recs = NULL;
 	sc.res = NULL;
 	sc.listed = NULL;
