@@ -3,12 +3,13 @@ prove is meant to go.  Real olb-listener instances of the process provider.
 """
 import http.client
 import json
+import os
 import tempfile
 import time
 
 from conftest import Events, RedisServer, free_port, pid_alive, wait_for
 from fake_ec2 import FakeEC2
-from test_ec2 import AK, SECRET, ec2_fleet, ec2_olbd, fake  # noqa: F401 (fake: a fixture)
+from test_ec2 import AK, LISTENER, SECRET, ec2_fleet, ec2_olbd, fake  # noqa: F401 (fake: a fixture)
 from test_scaler import P, TOKEN, ctl, fleet_of, place, records, running, scaler_olbd
 
 
@@ -296,3 +297,40 @@ def test_launches_that_never_run_block_the_role(olbd_factory, tmpdir_path, redis
         assert "blocked" not in ctl(olbd, "fleet").stdout
     finally:
         dead.stop()
+
+
+def test_incorrect_instance_state_is_settled_by_describe(olbd_factory, tmpdir_path,
+                                                         redis_server, events):
+    """TerminateInstances answering IncorrectInstanceState: the instance is
+    described again; one already shutting down is gone as far as olb is
+    concerned, one in another state is tried again later (backoff)."""
+    logs = os.path.join(tmpdir_path, "listeners")
+    os.makedirs(logs)
+    slow = FakeEC2(access_key=AK, secret_key=SECRET, instance_port=free_port(),
+                   launch_delay=0.2, terminate_delay=60.0, terminated_ttl=3.0,
+                   listener_cmd=[LISTENER, "--host", "{ip}", "--port", "{port}",
+                                 "--name", "{name}"], listener_log=logs)
+    slow.start()
+    try:
+        olbd = ec2_olbd(olbd_factory, slow, tmpdir_path, extra=["scaling.initial_instances=2"])
+        r = redis_server.client()
+        ctl(olbd, "fleet", "up")
+        wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+        down, up = sorted(ec2_fleet(r))
+        slow.error("IncorrectInstanceState", "The instance is not in a state from which "
+                   "it can be terminated.", count=10000, action="TerminateInstances")
+        slow.terminate_externally(down)       # stays shutting-down for a minute
+        ctl(olbd, "fleet", "down")
+        wait_for(lambda: records(r)[down]["state"] == "terminated", 15,
+                 what="the shutting-down one settled as gone")
+        time.sleep(4)
+        assert records(r)[up]["state"] == "terminating"
+        assert slow.instance(up).state == "running"
+        tries = len([q for q in slow.requests("TerminateInstances")
+                     if up in q.params.values()])
+        assert 2 <= tries <= 12, tries        # backoff, each try up to 3 attempts
+        slow.clear_faults()
+        wait_for(lambda: records(r)[up]["state"] == "terminated", 30,
+                 what="terminated once EC2 agrees")
+    finally:
+        slow.stop()
