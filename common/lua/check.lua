@@ -140,19 +140,21 @@ for m in pairs(tracking) do
         diff('master %s: a tracking array, but no clients', m)
     end
 end
--- keys of masters without clients must be gone
-for _, prefix in ipairs({ spread, list }) do
+-- fn(key, the rest of the key after prefix) for every key with prefix
+local function each_key(prefix, fn)
     local cursor = '0'
     repeat
         local got = redis.call('SCAN', cursor, 'MATCH', prefix .. '*',
             'COUNT', 1000)
         cursor = got[1]
-        for _, key in ipairs(got[2]) do
-            if clients_of[string.sub(key, #prefix + 1)] == nil then
-                diff('%s: left behind, no clients', key)
-            end
-        end
+        for _, key in ipairs(got[2]) do fn(key, string.sub(key, #prefix + 1)) end
     until cursor == '0'
+end
+-- keys of masters without clients must be gone
+for _, prefix in ipairs({ spread, list }) do
+    each_key(prefix, function(key, m)
+        if clients_of[m] == nil then diff('%s: left behind, no clients', key) end
+    end)
 end
 -- each instance's set of accounts holds exactly the accounts mapped to it
 local placed_on = {}
@@ -162,21 +164,14 @@ for _, m in pairs(mapping) do
         placed_on[id][actid] = true
     end
 end
-local cursor = '0'
-repeat
-    local got = redis.call('SCAN', cursor, 'MATCH', accounts .. '*',
-        'COUNT', 1000)
-    cursor = got[1]
-    for _, key in ipairs(got[2]) do
-        local id = string.sub(key, #accounts + 1)
-        for _, actid in ipairs(redis.call('SMEMBERS', key)) do
-            if not (placed_on[id] and placed_on[id][actid]) then
-                diff('instance %s: %s in its set of accounts, not placed there',
-                    id, actid)
-            end
+each_key(accounts, function(key, id)
+    for _, actid in ipairs(redis.call('SMEMBERS', key)) do
+        if not (placed_on[id] and placed_on[id][actid]) then
+            diff('instance %s: %s in its set of accounts, not placed there',
+                id, actid)
         end
     end
-until cursor == '0'
+end)
 for id, set in pairs(placed_on) do
     for actid in pairs(set) do
         if redis.call('SISMEMBER', accounts .. id, actid) == 0 then

@@ -20,13 +20,8 @@ if id == nil or channel == nil or prefix == nil or prefix == '' or
 end
 local refused = fence_refused(KEYS[7], ARGV[5])
 if refused then return refused end
-local raw = redis.call('HGET', details, id)
-if not raw then return false end
-local ok, rec = pcall(cjson.decode, raw)
-if not ok or type(rec) ~= 'table' then
-    return redis.error_reply('instance_retire: record of ' .. id ..
-        ' is not a JSON object')
-end
+local rec, answer = record_to_change(details, id, 'instance_retire')
+if not rec then return answer end
 local previous = tostring(rec.state)
 if previous ~= from then return { previous, 0 } end
 local mapping = rec.isMasterServer and KEYS[5] or KEYS[6]

@@ -13,13 +13,8 @@ if id == nil or not STATES[state] or channel == nil then
 end
 local refused = fence_refused(KEYS[4], ARGV[5])
 if refused then return refused end
-local raw = redis.call('HGET', details, id)
-if not raw then return false end
-local ok, rec = pcall(cjson.decode, raw)
-if not ok or type(rec) ~= 'table' then
-    return redis.error_reply('instance_state: record of ' .. id ..
-        ' is not a JSON object')
-end
+local rec, answer = record_to_change(details, id, 'instance_state')
+if not rec then return answer end
 if ARGV[4] and ARGV[4] ~= '' and ARGV[4] ~= tostring(rec.state) then
     return tostring(rec.state)
 end

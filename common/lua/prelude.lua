@@ -110,6 +110,20 @@ local function record(details, id)
     return rec
 end
 
+-- The decoded record of id, for a script that changes it: rec; or nil and
+-- the answer to return (nil when there is no such instance, an error when
+-- its record is not a JSON object).
+local function record_to_change(details, id, script)
+    local raw = redis.call('HGET', details, id)
+    if not raw then return nil, false end
+    local ok, rec = pcall(cjson.decode, raw)
+    if not ok or type(rec) ~= 'table' then
+        return nil, redis.error_reply(script .. ': record of ' .. id ..
+            ' is not a JSON object')
+    end
+    return rec
+end
+
 -- A master's clients live in a sorted set (actid -> placement order), and
 -- the earlier service's JSON array in the tracking hash is rebuilt from it
 -- by tracking_flush for the masters listed in the dirty set: a placement

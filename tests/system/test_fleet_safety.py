@@ -13,6 +13,16 @@ from test_ec2 import AK, LISTENER, SECRET, ec2_fleet, ec2_olbd, fake  # noqa: F4
 from test_scaler import P, TOKEN, ctl, fleet_of, place, records, running, scaler_olbd
 
 
+def two_running(olbd_factory, fake, tmpdir_path, redis_server):
+    """An olbd on fake EC2 with its fleet up: a master and a client running.
+    (olbd, a client of the test's Redis)."""
+    olbd = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=["scaling.initial_instances=2"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+    return olbd, r
+
+
 def test_redis_losing_its_data_terminates_nothing(olbd_factory, redis_server, events):
     """After FLUSHALL (an external Redis restarted without persistence, a
     failover to an empty replica, an operator's FLUSHDB) the desired fleet is
@@ -56,10 +66,7 @@ def test_second_deployment_of_the_same_cluster_terminates_nothing(
     carry another deployment, so the second reports them (instance.foreign,
     notify) and never adopts, drains or terminates them; its own fleet down
     ends only its own instances."""
-    first = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=["scaling.initial_instances=2"])
-    r = redis_server.client()
-    ctl(first, "fleet", "up")
-    wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+    first, r = two_running(olbd_factory, fake, tmpdir_path, redis_server)
     ids = sorted(ec2_fleet(r))
     mine = r.get("loadbalancer:deployment")
     assert mine and all(fake.instance(i).tags.get("olb:deployment") == mine for i in ids)
@@ -173,10 +180,7 @@ def test_terminate_refused_stops_and_notifies_once(olbd_factory, fake, tmpdir_pa
     again changes nothing) is not asked again: one call per instance, one
     notify each; an operator's olbctl instance terminate asks again, and once
     EC2 agrees the instances go."""
-    olbd = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=["scaling.initial_instances=2"])
-    r = redis_server.client()
-    ctl(olbd, "fleet", "up")
-    wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+    olbd, r = two_running(olbd_factory, fake, tmpdir_path, redis_server)
     ids = sorted(ec2_fleet(r))
     fake.error("UnauthorizedOperation", "You are not authorized to perform this "
                "operation.", count=1000, action="TerminateInstances")
@@ -205,10 +209,7 @@ def test_terminate_failing_for_now_backs_off(olbd_factory, fake, tmpdir_path, re
     """A terminate that fails for now (503 on every call) is tried again after a
     backoff that doubles per instance: a bounded number of calls, and the
     operator hears of it once, at the third failure in a row."""
-    olbd = ec2_olbd(olbd_factory, fake, tmpdir_path, extra=["scaling.initial_instances=2"])
-    r = redis_server.client()
-    ctl(olbd, "fleet", "up")
-    wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+    olbd, r = two_running(olbd_factory, fake, tmpdir_path, redis_server)
     fake.unavailable(count=10000, action="TerminateInstances")
     ctl(olbd, "fleet", "down")
     wait_for(lambda: fake.requests("TerminateInstances"), 10, what="a first terminate")
@@ -312,10 +313,7 @@ def test_incorrect_instance_state_is_settled_by_describe(olbd_factory, tmpdir_pa
                                  "--name", "{name}"], listener_log=logs)
     slow.start()
     try:
-        olbd = ec2_olbd(olbd_factory, slow, tmpdir_path, extra=["scaling.initial_instances=2"])
-        r = redis_server.client()
-        ctl(olbd, "fleet", "up")
-        wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 20, what="two EC2 instances")
+        olbd, r = two_running(olbd_factory, slow, tmpdir_path, redis_server)
         down, up = sorted(ec2_fleet(r))
         slow.error("IncorrectInstanceState", "The instance is not in a state from which "
                    "it can be terminated.", count=10000, action="TerminateInstances")
