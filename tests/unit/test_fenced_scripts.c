@@ -792,7 +792,7 @@ test_instance_retire_proves_empty(void **state)
 
 	/* The count drifted to 0; the placements still show one account. */
 	assert_int_equal(scripts_call_release(&c, "client", "C-1", "M-1", ""), 0);
-	run_ok(f, &c);
+	freeReplyObject(run_ok(f, &c));
 	assert_int_equal(accounts_on(f, "i-1"), 1);
 	assert_int_equal(test_redis_do(f->ctx, "HSET %s i-1 0",
 	    keys_instance_user_counts()), 0);
