@@ -127,6 +127,10 @@ static struct scaler {
 	struct lease		*lease;
 	struct ev_timer		 pass_timer;
 	int			 passing, again, listing;
+	/* Writes sent, not answered: a pass waits for them (held), so its
+	 * snapshot always holds this scaler's own decisions, even when a
+	 * write went again as EVAL after NOSCRIPT, behind the pass's reads. */
+	int			 writing, held;
 	int			 stopped;	/* cleaned up: late replies only */
 	uint64_t		 last_pass, next_list;
 	int			 exhausted[FLEET_ROLES];
@@ -369,15 +373,50 @@ scaler_reply_failed(const char *what, const redisReply *r)
 	return 1;
 }
 
+/* A write answered: a pass held for the writes comes now. */
+static void
+scaler_wrote(void)
+{
+	if (--sc.writing == 0 && sc.held) {
+		sc.held = 0;
+		scaler_pass_kick(0);
+	}
+}
+
+struct scaler_writing {
+	rconn_reply_cb	*cb;
+	void		*arg;
+};
+
+static void
+scaler_on_written(struct rconn *rc, redisReply *r, void *arg)
+{
+	struct scaler_writing x = *(struct scaler_writing *)arg;
+
+	free(arg);
+	if (x.cb != NULL)
+		x.cb(rc, r, x.arg);
+	scaler_wrote();
+}
+
 /* Send a (fenced) script call; cb gets NULL at once if Redis is down. */
 static void
 scaler_write(struct scripts_call *c, rconn_reply_cb *cb, void *arg)
 {
-	if (rscript_run(sc.w->redis, c, cb, arg) == -1) {
-		log_warn("%s: Redis is down", scripts_name(c->id));
-		if (cb != NULL)
-			cb(sc.w->redis, NULL, arg);
+	struct scaler_writing *x;
+
+	if ((x = calloc(1, sizeof(*x))) != NULL) {
+		x->cb = cb;
+		x->arg = arg;
+		if (rscript_run(sc.w->redis, c, scaler_on_written, x) == 0) {
+			sc.writing++;
+			return;
+		}
+		free(x);
 	}
+	log_warn("%s: Redis is down", scripts_name(c->id));
+	if (cb != NULL)
+		cb(sc.w->redis, NULL, arg);
 }
 
 static void
@@ -891,6 +930,7 @@ scaler_on_moved(const char *id, int applied, void *arg)
 	else if (m->term != NULL)
 		scaler_term_del(m->term);
 	free(m);
+	scaler_wrote();
 }
 
 /* Move rec from its state in the snapshot to state to; then the event type
@@ -914,8 +954,10 @@ scaler_transition(const struct scaler_rec *rec, const char *from, const char *to
 		m->then = then;
 		m->term = term;
 		if (instance_state_move(sc.w->redis, sc.lease, &mv, scaler_on_moved,
-		    m) == 0)
+		    m) == 0) {
+			sc.writing++;
 			return;
+		}
 		free(m);
 	}
 	if (term != NULL)
@@ -1017,27 +1059,28 @@ scaler_terminate_now(struct scaler_term *j)
 }
 
 /* Terminate rec: terminating, then the provider, then terminated; not
- * while a termination of it is in flight or waits for its next try. */
-static void
+ * while a termination of it is in flight or waits for its next try.  1 if
+ * this call started one, else 0. */
+static int
 scaler_terminate(const struct scaler_rec *rec, const char *why)
 {
 	struct scaler_term *j;
 	json_object *f;
 
 	if (!sc.prov->ops->can_launch)
-		return;
+		return 0;
 	if ((j = scaler_term_find(rec->in.id)) != NULL) {
 		if (j->busy || j->refused || ev_now(sc.w->loop) < j->next_try)
-			return;
+			return 0;
 	} else if ((j = scaler_term_add(rec->in.id)) == NULL)
-		return;
+		return 0;
 	j->busy = 1;
 	log_info("terminating %s %s: %s (%lld accounts placed)", rec->in.id,
 	    rec->in.name, why, rec->in.count);
 	if (strcmp(rec->in.state, "terminating") == 0) {
 		scaler_transition(rec, rec->in.state, "terminating", NULL, NULL,
 		    scaler_terminate_now, j);
-		return;
+		return 1;
 	}
 	/* Into terminating: the event says why, and how many accounts were
 	 * still placed (a fleet down past its drain deadline ends them). */
@@ -1046,6 +1089,7 @@ scaler_terminate(const struct scaler_rec *rec, const char *why)
 	json_object_object_add(f, "accounts", json_object_new_int64(rec->in.count));
 	scaler_transition(rec, rec->in.state, "terminating", "instance.terminating",
 	    f, scaler_terminate_now, j);
+	return 1;
 }
 
 /* Terminations waiting for a next try of records that are no longer
@@ -1138,9 +1182,10 @@ scaler_retire(const struct scaler_rec *rec)
 		return;
 	j->busy = 1;
 	if (scripts_call_instance_retire(&c, rec->in.id, "draining") == -1 ||
-	    lease_fence(sc.lease, &c) == -1 ||
-	    rscript_run(sc.w->redis, &c, scaler_on_retired, j) == -1)
+	    lease_fence(sc.lease, &c) == -1)
 		scaler_term_del(j);
+	else
+		scaler_write(&c, scaler_on_retired, j);
 }
 
 static void
@@ -1424,16 +1469,18 @@ scaler_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 			scaler_drain_instance(rec, p->acts[a].why);
 			break;
 		case FLEET_FAIL:
+			/* Once per instance, however many passes see it. */
+			if (!scaler_terminate(rec, p->acts[a].why))
+				break;
 			event_publish(EVENT_ERROR, "instance.launch_failed",
 			    scaler_rec_fields(rec));
-			scaler_terminate(rec, p->acts[a].why);
 			scaler_never_ran(v->inst[p->acts[a].index].role);
 			break;
 		case FLEET_TERMINATE:
 			if (strcmp(p->acts[a].why, FLEET_WHY_DRAINED) == 0)
 				scaler_retire(rec);
 			else
-				scaler_terminate(rec, p->acts[a].why);
+				(void)scaler_terminate(rec, p->acts[a].why);
 			break;
 		case FLEET_FORGET:
 			scaler_forget(rec);
@@ -1591,7 +1638,7 @@ scaler_list_apply(void)
 
 		if (rec != NULL) {
 			if (rec->managed && strcmp(rec->in.state, "terminated") == 0)
-				scaler_terminate(rec, "terminated but still listed");
+				(void)scaler_terminate(rec, "terminated but still listed");
 			continue;
 		}
 		if (scaler_reserved(v[i].launch))
@@ -1682,6 +1729,10 @@ scaler_pass_start(void)
 		return;
 	if (sc.passing) {
 		sc.again = 1;
+		return;
+	}
+	if (sc.writing > 0) {
+		sc.held = 1;
 		return;
 	}
 	sc.passing = 1;
