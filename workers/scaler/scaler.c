@@ -10,10 +10,11 @@
  * A reconcile pass, every SCALER_PASS_MS and soon after an event that
  * matters (a proxy found no capacity, the operator changed the fleet, an
  * instance changed state):
- *   1. reads Redis' clock (every age is measured on it), the deployment,
- *      the desired fleet, the instance records, their counts and the
- *      launch reservations (a GET and four HGETALLs: the cost does not
- *      grow with the number of placements);
+ *   1. once every write it sent is answered (so the snapshot holds its
+ *      own last decisions), reads Redis' clock (every age is measured on
+ *      it), the deployment, the desired fleet, the instance records, their
+ *      counts and the launch reservations (a GET and four HGETALLs: the
+ *      cost does not grow with the number of placements);
  *   2. plans with workers/scaler/fleet.c;
  *   3. carries the plan out: raises of the desired fleet, launches, drains,
  *      terminations, record removals, and probes of pending instances (a
