@@ -262,11 +262,23 @@ def test_skewed_clock_still_launches(olbd_factory, fake, tmpdir_path, redis_serv
     ctl(olbd, "fleet", "up")
     wait_for(lambda: len(ec2_fleet(r, ("running",))) == 2, 30, what="two EC2 instances")
     skewed = [q for q in fake.requests() if q.auth_error == "RequestTimeTooSkewed"]
+    print("requests refused as skewed: %d (%s)" % (len(skewed), [q.action for q in skewed]))
     assert skewed, "the first requests were signed on this host's clock"
-    assert len(skewed) <= 2       # then every request is signed with EC2's time
+    # The calls in flight before the first answer fixed the clock (the two
+    # launches), then every request is signed with EC2's time.
+    assert len(skewed) <= 2
     assert not events.of_type("instance.launch_failed")
+    # EC2's clock jumps to an hour behind this host's: the two terminations
+    # in flight together are both refused, and both signed again (the second
+    # after the first answer already fixed the clock).
+    fake.clock_offset = -3600
+    before = len(skewed)
     ctl(olbd, "fleet", "down")
     wait_for(lambda: not fake.live(), 30, what="the instances terminated")
+    skewed = [q for q in fake.requests() if q.auth_error == "RequestTimeTooSkewed"]
+    print("refused as skewed after the jump: %d" % (len(skewed) - before))
+    assert len(skewed) > before
+    assert not events.of_type("instance.terminate_failed")
 
 
 def test_launches_that_never_run_block_the_role(olbd_factory, tmpdir_path, redis_server,
@@ -332,3 +344,33 @@ def test_incorrect_instance_state_is_settled_by_describe(olbd_factory, tmpdir_pa
                  what="terminated once EC2 agrees")
     finally:
         slow.stop()
+
+
+def test_total_loss_recovered_with_fleet_deployment(olbd_factory, redis_server, events):
+    """Redis empty and every scaler restarted: the new scaler makes a new
+    deployment and only reports the running instances (instance.foreign, with
+    their deployment); olbctl fleet deployment gives it back and they are
+    adopted.  Nothing is terminated on the way."""
+    first = scaler_olbd(olbd_factory, extra=["scaling.initial_instances=2"])
+    r = redis_server.client()
+    ctl(first, "fleet", "up")
+    wait_for(lambda: len(running(r, None)) == 2, 15, what="the initial fleet")
+    pids = {k: v["pid"] for k, v in running(r, None).items()}
+    old = r.get(P + "deployment")
+    first.stop()                    # the instances outlive olbd
+    r.flushall()
+    assert all(pid_alive(p) for p in pids.values())
+    second = scaler_olbd(olbd_factory, cluster=first.cluster)
+    foreign = wait_for(lambda: len(events.of_type("instance.foreign")) == 2 and
+                       events.of_type("instance.foreign"), 15, what="both reported")
+    assert sorted(e["id"] for e in foreign) == sorted(pids)
+    assert all(e["deployment"] == old and e["ours"] != old for e in foreign)
+    assert not records(r) and all(pid_alive(p) for p in pids.values())
+    out = ctl(second, "fleet", "deployment", old)
+    assert out.returncode == 0
+    wait_for(lambda: len(events.of_type("instance.adopted")) == 2, 15, what="adopted")
+    wait_for(lambda: sorted(running(r, None)) == sorted(pids), 15, what="running again")
+    assert all(pid_alive(p) for p in pids.values())
+    assert "deployment %s)" % old in ctl(second, "fleet").stdout
+    bad = ctl(second, "fleet", "deployment", "Not An Id", check=False)
+    assert bad.returncode == 1 and "[0-9a-z-]" in bad.stderr

@@ -44,6 +44,7 @@
 #define EC2_RETRY_COST		5
 #define EC2_TIMEOUT_COST	10
 #define EC2_SKEW_MAX_S		240	/* a Date further off corrects the clock */
+#define EC2_SKEW_ERROR_S	60	/* the same after a clock error */
 #define EC2_MAX_ANSWER		(8 * 1024 * 1024)
 #define EC2_CREDS_FILE_MAX	65536
 #define IMDS_TIMEOUT_MS		2000
@@ -65,6 +66,7 @@ struct ec2_call {
 	int			 spent;		/* of the retry quota */
 	int			 reauth;	/* credentials fetched again once */
 	int			 reskewed;	/* sent again after a clock fix */
+	int64_t			 signed_skew;	/* the clock correction it used */
 	struct httpc_req	*req;
 	struct ev_timer		 timer;		/* backoff */
 	int			 waiting;	/* for credentials */
@@ -517,9 +519,10 @@ call_clock_error(const char *code)
 	return 0;
 }
 
-/* Learn EC2's clock from an answer's Date: when it is further off than
- * the requests' window allows, or clock_error says the clock was wrong.
- * 1 if the correction changed. */
+/* Learn EC2's clock from an answer's Date when it is further off than
+ * the requests' window allows, or, after an error a wrong clock causes,
+ * more than a minute off (a Date has whole seconds and the answer took
+ * time: less is no skew).  1 if the correction changed. */
 static int
 client_clock(struct ec2_client *c, int64_t date, int clock_error)
 {
@@ -529,7 +532,7 @@ client_clock(struct ec2_client *c, int64_t date, int clock_error)
 		return 0;
 	skew = date - (int64_t)time(NULL);
 	diff = skew > c->skew ? skew - c->skew : c->skew - skew;
-	if (diff == 0 || (!clock_error && diff <= EC2_SKEW_MAX_S))
+	if (diff <= (clock_error ? EC2_SKEW_ERROR_S : EC2_SKEW_MAX_S))
 		return 0;
 	log_warn("provider ec2: EC2's clock is %lld s %s ours: signing with "
 	    "its time", (long long)(skew < 0 ? -skew : skew), skew < 0 ?
@@ -553,6 +556,7 @@ call_on_answer(const struct httpc_result *r, void *arg)
 	struct ec2_call *call = arg;
 	struct ec2_answer a;
 	char why[400];
+	int clock_error;
 
 	call->req = NULL;
 	if (r->error != NULL) {
@@ -579,9 +583,12 @@ call_on_answer(const struct httpc_result *r, void *arg)
 	}
 	snprintf(why, sizeof(why), "%s: %s", a.error ? a.code : "HTTP error",
 	    a.error ? a.message : "no error code");
-	if (client_clock(call->c, r->date, a.error && call_clock_error(a.code)) &&
+	clock_error = a.error && call_clock_error(a.code);
+	if ((client_clock(call->c, r->date, clock_error) ||
+	    (clock_error && call->signed_skew != call->c->skew)) &&
 	    !call->reskewed) {
-		/* Signed with a wrong clock: once more at once, with EC2's. */
+		/* Signed with a wrong clock (or before another answer fixed
+		 * it): once more at once, with EC2's. */
 		call->reskewed = 1;
 		call->attempt--;
 		log_warn("provider ec2: %s: %s: signing again", call->action, why);
@@ -642,6 +649,7 @@ call_send(struct ec2_call *call)
 	s.secret_key = c->key.secret_key;
 	s.session_token = c->key.session_token;
 	s.now = time(NULL) + (time_t)c->skew;
+	call->signed_skew = c->skew;
 	if (sigv4_sign(&s, &sig) == -1) {
 		call_done(call, NULL, NULL, "cannot sign the request");
 		return;
