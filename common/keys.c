@@ -36,6 +36,7 @@ static struct {
 	char	 launches[KEYS_NAME_MAX];
 	char	 deployment[KEYS_NAME_MAX];
 	char	 instance_accounts_prefix[KEYS_NAME_MAX];
+	char	 health_streak[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
 	char	 lease_scaler[KEYS_NAME_MAX];
 	char	 lease_scaler_fence[KEYS_NAME_MAX];
@@ -99,6 +100,8 @@ keys_init_placement(const char *prefix)
 	    keys_format(keys.instance_accounts_prefix,
 	    sizeof(keys.instance_accounts_prefix), "%sinstance_accounts:",
 	    prefix) == -1 ||
+	    keys_format(keys.health_streak, sizeof(keys.health_streak),
+	    "%shealth:streak", prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
 	    keys_lease(keys.lease_scaler, sizeof(keys.lease_scaler),
@@ -309,6 +312,25 @@ const char *
 keys_launches(void)
 {
 	return keys.launches;
+}
+
+/* The earlier service's names, without redis.prefix (SPEC §8). */
+const char *
+keys_health_history_prefix(void)
+{
+	return "OrderListenerHealthManager:history:";
+}
+
+const char *
+keys_health_stats_prefix(void)
+{
+	return "OrderListenerHealthManager:stats:";
+}
+
+const char *
+keys_health_streak(void)
+{
+	return keys.health_streak;
 }
 
 const char *

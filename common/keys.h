@@ -53,6 +53,15 @@ int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
  * master's clients (actid -> placement order, from the counter
  * "<prefix>tracking_seq"); "<prefix>tracking_dirty" is the set of masters
  * whose client_master_tracking array must be rebuilt from it. */
+/* The health worker's (workers/health/health.c): the earlier service's
+ * "OrderListenerHealthManager:history:" + id (list of probe records,
+ * newest first) and "OrderListenerHealthManager:stats:" + id (hash
+ * totalSuccesses, totalFailures, lastCheckedAt), both without redis.prefix
+ * (SPEC §8), and "<prefix>health:streak" (hash id -> consecutive
+ * successes, or failures as a negative number). */
+const char	*keys_health_history_prefix(void);
+const char	*keys_health_stats_prefix(void);
+const char	*keys_health_streak(void);
 /* "<prefix>instance_accounts:" + instance id: set of the actids placed on
  * that instance, kept with the mappings by the placement scripts (a
  * drained instance is terminated only when its set proves it empty). */

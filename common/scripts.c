@@ -65,6 +65,8 @@ static struct {
 	    PRELUDE SCRIPTS_LUA_INSTANCE_REMOVE, "" },
 	[SCRIPTS_INSTANCE_RETIRE] = { "instance_retire",
 	    PRELUDE SCRIPTS_LUA_INSTANCE_RETIRE, "" },
+	[SCRIPTS_HEALTH_RECORD] = { "health_record",
+	    PRELUDE SCRIPTS_LUA_HEALTH_RECORD, "" },
 	[SCRIPTS_LEASE] = { "lease", PRELUDE SCRIPTS_LUA_LEASE, "" },
 	[SCRIPTS_FLEET] = { "fleet", PRELUDE SCRIPTS_LUA_FLEET, "" },
 	[SCRIPTS_SWEEP] = { "sweep", PRELUDE SCRIPTS_LUA_SWEEP, "" },
@@ -395,6 +397,41 @@ scripts_call_instance_retire(struct scripts_call *c, const char *id,
 }
 
 int
+scripts_call_health_record(struct scripts_call *c, long long history,
+    long long fall, long long rise)
+{
+	if (history < 1 || fall < 1 || rise < 1 ||
+	    scripts_call_begin(c, SCRIPTS_HEALTH_RECORD, 4) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", history);
+	snprintf(c->number2, sizeof(c->number2), "%lld", fall);
+	snprintf(c->number3, sizeof(c->number3), "%lld", rise);
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_live_master());
+	scripts_call_push(c, keys_live_client());
+	scripts_call_push(c, keys_health_streak());
+	scripts_call_push(c, keys_health_history_prefix());
+	scripts_call_push(c, keys_health_stats_prefix());
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, c->number2);
+	scripts_call_push(c, c->number3);
+	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_health_add(struct scripts_call *c, const char *id, int ok,
+    const char *json)
+{
+	/* Three for the result, two kept for a fence. */
+	if (c->id != SCRIPTS_HEALTH_RECORD || !scripts_nonempty(id) ||
+	    !scripts_nonempty(json) || c->argc + 5 > SCRIPTS_ARGV_MAX)
+		return -1;
+	scripts_call_push(c, id);
+	scripts_call_push(c, ok ? "1" : "0");
+	return scripts_call_push(c, json);
+}
+
+int
 scripts_call_instance_remove(struct scripts_call *c, const char *id)
 {
 	if (!scripts_nonempty(id) ||
@@ -415,7 +452,8 @@ scripts_call_fence(struct scripts_call *c, const char *lease_key,
 	int nkeys = atoi(c->numkeys), at = 3 + nkeys;
 
 	if ((c->id != SCRIPTS_INSTANCE_PUT && c->id != SCRIPTS_INSTANCE_STATE &&
-	    c->id != SCRIPTS_INSTANCE_REMOVE && c->id != SCRIPTS_INSTANCE_RETIRE) || !scripts_nonempty(lease_key) ||
+	    c->id != SCRIPTS_INSTANCE_REMOVE && c->id != SCRIPTS_INSTANCE_RETIRE &&
+	    c->id != SCRIPTS_HEALTH_RECORD) || !scripts_nonempty(lease_key) ||
 	    !scripts_nonempty(token) || c->argc + 2 > SCRIPTS_ARGV_MAX ||
 	    nkeys < 1 || nkeys > 98 || at > c->argc)
 		return -1;

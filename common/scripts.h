@@ -29,6 +29,7 @@ enum scripts_id {
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
 	SCRIPTS_INSTANCE_RETIRE,/* id, from -> {previous, accounts} | nil */
+	SCRIPTS_HEALTH_RECORD,	/* results -> {{id, from, to, n}...} */
 	SCRIPTS_LEASE,		/* holder, ttl, take|drop, token -> {token, what, cur} */
 	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
 	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
@@ -52,6 +53,7 @@ struct scripts_call {
 	char		 numkeys[8];	/* owned text of argv[2] */
 	char		 number[24];	/* owned text of a numeric argument */
 	char		 number2[24];	/* and of a second one */
+	char		 number3[24];	/* and a third */
 };
 
 /* Compute the SHA1 of every script (done on first use anyway).  0, or -1 if
@@ -126,7 +128,15 @@ int		 scripts_call_instance_remove(struct scripts_call *c, const char *id);
 int		 scripts_call_instance_retire(struct scripts_call *c, const char *id,
 		    const char *from);
 
-/* Make an instance_put, _state, _remove or _retire call a fenced one: refused by
+/* A batch of the health worker's probe results: begin it, then add each
+ * result (-1 when the call has no room left for one more and a fence). */
+int		 scripts_call_health_record(struct scripts_call *c,
+		    long long history, long long fall, long long rise);
+int		 scripts_call_health_add(struct scripts_call *c, const char *id,
+		    int ok, const char *json);
+
+/* Make an instance_put, _state, _remove or _retire call, or a
+ * health_record batch, a fenced one: refused by
  * Redis ("FENCED ...") unless lease_key still holds token.  Call last.
  * 0, or -1 if c has no room or is not one of those. */
 int		 scripts_call_fence(struct scripts_call *c, const char *lease_key,

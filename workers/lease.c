@@ -78,11 +78,15 @@ lease_unref(struct lease *l)
 void
 lease_lost(struct lease *l, const char *why)
 {
+	json_object *f;
+
 	if (!lease_held(l))
 		return;
 	l->token[0] = '\0';
 	log_warn("%s lease lost: %s", l->duty, why);
-	event_publish(EVENT_NOTIFY, "leader.lost", NULL);
+	f = json_object_new_object();
+	json_object_object_add(f, "duty", json_object_new_string(l->duty));
+	event_publish(EVENT_NOTIFY, "leader.lost", f);
 	if (l->cb != NULL)
 		l->cb(l, 0, l->arg);
 }
@@ -98,6 +102,7 @@ lease_acquired(struct lease *l, const char *token)
 	if (was)
 		return;
 	f = json_object_new_object();
+	json_object_object_add(f, "duty", json_object_new_string(l->duty));
 	json_object_object_add(f, "lease", json_object_new_string(l->token));
 	event_publish(EVENT_NOTIFY, "leader.acquired", f);
 	log_info("%s lease acquired (%s)", l->duty, l->token);

@@ -323,8 +323,8 @@ def test_two_hosts_share_one_redis(olbd_factory, redis_server, events):
     assert len(cluster_pids(a.cluster)) == 3
     assert len(started_in_log(first)) == 2 and len(started_in_log(second)) == 1
     assert r.hgetall(P + "name_seq") == {"master": "1", "client": "2"}
-    acquired = [e for e in events.of_type("leader.acquired")]
-    assert len(acquired) == 2
+    acquired = [e for e in events.of_type("leader.acquired") if e["duty"] == "scaler"]
+    assert len(acquired) == 2 and all(e["role"] == "scaler" for e in acquired)
 
 
 def test_drain_replaces_instance(olbd_factory, redis_server, events):
@@ -400,7 +400,8 @@ def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
     when no account is placed there any more: its account, placed again on
     its next call, moves to the replacement, and only then does it go."""
     olbd = scaler_olbd(olbd_factory, extra=[
-        "scaling.initial_instances=2", "health.replace_after_ms=1500"])
+        "scaling.initial_instances=2", "health.replace_after_ms=1500",
+        "health.interval_ms=300", "health.timeout_ms=200", "health.fall=2"])
     r = redis_server.client()
     ctl(olbd, "fleet", "up")
     wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 1, 15,
@@ -408,10 +409,12 @@ def test_unhealthy_instance_is_replaced(olbd_factory, redis_server, events):
     (cid, crec), = running(r, "client").items()
     assert place(olbd.port, "UM")[0] == 200
     assert place(olbd.port, "UC", master="UM")[0] == 200
+    os.kill(crec["pid"], signal.SIGSTOP)        # its health checks time out
+    unhealthy = events.wait("instance.unhealthy", pred=lambda e: e["id"] == cid)
     t0 = time.monotonic()
-    ctl(olbd, "instance", "state", cid, "unhealthy")
+    assert unhealthy[0]["role"] == "health"
     wait_for(lambda: records(r)[cid]["state"] == "draining", 15, what="drained")
-    assert time.monotonic() - t0 >= 1.4
+    assert time.monotonic() - t0 >= 1.2
     wait_for(lambda: len(running(r, "client")) == 1, 15, what="a new client")
     (nid, nrec), = running(r, "client").items()
     assert nid != cid and nrec["serverName"] == "Client_Listener-2"

@@ -827,6 +827,100 @@ test_instance_retire_proves_empty(void **state)
 	assert_int_equal(scripts_call_instance_retire(&c, "i-1", "nonsense"), -1);
 }
 
+/* One health_record batch of n results for id (ok or not), fenced by
+ * token: the changes answered must number want_changes; the last one's
+ * to state is copied to to (if not NULL). */
+static void
+health_round(struct test_sync *f, const char *token, const char *id, int ok,
+    int n, size_t want_changes, char *to)
+{
+	struct scripts_call c;
+	char json[128];
+	redisReply *r;
+
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(json, sizeof(json), "{\"timestamp\":%d,\"healthy\":%s}",
+		    1000 + i, ok ? "true" : "false");
+		assert_int_equal(scripts_call_health_add(&c, id, ok, json), 0);
+	}
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), token), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, want_changes);
+	if (want_changes > 0 && to != NULL) {
+		redisReply *last = r->element[r->elements - 1];
+
+		assert_int_equal(last->elements, 4);
+		strcpy(to, last->element[2]->str);
+	}
+	freeReplyObject(r);
+}
+
+/* The health worker's batches: the earlier service's history (newest
+ * first, trimmed) and stats, the consecutive count in Redis, and the
+ * changes fall and rise call for, each once. */
+static void
+test_health_record(void **state)
+{
+	struct test_sync *f = *state;
+	char tok[TOKEN_MAX], to[32], buf[256];
+	struct scripts_call c;
+
+	lease_acquire(f, HOLDER_A, "", 1, tok);
+	instance_put(f, "i-1", REC_PENDING, tok);
+	health_round(f, tok, "i-1", 1, 1, 1, to);
+	assert_string_equal(to, "running");
+	/* Two failures (fall 2) in one batch: unhealthy once. */
+	health_round(f, tok, "i-1", 0, 1, 0, NULL);
+	health_round(f, tok, "i-1", 0, 2, 1, to);
+	assert_string_equal(to, "unhealthy");
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s i-1",
+	    keys_health_streak()), -3);
+	assert_int_equal(test_redis_int(f->ctx, "ZSCORE %s i-1",
+	    keys_live_client()), -1);
+	/* One success is not enough (rise 2); a second is. */
+	health_round(f, tok, "i-1", 1, 1, 0, NULL);
+	health_round(f, tok, "i-1", 1, 1, 1, to);
+	assert_string_equal(to, "running");
+	assert_true(test_redis_int(f->ctx, "ZSCORE %s i-1",
+	    keys_live_client()) >= 0);
+
+	/* History: newest first, trimmed to 3; stats counted. */
+	assert_int_equal(test_redis_int(f->ctx, "LLEN %s%s",
+	    keys_health_history_prefix(), "i-1"), 3);
+	redis_string(f, buf, sizeof(buf), "LINDEX %s%s 0",
+	    keys_health_history_prefix(), "i-1");
+	assert_string_equal(buf, "{\"timestamp\":1000,\"healthy\":true}");
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s%s totalSuccesses",
+	    keys_health_stats_prefix(), "i-1"), 3);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s%s totalFailures",
+	    keys_health_stats_prefix(), "i-1"), 3);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s%s lastCheckedAt",
+	    keys_health_stats_prefix(), "i-1"), 1000);
+
+	/* An instance without a record: nothing written. */
+	health_round(f, tok, "i-gone", 0, 3, 0, NULL);
+	assert_int_equal(test_redis_int(f->ctx, "EXISTS %s%s",
+	    keys_health_history_prefix(), "i-gone"), 0);
+
+	/* Fenced: a stale token writes nothing. */
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	assert_int_equal(scripts_call_health_add(&c, "i-1", 0, "{}"), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), "x#9"), 0);
+	run_refused(f, &c, "FENCED");
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s i-1",
+	    keys_health_streak()), 2);
+	/* No room past the batch: refused, not overrun. */
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	for (int i = 0; i < 100; i++)
+		if (scripts_call_health_add(&c, "i-1", 1, "{}") == -1) {
+			assert_true(i >= 40);
+			return;
+		}
+	fail_msg("a batch took 100 results");
+}
+
 int
 main(void)
 {
@@ -850,6 +944,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_instance_move_and_since,
 		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_instance_retire_proves_empty,
+		    test_sync_setup, test_sync_teardown),
+		cmocka_unit_test_setup_teardown(test_health_record,
 		    test_sync_setup, test_sync_teardown),
 	};
 

@@ -1,19 +1,483 @@
 /*
- * health: the health checker: probes every instance and records the results (SPEC
- * §7). For now it runs the shared worker runtime (event loop, Redis,
- * heartbeat) and waits; probing lands with the health issue.
+ * health: the health checker (SPEC §7), a singleton duty: it acts only
+ * while this host holds the health lease (workers/lease.c), and its writes
+ * are fenced by that lease, so two olb hosts on one Redis never both record
+ * a probe or both change a state.
+ *
+ * Targets: the instances of instance_details that serve or are about to
+ * (pending, running, unhealthy, draining), read again every HEALTH_READ_MS
+ * and soon after an instance.* event (a launch is probed at once).
+ * A pending instance is probed every health.pending_interval_ms and becomes
+ * running at its first 2xx; the others every health.interval_ms, each at its
+ * own offset in the interval (from its id), so a round is spread over the
+ * interval instead of starting all at once.
+ *
+ * Results are written in batches of up to HEALTH_BATCH, one health_record
+ * script each (the earlier service's history and stats, the consecutive
+ * count, and the state change health.fall / health.rise call for), so the
+ * Redis cost per probe is a small constant.  The script answers the changes
+ * it applied; the worker publishes one event for each.  An instance that
+ * leaves the targets (terminated, removed) has its history and stats kept
+ * for HEALTH_GONE_TTL_S, then they expire.
+ *
+ * Ownership: the targets and the batch are the worker's; probes (their
+ * httpc transfers) are cancelled by probes_free at cleanup.
  */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+
+#include "common/conf.h"
+#include "common/events.h"
+#include "common/httpc.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/registry.h"
+#include "common/rscript.h"
+#include "common/scripts.h"
+#include "common/util.h"
+#include "workers/lease.h"
+#include "workers/probe.h"
 #include "workers/worker.h"
+
+#define HEALTH_READ_MS		1000	/* the targets are read again */
+#define HEALTH_SOON_MS		20	/* ... and soon after an instance event */
+#define HEALTH_TICK_MS		50	/* due probes are started */
+#define HEALTH_FLUSH_MS		20	/* results wait at most this for a batch */
+#define HEALTH_BATCH		40	/* results per health_record call */
+#define HEALTH_GONE_TTL_S	"86400"	/* history and stats of a gone instance */
+
+/* One instance to probe. */
+struct target {
+	char		 id[REGISTRY_ID_MAX];
+	char		 name[REGISTRY_NAME_MAX];
+	char		 ip[REGISTRY_IP_MAX];
+	uint16_t	 port;
+	int		 is_master;
+	int		 pending;
+	uint64_t	 due;		/* mono ms: the next probe */
+};
+
+static struct health {
+	struct worker		*w;
+	const struct conf	*conf;
+	struct httpc		*http;
+	struct probes		*probes;
+	struct lease		*lease;
+	struct rconn		*sub;		/* the monitoring channel */
+	struct ev_timer		 read_timer, tick_timer, flush_timer;
+	int			 reading;
+	int			 stopped;	/* cleaned up: late replies only */
+	struct target		*targets;	/* sorted by id */
+	size_t			 ntargets;
+	/* The batch being filled; its ids and JSON records are owned here
+	 * until it is sent (the call borrows them). */
+	struct scripts_call	 batch;
+	struct {
+		char		 id[REGISTRY_ID_MAX];
+		char		*json;
+	}			 res[HEALTH_BATCH];
+	size_t			 nbatch;
+} h;
+
+static int
+target_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct target *)a)->id,
+	    ((const struct target *)b)->id);
+}
+
+static struct target *
+target_find(struct target *v, size_t n, const char *id)
+{
+	struct target key;
+
+	if (n == 0 || strlen(id) >= sizeof(key.id))
+		return NULL;
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	return bsearch(&key, v, n, sizeof(*v), target_cmp);
+}
+
+/* Where in the interval id's probes fall: the same every round. */
+static uint64_t
+target_offset(const char *id, uint64_t interval)
+{
+	uint32_t x = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		x = (x ^ *p) * 16777619u;
+	return interval > 0 ? x % interval : 0;
+}
+
+/* Writing results */
+
+static void
+health_batch_reset(void)
+{
+	for (size_t i = 0; i < h.nbatch; i++)
+		free(h.res[i].json);
+	h.nbatch = 0;
+}
+
+/* One event per state change the script applied: {id, from, to, n}. */
+static void
+health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	if (h.stopped)
+		return;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		log_warn("health_record: %s", r == NULL ? "no answer from Redis" :
+		    r->str);
+		if (r != NULL && strstr(r->str, "FENCED") != NULL)
+			lease_lost(h.lease, "a write was fenced");
+		return;
+	}
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *c = r->element[i];
+		const struct target *t;
+		const char *id, *from, *to;
+		json_object *f;
+
+		if (c->type != REDIS_REPLY_ARRAY || c->elements != 4 ||
+		    c->element[0]->type != REDIS_REPLY_STRING ||
+		    c->element[1]->type != REDIS_REPLY_STRING ||
+		    c->element[2]->type != REDIS_REPLY_STRING)
+			continue;
+		id = c->element[0]->str;
+		from = c->element[1]->str;
+		to = c->element[2]->str;
+		f = json_object_new_object();
+		json_object_object_add(f, "id", json_object_new_string(id));
+		if ((t = target_find(h.targets, h.ntargets, id)) != NULL) {
+			json_object_object_add(f, "name",
+			    json_object_new_string(t->name));
+			json_object_object_add(f, "instanceRole",
+			    json_object_new_string(t->is_master ? "master" :
+			    "client"));
+		}
+		if (strcmp(to, "unhealthy") == 0) {
+			json_object_object_add(f, "failures", json_object_new_int64(
+			    c->element[3]->type == REDIS_REPLY_INTEGER ?
+			    -c->element[3]->integer : 0));
+			log_warn("%s: %s -> unhealthy", id, from);
+			event_publish(EVENT_NOTIFY, "instance.unhealthy", f);
+		} else if (strcmp(from, "pending") == 0) {
+			log_info("%s answers: running", id);
+			event_publish(EVENT_INFO, "instance.running", f);
+		} else {
+			log_info("%s: %s -> %s", id, from, to);
+			event_publish(EVENT_INFO, "instance.recovered", f);
+		}
+	}
+}
+
+/* Send the batch, fenced by the lease; results of a host that lost the
+ * lease meanwhile are dropped (the holder probes for itself). */
+static void
+health_flush(void)
+{
+	ev_timer_stop(h.w->loop, &h.flush_timer);
+	if (h.nbatch == 0)
+		return;
+	if (lease_held(h.lease) && lease_fence(h.lease, &h.batch) == 0 &&
+	    rscript_run(h.w->redis, &h.batch, health_on_recorded, NULL) == -1)
+		log_warn("health_record: Redis is down: %zu results dropped",
+		    h.nbatch);
+	health_batch_reset();
+}
+
+static void
+health_flush_due(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop;
+	(void)t;
+	(void)arg;
+	health_flush();
+}
+
+/* The record of one probe as history:<id> keeps it. */
+static char *
+health_record_json(const char *id, const struct probe_result *r)
+{
+	json_object *o = json_object_new_object();
+	char *s;
+
+	json_object_object_add(o, "timestamp", json_object_new_int64(
+	    (int64_t)util_wall_ms()));
+	json_object_object_add(o, "instanceId", json_object_new_string(id));
+	json_object_object_add(o, "healthy", json_object_new_boolean(r->ok));
+	json_object_object_add(o, "statusCode", json_object_new_int64(r->status));
+	json_object_object_add(o, "responseTimeMs", json_object_new_int64(
+	    (int64_t)r->ms));
+	json_object_object_add(o, "error", r->error != NULL ?
+	    json_object_new_string(r->error) : NULL);
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+static void
+health_on_probe(const char *id, const struct probe_result *r, void *arg)
+{
+	char *json;
+
+	(void)arg;
+	if (!lease_held(h.lease) || strlen(id) >= sizeof(h.res[0].id) ||
+	    (json = health_record_json(id, r)) == NULL)
+		return;
+	if (h.nbatch == 0 && scripts_call_health_record(&h.batch,
+	    h.conf->health.history, h.conf->health.fall,
+	    h.conf->health.rise) == -1) {
+		free(json);
+		return;
+	}
+	/* The call borrows its strings: id is the probe's, gone after this
+	 * callback, so the batch keeps its own copy. */
+	snprintf(h.res[h.nbatch].id, sizeof(h.res[0].id), "%s", id);
+	if (scripts_call_health_add(&h.batch, h.res[h.nbatch].id, r->ok,
+	    json) == -1) {
+		free(json);
+		return;
+	}
+	h.res[h.nbatch++].json = json;
+	if (h.nbatch == HEALTH_BATCH)
+		health_flush();
+	else if (!h.flush_timer.armed)
+		ev_timer_start(h.w->loop, &h.flush_timer, HEALTH_FLUSH_MS,
+		    health_flush_due, NULL);
+}
+
+/* Probing */
+
+static void
+health_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	uint64_t now = ev_now(loop);
+
+	(void)arg;
+	if (lease_held(h.lease)) {
+		for (size_t i = 0; i < h.ntargets; i++) {
+			struct target *x = &h.targets[i];
+			uint64_t every = (uint64_t)(x->pending ?
+			    h.conf->health.pending_interval_ms :
+			    h.conf->health.interval_ms);
+
+			if (now < x->due)
+				continue;
+			/* Not due again until a period after this start; one
+			 * still in flight is tried at the next tick. */
+			if (probes_start(h.probes, x->id, x->ip, x->port, 0,
+			    health_on_probe, NULL) != 0)
+				x->due = now + every;
+		}
+	}
+	ev_timer_start(loop, t, HEALTH_TICK_MS, health_tick, NULL);
+}
+
+/* An instance that left the targets: its history and stats expire, its
+ * consecutive count goes. */
+static void
+health_gone(const char *id)
+{
+	probes_forget(h.probes, id);
+	if (!lease_held(h.lease))
+		return;
+	(void)rconn_command(h.w->redis, NULL, NULL, "EXPIRE %s%s %s",
+	    keys_health_history_prefix(), id, HEALTH_GONE_TTL_S);
+	(void)rconn_command(h.w->redis, NULL, NULL, "EXPIRE %s%s %s",
+	    keys_health_stats_prefix(), id, HEALTH_GONE_TTL_S);
+	(void)rconn_command(h.w->redis, NULL, NULL, "HDEL %s %s",
+	    keys_health_streak(), id);
+}
+
+static int
+health_probed_state(const char *state)
+{
+	return strcmp(state, "pending") == 0 || strcmp(state, "running") == 0 ||
+	    strcmp(state, "unhealthy") == 0 || strcmp(state, "draining") == 0;
+}
+
+/* The instance records: the new targets, keeping each one's schedule. */
+static void
+health_on_details(struct rconn *rc, redisReply *r, void *arg)
+{
+	uint64_t now = ev_now(h.w->loop);
+	struct target *v = NULL, *old;
+	size_t n = 0;
+
+	(void)rc;
+	(void)arg;
+	h.reading = 0;
+	if (h.stopped || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+	    (r->elements > 0 && (v = calloc(r->elements / 2, sizeof(*v))) == NULL))
+		return;
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		struct registry_instance in;
+		struct target *t = &v[n];
+
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    r->element[i + 1]->type != REDIS_REPLY_STRING ||
+		    strlen(r->element[i]->str) >= sizeof(t->id))
+			continue;
+		registry_decode(r->element[i]->str, r->element[i + 1]->str, &in);
+		if (!health_probed_state(in.state) || in.ip[0] == '\0' ||
+		    in.port == 0)
+			continue;
+		memcpy(t->id, in.id, sizeof(t->id));
+		memcpy(t->name, in.name, sizeof(t->name));
+		memcpy(t->ip, in.ip, sizeof(t->ip));
+		t->port = in.port;
+		t->is_master = in.is_master;
+		t->pending = strcmp(in.state, "pending") == 0;
+		n++;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), target_cmp);
+	for (size_t i = 0; i < n; i++) {
+		old = target_find(h.targets, h.ntargets, v[i].id);
+		if (old != NULL && old->pending == v[i].pending)
+			v[i].due = old->due;
+		else if (v[i].pending)
+			v[i].due = now;
+		else
+			v[i].due = now + target_offset(v[i].id,
+			    (uint64_t)h.conf->health.interval_ms);
+	}
+	for (size_t i = 0; i < h.ntargets; i++)
+		if (target_find(v, n, h.targets[i].id) == NULL)
+			health_gone(h.targets[i].id);
+	free(h.targets);
+	h.targets = v;
+	h.ntargets = n;
+}
+
+static void
+health_read(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)arg;
+	if (lease_held(h.lease) && !h.reading && rconn_is_up(h.w->redis) &&
+	    rconn_command(h.w->redis, health_on_details, NULL, "HGETALL %s",
+	    keys_instance_details()) == 0)
+		h.reading = 1;
+	ev_timer_start(loop, t, HEALTH_READ_MS, health_read, NULL);
+}
+
+/* An instance changed (launched, adopted, added, removed...): read the
+ * targets soon rather than at the next period. */
+static void
+health_on_event(struct rconn *rc, const char *channel, const char *msg,
+    size_t len, void *arg)
+{
+	(void)rc;
+	(void)channel;
+	(void)arg;
+	if (len > 65536 || memmem(msg, len, "\"type\":\"instance.", 18) == NULL ||
+	    !lease_held(h.lease))
+		return;
+	if (!h.read_timer.armed || h.read_timer.when > ev_now(h.w->loop) +
+	    HEALTH_SOON_MS)
+		ev_timer_start(h.w->loop, &h.read_timer, HEALTH_SOON_MS,
+		    health_read, NULL);
+}
+
+/* The role */
+
+static void
+health_on_lease(struct lease *l, int held, void *arg)
+{
+	(void)l;
+	(void)arg;
+	if (held) {
+		ev_timer_start(h.w->loop, &h.read_timer, 0, health_read, NULL);
+		return;
+	}
+	/* Another host probes now: what is in flight here is not ours to
+	 * write, and the next holder starts every schedule afresh. */
+	health_batch_reset();
+	for (size_t i = 0; i < h.ntargets; i++)
+		probes_forget(h.probes, h.targets[i].id);
+	free(h.targets);
+	h.targets = NULL;
+	h.ntargets = 0;
+}
 
 static int
 health_start(struct worker *w)
 {
-	(void)w;
+	memset(&h, 0, sizeof(h));
+	h.w = w;
+	h.conf = w->conf;
+	if ((h.http = httpc_new(w->loop)) == NULL ||
+	    (h.probes = probes_new(w->loop, h.http, w->conf)) == NULL ||
+	    (h.lease = lease_new(w->redis, "health", w->conf->daemon.lease_ms,
+	    health_on_lease, NULL)) == NULL)
+		return -1;
+	h.sub = rconn_new(w->loop, w->conf, "health-events", NULL, NULL);
+	if (h.sub == NULL || rconn_subscribe(h.sub, keys_events_channel(),
+	    health_on_event, NULL) == -1)
+		return -1;
+	lease_start(h.lease);
+	ev_timer_start(w->loop, &h.read_timer, HEALTH_READ_MS, health_read, NULL);
+	ev_timer_start(w->loop, &h.tick_timer, HEALTH_TICK_MS, health_tick, NULL);
 	return 0;
+}
+
+static void
+health_redis_state(struct worker *w, int up)
+{
+	(void)w;
+	if (up)
+		lease_retry(h.lease);
+}
+
+static void
+health_dropped(void *arg)
+{
+	worker_done(arg);
+}
+
+/* Stop: hand the lease over at once (the next generation after a reload,
+ * or another host). */
+static void
+health_drain(struct worker *w)
+{
+	ev_timer_stop(w->loop, &h.read_timer);
+	ev_timer_stop(w->loop, &h.tick_timer);
+	health_flush();
+	if (lease_drop(h.lease, health_dropped, w) == -1)
+		worker_done(w);
+}
+
+static void
+health_cleanup(struct worker *w)
+{
+	(void)w;
+	health_batch_reset();
+	probes_free(h.probes);
+	httpc_free(h.http);
+	rconn_free(h.sub);
+	lease_free(h.lease);
+	free(h.targets);
+	h.probes = NULL;
+	h.http = NULL;
+	h.sub = NULL;
+	h.lease = NULL;
+	h.targets = NULL;
+	h.ntargets = 0;
+	h.stopped = 1;
 }
 
 static const struct worker_role_ops health_ops = {
 	.start = health_start,
+	.drain = health_drain,
+	.redis_state = health_redis_state,
+	.cleanup = health_cleanup,
 };
 
 int

@@ -17,8 +17,8 @@
  *      cost does not grow with the number of placements);
  *   2. plans with workers/scaler/fleet.c;
  *   3. carries the plan out: raises of the desired fleet, launches, drains,
- *      terminations, record removals, and probes of pending instances (a
- *      pending instance becomes running at its first 2xx health answer).
+ *      terminations, record removals.  A pending instance becomes running
+ *      at its first 2xx health answer: the health worker's duty.
  *
  * A launch is reserved in Redis before the provider is asked (fleet script:
  * token -> name, counted as capacity at once), recorded as a pending
@@ -30,7 +30,7 @@
  * (and only reported when of another deployment); records whose instance
  * the provider no longer has are marked terminated.
  *
- * Ownership: everything in flight (launches, terminations, probes) is on
+ * Ownership: everything in flight (launches, terminations) is on
  * the scaler's lists and freed at cleanup; callbacks find their entry by
  * pointer on those lists.
  */
@@ -49,7 +49,6 @@
 
 #include "common/conf.h"
 #include "common/events.h"
-#include "common/httpc.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/registry.h"
@@ -58,7 +57,6 @@
 #include "common/util.h"
 #include "workers/instance_state.h"
 #include "workers/lease.h"
-#include "workers/probe.h"
 #include "workers/scaler/fleet.h"
 #include "workers/scaler/provider.h"
 #include "workers/worker.h"
@@ -122,8 +120,6 @@ static struct scaler {
 	struct worker		*w;
 	const struct conf	*conf;
 	struct provider		*prov;
-	struct httpc		*http;
-	struct probes		*probes;	/* of pending instances */
 	struct rconn		*sub;
 	struct lease		*lease;
 	struct ev_timer		 pass_timer;
@@ -1233,45 +1229,6 @@ scaler_forget(const struct scaler_rec *rec)
 		scaler_write(&c, scaler_write_done, (void *)"instance_remove");
 }
 
-/* Carrying the plan out: probes of pending instances */
-
-static void
-scaler_on_probe(const char *id, const struct probe_result *res, void *arg)
-{
-	struct scaler_rec *rec;
-
-	(void)arg;
-	if (!res->ok || !scaler_leader() || (rec = scaler_rec_find(id)) == NULL)
-		return;
-	log_info("%s %s answers: running", rec->in.id, rec->in.name);
-	sc.never_ran[rec->in.is_master ? FLEET_MASTER : FLEET_CLIENT] = 0;
-	scaler_transition(rec, "pending", "running", "instance.running", NULL, NULL,
-	    NULL);
-}
-
-static void
-scaler_probe(const struct scaler_rec *rec)
-{
-	(void)probes_start(sc.probes, rec->in.id, rec->in.ip, rec->in.port,
-	    (uint64_t)sc.conf->health.pending_interval_ms, scaler_on_probe, NULL);
-}
-
-static int
-scaler_still_pending(const char *id, void *arg)
-{
-	struct scaler_rec *rec = scaler_rec_find(id);
-
-	(void)arg;
-	return rec != NULL && strcmp(rec->in.state, "pending") == 0;
-}
-
-/* Probes of instances no longer pending go. */
-static void
-scaler_probes_prune(void)
-{
-	probes_prune(sc.probes, scaler_still_pending, NULL);
-}
-
 /* Carrying the plan out: the desired fleet */
 
 /* A launch of role never became running.  After SCALER_BLOCK_AFTER in a
@@ -1529,12 +1486,7 @@ scaler_pass_plan(void)
 		    sc.nres, p.nacts, p.launch[FLEET_MASTER], p.launch[FLEET_CLIENT],
 		    (unsigned long long)(ev_now_update(sc.w->loop) - sc.last_pass));
 		scaler_list_apply();
-		scaler_probes_prune();
 		scaler_terms_prune();
-		for (size_t i = 0; i < sc.nrecs; i++)
-			if (sc.recs[i].managed &&
-			    strcmp(sc.recs[i].in.state, "pending") == 0)
-				scaler_probe(&sc.recs[i]);
 	}
 	free(inst);
 	free(acts);
@@ -1833,6 +1785,14 @@ scaler_on_event(struct rconn *rc, const char *channel, const char *msg,
 		sc.exhausted[strcmp(role, "master") == 0 ? FLEET_MASTER :
 		    FLEET_CLIENT] = 1;
 		scaler_pass_kick(SCALER_KICK_MS);
+	} else if (strcmp(type, "instance.running") == 0) {
+		/* The health worker saw a launch of this role answer: the
+		 * launches that never ran are no longer in a row. */
+		role = scaler_json_str(o, "instanceRole");
+		if (role != NULL)
+			sc.never_ran[strcmp(role, "master") == 0 ? FLEET_MASTER :
+			    FLEET_CLIENT] = 0;
+		scaler_pass_kick(SCALER_KICK_MS);
 	} else if ((strcmp(type, "fleet.changed") == 0 ||
 	    strncmp(type, "instance.", 9) == 0) &&
 	    (from == NULL || strcmp(from, "scaler") != 0)) {
@@ -1871,9 +1831,7 @@ scaler_start(struct worker *w)
 		    conf_provider_name(w->conf->provider.type));
 		return -1;
 	}
-	if ((sc.http = httpc_new(w->loop)) == NULL ||
-	    (sc.probes = probes_new(w->loop, sc.http, w->conf)) == NULL ||
-	    (sc.lease = lease_new(w->redis, "scaler", w->conf->daemon.lease_ms,
+	if ((sc.lease = lease_new(w->redis, "scaler", w->conf->daemon.lease_ms,
 	    scaler_on_lease, NULL)) == NULL)
 		return -1;
 	sc.sub = rconn_new(w->loop, w->conf, "scaler-events", NULL, NULL);
@@ -1919,13 +1877,10 @@ scaler_cleanup(struct worker *w)
 	(void)w;
 	while (!LIST_EMPTY(&sc.terms))
 		scaler_term_del(LIST_FIRST(&sc.terms));
-	probes_free(sc.probes);
-	sc.probes = NULL;
 	provider_free(sc.prov);
 	sc.prov = NULL;
 	while (!LIST_EMPTY(&sc.launches))
 		scaler_launch_del(LIST_FIRST(&sc.launches));
-	httpc_free(sc.http);
 	rconn_free(sc.sub);
 	free(sc.recs);
 	free(sc.res);
@@ -1939,7 +1894,6 @@ scaler_cleanup(struct worker *w)
 	sc.listed = NULL;
 	sc.nrecs = sc.nres = sc.nlisted = 0;
 	lease_free(sc.lease);
-	sc.http = NULL;
 	sc.sub = NULL;
 	sc.lease = NULL;
 	/* The worker frees its Redis connection after this: replies still

@@ -1,0 +1,219 @@
+"""The health worker (SPEC §7): active probes of real olb-listener instances,
+the earlier service's history and stats, and the state changes that route
+(health.fall failures: unhealthy; health.rise successes: running again).
+"""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import wait_for
+from test_listener import Listener
+from test_scaler import P, TOKEN, ctl, place, records
+
+FALL, RISE = 3, 2
+FAST = ["health.interval_ms=300", "health.timeout_ms=200", "health.fall=%d" % FALL,
+        "health.rise=%d" % RISE, "health.history=5", "daemon.lease_ms=3000"]
+HISTORY = "OrderListenerHealthManager:history:"
+STATS = "OrderListenerHealthManager:stats:"
+
+
+class Instance(Listener):
+    """One olb-listener on its own port, which a test may stop, kill and
+    start again; always ended by pid."""
+
+    def start(self, extra=None):
+        if extra is not None:
+            self.extra = list(extra)
+        return super().start()
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def instances():
+    made = []
+
+    def make(name, extra=()):
+        inst = Instance(name, extra)
+        made.append(inst)
+        return inst.start()
+
+    yield make
+    for inst in made:
+        inst.kill()
+        inst.close()
+
+
+def health_olbd(olbd_factory, extra=()):
+    return olbd_factory(extra=['proxy.auth_tokens=["%s"]' % TOKEN] + FAST +
+                        list(extra)).start()
+
+
+def register(olbd, role, inst):
+    out = ctl(olbd, "instance", "add", "--role", role, "--addr",
+              "127.0.0.1:%d" % inst.port, "--name", inst.name)
+    return out.stdout.strip()
+
+
+def state(r, iid):
+    return records(r)[iid]["state"]
+
+
+def placed_on(port, actid, master):
+    status, body = place(port, actid, master=master)
+    assert status == 200, body
+    return json.loads(body)["name"]
+
+
+def test_unhealthy_after_fall_and_recovered_after_rise(olbd_factory, redis_server, events,
+                                                       instances):
+    """An instance answering 500, one stopped (timeouts) and one killed
+    (connection refused) are each unhealthy after exactly health.fall failed
+    probes, with one notify event each; no account is placed on them and the
+    accounts that were are placed elsewhere on their next call; health.rise
+    successes bring each back with one instance.recovered."""
+    olbd = health_olbd(olbd_factory)
+    r = redis_server.client()
+    master = instances("HM")
+    ok, stopped, killed = instances("H-ok"), instances("H-stop"), instances("H-kill")
+    register(olbd, "master", master)
+    ids = {i.name: register(olbd, "client", i) for i in (ok, stopped, killed)}
+    wait_for(lambda: all(int(r.hget(P + "health:streak", i) or 0) >= RISE
+                         for i in ids.values()), 10, what="healthy streaks")
+    assert placed_on(olbd.port, "HMA", None) == "HM"
+    spread = {a: placed_on(olbd.port, a, "HMA") for a in ("HA%d" % i for i in range(9))}
+    assert set(spread.values()) == {"H-ok", "H-stop", "H-kill"}
+
+    bad = instances("H-500", ["--health-status", "500"])
+    ids[bad.name] = register(olbd, "client", bad)
+    stopped.signal(signal.SIGSTOP)
+    killed.kill()
+    down = {ids["H-500"], ids["H-stop"], ids["H-kill"]}
+    wait_for(lambda: {e["id"] for e in events.of_type("instance.unhealthy")} == down, 15,
+             what="three instances unhealthy")
+    time.sleep(1)       # more failed rounds: no second event
+    events_down = events.of_type("instance.unhealthy")
+    assert len(events_down) == 3
+    assert all(e["level"] == "notify" and e["failures"] == FALL and e["role"] == "health"
+               for e in events_down)
+    assert all(state(r, i) == "unhealthy" for i in down)
+    assert state(r, ids["H-ok"]) == "running"
+    # Routing: nothing new lands on them, and their accounts move.
+    assert {placed_on(olbd.port, "HN%d" % i, "HMA") for i in range(6)} == {"H-ok"}
+    assert {placed_on(olbd.port, a, "HMA") for a in spread} == {"H-ok"}
+
+    stopped.signal(signal.SIGCONT)
+    killed.start()
+    bad.kill()
+    bad.start(extra=[])
+    wait_for(lambda: {e["id"] for e in events.of_type("instance.recovered")} == down, 15,
+             what="three instances recovered")
+    time.sleep(1)
+    assert len(events.of_type("instance.recovered")) == 3
+    assert all(state(r, i) == "running" for i in down)
+    assert int(r.hget(P + "health:streak", ids["H-stop"])) >= RISE
+
+
+def test_history_and_stats_as_the_earlier_service_kept_them(olbd_factory, redis_server,
+                                                           instances):
+    """history:<id> holds the probe records newest first, trimmed to
+    health.history; stats:<id> counts successes and failures and the time of
+    the last check, which is the newest record's."""
+    olbd = health_olbd(olbd_factory)
+    r = redis_server.client()
+    good = instances("HS-good")
+    bad = instances("HS-bad", ["--health-status", "503"])
+    gid, bid = register(olbd, "client", good), register(olbd, "client", bad)
+    wait_for(lambda: int(r.hget(STATS + gid, "totalSuccesses") or 0) >= 7, 15,
+             what="seven rounds")
+    for iid, healthy, status in ((gid, True, 200), (bid, False, 503)):
+        assert r.llen(HISTORY + iid) == 5            # health.history
+        recs = [json.loads(x) for x in r.lrange(HISTORY + iid, 0, -1)]
+        for rec in recs:
+            assert sorted(rec) == ["error", "healthy", "instanceId", "responseTimeMs",
+                                   "statusCode", "timestamp"]
+            assert rec["instanceId"] == iid and rec["healthy"] is healthy
+            assert rec["statusCode"] == status and rec["error"] is None
+            assert isinstance(rec["timestamp"], int) and rec["timestamp"] > 1.7e12
+            assert isinstance(rec["responseTimeMs"], int) and 0 <= rec["responseTimeMs"] < 200
+        stamps = [rec["timestamp"] for rec in recs]
+        assert stamps == sorted(stamps, reverse=True)     # newest first
+        stats = r.hgetall(STATS + iid)
+        assert sorted(stats) == ["lastCheckedAt", "totalFailures", "totalSuccesses"] or \
+            sorted(stats) == ["lastCheckedAt", "totalSuccesses"] or \
+            sorted(stats) == ["lastCheckedAt", "totalFailures"]
+        assert abs(int(stats["lastCheckedAt"]) - stamps[0]) <= 1000
+    assert int(r.hget(STATS + gid, "totalSuccesses")) >= 7
+    assert r.hget(STATS + gid, "totalFailures") is None
+    assert int(r.hget(STATS + bid, "totalFailures")) >= 7
+    # A killed listener is a failure with the reason, no status.
+    good.kill()
+    wait_for(lambda: json.loads(r.lindex(HISTORY + gid, 0))["healthy"] is False, 5,
+             what="a failed probe recorded")
+    rec = json.loads(r.lindex(HISTORY + gid, 0))
+    assert rec["statusCode"] == 0 and rec["error"]
+    # Gone instances' keys expire.
+    ctl(olbd, "instance", "remove", bid)
+    wait_for(lambda: r.ttl(HISTORY + bid) > 0 and r.ttl(STATS + bid) > 0, 5,
+             what="the removed instance's keys given a TTL")
+    assert r.hget(P + "health:streak", bid) is None
+
+
+def test_kill9_mid_streak_continues_from_redis(olbd_factory, redis_server, events,
+                                              instances):
+    """kill -9 of the health worker in the middle of a failure streak: the
+    streak lives in Redis, so the next health worker continues it: one event,
+    at exactly health.fall failures."""
+    olbd = health_olbd(olbd_factory, extra=["health.fall=8"])
+    r = redis_server.client()
+    inst = instances("HK")
+    iid = register(olbd, "client", inst)
+    wait_for(lambda: state(r, iid) == "running" and
+             int(r.hget(P + "health:streak", iid) or 0) >= 1, 10, what="healthy")
+    inst.signal(signal.SIGSTOP)
+    wait_for(lambda: int(r.hget(P + "health:streak", iid) or 0) <= -3, 10,
+             what="three failures")
+    (pid,) = olbd.worker_pids("olbd: health")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: events.of_type("instance.unhealthy"), 20, what="unhealthy")
+    time.sleep(1)
+    (e,) = events.of_type("instance.unhealthy")
+    assert e["id"] == iid and e["failures"] == 8
+    assert olbd.worker_pids("olbd: health") != [pid]
+
+
+def test_one_prober_across_hosts(olbd_factory, redis_server, instances):
+    """Two olbd on one Redis: only the holder of the health lease probes and
+    writes (one record per round, not two); when it stops, the other takes
+    over within the lease time."""
+    first = health_olbd(olbd_factory)
+    second = health_olbd(olbd_factory)
+    r = redis_server.client()
+    inst = instances("H2")
+    iid = register(first, "client", inst)
+    wait_for(lambda: int(r.hget(STATS + iid, "totalSuccesses") or 0) >= 2, 10,
+             what="probed")
+    n0, t0 = int(r.hget(STATS + iid, "totalSuccesses")), time.monotonic()
+    time.sleep(3)
+    n1, t1 = int(r.hget(STATS + iid, "totalSuccesses")), time.monotonic()
+    rounds = (t1 - t0) / 0.3
+    assert n1 - n0 <= rounds + 2, (n1 - n0, rounds)    # one prober, not two
+    holder = r.get(P + "lease:health")             # "<host>:<pid>#<fence>"
+    (owner,) = [o for o in (first, second)
+                if any(holder.split("#")[0].endswith(":%d" % p)
+                       for p in o.worker_pids("olbd: health"))]
+    owner.stop()
+    before = int(r.hget(STATS + iid, "lastCheckedAt"))
+    wait_for(lambda: int(r.hget(STATS + iid, "lastCheckedAt")) > before + 1000, 10,
+             what="probes from the other host")
+    assert r.get(P + "lease:health") != holder
