@@ -249,6 +249,7 @@ static const struct conf_entry conf_schema[] = {
 
 	SET_INT("health.interval_ms", health.interval_ms, 30000, 100, MS_DAY),
 	SET_INT("health.pending_interval_ms", health.pending_interval_ms, 2000, 100, MS_DAY),
+	SET_INT("health.suspect_interval_ms", health.suspect_interval_ms, 500, 100, 60000),
 	SET_INT("health.timeout_ms", health.timeout_ms, 3000, 10, 600000),
 	SET_STR("health.path", health.path, "/api/v1/healthCheck", 0,
 	    conf_check_http_path),

@@ -161,6 +161,7 @@ struct conf {
 	struct {
 		int64_t		 interval_ms;
 		int64_t		 pending_interval_ms;
+		int64_t		 suspect_interval_ms;
 		int64_t		 timeout_ms;
 		char		*path;		/* probed on every instance */
 		int64_t		 history;

@@ -35,6 +35,7 @@
 #include "common/util.h"
 
 #define MAX_OVERRIDES	128
+#define CTL_HEALTH_RECORDS 10	/* probe records olbctl health ID prints */
 
 struct ctl {
 	const char	*conf_path;
@@ -73,6 +74,8 @@ usage(void)
 	    "                  scaler to try again a terminate the provider\n"
 	    "                  refused\n"
 	    "  placement ACTID where an account is placed, as master and as client\n"
+	    "  health [ID]     per instance: state, successes or failures in a row,\n"
+	    "                  totals, last check; with ID its last probe records\n"
 	    "  check [--json]  compare counts, mappings, tracking and instance\n"
 	    "                  states; list every difference (exit 1 if any)\n"
 	    "  fleet           desired and actual fleet, per role and state; the\n"
@@ -583,6 +586,84 @@ cmd_instance(struct ctl *ctl, int argc, char **argv)
 	usage();
 }
 
+/* Element i of an HMGET answer, or "-". */
+static const char *
+ctl_element(const redisReply *r, size_t i)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    r->element[i]->type != REDIS_REPLY_STRING)
+		return "-";
+	return r->element[i]->str;
+}
+
+/* The health of one instance: its consecutive count and the earlier
+ * service's stats, on one line after its state. */
+struct ctl_health {
+	redisContext	*rc;
+	const char	*only;		/* one id, or NULL for all */
+	int		 found;
+};
+
+static void
+health_print(const struct registry_instance *inst, void *arg)
+{
+	struct ctl_health *hc = arg;
+	redisReply *streak, *stats;
+	long long n;
+
+	if (hc->only != NULL && strcmp(inst->id, hc->only) != 0)
+		return;
+	hc->found++;
+	streak = redisCommand(hc->rc, "HGET %s %s", keys_health_streak(), inst->id);
+	stats = redisCommand(hc->rc, "HMGET %s%s totalSuccesses totalFailures "
+	    "lastCheckedAt", keys_health_stats_prefix(), inst->id);
+	n = streak != NULL && streak->type == REDIS_REPLY_STRING ?
+	    strtoll(streak->str, NULL, 10) : 0;
+	printf("%-20s %-7s %-12s %5lld %-9s %9s %9s %s\n", inst->id,
+	    inst->is_master ? "master" : "client", inst->state, n < 0 ? -n : n,
+	    n < 0 ? "failures" : n > 0 ? "successes" : "-",
+	    ctl_element(stats, 0), ctl_element(stats, 1), ctl_element(stats, 2));
+	freeReplyObject(streak);
+	freeReplyObject(stats);
+}
+
+/* health [ID]: per instance the state, the consecutive successes or
+ * failures, the totals and the last check (ms since the epoch); with an
+ * ID, also its last CTL_HEALTH_RECORDS probe records, newest first. */
+static int
+cmd_health(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_health hc = { NULL, argc == 2 ? argv[1] : NULL, 0 };
+	redisReply *r;
+	int n;
+
+	if (argc > 2 || (argc == 2 && argv[1][0] == '\0'))
+		usage();
+	if ((hc.rc = ctl_redis(ctl->conf)) == NULL)
+		return 1;
+	printf("%-20s %-7s %-12s %15s %9s %9s %s\n", "ID", "ROLE", "STATE",
+	    "IN A ROW", "SUCCESSES", "FAILURES", "LAST CHECK");
+	n = registry_list(hc.rc, health_print, &hc);
+	if (n != -1 && hc.only != NULL && hc.found > 0) {
+		r = redisCommand(hc.rc, "LRANGE %s%s 0 %d",
+		    keys_health_history_prefix(), hc.only, CTL_HEALTH_RECORDS - 1);
+		for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    i < r->elements; i++)
+			printf("  %s\n", r->element[i]->str);
+		freeReplyObject(r);
+	}
+	redisFree(hc.rc);
+	if (n == -1) {
+		fprintf(stderr, "olbctl: health: %s\n", registry_error());
+		return 1;
+	}
+	if (hc.only != NULL && hc.found == 0) {
+		fprintf(stderr, "olbctl: health: no instance %s\n", hc.only);
+		return 1;
+	}
+	return 0;
+}
+
 /* placement ACTID: the instances hosting the account, as master and as
  * client (with the master it copies). */
 static int
@@ -1015,6 +1096,8 @@ main(int argc, char **argv)
 		status = cmd_check(&ctl, argc, argv);
 	else if (strcmp(argv[0], "placement") == 0)
 		status = cmd_placement(&ctl, argc, argv);
+	else if (strcmp(argv[0], "health") == 0)
+		status = cmd_health(&ctl, argc, argv);
 	else if (strcmp(argv[0], "fleet") == 0)
 		status = cmd_fleet(&ctl, argc, argv);
 	else

@@ -156,6 +156,18 @@ def test_history_and_stats_as_the_earlier_service_kept_them(olbd_factory, redis_
     assert int(r.hget(STATS + gid, "totalSuccesses")) >= 7
     assert r.hget(STATS + gid, "totalFailures") is None
     assert int(r.hget(STATS + bid, "totalFailures")) >= 7
+    # olbctl health: a line per instance, and one instance's last records.
+    table = ctl(olbd, "health").stdout.splitlines()
+    assert table[0].split()[:3] == ["ID", "ROLE", "STATE"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows[gid][2:5] == ["running", rows[gid][3], "successes"] and int(rows[gid][3]) >= 7
+    assert rows[bid][2] == "unhealthy" and rows[bid][4] == "failures"
+    assert int(rows[bid][6]) >= 7 and rows[bid][5] == "-"
+    one = ctl(olbd, "health", gid).stdout.splitlines()
+    assert len(one) == 2 + 5 and one[1].split()[0] == gid
+    assert json.loads(one[2].strip())["instanceId"] == gid
+    missing = ctl(olbd, "health", "inst-404", check=False)
+    assert missing.returncode == 1 and "no instance inst-404" in missing.stderr
     # A killed listener is a failure with the reason, no status.
     good.kill()
     wait_for(lambda: json.loads(r.lindex(HISTORY + gid, 0))["healthy"] is False, 5,
@@ -217,3 +229,31 @@ def test_one_prober_across_hosts(olbd_factory, redis_server, instances):
     wait_for(lambda: int(r.hget(STATS + iid, "lastCheckedAt")) > before + 1000, 10,
              what="probes from the other host")
     assert r.get(P + "lease:health") != holder
+
+
+def test_passive_signal_takes_a_dead_instance_out_fast(olbd_factory, redis_server, events,
+                                                      instances):
+    """With health.interval_ms at 30 s, an instance that dies while carrying
+    traffic is unhealthy within a few seconds: the proxy that cannot connect
+    reports it (instance.suspect), and the health worker probes it at once
+    and every health.suspect_interval_ms until it decides."""
+    olbd = health_olbd(olbd_factory, extra=["health.interval_ms=30000",
+                                            "health.timeout_ms=1000"])
+    r = redis_server.client()
+    master, client = instances("PM"), instances("PC")
+    register(olbd, "master", master)
+    cid = register(olbd, "client", client)
+    assert placed_on(olbd.port, "PMA", None) == "PM"
+    assert placed_on(olbd.port, "PCA", "PMA") == "PC"
+    client.kill()
+    t0 = time.monotonic()
+    status, _ = place(olbd.port, "PCA", master="PMA")
+    assert status == 502
+    wait_for(lambda: state(r, cid) == "unhealthy", 10, what="unhealthy")
+    took = time.monotonic() - t0
+    print("dead instance carrying traffic to unhealthy: %.2f s" % took)
+    assert took < 8.0         # fall x 500 ms, not fall x 30 s
+    suspect = events.wait("instance.suspect", pred=lambda e: e["id"] == cid)
+    assert suspect[0]["role"].startswith("proxy") and suspect[0]["reason"] == "unreachable"
+    (down,) = events.of_type("instance.unhealthy")
+    assert down["id"] == cid and down["failures"] == FALL

@@ -50,6 +50,8 @@
 #define HEALTH_FLUSH_MS		20	/* results wait at most this for a batch */
 #define HEALTH_BATCH		40	/* results per health_record call */
 #define HEALTH_GONE_TTL_S	"86400"	/* history and stats of a gone instance */
+#define HEALTH_EARLY		8	/* reports of instances not read yet */
+#define HEALTH_EARLY_MS		5000	/* ... kept this long */
 
 /* One instance to probe. */
 struct target {
@@ -59,6 +61,7 @@ struct target {
 	uint16_t	 port;
 	int		 is_master;
 	int		 pending;
+	int		 suspect;	/* a proxy reported it: probed fast */
 	uint64_t	 due;		/* mono ms: the next probe */
 };
 
@@ -74,6 +77,11 @@ static struct health {
 	int			 stopped;	/* cleaned up: late replies only */
 	struct target		*targets;	/* sorted by id */
 	size_t			 ntargets;
+	/* Instances a proxy reported before this worker read them. */
+	struct {
+		char		 id[REGISTRY_ID_MAX];
+		uint64_t	 at;		/* mono ms */
+	}			 early[HEALTH_EARLY];
 	/* The batch being filled; its ids and JSON records are owned here
 	 * until it is sent (the call borrows them). */
 	struct scripts_call	 batch;
@@ -140,7 +148,7 @@ health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
 	}
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		redisReply *c = r->element[i];
-		const struct target *t;
+		struct target *t;
 		const char *id, *from, *to;
 		json_object *f;
 
@@ -161,6 +169,9 @@ health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
 			    json_object_new_string(t->is_master ? "master" :
 			    "client"));
 		}
+		if ((t = target_find(h.targets, h.ntargets, id)) != NULL &&
+		    strcmp(to, "unhealthy") == 0)
+			t->suspect = 0;		/* decided */
 		if (strcmp(to, "unhealthy") == 0) {
 			json_object_object_add(f, "failures", json_object_new_int64(
 			    c->element[3]->type == REDIS_REPLY_INTEGER ?
@@ -225,9 +236,12 @@ health_record_json(const char *id, const struct probe_result *r)
 static void
 health_on_probe(const char *id, const struct probe_result *r, void *arg)
 {
+	struct target *t;
 	char *json;
 
 	(void)arg;
+	if (r->ok && (t = target_find(h.targets, h.ntargets, id)) != NULL)
+		t->suspect = 0;		/* it answers: a false alarm */
 	if (!lease_held(h.lease) || strlen(id) >= sizeof(h.res[0].id) ||
 	    (json = health_record_json(id, r)) == NULL)
 		return;
@@ -264,7 +278,8 @@ health_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	if (lease_held(h.lease)) {
 		for (size_t i = 0; i < h.ntargets; i++) {
 			struct target *x = &h.targets[i];
-			uint64_t every = (uint64_t)(x->pending ?
+			uint64_t every = (uint64_t)(x->suspect ?
+			    h.conf->health.suspect_interval_ms : x->pending ?
 			    h.conf->health.pending_interval_ms :
 			    h.conf->health.interval_ms);
 
@@ -302,6 +317,8 @@ health_probed_state(const char *state)
 	return strcmp(state, "pending") == 0 || strcmp(state, "running") == 0 ||
 	    strcmp(state, "unhealthy") == 0 || strcmp(state, "draining") == 0;
 }
+
+static void	health_suspect_early(void);
 
 /* The instance records: the new targets, keeping each one's schedule. */
 static void
@@ -341,6 +358,8 @@ health_on_details(struct rconn *rc, redisReply *r, void *arg)
 		qsort(v, n, sizeof(*v), target_cmp);
 	for (size_t i = 0; i < n; i++) {
 		old = target_find(h.targets, h.ntargets, v[i].id);
+		if (old != NULL)
+			v[i].suspect = old->suspect;
 		if (old != NULL && old->pending == v[i].pending)
 			v[i].due = old->due;
 		else if (v[i].pending)
@@ -355,6 +374,7 @@ health_on_details(struct rconn *rc, redisReply *r, void *arg)
 	free(h.targets);
 	h.targets = v;
 	h.ntargets = n;
+	health_suspect_early();
 }
 
 static void
@@ -368,18 +388,87 @@ health_read(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	ev_timer_start(loop, t, HEALTH_READ_MS, health_read, NULL);
 }
 
+/* Probe t now, and fast until it is unhealthy or answers. */
+static void
+health_suspect_target(struct target *t)
+{
+	if (t->suspect)
+		return;
+	log_info("%s reported by a proxy: probing every %lld ms", t->id,
+	    (long long)h.conf->health.suspect_interval_ms);
+	t->suspect = 1;
+	t->due = ev_now(h.w->loop);
+}
+
+/* A proxy reported an instance (instance.suspect).  One not read yet (just
+ * added) is remembered for a while and the targets are read soon. */
+static void
+health_suspect(const char *msg)
+{
+	uint64_t now = ev_now(h.w->loop);
+	json_object *o, *v;
+	struct target *t;
+	const char *id;
+	size_t slot = 0;
+
+	if ((o = json_tokener_parse(msg)) == NULL)
+		return;
+	if (!json_object_object_get_ex(o, "id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    strlen(id = json_object_get_string(v)) >= sizeof(h.early[0].id)) {
+		json_object_put(o);
+		return;
+	}
+	if ((t = target_find(h.targets, h.ntargets, id)) != NULL) {
+		health_suspect_target(t);
+	} else {
+		for (size_t i = 1; i < HEALTH_EARLY; i++)
+			if (h.early[i].at < h.early[slot].at)
+				slot = i;
+		snprintf(h.early[slot].id, sizeof(h.early[slot].id), "%s", id);
+		h.early[slot].at = now;
+		ev_timer_start(h.w->loop, &h.read_timer, HEALTH_SOON_MS,
+		    health_read, NULL);
+	}
+	json_object_put(o);
+}
+
+/* Reports that came before the targets knew the instance. */
+static void
+health_suspect_early(void)
+{
+	uint64_t now = ev_now(h.w->loop);
+	struct target *t;
+
+	for (size_t i = 0; i < HEALTH_EARLY; i++) {
+		if (h.early[i].at == 0 || now - h.early[i].at > HEALTH_EARLY_MS)
+			continue;
+		if ((t = target_find(h.targets, h.ntargets, h.early[i].id)) == NULL)
+			continue;
+		health_suspect_target(t);
+		h.early[i].at = 0;
+	}
+}
+
 /* An instance changed (launched, adopted, added, removed...): read the
  * targets soon rather than at the next period. */
 static void
 health_on_event(struct rconn *rc, const char *channel, const char *msg,
     size_t len, void *arg)
 {
+	static const char any[] = "\"type\":\"instance.";
+	static const char suspect[] = "\"type\":\"instance.suspect\"";
+
 	(void)rc;
 	(void)channel;
 	(void)arg;
-	if (len > 65536 || memmem(msg, len, "\"type\":\"instance.", 18) == NULL ||
+	if (len > 65536 || memmem(msg, len, any, sizeof(any) - 1) == NULL ||
 	    !lease_held(h.lease))
 		return;
+	if (memmem(msg, len, suspect, sizeof(suspect) - 1) != NULL) {
+		health_suspect(msg);
+		return;
+	}
 	if (!h.read_timer.armed || h.read_timer.when > ev_now(h.w->loop) +
 	    HEALTH_SOON_MS)
 		ev_timer_start(h.w->loop, &h.read_timer, HEALTH_SOON_MS,

@@ -53,6 +53,8 @@
 					   most every n ms */
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
+#define API_SUSPECTS		16	/* instances reported lately, per worker */
+#define API_SUSPECT_EVERY_MS	1000	/* least time between two reports of one */
 #define API_WAIT_MAX		4096	/* requests waiting for Redis */
 #define API_UNAVAILABLE_BODY	"{\"status\":false,\"message\":" \
 	"\"Placement store unavailable, retry later\"}"
@@ -110,6 +112,13 @@ static struct {
 						   that still have work */
 	size_t			 detached;
 	int			 closed;	/* api_shutdown ran */
+	/* Instances this worker reported as suspect lately, at most one
+	 * report a second each (a dead instance under load fails every
+	 * request it gets). */
+	struct {
+		char		 id[PLACEMENT_ID_MAX];
+		uint64_t	 at;		/* mono ms */
+	}			 suspects[API_SUSPECTS];
 
 	struct ev_timer		 tracking_timer;
 	int			 tracking_busy;	/* a flush is in flight */
@@ -903,6 +912,34 @@ api_on_released(enum placement_status status, const struct placement *where,
 	api_release_done(r);
 }
 
+/* An instance could not be reached, or did not answer in time: tell the
+ * health worker, which probes it at once and quickly until it decides (a
+ * passive health signal).  At most once a second per instance and worker. */
+static void
+api_suspect(const char *id, const char *why)
+{
+	uint64_t now = util_mono_ms();
+	size_t slot = 0;
+	json_object *f;
+
+	for (size_t i = 0; i < API_SUSPECTS; i++) {
+		if (strcmp(api.suspects[i].id, id) == 0) {
+			if (now - api.suspects[i].at < API_SUSPECT_EVERY_MS)
+				return;
+			slot = i;
+			break;
+		}
+		if (api.suspects[i].at < api.suspects[slot].at)
+			slot = i;
+	}
+	snprintf(api.suspects[slot].id, sizeof(api.suspects[slot].id), "%s", id);
+	api.suspects[slot].at = now;
+	f = json_object_new_object();
+	json_object_object_add(f, "id", json_object_new_string(id));
+	json_object_object_add(f, "reason", json_object_new_string(why));
+	event_publish(EVENT_INFO, "instance.suspect", f);
+}
+
 /* The instance answered (or failed).  A 2xx to remove_user_listener frees
  * the account's place on that instance before the client is answered; an
  * instance that is gone from the registry is released by the locate script
@@ -915,6 +952,11 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 
 	(void)head;	/* relayed field by field from res */
 	r->upstream = NULL;
+	if (status == UPSTREAM_UNREACHABLE || status == 504)
+		api_suspect(r->where.id, status == 504 ? "timeout" :
+		    "unreachable");
+	if (status == UPSTREAM_UNREACHABLE)
+		status = 502;
 	if (status == 502)
 		pcache_drop(api.cache, r->payload.actid, r->payload.is_master);
 	if (r->route == API_REMOVE && status == 0 && res->status >= 200 &&

@@ -415,7 +415,7 @@ upstream_resend(struct upstream *u, const char *why)
 	u->fd = -1;
 	if (upstream_open(u) == -1 ||
 	    ev_io_add(up.loop, u->fd, EV_READ | EV_WRITE, upstream_on_io, u) == -1) {
-		upstream_fail(u, 502, "reconnect failed");
+		upstream_fail(u, UPSTREAM_UNREACHABLE, "reconnect failed");
 		return -1;
 	}
 	ev_timer_start(up.loop, &u->timer, up.s.connect_timeout_ms,
@@ -468,7 +468,7 @@ upstream_connected(struct upstream *u)
 		char why[128];
 
 		snprintf(why, sizeof(why), "connect: %s", strerror(err));
-		upstream_fail(u, 502, why);
+		upstream_fail(u, UPSTREAM_UNREACHABLE, why);
 		return;
 	}
 	u->state = UPSTREAM_WRITING;
@@ -586,7 +586,7 @@ upstream_send(const char *ip, uint16_t port, const char *req, size_t len, int he
 	    (u = upstream_connect(pool)) == NULL)) {
 		if (pool != NULL)
 			upstream_pool_drop_unused(pool);
-		cb(arg, 502, NULL, NULL, NULL, 0);
+		cb(arg, UPSTREAM_UNREACHABLE, NULL, NULL, NULL, 0);
 		return NULL;
 	}
 	u->out = req;

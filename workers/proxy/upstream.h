@@ -25,9 +25,11 @@ struct upstream;
 #define UPSTREAM_RESPONSE_MAX	(1024 * 1024)	/* larger answers: 502 */
 
 /* The response of one request.  status is 0 when res, head and body are valid
- * (head: the raw response head; body: the decoded body), else 502 (connect
- * failure, reset, malformed or oversized answer) or 504 (timeout).  The
- * pointers are valid only during the call. */
+ * (head: the raw response head; body: the decoded body), else 502 (reset,
+ * malformed or oversized answer), UPSTREAM_UNREACHABLE (the connection
+ * could not be made: a 502 to the client, and a sign the instance is down)
+ * or 504 (timeout).  The pointers are valid only during the call. */
+#define UPSTREAM_UNREACHABLE	1502
 typedef void upstream_cb(void *arg, int status, const struct http_response *res,
     const char *head, const char *body, size_t body_len);
 
