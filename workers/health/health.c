@@ -168,10 +168,9 @@ health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
 			json_object_object_add(f, "instanceRole",
 			    json_object_new_string(t->is_master ? "master" :
 			    "client"));
+			if (strcmp(to, "unhealthy") == 0)
+				t->suspect = 0;		/* decided */
 		}
-		if ((t = target_find(h.targets, h.ntargets, id)) != NULL &&
-		    strcmp(to, "unhealthy") == 0)
-			t->suspect = 0;		/* decided */
 		if (strcmp(to, "unhealthy") == 0) {
 			json_object_object_add(f, "failures", json_object_new_int64(
 			    c->element[3]->type == REDIS_REPLY_INTEGER ?
