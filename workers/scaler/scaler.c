@@ -1400,25 +1400,8 @@ scaler_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 {
 	uint64_t now = ev_now(sc.w->loop);
 
-	for (int r = 0; r < FLEET_ROLES; r++) {
-		if (p->raised[r] != NULL) {
-			long long users = 0;
-
-			for (size_t i = 0; i < v->n; i++)
-				if (v->inst[i].role == (enum fleet_role)r)
-					users += v->inst[i].count;
-			scaler_raise((enum fleet_role)r, v->desired[r], p->desired[r],
-			    p->raised[r], users);
-		}
-		sc.exhausted[r] = 0;
-		if (now < sc.hold_until[r])
-			continue;
-		/* The rest of a large launch comes with the next passes (its
-		 * reservations count as capacity meanwhile). */
-		for (long long k = 0; k < p->launch[r] && k < SCALER_LAUNCH_BURST &&
-		    sc.prov->ops->can_launch; k++)
-			scaler_launch_reserve((enum fleet_role)r);
-	}
+	/* The instances' actions first: a launch that never ran may block
+	 * its role, and the replacement the plan has for it must not go. */
 	for (size_t a = 0; a < p->nacts; a++) {
 		const struct scaler_rec *rec = &sc.recs[idx[p->acts[a].index]];
 
@@ -1447,6 +1430,25 @@ scaler_carry_out(const struct fleet_view *v, const struct fleet_plan *p,
 			scaler_drain_stuck(rec, rec->in.count);
 			break;
 		}
+	}
+	for (int r = 0; r < FLEET_ROLES; r++) {
+		if (p->raised[r] != NULL) {
+			long long users = 0;
+
+			for (size_t i = 0; i < v->n; i++)
+				if (v->inst[i].role == (enum fleet_role)r)
+					users += v->inst[i].count;
+			scaler_raise((enum fleet_role)r, v->desired[r], p->desired[r],
+			    p->raised[r], users);
+		}
+		sc.exhausted[r] = 0;
+		if (now < sc.hold_until[r] || sc.fleet.blocked[r])
+			continue;
+		/* The rest of a large launch comes with the next passes (its
+		 * reservations count as capacity meanwhile). */
+		for (long long k = 0; k < p->launch[r] && k < SCALER_LAUNCH_BURST &&
+		    sc.prov->ops->can_launch; k++)
+			scaler_launch_reserve((enum fleet_role)r);
 	}
 }
 
