@@ -961,6 +961,19 @@ scaler_transition(const struct scaler_rec *rec, const char *from, const char *to
 		scaler_term_del(term);
 }
 
+/* instance.terminate_failed for j: retry says whether it is tried again. */
+static void
+scaler_term_notify(const struct scaler_term *j, const char *error, int retry)
+{
+	json_object *f = scaler_fields(j->id, NULL, NULL);
+
+	json_object_object_add(f, "error", json_object_new_string(error));
+	json_object_object_add(f, "failures", json_object_new_int(
+	    (int)j->failures));
+	json_object_object_add(f, "retry", json_object_new_boolean(retry));
+	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
+}
+
 /* The provider failed to terminate j: try again after a backoff that
  * doubles per failure (with jitter), so an error that will not go away
  * (no permission, termination protection) costs a few calls, not one a
@@ -969,7 +982,6 @@ static void
 scaler_term_failed(struct scaler_term *j, const char *error)
 {
 	uint64_t wait = SCALER_TERM_RETRY_MIN_MS;
-	json_object *f;
 
 	j->busy = 0;
 	j->failures++;
@@ -983,15 +995,8 @@ scaler_term_failed(struct scaler_term *j, const char *error)
 	log_warn("terminate %s: %s (failure %u; next try in %llu ms)", j->id,
 	    error != NULL ? error : "failed", j->failures,
 	    (unsigned long long)wait);
-	if (j->failures != SCALER_TERM_NOTIFY)
-		return;
-	f = scaler_fields(j->id, NULL, NULL);
-	json_object_object_add(f, "error", json_object_new_string(
-	    error != NULL ? error : "failed"));
-	json_object_object_add(f, "failures", json_object_new_int(
-	    (int)j->failures));
-	json_object_object_add(f, "retry", json_object_new_boolean(1));
-	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
+	if (j->failures == SCALER_TERM_NOTIFY)
+		scaler_term_notify(j, error != NULL ? error : "failed", 1);
 }
 
 /* The provider refused to terminate j for good (no permission,
@@ -1000,20 +1005,13 @@ scaler_term_failed(struct scaler_term *j, const char *error)
 static void
 scaler_term_refused(struct scaler_term *j, const char *error)
 {
-	json_object *f;
 
 	j->busy = 0;
 	j->refused = 1;
 	j->failures++;
 	log_error("terminate %s: %s (refused: not tried again until an operator "
 	    "asks)", j->id, error != NULL ? error : "refused");
-	f = scaler_fields(j->id, NULL, NULL);
-	json_object_object_add(f, "error", json_object_new_string(
-	    error != NULL ? error : "refused"));
-	json_object_object_add(f, "failures", json_object_new_int(
-	    (int)j->failures));
-	json_object_object_add(f, "retry", json_object_new_boolean(0));
-	event_publish(EVENT_NOTIFY, "instance.terminate_failed", f);
+	scaler_term_notify(j, error != NULL ? error : "refused", 0);
 }
 
 static void
