@@ -255,5 +255,6 @@ def test_passive_signal_takes_a_dead_instance_out_fast(olbd_factory, redis_serve
     assert took < 8.0         # fall x 500 ms, not fall x 30 s
     suspect = events.wait("instance.suspect", pred=lambda e: e["id"] == cid)
     assert suspect[0]["role"].startswith("proxy") and suspect[0]["reason"] == "unreachable"
-    (down,) = events.of_type("instance.unhealthy")
+    # The state is in Redis before the event reaches this subscriber.
+    (down,) = events.wait("instance.unhealthy", pred=lambda e: e["id"] == cid)
     assert down["id"] == cid and down["failures"] == FALL
