@@ -217,6 +217,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_BOOL("scaling.drain_timeout_terminate", scaling.drain_timeout_terminate, 0, 0),
 	SET_INT("scaling.pending_timeout_ms", scaling.pending_timeout_ms, 600000, 1000,
 	    MS_DAY),
+	SET_INT("scaling.replace_max", scaling.replace_max, 2, 1, 10000),
 
 	SET_ENUM("provider.type", provider.type, "process", conf_provider_names),
 	SET_STR("provider.cluster", provider.cluster, "olb", 0, conf_check_nonempty),
@@ -257,6 +258,7 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("health.fall", health.fall, 5, 1, 1000),
 	SET_INT("health.rise", health.rise, 2, 1, 1000),
 	SET_INT("health.replace_after_ms", health.replace_after_ms, 300000, 0, MS_DAY),
+	SET_INT("health.panic_percent", health.panic_percent, 50, 1, 100),
 
 	SET_STR("scheduler.timezone", scheduler.timezone, "Asia/Kolkata", 0,
 	    conf_check_timezone),
@@ -265,6 +267,8 @@ static const struct conf_entry conf_schema[] = {
 	SET_STR("notify.webhook_url", notify.webhook_url, "",
 	    F_SECRET | F_FOR(CONF_ROLE_HEALTH), conf_check_url),
 	SET_INT("notify.batch_ms", notify.batch_ms, 5000, 0, 3600000),
+	SET_INT("notify.queue", notify.queue, 1000, 1, 100000),
+	SET_INT("notify.timeout_ms", notify.timeout_ms, 5000, 100, 600000),
 };
 
 _Static_assert(CONF_NELEMS(conf_schema) <= CONF_MAX_ENTRIES, "raise CONF_MAX_ENTRIES");
@@ -1211,6 +1215,16 @@ conf_check_semantics(struct conf_ctx *ctx)
 	conf_check_redis(ctx);
 }
 
+/* Whether a webhook is set, known to every role (the URL is the health
+ * worker's secret): the others then append notify-level events to the
+ * outbox. */
+static void
+conf_resolve_notify(struct conf_ctx *ctx)
+{
+	ctx->conf->notify.enabled = ctx->conf->notify.webhook_url != NULL &&
+	    ctx->conf->notify.webhook_url[0] != '\0';
+}
+
 /* proxy.workers = 0 means one worker per CPU. */
 static void
 conf_resolve_workers(struct conf_ctx *ctx)
@@ -1529,6 +1543,7 @@ conf_load(const char *path, char *const *overrides, size_t noverrides,
 	for (size_t i = 0; i < CONF_NELEMS(conf_schema); i++)
 		conf_load_entry(&ctx, i);
 	conf_resolve_workers(&ctx);
+	conf_resolve_notify(&ctx);
 	conf_check_semantics(&ctx);
 	if (ctx.nerrors > 0)
 		goto fail;

@@ -124,6 +124,7 @@ struct conf {
 		int64_t		 drain_timeout_ms;
 		int		 drain_timeout_terminate;
 		int64_t		 pending_timeout_ms;
+		int64_t		 replace_max;	/* unhealthy replaced at once */
 	} scaling;
 
 	struct {
@@ -168,6 +169,7 @@ struct conf {
 		int64_t		 fall;
 		int64_t		 rise;
 		int64_t		 replace_after_ms;
+		int64_t		 panic_percent;	/* 100: never panic */
 	} health;
 
 	struct {
@@ -179,6 +181,10 @@ struct conf {
 	struct {
 		char		*webhook_url;	/* SECRET; "" = off */
 		int64_t		 batch_ms;
+		int64_t		 queue;		/* events the outbox keeps */
+		int64_t		 timeout_ms;	/* one post */
+		int		 enabled;	/* webhook_url set (derived,
+						   kept when it is wiped) */
 	} notify;
 };
 

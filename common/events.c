@@ -17,6 +17,8 @@
 #include "common/events.h"
 #include "common/log.h"
 #include "common/redis.h"
+#include "common/rscript.h"
+#include "common/scripts.h"
 #include "common/util.h"
 
 static struct {
@@ -27,6 +29,8 @@ static struct {
 	char		*host;
 	char		*role;
 	char		*queue[EVENTS_QUEUE_MAX];	/* owned JSON strings */
+	unsigned char	 notify[EVENTS_QUEUE_MAX];	/* ... of notify level */
+	long long	 outbox;	/* its bound; 0: no webhook */
 	size_t		 head;		/* oldest */
 	size_t		 count;
 	uint64_t	 dropped;	/* since events_init */
@@ -114,6 +118,19 @@ events_set_conn(struct rconn *rc)
 	events_check_fork();
 	events.rc = rc;
 	events_flush();
+}
+
+void
+events_set_outbox(long long bound)
+{
+	events_check_fork();
+	events.outbox = bound > 0 ? bound : 0;
+}
+
+long long
+events_outbox(void)
+{
+	return events.outbox;
 }
 
 void
@@ -205,7 +222,7 @@ fail:
 
 /* Append msg (now owned by the queue), dropping the oldest when full. */
 static void
-events_enqueue(char *msg)
+events_enqueue(char *msg, int notify)
 {
 	if (events.count == EVENTS_QUEUE_MAX) {
 		if (events.unreported == 0)
@@ -219,6 +236,8 @@ events_enqueue(char *msg)
 		events.unreported++;
 	}
 	events.queue[(events.head + events.count) % EVENTS_QUEUE_MAX] = msg;
+	events.notify[(events.head + events.count) % EVENTS_QUEUE_MAX] =
+	    (unsigned char)notify;
 	events.count++;
 }
 
@@ -237,13 +256,45 @@ events_on_publish(struct rconn *rc, redisReply *reply, void *arg)
 		    events.channel != NULL ? events.channel : "", reply->str);
 }
 
-/* PUBLISH one message; hiredis copies it.  0, or -1 if rc is down. */
+void
+events_outbox_reply(const redisReply *reply)
+{
+	static uint64_t said;
+	uint64_t now;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != 2 ||
+	    reply->element[1]->type != REDIS_REPLY_INTEGER ||
+	    reply->element[1]->integer <= 0)
+		return;
+	now = util_mono_ms();
+	if (said != 0 && now - said < 60000)
+		return;
+	said = now;
+	log_warn("events: the webhook's outbox is full (notify.queue = %lld): "
+	    "the oldest notify event was dropped (%lld so far)", events.outbox,
+	    reply->element[1]->integer);
+}
+
+static void
+events_on_outbox(struct rconn *rc, redisReply *reply, void *arg)
+{
+	events_on_publish(rc, reply, arg);
+	events_outbox_reply(reply);
+}
+
+/* PUBLISH one message; hiredis copies it.  A notify-level one also joins
+ * the webhook's outbox, in the same script.  0, or -1 if rc is down. */
 static int
-events_send(const char *msg)
+events_send(const char *msg, int notify)
 {
 	const char *argv[3] = { "PUBLISH", events.channel, msg };
 	size_t lens[3] = { 7, strlen(events.channel), strlen(msg) };
+	struct scripts_call c;
 
+	if (notify && events.outbox > 0 && scripts_call_notify_push(&c,
+	    events.outbox, events.channel, msg) == 0)
+		return rscript_run(events.rc, &c, events_on_outbox, NULL);
 	return rconn_commandargv(events.rc, events_on_publish, NULL, 3, argv,
 	    lens);
 }
@@ -263,7 +314,7 @@ events_send_dropped(void)
 	}
 	if ((msg = event_format(EVENT_ERROR, "events.dropped", fields)) == NULL)
 		return -1;
-	if ((rv = events_send(msg)) == 0)
+	if ((rv = events_send(msg, 0)) == 0)
 		events.unreported = 0;
 	free(msg);
 	return rv;
@@ -278,7 +329,8 @@ events_flush(void)
 	if (events.unreported > 0 && events_send_dropped() == -1)
 		return;
 	while (events.count > 0) {
-		if (events_send(events.queue[events.head]) == -1)
+		if (events_send(events.queue[events.head],
+		    events.notify[events.head]) == -1)
 			return;
 		free(events.queue[events.head]);
 		events.queue[events.head] = NULL;
@@ -301,7 +353,7 @@ event_publish(enum event_level level, const char *type,
 	if ((msg = event_format(level, type, fields)) == NULL)
 		return;
 	/* Behind whatever waits, so events leave in order. */
-	events_enqueue(msg);
+	events_enqueue(msg, level == EVENT_NOTIFY);
 	events_flush();
 }
 

@@ -24,6 +24,7 @@
 
 struct json_object;
 struct rconn;
+struct redisReply;
 
 #define EVENTS_QUEUE_MAX	1024
 
@@ -40,6 +41,15 @@ int		 events_init(struct rconn *rc, const char *channel, const char *host,
 		    const char *role);
 /* Publish through rc from now on (NULL: queue only); flushes if rc is up. */
 void		 events_set_conn(struct rconn *rc);
+/* With a webhook (notify.enabled), notify-level events also join its
+ * outbox (common/lua/notify.lua), which keeps at most bound of them; 0: no
+ * webhook, plain PUBLISH. */
+void		 events_set_outbox(long long bound);
+/* That bound (0: no webhook), for olbctl, which publishes by itself. */
+long long	 events_outbox(void);
+/* Log (at most once a minute) that the outbox was full, from the answer
+ * of its push (common/lua/notify.lua).  r may be NULL or anything. */
+void		 events_outbox_reply(const struct redisReply *r);
 /* Change the role printed in events (after fork). */
 void		 events_set_role(const char *role);
 /* Drop the queue and forget the connection. */

@@ -331,6 +331,19 @@ httpc_date(struct httpc_req *r)
 	return (int64_t)t;
 }
 
+/* The answer's Retry-After in seconds (a delay, or a date from now), or
+ * 0 if none. */
+static int64_t
+httpc_retry_after(struct httpc_req *r)
+{
+	curl_off_t s = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK ||
+	    s < 0)
+		return 0;
+	return (int64_t)s;
+}
+
 /* Fill res for r, finished with code (an answer if it is CURLE_OK: curl got
  * it all, even if the loop refused a descriptor on the way). */
 static void
@@ -351,6 +364,7 @@ httpc_result_fill(struct httpc_req *r, CURLcode code, struct httpc_result *res)
 		res->body_len = r->body_len;
 	}
 	res->date = httpc_date(r);
+	res->retry_after = httpc_retry_after(r);
 }
 
 /* Free r and everything it owns; r must be out of the multi handle. */

@@ -57,6 +57,8 @@ struct httpc_result {
 	int			 timed_out;	/* 1 if the failure was a timeout */
 	int64_t			 date;		/* the answer's Date header (s since
 						 * the epoch), 0 if none */
+	int64_t			 retry_after;	/* its Retry-After in seconds from
+						 * now, 0 if none */
 };
 
 typedef void httpc_done_cb(const struct httpc_result *res, void *arg);

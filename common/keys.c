@@ -37,6 +37,9 @@ static struct {
 	char	 deployment[KEYS_NAME_MAX];
 	char	 instance_accounts_prefix[KEYS_NAME_MAX];
 	char	 health_streak[KEYS_NAME_MAX];
+	char	 health_panic[KEYS_NAME_MAX];
+	char	 notify_outbox[KEYS_NAME_MAX];
+	char	 notify_state[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
 	char	 lease_scaler[KEYS_NAME_MAX];
 	char	 lease_scaler_fence[KEYS_NAME_MAX];
@@ -102,6 +105,12 @@ keys_init_placement(const char *prefix)
 	    prefix) == -1 ||
 	    keys_format(keys.health_streak, sizeof(keys.health_streak),
 	    "%shealth:streak", prefix) == -1 ||
+	    keys_format(keys.health_panic, sizeof(keys.health_panic),
+	    "%shealth:panic", prefix) == -1 ||
+	    keys_format(keys.notify_outbox, sizeof(keys.notify_outbox),
+	    "%snotify:outbox", prefix) == -1 ||
+	    keys_format(keys.notify_state, sizeof(keys.notify_state),
+	    "%snotify:state", prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
 	    keys_lease(keys.lease_scaler, sizeof(keys.lease_scaler),
@@ -331,6 +340,24 @@ const char *
 keys_health_streak(void)
 {
 	return keys.health_streak;
+}
+
+const char *
+keys_health_panic(void)
+{
+	return keys.health_panic;
+}
+
+const char *
+keys_notify_outbox(void)
+{
+	return keys.notify_outbox;
+}
+
+const char *
+keys_notify_state(void)
+{
+	return keys.notify_state;
 }
 
 const char *

@@ -62,6 +62,17 @@ int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
 const char	*keys_health_history_prefix(void);
 const char	*keys_health_stats_prefix(void);
 const char	*keys_health_streak(void);
+/* "<prefix>health:panic": hash role -> ms the health worker's panic of
+ * that role began (SPEC §7); the scaler replaces none of its instances
+ * meanwhile. */
+const char	*keys_health_panic(void);
+/* The webhook's outbox (workers/health/notify.c): "<prefix>notify:outbox",
+ * a list of notify-level events (JSON, oldest first) that every publisher
+ * appends to, bounded by notify.queue; "<prefix>notify:state", a hash:
+ * head (entries ever removed from the front), dropped (of those, the ones
+ * never posted). */
+const char	*keys_notify_outbox(void);
+const char	*keys_notify_state(void);
 /* "<prefix>instance_accounts:" + instance id: set of the actids placed on
  * that instance, kept with the mappings by the placement scripts (a
  * drained instance is terminated only when its set proves it empty). */

@@ -71,6 +71,7 @@ static struct {
 	[SCRIPTS_FLEET] = { "fleet", PRELUDE SCRIPTS_LUA_FLEET, "" },
 	[SCRIPTS_SWEEP] = { "sweep", PRELUDE SCRIPTS_LUA_SWEEP, "" },
 	[SCRIPTS_CHECK] = { "check", SCRIPTS_LUA_CHECK, "" },
+	[SCRIPTS_NOTIFY] = { "notify", PRELUDE SCRIPTS_LUA_NOTIFY, "" },
 };
 
 #undef PRELUDE
@@ -453,7 +454,8 @@ scripts_call_fence(struct scripts_call *c, const char *lease_key,
 
 	if ((c->id != SCRIPTS_INSTANCE_PUT && c->id != SCRIPTS_INSTANCE_STATE &&
 	    c->id != SCRIPTS_INSTANCE_REMOVE && c->id != SCRIPTS_INSTANCE_RETIRE &&
-	    c->id != SCRIPTS_HEALTH_RECORD) || !scripts_nonempty(lease_key) ||
+	    c->id != SCRIPTS_HEALTH_RECORD && c->id != SCRIPTS_NOTIFY) ||
+	    !scripts_nonempty(lease_key) ||
 	    !scripts_nonempty(token) || c->argc + 2 > SCRIPTS_ARGV_MAX ||
 	    nkeys < 1 || nkeys > 98 || at > c->argc)
 		return -1;
@@ -486,6 +488,52 @@ scripts_call_lease(struct scripts_call *c, const char *lease_key,
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, op);
 	return scripts_call_push(c, mine);
+}
+
+/* The KEYS and the operation of every notify call. */
+static int
+scripts_call_notify(struct scripts_call *c, const char *op)
+{
+	if (scripts_call_begin(c, SCRIPTS_NOTIFY, 2) == -1)
+		return -1;
+	scripts_call_push(c, keys_notify_outbox());
+	scripts_call_push(c, keys_notify_state());
+	return scripts_call_push(c, op);
+}
+
+int
+scripts_call_notify_push(struct scripts_call *c, long long bound,
+    const char *channel, const char *json)
+{
+	if (bound < 1 || !scripts_nonempty(channel) || !scripts_nonempty(json) ||
+	    scripts_call_notify(c, "push") == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", bound);
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, channel);
+	return scripts_call_push(c, json);
+}
+
+int
+scripts_call_notify_peek(struct scripts_call *c, long long n)
+{
+	if (n < 1 || scripts_call_notify(c, "peek") == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", n);
+	return scripts_call_push(c, c->number);
+}
+
+int
+scripts_call_notify_ack(struct scripts_call *c, long long head, long long n,
+    int refused)
+{
+	if (head < 0 || n < 0 || scripts_call_notify(c, "ack") == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", head);
+	snprintf(c->number2, sizeof(c->number2), "%lld", n);
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, c->number2);
+	return scripts_call_push(c, refused ? "1" : "0");
 }
 
 /* The KEYS and first ARGV of every fleet call. */

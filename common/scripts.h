@@ -34,6 +34,7 @@ enum scripts_id {
 	SCRIPTS_FLEET,		/* token, reserve|forget|desire, ... (the scaler) */
 	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
 	SCRIPTS_CHECK,		/* caps -> {masters, clients, instances, diff...} */
+	SCRIPTS_NOTIFY,		/* push|peek|ack the webhook's outbox */
 	SCRIPTS_COUNT
 };
 
@@ -135,8 +136,18 @@ int		 scripts_call_health_record(struct scripts_call *c,
 int		 scripts_call_health_add(struct scripts_call *c, const char *id,
 		    int ok, const char *json);
 
-/* Make an instance_put, _state, _remove or _retire call, or a
- * health_record batch, a fenced one: refused by
+/* The webhook's outbox (common/lua/notify.lua): push one notify-level
+ * event (and PUBLISH it on channel), keeping at most bound; peek at the
+ * first n ({head, dropped, events}); ack n posted from head (refused: they
+ * count as dropped).  An ack is fenced by the sender's lease. */
+int		 scripts_call_notify_push(struct scripts_call *c, long long bound,
+		    const char *channel, const char *json);
+int		 scripts_call_notify_peek(struct scripts_call *c, long long n);
+int		 scripts_call_notify_ack(struct scripts_call *c, long long head,
+		    long long n, int refused);
+
+/* Make an instance_put, _state, _remove or _retire call, a
+ * health_record batch or a notify ack, a fenced one: refused by
  * Redis ("FENCED ...") unless lease_key still holds token.  Call last.
  * 0, or -1 if c has no room or is not one of those. */
 int		 scripts_call_fence(struct scripts_call *c, const char *lease_key,

@@ -259,6 +259,7 @@ slot_child(struct slot *s)
 	supervisor_log_open(conf, sv.opts->foreground);
 	events_shutdown();
 	events_init(NULL, conf->redis.events_channel, util_hostname(), s->role->name);
+	events_set_outbox(conf->notify.enabled ? conf->notify.queue : 0);
 	if (child_drop_privileges(conf) == -1)
 		_exit(WORKER_EXIT_FATAL_CONFIG);
 	exit(s->role->main(&w));
@@ -692,6 +693,7 @@ supervisor_reload(void)
 	sv.slots = slots;
 	sv.nslots = nslots;
 	sv.generation++;
+	events_set_outbox(conf->notify.enabled ? conf->notify.queue : 0);
 	supervisor_log_open(conf, sv.opts->foreground);
 	keys_init(conf->redis.prefix, conf->redis.events_channel);
 	supervisor_redis_connect();
@@ -795,6 +797,7 @@ supervisor_setup(void)
 	    "supervisor") == -1)
 		return -1;
 	events_init(NULL, sv.conf->redis.events_channel, util_hostname(), "supervisor");
+	events_set_outbox(sv.conf->notify.enabled ? sv.conf->notify.queue : 0);
 	if ((sv.slots = slots_build(sv.conf, NULL, &sv.nslots)) == NULL)
 		return -1;
 	return 0;

@@ -31,6 +31,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/registry.h"
+#include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
 
@@ -484,12 +485,20 @@ static void
 ctl_event(redisContext *rc, enum event_level level, const char *type,
     json_object *fields)
 {
+	struct scripts_call c;
 	redisReply *r;
 	char *msg;
 
 	if ((msg = event_format(level, type, fields)) == NULL)
 		return;
-	r = redisCommand(rc, "PUBLISH %s %s", keys_events_channel(), msg);
+	/* A notify-level event joins the webhook's outbox too. */
+	if (level == EVENT_NOTIFY && events_outbox() > 0 &&
+	    scripts_call_notify_push(&c, events_outbox(), keys_events_channel(),
+	    msg) == 0) {
+		r = rscript_run_sync(rc, &c);
+		events_outbox_reply(r);
+	} else
+		r = redisCommand(rc, "PUBLISH %s %s", keys_events_channel(), msg);
 	freeReplyObject(r);
 	free(msg);
 }
@@ -1084,6 +1093,7 @@ main(int argc, char **argv)
 		return 1;
 	keys_init(ctl.conf->redis.prefix, ctl.conf->redis.events_channel);
 	events_init(NULL, keys_events_channel(), util_hostname(), "olbctl");
+	events_set_outbox(ctl.conf->notify.enabled ? ctl.conf->notify.queue : 0);
 	if (strcmp(argv[0], "status") == 0)
 		status = cmd_status(&ctl);
 	else if (strcmp(argv[0], "events") == 0)

@@ -40,6 +40,7 @@
 #include "common/rscript.h"
 #include "common/scripts.h"
 #include "common/util.h"
+#include "workers/health/notify.h"
 #include "workers/lease.h"
 #include "workers/probe.h"
 #include "workers/worker.h"
@@ -457,12 +458,16 @@ health_on_event(struct rconn *rc, const char *channel, const char *msg,
 {
 	static const char any[] = "\"type\":\"instance.";
 	static const char suspect[] = "\"type\":\"instance.suspect\"";
+	static const char notify[] = "\"level\":\"notify\"";
 
 	(void)rc;
 	(void)channel;
 	(void)arg;
-	if (len > 65536 || memmem(msg, len, any, sizeof(any) - 1) == NULL ||
-	    !lease_held(h.lease))
+	if (len > 65536 || !lease_held(h.lease))
+		return;
+	if (memmem(msg, len, notify, sizeof(notify) - 1) != NULL)
+		notify_kick();
+	if (memmem(msg, len, any, sizeof(any) - 1) == NULL)
 		return;
 	if (memmem(msg, len, suspect, sizeof(suspect) - 1) != NULL) {
 		health_suspect(msg);
@@ -481,6 +486,7 @@ health_on_lease(struct lease *l, int held, void *arg)
 {
 	(void)l;
 	(void)arg;
+	notify_lease(held);
 	if (held) {
 		ev_timer_start(h.w->loop, &h.read_timer, 0, health_read, NULL);
 		return;
@@ -504,7 +510,8 @@ health_start(struct worker *w)
 	if ((h.http = httpc_new(w->loop)) == NULL ||
 	    (h.probes = probes_new(w->loop, h.http, w->conf)) == NULL ||
 	    (h.lease = lease_new(w->redis, "health", w->conf->daemon.lease_ms,
-	    health_on_lease, NULL)) == NULL)
+	    health_on_lease, NULL)) == NULL ||
+	    notify_start(w->loop, w->redis, h.http, w->conf, h.lease) == -1)
 		return -1;
 	h.sub = rconn_new(w->loop, w->conf, "health-events", NULL, NULL);
 	if (h.sub == NULL || rconn_subscribe(h.sub, keys_events_channel(),
@@ -547,6 +554,7 @@ health_cleanup(struct worker *w)
 {
 	(void)w;
 	health_batch_reset();
+	notify_stop();
 	probes_free(h.probes);
 	httpc_free(h.http);
 	rconn_free(h.sub);
