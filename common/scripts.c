@@ -399,9 +399,9 @@ scripts_call_instance_retire(struct scripts_call *c, const char *id,
 
 int
 scripts_call_health_record(struct scripts_call *c, long long history,
-    long long fall, long long rise)
+    long long fall, long long rise, const char *hold)
 {
-	if (history < 1 || fall < 1 || rise < 1 ||
+	if (history < 1 || fall < 1 || rise < 1 || !scripts_nonempty(hold) ||
 	    scripts_call_begin(c, SCRIPTS_HEALTH_RECORD, 4) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", history);
@@ -416,7 +416,8 @@ scripts_call_health_record(struct scripts_call *c, long long history,
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, c->number2);
 	scripts_call_push(c, c->number3);
-	return scripts_call_push(c, keys_routing_channel());
+	scripts_call_push(c, keys_routing_channel());
+	return scripts_call_push(c, hold);
 }
 
 int

@@ -130,9 +130,12 @@ int		 scripts_call_instance_retire(struct scripts_call *c, const char *id,
 		    const char *from);
 
 /* A batch of the health worker's probe results: begin it, then add each
- * result (-1 when the call has no room left for one more and a fence). */
+ * result (-1 when the call has no room left for one more and a fence).
+ * hold: the roles in panic, whose running instances stay running however
+ * many probes fail: "m", "c", "mc" or "-". */
 int		 scripts_call_health_record(struct scripts_call *c,
-		    long long history, long long fall, long long rise);
+		    long long history, long long fall, long long rise,
+		    const char *hold);
 int		 scripts_call_health_add(struct scripts_call *c, const char *id,
 		    int ok, const char *json);
 

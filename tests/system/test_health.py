@@ -11,7 +11,7 @@ import pytest
 
 from conftest import wait_for
 from test_listener import Listener
-from test_scaler import P, TOKEN, ctl, place, records
+from test_scaler import P, TOKEN, ctl, place, records, running, scaler_olbd
 
 FALL, RISE = 3, 2
 FAST = ["health.interval_ms=300", "health.timeout_ms=200", "health.fall=%d" % FALL,
@@ -81,8 +81,10 @@ def test_unhealthy_after_fall_and_recovered_after_rise(olbd_factory, redis_serve
     (connection refused) are each unhealthy after exactly health.fall failed
     probes, with one notify event each; no account is placed on them and the
     accounts that were are placed elsewhere on their next call; health.rise
-    successes bring each back with one instance.recovered."""
-    olbd = health_olbd(olbd_factory)
+    successes bring each back with one instance.recovered.  Three of four
+    clients failing at once would be a panic: health.panic_percent = 100
+    turns it off, and they are marked unhealthy as usual."""
+    olbd = health_olbd(olbd_factory, ["health.panic_percent=100"])
     r = redis_server.client()
     master = instances("HM")
     ok, stopped, killed = instances("H-ok"), instances("H-stop"), instances("H-kill")
@@ -258,3 +260,48 @@ def test_passive_signal_takes_a_dead_instance_out_fast(olbd_factory, redis_serve
     # The state is in Redis before the event reaches this subscriber.
     (down,) = events.wait("instance.unhealthy", pred=lambda e: e["id"] == cid)
     assert down["id"] == cid and down["failures"] == FALL
+
+
+def test_panic_keeps_routing_and_replaces_nothing(olbd_factory, redis_server, events):
+    """Three of four clients stop answering at once: olb suspects itself
+    (health.panic_percent, 50): one health.panic event, none of them is marked
+    unhealthy or replaced, new accounts are still placed; when they answer
+    again, health.panic_cleared."""
+    olbd = scaler_olbd(olbd_factory, extra=[
+        "scaling.initial_instances=5", "health.replace_after_ms=1000",
+        "health.interval_ms=300", "health.timeout_ms=200", "health.fall=%d" % FALL,
+        "proxy.upstream_timeout_ms=1000"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 4, 20,
+             what="the fleet")
+    clients = running(r, "client")
+    assert placed_on(olbd.port, "PNM", None).startswith("Master")
+    stopped = sorted(clients)[:3]
+    try:
+        for iid in stopped:
+            os.kill(clients[iid]["pid"], signal.SIGSTOP)
+        (panic,) = events.wait("health.panic", timeout=10)
+        assert panic["level"] == "notify" and panic["instanceRole"] == "client"
+        assert panic["failing"] == 3 and panic["instances"] == 4
+        # Well past fall rounds and replace_after: still routed, none replaced.
+        for i in range(8):
+            status, body = place(olbd.port, "PNC%d" % i, master="PNM")
+            assert status != 503 and b"No instance available" not in body, body
+        time.sleep(FALL * 0.3 + 1.5)
+        assert events.of_type("instance.unhealthy") == []
+        assert events.of_type("instance.draining") == []
+        assert {i: v["state"] for i, v in records(r).items() if i in clients} == \
+            {i: "running" for i in clients}
+        assert r.hget(P + "health:panic", "client") is not None
+        assert len(events.of_type("health.panic")) == 1
+    finally:
+        for iid in stopped:
+            try:
+                os.kill(clients[iid]["pid"], signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    (cleared,) = events.wait("health.panic_cleared", timeout=10)
+    assert cleared["instanceRole"] == "client"
+    assert r.hget(P + "health:panic", "client") is None
+    assert len(events.of_type("health.panic")) == 1

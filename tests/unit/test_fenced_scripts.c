@@ -831,14 +831,14 @@ test_instance_retire_proves_empty(void **state)
  * token: the changes answered must number want_changes; the last one's
  * to state is copied to to (if not NULL). */
 static void
-health_round(struct test_sync *f, const char *token, const char *id, int ok,
-    int n, size_t want_changes, char *to)
+health_round_held(struct test_sync *f, const char *token, const char *hold,
+    const char *id, int ok, int n, size_t want_changes, char *to)
 {
 	struct scripts_call c;
 	char json[128];
 	redisReply *r;
 
-	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2, hold), 0);
 	for (int i = 0; i < n; i++) {
 		snprintf(json, sizeof(json), "{\"timestamp\":%d,\"healthy\":%s}",
 		    1000 + i, ok ? "true" : "false");
@@ -855,6 +855,13 @@ health_round(struct test_sync *f, const char *token, const char *id, int ok,
 		strcpy(to, last->element[2]->str);
 	}
 	freeReplyObject(r);
+}
+
+static void
+health_round(struct test_sync *f, const char *token, const char *id, int ok,
+    int n, size_t want_changes, char *to)
+{
+	health_round_held(f, token, "-", id, ok, n, want_changes, to);
 }
 
 /* The health worker's batches: the earlier service's history (newest
@@ -899,20 +906,32 @@ test_health_record(void **state)
 	assert_int_equal(test_redis_int(f->ctx, "HGET %s%s lastCheckedAt",
 	    keys_health_stats_prefix(), "i-1"), 1000);
 
+	/* A role in panic (held) keeps its running instances running however
+	 * many probes fail; the other role's move; the panic over, the next
+	 * failure moves it. */
+	health_round(f, tok, "i-1", 0, 1, 0, NULL);
+	health_round_held(f, tok, "c", "i-1", 0, 3, 0, NULL);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s i-1",
+	    keys_health_streak()), -4);
+	health_round_held(f, tok, "m", "i-1", 0, 1, 1, to);
+	assert_string_equal(to, "unhealthy");
+	health_round(f, tok, "i-1", 1, 2, 1, to);
+	assert_string_equal(to, "running");
+
 	/* An instance without a record: nothing written. */
 	health_round(f, tok, "i-gone", 0, 3, 0, NULL);
 	assert_int_equal(test_redis_int(f->ctx, "EXISTS %s%s",
 	    keys_health_history_prefix(), "i-gone"), 0);
 
 	/* Fenced: a stale token writes nothing. */
-	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2, "-"), 0);
 	assert_int_equal(scripts_call_health_add(&c, "i-1", 0, "{}"), 0);
 	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), "x#9"), 0);
 	run_refused(f, &c, "FENCED");
 	assert_int_equal(test_redis_int(f->ctx, "HGET %s i-1",
 	    keys_health_streak()), 2);
 	/* No room past the batch: refused, not overrun. */
-	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2), 0);
+	assert_int_equal(scripts_call_health_record(&c, 3, 2, 2, "-"), 0);
 	for (int i = 0; i < 100; i++)
 		if (scripts_call_health_add(&c, "i-1", 1, "{}") == -1) {
 			assert_true(i >= 40);

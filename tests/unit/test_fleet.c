@@ -32,6 +32,7 @@ static const struct fleet_rules rules_default = {
 	.cap = { 10, 50 },
 	.cooldown_ms = 60000,
 	.replace_after_ms = 300000,
+	.replace_max = 2,
 	.drain_timeout_ms = 60000,
 	.pending_timeout_ms = 600000,
 	.terminated_keep_ms = 3600000,
@@ -751,6 +752,59 @@ test_excess_not_for_launches(void **state)
 	assert_int_equal(p->nacts, 0);
 }
 
+/* Unhealthy instances are replaced a few at a time (replace_max under
+ * way, launches in flight and pending instances counting), oldest first,
+ * and none of a role in panic. */
+static void
+test_replace_a_few_at_a_time(void **state)
+{
+	const struct fleet_plan *p;
+	struct world w;
+	size_t sick[5];
+
+	(void)state;
+	world_init(&w);
+	w.view.desired[FLEET_MASTER] = 1;
+	w.view.desired[FLEET_CLIENT] = 5;
+	world_add(&w, FLEET_MASTER, FLEET_RUNNING, 0, 1000);
+	for (int i = 0; i < 5; i++)
+		sick[i] = world_add(&w, FLEET_CLIENT, FLEET_UNHEALTHY, 10,
+		    300000 + 1000 * i);
+	p = world_plan(&w);
+	assert_int_equal(p->nacts, 2);
+	/* The two oldest. */
+	assert_int_equal(act_for(&w, sick[4], NULL), FLEET_DRAIN);
+	assert_int_equal(act_for(&w, sick[3], NULL), FLEET_DRAIN);
+	assert_int_equal(act_for(&w, sick[0], NULL), NONE);
+	assert_int_equal(p->launch[FLEET_CLIENT], 2);
+
+	/* One launch in flight and one pending: nothing more yet. */
+	world_init(&w);
+	w.view.desired[FLEET_MASTER] = 1;
+	w.view.desired[FLEET_CLIENT] = 3;
+	world_add(&w, FLEET_MASTER, FLEET_RUNNING, 0, 1000);
+	world_add(&w, FLEET_CLIENT, FLEET_PENDING, 0, 1000);
+	sick[0] = world_add(&w, FLEET_CLIENT, FLEET_UNHEALTHY, 10, 400000);
+	w.view.launching[FLEET_CLIENT] = 1;
+	p = world_plan(&w);
+	assert_int_equal(act_for(&w, sick[0], NULL), NONE);
+	assert_int_equal(p->nacts, 0);
+
+	/* Panic: none of the role, the other role still. */
+	world_init(&w);
+	w.view.desired[FLEET_MASTER] = 1;
+	w.view.desired[FLEET_CLIENT] = 2;
+	w.view.panic[FLEET_CLIENT] = 1;
+	sick[0] = world_add(&w, FLEET_MASTER, FLEET_UNHEALTHY, 0, 400000);
+	sick[1] = world_add(&w, FLEET_CLIENT, FLEET_UNHEALTHY, 10, 400000);
+	sick[2] = world_add(&w, FLEET_CLIENT, FLEET_UNHEALTHY, 10, 400000);
+	p = world_plan(&w);
+	assert_int_equal(act_for(&w, sick[0], NULL), FLEET_DRAIN);
+	assert_int_equal(act_for(&w, sick[1], NULL), NONE);
+	assert_int_equal(act_for(&w, sick[2], NULL), NONE);
+	assert_int_equal(p->launch[FLEET_CLIENT], 0);
+}
+
 static void
 test_state_names(void **state)
 {
@@ -799,6 +853,7 @@ main(void)
 		cmocka_unit_test(test_blocked_launches_nothing),
 		cmocka_unit_test(test_unhealthy_blocks_raise),
 		cmocka_unit_test(test_excess_not_for_launches),
+		cmocka_unit_test(test_replace_a_few_at_a_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

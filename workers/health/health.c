@@ -62,6 +62,10 @@ struct target {
 	uint16_t	 port;
 	int		 is_master;
 	int		 pending;
+	int		 serving;	/* running or unhealthy: counts for panic */
+	int		 unhealthy;
+	int		 last;		/* the last probe here: 1 ok, -1 failed,
+					   0 none since the lease was taken */
 	int		 suspect;	/* a proxy reported it: probed fast */
 	uint64_t	 due;		/* mono ms: the next probe */
 };
@@ -83,14 +87,16 @@ static struct health {
 		char		 id[REGISTRY_ID_MAX];
 		uint64_t	 at;		/* mono ms */
 	}			 early[HEALTH_EARLY];
-	/* The batch being filled; its ids and JSON records are owned here
-	 * until it is sent (the call borrows them). */
-	struct scripts_call	 batch;
+	/* The results waiting for the next health_record call. */
 	struct {
 		char		 id[REGISTRY_ID_MAX];
-		char		*json;
+		int		 ok;
+		char		*json;		/* owned */
 	}			 res[HEALTH_BATCH];
 	size_t			 nbatch;
+	/* The roles in panic (FLEET roles: master, client), as this holder
+	 * last wrote them; -1: not known yet. */
+	int			 panic[2];
 } h;
 
 static int
@@ -188,18 +194,134 @@ health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
 	}
 }
 
+/* Panic (SPEC §7) */
+
+static const char *const health_roles[2] = { "master", "client" };
+
+/* Panic of role begins (on) or ends: the event, and the flag the scaler
+ * reads. */
+static void
+health_panic_set(int role, int on, int failing, int total)
+{
+	json_object *f = json_object_new_object();
+
+	h.panic[role] = on;
+	json_object_object_add(f, "instanceRole",
+	    json_object_new_string(health_roles[role]));
+	json_object_object_add(f, "failing", json_object_new_int(failing));
+	json_object_object_add(f, "instances", json_object_new_int(total));
+	json_object_object_add(f, "panicPercent",
+	    json_object_new_int64(h.conf->health.panic_percent));
+	if (on) {
+		log_warn("panic: %d of %d %s instances fail at once: olb "
+		    "suspects itself, they keep routing and none is replaced",
+		    failing, total, health_roles[role]);
+		event_publish(EVENT_NOTIFY, "health.panic", f);
+		(void)rconn_command(h.w->redis, NULL, NULL, "HSET %s %s %llu",
+		    keys_health_panic(), health_roles[role],
+		    (unsigned long long)util_wall_ms());
+	} else {
+		log_info("panic over: %d of %d %s instances fail", failing,
+		    total, health_roles[role]);
+		event_publish(EVENT_NOTIFY, "health.panic_cleared", f);
+		(void)rconn_command(h.w->redis, NULL, NULL, "HDEL %s %s",
+		    keys_health_panic(), health_roles[role]);
+	}
+}
+
+/*
+ * Whether each role is in panic now, from the last probe of each of its
+ * running and unhealthy instances: more than health.panic_percent of them
+ * fail (a role of two or more), or of the whole fleet's while some of the
+ * role's fail (so a single master is held too when the fleet looks dead).
+ * A role with an instance not probed since the lease was taken keeps its
+ * panic as it was.  hold gets the roles held, for health_record.
+ */
+static void
+health_panic_check(char hold[3])
+{
+	int total[2] = { 0, 0 }, failing[2] = { 0, 0 }, known[2] = { 1, 1 };
+	int all, all_failing;
+	long long pct = h.conf->health.panic_percent;
+	char *p = hold;
+
+	for (size_t i = 0; i < h.ntargets; i++) {
+		const struct target *t = &h.targets[i];
+		int role = t->is_master ? 0 : 1;
+
+		if (!t->serving)
+			continue;
+		total[role]++;
+		if (t->last == 0)
+			known[role] = 0;
+		if (t->last < 0 || (t->last == 0 && t->unhealthy))
+			failing[role]++;
+	}
+	all = total[0] + total[1];
+	all_failing = failing[0] + failing[1];
+	for (int role = 0; role < 2; role++) {
+		int now;
+
+		if (h.panic[role] == -1 || (!known[role] && pct < 100))
+			continue;
+		now = pct < 100 && failing[role] > 0 &&
+		    ((total[role] >= 2 && failing[role] * 100 > pct * total[role]) ||
+		    (all >= 2 && all_failing * 100 > pct * all));
+		if (now != h.panic[role])
+			health_panic_set(role, now, failing[role], total[role]);
+	}
+	if (h.panic[0] == 1)
+		*p++ = 'm';
+	if (h.panic[1] == 1)
+		*p++ = 'c';
+	if (p == hold)
+		*p++ = '-';
+	*p = '\0';
+}
+
+/* The panic flags as the last holder left them (so a panic is neither
+ * announced twice nor left behind). */
+static void
+health_on_panic_read(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	if (h.stopped || r == NULL || r->type != REDIS_REPLY_ARRAY ||
+	    !lease_held(h.lease))
+		return;
+	h.panic[0] = h.panic[1] = 0;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		for (int role = 0; role < 2; role++)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[i]->str, health_roles[role]) == 0)
+				h.panic[role] = 1;
+}
+
 /* Send the batch, fenced by the lease; results of a host that lost the
  * lease meanwhile are dropped (the holder probes for itself). */
 static void
 health_flush(void)
 {
+	struct scripts_call c;
+	char hold[3];
+	size_t i = 0;
+
 	ev_timer_stop(h.w->loop, &h.flush_timer);
 	if (h.nbatch == 0)
 		return;
-	if (lease_held(h.lease) && lease_fence(h.lease, &h.batch) == 0 &&
-	    rscript_run(h.w->redis, &h.batch, health_on_recorded, NULL) == -1)
-		log_warn("health_record: Redis is down: %zu results dropped",
-		    h.nbatch);
+	if (lease_held(h.lease)) {
+		health_panic_check(hold);
+		if (scripts_call_health_record(&c, h.conf->health.history,
+		    h.conf->health.fall, h.conf->health.rise, hold) == 0)
+			for (; i < h.nbatch; i++)
+				if (scripts_call_health_add(&c, h.res[i].id,
+				    h.res[i].ok, h.res[i].json) == -1)
+					break;
+		if (i == h.nbatch && lease_fence(h.lease, &c) == 0 &&
+		    rscript_run(h.w->redis, &c, health_on_recorded, NULL) == -1)
+			log_warn("health_record: Redis is down: %zu results "
+			    "dropped", h.nbatch);
+	}
 	health_batch_reset();
 }
 
@@ -240,25 +362,17 @@ health_on_probe(const char *id, const struct probe_result *r, void *arg)
 	char *json;
 
 	(void)arg;
-	if (r->ok && (t = target_find(h.targets, h.ntargets, id)) != NULL)
-		t->suspect = 0;		/* it answers: a false alarm */
+	if ((t = target_find(h.targets, h.ntargets, id)) != NULL) {
+		t->last = r->ok ? 1 : -1;
+		if (r->ok)
+			t->suspect = 0;		/* it answers: a false alarm */
+	}
 	if (!lease_held(h.lease) || strlen(id) >= sizeof(h.res[0].id) ||
 	    (json = health_record_json(id, r)) == NULL)
 		return;
-	if (h.nbatch == 0 && scripts_call_health_record(&h.batch,
-	    h.conf->health.history, h.conf->health.fall,
-	    h.conf->health.rise) == -1) {
-		free(json);
-		return;
-	}
-	/* The call borrows its strings: id is the probe's, gone after this
-	 * callback, so the batch keeps its own copy. */
+	/* id is the probe's, gone after this callback: copied. */
 	snprintf(h.res[h.nbatch].id, sizeof(h.res[0].id), "%s", id);
-	if (scripts_call_health_add(&h.batch, h.res[h.nbatch].id, r->ok,
-	    json) == -1) {
-		free(json);
-		return;
-	}
+	h.res[h.nbatch].ok = r->ok;
 	h.res[h.nbatch++].json = json;
 	if (h.nbatch == HEALTH_BATCH)
 		health_flush();
@@ -352,14 +466,18 @@ health_on_details(struct rconn *rc, redisReply *r, void *arg)
 		t->port = in.port;
 		t->is_master = in.is_master;
 		t->pending = strcmp(in.state, "pending") == 0;
+		t->unhealthy = strcmp(in.state, "unhealthy") == 0;
+		t->serving = t->unhealthy || strcmp(in.state, "running") == 0;
 		n++;
 	}
 	if (n > 1)
 		qsort(v, n, sizeof(*v), target_cmp);
 	for (size_t i = 0; i < n; i++) {
 		old = target_find(h.targets, h.ntargets, v[i].id);
-		if (old != NULL)
+		if (old != NULL) {
 			v[i].suspect = old->suspect;
+			v[i].last = old->last;
+		}
 		if (old != NULL && old->pending == v[i].pending)
 			v[i].due = old->due;
 		else if (v[i].pending)
@@ -487,7 +605,10 @@ health_on_lease(struct lease *l, int held, void *arg)
 	(void)l;
 	(void)arg;
 	notify_lease(held);
+	h.panic[0] = h.panic[1] = -1;
 	if (held) {
+		(void)rconn_command(h.w->redis, health_on_panic_read, NULL,
+		    "HGETALL %s", keys_health_panic());
 		ev_timer_start(h.w->loop, &h.read_timer, 0, health_read, NULL);
 		return;
 	}
@@ -505,6 +626,7 @@ static int
 health_start(struct worker *w)
 {
 	memset(&h, 0, sizeof(h));
+	h.panic[0] = h.panic[1] = -1;
 	h.w = w;
 	h.conf = w->conf;
 	if ((h.http = httpc_new(w->loop)) == NULL ||

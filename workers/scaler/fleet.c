@@ -1,7 +1,7 @@
 /*
  * fleet: the plan of one reconcile pass (see fleet.h).  Each role is
  * planned on its own: first what the instances' states call for (retire,
- * replace, give up on a launch), then the raises of the desired count, then
+ * give up on a launch), the replacement of unhealthy ones, then the raises of the desired count, then
  * the launches and drains that make the fleet match it.
  */
 #include <string.h>
@@ -90,18 +90,52 @@ fleet_by_state(const struct fleet_view *v, const struct fleet_rules *r,
 			return 0;
 		}
 		return 1;
-	case FLEET_UNHEALTHY:
-		if (r->replace_after_ms > 0 && age >= r->replace_after_ms) {
-			fleet_act(p, i, FLEET_DRAIN, "unhealthy too long");
-			return 0;
-		}
-		return 1;
+	case FLEET_UNHEALTHY:	/* replaced by fleet_replace */
 	case FLEET_RUNNING:
 		return 1;
 	case FLEET_UNKNOWN:
 		break;
 	}
 	return 0;
+}
+
+/*
+ * Replace (drain, so the launches that follow make up for it) the
+ * instances of role unhealthy for replace_after_ms, oldest first, a few at
+ * a time: no more than replace_max replacements under way, counting the
+ * role's launches in flight and pending instances as replacements still
+ * under way.  None while the health worker's panic holds the role.
+ */
+static void
+fleet_replace(const struct fleet_view *v, const struct fleet_rules *r,
+    enum fleet_role role, unsigned char *active, struct fleet_plan *p)
+{
+	long long budget = r->replace_max - v->launching[role];
+
+	if (r->replace_after_ms <= 0 || v->panic[role])
+		return;
+	for (size_t i = 0; i < v->n; i++)
+		if (active[i] && v->inst[i].role == role &&
+		    v->inst[i].state == FLEET_PENDING)
+			budget--;
+	while (budget-- > 0) {
+		size_t best = v->n;
+
+		for (size_t i = 0; i < v->n; i++) {
+			const struct fleet_instance *in = &v->inst[i];
+
+			if (!active[i] || in->role != role ||
+			    in->state != FLEET_UNHEALTHY ||
+			    v->now - in->since < r->replace_after_ms)
+				continue;
+			if (best == v->n || in->since < v->inst[best].since)
+				best = i;
+		}
+		if (best == v->n)
+			return;
+		active[best] = 0;
+		fleet_act(p, best, FLEET_DRAIN, "unhealthy too long");
+	}
 }
 
 /* Tally role's instances after the state actions (active marks those still
@@ -213,6 +247,7 @@ fleet_plan_role(const struct fleet_view *v, const struct fleet_rules *r,
 	struct fleet_tally t;
 	long long target, have;
 
+	fleet_replace(v, r, role, active, p);
 	fleet_tally(v, r, role, active, &t);
 	p->desired[role] = v->desired[role];
 	p->raised[role] = NULL;

@@ -22,6 +22,11 @@
  * A blocked role (its launches never became running: scale.blocked)
  * launches nothing until an operator clears it; the rest of its plan holds.
  *
+ * Unhealthy instances are replaced (drained) after replace_after_ms, at
+ * most replace_max of a role under way at once (its launches in flight and
+ * pending instances count), and none of a role in the health worker's
+ * panic (health.panic_percent: olb suspects itself, not the fleet).
+ *
  * Unknown is not down: a desired fleet whose state nobody wrote (a new
  * deployment, or a Redis that lost its data) launches, raises and drains
  * nothing; only the instances' own states still act (a pending timeout, a
@@ -56,6 +61,7 @@ struct fleet_rules {
 	long long	 cap[FLEET_ROLES];		/* max_masters, max_clients */
 	int64_t		 cooldown_ms;
 	int64_t		 replace_after_ms;	/* 0: never replace */
+	long long	 replace_max;		/* replacements under way */
 	int64_t		 drain_timeout_ms;
 	int		 drain_force;		/* terminate at the timeout */
 	int64_t		 pending_timeout_ms;
@@ -70,6 +76,7 @@ struct fleet_view {
 	int64_t				 last_raise[FLEET_ROLES];	/* ms */
 	int				 exhausted[FLEET_ROLES];
 	int				 blocked[FLEET_ROLES];	/* launch none */
+	int				 panic[FLEET_ROLES];	/* replace none */
 	long long			 launching[FLEET_ROLES];
 	const struct fleet_instance	*inst;
 	size_t				 n;

@@ -73,7 +73,7 @@
 #define SCALER_TERM_NOTIFY	3	/* failures in a row that notify, once */
 #define SCALER_TOKEN_BYTES	8	/* launch tokens: 16 hex digits */
 #define SCALER_LAUNCH_BURST	32	/* new launches per role and pass */
-#define SCALER_READS		7	/* answers that make a pass's snapshot */
+#define SCALER_READS		8	/* answers that make a pass's snapshot */
 #define SCALER_BLOCK_AFTER	3	/* launches in a row never running */
 
 /* Ids reported once: the ones of the last round, to tell new ones. */
@@ -167,6 +167,7 @@ static struct scaler {
 		int64_t		 last_raise[FLEET_ROLES];
 		int		 blocked[FLEET_ROLES];	/* by this configuration */
 	}			 fleet;
+	int			 panic[FLEET_ROLES];	/* the health worker's */
 	int			 replies;
 	int			 read_failed;	/* one of the pass's reads */
 	/* The sweep of accounts whose instance is gone, per mapping. */
@@ -539,6 +540,27 @@ scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 
 static void	scaler_pass_plan(void);
 static void	scaler_list_apply(void);
+
+/* The roles in the health worker's panic: none of their instances is
+ * replaced meanwhile. */
+static void
+scaler_on_panic(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	sc.replies++;
+	sc.panic[FLEET_MASTER] = sc.panic[FLEET_CLIENT] = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		sc.read_failed = 1;
+		return;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		for (int role = 0; role < FLEET_ROLES; role++)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[i]->str,
+			    fleet_role_name((enum fleet_role)role)) == 0)
+				sc.panic[role] = 1;
+}
 
 /* Redis' clock, the one stateSince is written with. */
 static void
@@ -1351,6 +1373,7 @@ scaler_rules(struct fleet_rules *r)
 	r->cap[FLEET_CLIENT] = c->scaling.max_clients;
 	r->cooldown_ms = c->scaling.cooldown_ms;
 	r->replace_after_ms = c->health.replace_after_ms;
+	r->replace_max = c->scaling.replace_max;
 	r->drain_timeout_ms = c->scaling.drain_timeout_ms;
 	r->drain_force = c->scaling.drain_timeout_terminate;
 	r->pending_timeout_ms = c->scaling.pending_timeout_ms;
@@ -1372,6 +1395,7 @@ scaler_view(struct fleet_view *v, struct fleet_instance *inst, size_t *idx)
 	for (int r = 0; r < FLEET_ROLES; r++) {
 		v->exhausted[r] = sc.exhausted[r];
 		v->blocked[r] = sc.fleet.blocked[r];
+		v->panic[r] = sc.panic[r];
 	}
 	for (size_t i = 0; i < sc.nres; i++)
 		v->launching[sc.res[i].is_master ? FLEET_MASTER : FLEET_CLIENT]++;
@@ -1706,6 +1730,8 @@ scaler_pass_start(void)
 	    keys_instance_user_counts()) == -1 ||
 	    rconn_command(sc.w->redis, scaler_on_fleet, NULL, "HGETALL %s",
 	    keys_fleet()) == -1 ||
+	    rconn_command(sc.w->redis, scaler_on_panic, NULL, "HGETALL %s",
+	    keys_health_panic()) == -1 ||
 	    rconn_command(sc.w->redis, scaler_on_launches, NULL, "HGETALL %s",
 	    keys_launches()) == -1) {
 		sc.passing = 0;
