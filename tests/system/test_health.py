@@ -305,3 +305,121 @@ def test_panic_keeps_routing_and_replaces_nothing(olbd_factory, redis_server, ev
     assert cleared["instanceRole"] == "client"
     assert r.hget(P + "health:panic", "client") is None
     assert len(events.of_type("health.panic")) == 1
+
+
+def test_probing_continues_after_fleet_down_and_up(olbd_factory, redis_server, events):
+    """The earlier service stopped probing after the first daily teardown:
+    after fleet down and fleet up, the new instances are probed (running at
+    their first answer, history written) and a dead one is still found."""
+    olbd = scaler_olbd(olbd_factory, extra=[
+        "scaling.initial_instances=2", "health.interval_ms=300", "health.timeout_ms=200",
+        "health.fall=%d" % FALL])
+    r = redis_server.client()
+    for day in range(2):
+        ctl(olbd, "fleet", "up")
+        wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 1,
+                 20, what="the fleet up (day %d)" % day)
+        ids = set(running(r, "master")) | set(running(r, "client"))
+        wait_for(lambda: all(int(r.hget(STATS + i, "totalSuccesses") or 0) >= 3 for i in ids),
+                 10, what="probes of day %d's instances" % day)
+        ctl(olbd, "fleet", "down")
+        wait_for(lambda: all(records(r).get(i, {}).get("state", "terminated") == "terminated"
+                             for i in ids), 20, what="the fleet down (day %d)" % day)
+        assert all(r.ttl(HISTORY + i) > 0 for i in ids)
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "client")) == 1, 20, what="the third day's fleet")
+    (cid, crec), = running(r, "client").items()
+    os.kill(crec["pid"], signal.SIGKILL)
+    events.wait("instance.unhealthy", timeout=10, pred=lambda e: e["id"] == cid)
+
+
+class Hostile:
+    """A loopback server answering every connection in one hostile way."""
+
+    def __init__(self, mode):
+        import socket
+        import threading
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.recv(4096)
+            m = self.mode
+            if m == "huge":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (10 << 20))
+                c.sendall(b"x" * (10 << 20))
+            elif m == "endless":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for _ in range(100000):
+                    c.sendall(b"1000\r\n" + b"y" * 4096 + b"\r\n")
+            elif m == "redirect":
+                c.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\n"
+                          b"Content-Length: 0\r\n\r\n")
+            elif m == "garbage":
+                c.sendall(b"\x00\xffNOT HTTP AT ALL\r\n\r\n" * 50)
+            elif m == "trickle":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                for _ in range(1000):
+                    c.sendall(b"z")
+                    time.sleep(0.05)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_hostile_health_answers_are_failures(olbd_factory, redis_server, events):
+    """A 10 MiB body, a body that never ends, a redirect, garbage instead of
+    HTTP and a slow trickle are each a failed probe at a bounded cost: each
+    instance is unhealthy after health.fall rounds, the health worker never
+    exits, and its memory stays small."""
+    olbd = health_olbd(olbd_factory, ["health.panic_percent=100"])
+    r = redis_server.client()
+    servers = {m: Hostile(m) for m in ("huge", "endless", "redirect", "garbage", "trickle")}
+    try:
+        (pid,) = olbd.worker_pids("olbd: health")
+        ids = {}
+        for m, srv in servers.items():
+            out = ctl(olbd, "instance", "add", "--role", "client", "--addr",
+                      "127.0.0.1:%d" % srv.port, "--name", "hostile-" + m)
+            ids[out.stdout.strip()] = m
+            ctl(olbd, "instance", "state", out.stdout.strip(), "running")
+        wait_for(lambda: {e["id"] for e in events.of_type("instance.unhealthy")} == set(ids),
+                 20, what="every hostile instance unhealthy")
+        for iid, m in ids.items():
+            rec = json.loads(r.lindex(HISTORY + iid, 0))
+            assert rec["healthy"] is False, (m, rec)
+            if m == "redirect":
+                assert rec["statusCode"] == 302
+            if m in ("huge", "endless"):
+                assert "answer over" in rec["error"], (m, rec)
+            if m == "trickle":
+                assert rec["error"] == "timeout", rec
+        time.sleep(1)
+        assert olbd.worker_pids("olbd: health") == [pid]
+        with open("/proc/%d/status" % pid) as f:
+            rss = int([ln for ln in f if ln.startswith("VmRSS:")][0].split()[1])
+        assert rss < 64 * 1024, rss      # KiB: no 10 MiB answer kept
+        assert all(e["id"] in ids for e in events.of_type("instance.unhealthy"))
+    finally:
+        for srv in servers.values():
+            srv.close()
