@@ -43,6 +43,7 @@
 
 #define HTTPC_BODY_MIN_ALLOC	1024
 #define HTTPC_MSG_MAX		96	/* one error message of ours */
+#define HTTPC_SPARE		32	/* easy handles kept for reuse */
 
 /* One descriptor curl asked us to watch. */
 struct httpc_sock {
@@ -85,9 +86,22 @@ struct httpc {
 	LIST_HEAD(, httpc_sock)	 socks;		/* descriptors in the loop, owned */
 	int			 busy;		/* drives in progress */
 	int			 freeing;	/* httpc_free was called */
+	/* Easy handles of finished transfers, reset, for the next ones: a
+	 * new one costs a few kilobytes of allocations per probe. */
+	CURL			*spare[HTTPC_SPARE];
+	size_t			 nspare;
 };
 
-static int	httpc_curl_ready;	/* curl_global_init done (never undone) */
+static int	httpc_curl_ready;
+
+/* An easy handle for a new transfer: a spare one, or a new one. */
+static CURL *
+httpc_easy(struct httpc *h)
+{
+	if (h->nspare > 0)
+		return h->spare[--h->nspare];
+	return curl_easy_init();
+}	/* curl_global_init done (never undone) */
 
 static void	httpc_drive(struct httpc *, curl_socket_t, int);
 
@@ -367,11 +381,19 @@ httpc_result_fill(struct httpc_req *r, CURLcode code, struct httpc_result *res)
 	res->retry_after = httpc_retry_after(r);
 }
 
-/* Free r and everything it owns; r must be out of the multi handle. */
+/* Free r and everything it owns; r must be out of the multi handle.  The
+ * easy handle of a finished transfer (reuse) is kept for the next one; a
+ * cancelled one may still have curl's resolver thread, and goes. */
 static void
-httpc_req_free(struct httpc_req *r)
+httpc_req_free(struct httpc_req *r, int reuse)
 {
-	if (r->easy != NULL)
+	struct httpc *h = r->h;
+
+	if (r->easy != NULL && reuse && !h->freeing &&
+	    h->nspare < HTTPC_SPARE) {
+		curl_easy_reset(r->easy);
+		h->spare[h->nspare++] = r->easy;
+	} else if (r->easy != NULL)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
@@ -401,7 +423,7 @@ httpc_req_finish(struct httpc_req *r, CURLcode code)
 	httpc_req_unlink(r);
 	r->in_callback = 1;
 	r->cb(&res, r->arg);
-	httpc_req_free(r);
+	httpc_req_free(r, 1);
 }
 
 /* A transfer whose descriptor the loop refused, or NULL. */
@@ -450,6 +472,8 @@ httpc_destroy(struct httpc *h)
 	ev_timer_stop(h->loop, &h->timer);
 	while ((s = LIST_FIRST(&h->socks)) != NULL)
 		httpc_sock_forget(h, s);
+	while (h->nspare > 0)
+		curl_easy_cleanup(h->spare[--h->nspare]);
 	curl_multi_cleanup(h->multi);
 	free(h);
 }
@@ -607,6 +631,12 @@ httpc_setup_common(struct httpc_req *r, const struct httpc_opts *o)
 	    CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_WRITEDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, o->fresh ? 1L : 0L) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, o->fresh ? 1L : 0L) !=
+	    CURLE_OK ||
+	    (o->fresh && curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT, 0L) !=
+	    CURLE_OK) ||
 	    curl_easy_setopt(easy, CURLOPT_USERAGENT, "olb/" OLB_VERSION) !=
 	    CURLE_OK)
 		return -1;
@@ -638,7 +668,7 @@ httpc_request(struct httpc *h, const struct httpc_opts *o, httpc_done_cb *cb,
 	r->max_body = o->max_body ? o->max_body : HTTPC_MAX_BODY_DEFAULT;
 	if (r->max_body > SIZE_MAX / 2)
 		r->max_body = SIZE_MAX / 2;	/* room for the NUL; fits curl_off_t */
-	if ((r->easy = curl_easy_init()) == NULL ||
+	if ((r->easy = httpc_easy(h)) == NULL ||
 	    httpc_setup_common(r, o) == -1 ||
 	    httpc_setup_method(r->easy, o) == -1 ||
 	    httpc_setup_headers(r, o) == -1)
@@ -650,7 +680,7 @@ httpc_request(struct httpc *h, const struct httpc_opts *o, httpc_done_cb *cb,
 	h->nactive++;
 	return r;
 fail:
-	httpc_req_free(r);
+	httpc_req_free(r, 0);
 	return NULL;
 }
 
@@ -660,7 +690,7 @@ httpc_cancel(struct httpc_req *r)
 	if (r == NULL || r->in_callback)
 		return;
 	httpc_req_unlink(r);
-	httpc_req_free(r);
+	httpc_req_free(r, 0);
 }
 
 size_t

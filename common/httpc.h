@@ -45,6 +45,12 @@ struct httpc_opts {
 	long			 timeout_ms;	/* whole transfer; 0 = HTTPC_TIMEOUT_DEFAULT_MS */
 	long			 connect_timeout_ms; /* 0 = timeout_ms */
 	size_t			 max_body;	/* answers longer than this fail; 0 = 1 MiB */
+	int			 fresh;		/* a new connection, closed after,
+						 * and no DNS cache entry kept: a
+						 * health check measures the connect,
+						 * and a fleet of thousands gains
+						 * nothing from caches that curl
+						 * walks whole on every transfer */
 };
 
 struct httpc_result {

@@ -1,7 +1,7 @@
 /*
- * probe: one entry per instance probed, on a list (the scaler probes only
- * its pending instances; the health worker's table of every instance is
- * its own).
+ * probe: one entry per instance probed, on a list and in a hash table by
+ * id (a fleet of 10,000 instances is probed a few hundred times a second;
+ * the health worker's table of every instance is its own).
  */
 #include <sys/queue.h>
 
@@ -16,9 +16,12 @@
 #include "workers/probe.h"
 
 #define PROBE_MAX_BODY	65536	/* a health answer longer than this fails */
+#define PROBE_BUCKETS	64	/* the table's first size; it doubles */
 
 struct probe {
 	LIST_ENTRY(probe)	 entry;
+	struct probe		*hnext;		/* in its bucket */
+	uint32_t		 hash;
 	struct probes		*owner;
 	char			 id[REGISTRY_ID_MAX];
 	struct httpc_req	*req;		/* in flight, or NULL */
@@ -34,7 +37,20 @@ struct probes {
 	long			 timeout_ms;
 	unsigned int		 active;
 	LIST_HEAD(, probe)	 list;
+	struct probe		**buckets;	/* owned array */
+	size_t			 nbuckets;	/* a power of two */
+	size_t			 n;
 };
+
+static uint32_t
+probe_hash(const char *id)
+{
+	uint32_t x = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+		x = (x ^ *c) * 16777619u;
+	return x;
+}
 
 struct probes *
 probes_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf)
@@ -43,7 +59,10 @@ probes_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf)
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if ((p->path = strdup(conf->health.path)) == NULL) {
+	p->nbuckets = PROBE_BUCKETS;
+	if ((p->path = strdup(conf->health.path)) == NULL ||
+	    (p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL) {
+		free(p->path);
 		free(p);
 		return NULL;
 	}
@@ -57,12 +76,51 @@ probes_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf)
 static struct probe *
 probe_find(struct probes *p, const char *id)
 {
+	uint32_t hash = probe_hash(id);
 	struct probe *e;
 
-	LIST_FOREACH(e, &p->list, entry)
-		if (strcmp(e->id, id) == 0)
+	for (e = p->buckets[hash & (p->nbuckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == hash && strcmp(e->id, id) == 0)
 			return e;
 	return NULL;
+}
+
+/* Twice the buckets when the table is over twice full (kept as it is if
+ * out of memory: only slower). */
+static void
+probe_grow(struct probes *p)
+{
+	size_t n = p->nbuckets * 2;
+	struct probe **b, *e;
+
+	if (p->n <= p->nbuckets * 2 || (b = calloc(n, sizeof(*b))) == NULL)
+		return;
+	LIST_FOREACH(e, &p->list, entry) {
+		e->hnext = b[e->hash & (n - 1)];
+		b[e->hash & (n - 1)] = e;
+	}
+	free(p->buckets);
+	p->buckets = b;
+	p->nbuckets = n;
+}
+
+static struct probe *
+probe_add(struct probes *p, const char *id)
+{
+	struct probe *e, **b;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	e->owner = p;
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->hash = probe_hash(e->id);
+	LIST_INSERT_HEAD(&p->list, e, entry);
+	b = &p->buckets[e->hash & (p->nbuckets - 1)];
+	e->hnext = *b;
+	*b = e;
+	p->n++;
+	probe_grow(p);
+	return e;
 }
 
 static void
@@ -78,7 +136,14 @@ probe_cancel(struct probe *e)
 static void
 probe_del(struct probe *e)
 {
+	struct probes *p = e->owner;
+	struct probe **b = &p->buckets[e->hash & (p->nbuckets - 1)];
+
 	probe_cancel(e);
+	while (*b != e)
+		b = &(*b)->hnext;
+	*b = e->hnext;
+	p->n--;
 	LIST_REMOVE(e, entry);
 	free(e);
 }
@@ -115,11 +180,8 @@ probes_start(struct probes *p, const char *id, const char *ip,
 	    port > 65535)
 		return -1;
 	if ((e = probe_find(p, id)) == NULL) {
-		if ((e = calloc(1, sizeof(*e))) == NULL)
+		if ((e = probe_add(p, id)) == NULL)
 			return -1;
-		e->owner = p;
-		snprintf(e->id, sizeof(e->id), "%s", id);
-		LIST_INSERT_HEAD(&p->list, e, entry);
 	} else if (e->req != NULL || now - e->started < min_interval_ms)
 		return 0;
 	n = snprintf(url, sizeof(url), strchr(ip, ':') != NULL ?
@@ -130,6 +192,7 @@ probes_start(struct probes *p, const char *id, const char *ip,
 	o.url = url;
 	o.timeout_ms = p->timeout_ms;
 	o.max_body = PROBE_MAX_BODY;
+	o.fresh = 1;
 	e->cb = cb;
 	e->arg = arg;
 	e->started = now;
@@ -174,6 +237,7 @@ probes_free(struct probes *p)
 		return;
 	while (!LIST_EMPTY(&p->list))
 		probe_del(LIST_FIRST(&p->list));
+	free(p->buckets);
 	free(p->path);
 	free(p);
 }

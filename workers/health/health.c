@@ -6,7 +6,10 @@
  *
  * Targets: the instances of instance_details that serve or are about to
  * (pending, running, unhealthy, draining), read again every HEALTH_READ_MS
- * and soon after an instance.* event (a launch is probed at once).
+ * and soon after an instance.* event of another role (a launch is probed
+ * at once), at most every HEALTH_READ_GAP_MS: a read of 10,000 records is
+ * the worker's largest cost.  The changes its own results make are applied
+ * to the targets as Redis answers them.
  * A pending instance is probed every health.pending_interval_ms and becomes
  * running at its first 2xx; the others every health.interval_ms, each at its
  * own offset in the interval (from its id), so a round is spread over the
@@ -45,8 +48,9 @@
 #include "workers/probe.h"
 #include "workers/worker.h"
 
-#define HEALTH_READ_MS		1000	/* the targets are read again */
+#define HEALTH_READ_MS		5000	/* the targets are read again */
 #define HEALTH_SOON_MS		20	/* ... and soon after an instance event */
+#define HEALTH_READ_GAP_MS	250	/* ... but reads are this far apart */
 #define HEALTH_TICK_MS		50	/* due probes are started */
 #define HEALTH_FLUSH_MS		20	/* results wait at most this for a batch */
 #define HEALTH_BATCH		40	/* results per health_record call */
@@ -79,6 +83,7 @@ static struct health {
 	struct rconn		*sub;		/* the monitoring channel */
 	struct ev_timer		 read_timer, tick_timer, flush_timer;
 	int			 reading;
+	uint64_t		 read_at;	/* mono ms of the last read sent */
 	int			 stopped;	/* cleaned up: late replies only */
 	struct target		*targets;	/* sorted by id */
 	size_t			 ntargets;
@@ -138,6 +143,23 @@ health_batch_reset(void)
 	h.nbatch = 0;
 }
 
+/* A state change health_record made, applied to t at once (the next
+ * read would find it too, later). */
+static void
+health_target_moved(struct target *t, const char *to)
+{
+	int was_pending = t->pending;
+
+	t->pending = 0;
+	t->unhealthy = strcmp(to, "unhealthy") == 0;
+	t->serving = 1;
+	if (t->unhealthy)
+		t->suspect = 0;		/* decided */
+	if (was_pending)
+		t->due = ev_now(h.w->loop) + target_offset(t->id,
+		    (uint64_t)h.conf->health.interval_ms);
+}
+
 /* One event per state change the script applied: {id, from, to, n}. */
 static void
 health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
@@ -175,8 +197,7 @@ health_on_recorded(struct rconn *rc, redisReply *r, void *arg)
 			json_object_object_add(f, "instanceRole",
 			    json_object_new_string(t->is_master ? "master" :
 			    "client"));
-			if (strcmp(to, "unhealthy") == 0)
-				t->suspect = 0;		/* decided */
+			health_target_moved(t, to);
 		}
 		if (strcmp(to, "unhealthy") == 0) {
 			json_object_object_add(f, "failures", json_object_new_int64(
@@ -303,14 +324,21 @@ static void
 health_flush(void)
 {
 	struct scripts_call c;
-	char hold[3];
+	char hold[3] = "-";
 	size_t i = 0;
+	int failed = 0;
 
 	ev_timer_stop(h.w->loop, &h.flush_timer);
 	if (h.nbatch == 0)
 		return;
 	if (lease_held(h.lease)) {
-		health_panic_check(hold);
+		/* Only failures start a panic, and only a panic ends: a
+		 * healthy fleet's batches skip the look at every target. */
+		for (i = 0; i < h.nbatch && !failed; i++)
+			failed = !h.res[i].ok;
+		if (failed || h.panic[0] == 1 || h.panic[1] == 1)
+			health_panic_check(hold);
+		i = 0;
 		if (scripts_call_health_record(&c, h.conf->health.history,
 		    h.conf->health.fall, h.conf->health.rise, hold) == 0)
 			for (; i < h.nbatch; i++)
@@ -501,9 +529,25 @@ health_read(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	(void)arg;
 	if (lease_held(h.lease) && !h.reading && rconn_is_up(h.w->redis) &&
 	    rconn_command(h.w->redis, health_on_details, NULL, "HGETALL %s",
-	    keys_instance_details()) == 0)
+	    keys_instance_details()) == 0) {
 		h.reading = 1;
+		h.read_at = ev_now(loop);
+	}
 	ev_timer_start(loop, t, HEALTH_READ_MS, health_read, NULL);
+}
+
+/* Read the targets soon (an instance changed), but not sooner than
+ * HEALTH_READ_GAP_MS after the last read. */
+static void
+health_read_soon(void)
+{
+	uint64_t now = ev_now(h.w->loop), when = now + HEALTH_SOON_MS;
+
+	if (h.read_at + HEALTH_READ_GAP_MS > when)
+		when = h.read_at + HEALTH_READ_GAP_MS;
+	if (!h.read_timer.armed || h.read_timer.when > when)
+		ev_timer_start(h.w->loop, &h.read_timer, when - now,
+		    health_read, NULL);
 }
 
 /* Probe t now, and fast until it is unhealthy or answers. */
@@ -545,8 +589,7 @@ health_suspect(const char *msg)
 				slot = i;
 		snprintf(h.early[slot].id, sizeof(h.early[slot].id), "%s", id);
 		h.early[slot].at = now;
-		ev_timer_start(h.w->loop, &h.read_timer, HEALTH_SOON_MS,
-		    health_read, NULL);
+		health_read_soon();
 	}
 	json_object_put(o);
 }
@@ -577,6 +620,7 @@ health_on_event(struct rconn *rc, const char *channel, const char *msg,
 	static const char any[] = "\"type\":\"instance.";
 	static const char suspect[] = "\"type\":\"instance.suspect\"";
 	static const char notify[] = "\"level\":\"notify\"";
+	static const char mine[] = "\"role\":\"health\"";
 
 	(void)rc;
 	(void)channel;
@@ -591,10 +635,9 @@ health_on_event(struct rconn *rc, const char *channel, const char *msg,
 		health_suspect(msg);
 		return;
 	}
-	if (!h.read_timer.armed || h.read_timer.when > ev_now(h.w->loop) +
-	    HEALTH_SOON_MS)
-		ev_timer_start(h.w->loop, &h.read_timer, HEALTH_SOON_MS,
-		    health_read, NULL);
+	/* This worker's own changes are applied as they are made. */
+	if (memmem(msg, len, mine, sizeof(mine) - 1) == NULL)
+		health_read_soon();
 }
 
 /* The role */
