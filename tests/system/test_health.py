@@ -423,3 +423,38 @@ def test_hostile_health_answers_are_failures(olbd_factory, redis_server, events)
     finally:
         for srv in servers.values():
             srv.close()
+
+
+def test_passive_signal_and_replacement_with_no_operator(olbd_factory, redis_server, events):
+    """With health.interval_ms at 30 s, an instance of the process provider
+    that hangs (SIGSTOP: alive to its provider, dead to the network) while it
+    carries traffic is unhealthy within a few seconds of the first request
+    that times out on it, and the scaler drains and replaces it after
+    health.replace_after_ms with no operator command.  (A killed process is
+    the provider's to notice: test_scaler.test_process_exit_is_replaced.)"""
+    olbd = scaler_olbd(olbd_factory, extra=[
+        "scaling.initial_instances=2", "health.interval_ms=30000",
+        "health.timeout_ms=300", "health.replace_after_ms=2000",
+        "proxy.upstream_timeout_ms=1000"])
+    r = redis_server.client()
+    ctl(olbd, "fleet", "up")
+    wait_for(lambda: len(running(r, "master")) == 1 and len(running(r, "client")) == 1, 20,
+             what="the fleet")
+    (cid, crec), = running(r, "client").items()
+    assert placed_on(olbd.port, "PSM", None).startswith("Master")
+    assert placed_on(olbd.port, "PSC", "PSM") == crec["serverName"]
+    os.kill(crec["pid"], signal.SIGSTOP)
+    t0 = time.monotonic()
+    status, _ = place(olbd.port, "PSC", master="PSM")
+    assert status == 504
+    wait_for(lambda: records(r)[cid]["state"] != "running", 10, what="unhealthy")
+    took = time.monotonic() - t0
+    print("hung process instance carrying traffic to unhealthy: %.2f s" % took)
+    assert took < 8.0         # fall x (suspect probes), not fall x 30 s
+    suspect = events.wait("instance.suspect", pred=lambda e: e["id"] == cid)
+    assert suspect[0]["reason"] == "timeout"
+    drained = events.wait("instance.draining", timeout=10, pred=lambda e: e["id"] == cid)
+    assert drained[0]["reason"] == "unhealthy too long"
+    wait_for(lambda: len(running(r, "client")) == 1 and cid not in running(r, "client"),
+             20, what="a replacement client")
+    assert r.hget(P + "fleet", "clients") == "1"
