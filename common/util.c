@@ -105,3 +105,13 @@ proctitle_set(const char *fmt, ...)
 	memset(title_start, 0, title_size);
 	snprintf(title_start, title_size, "%s", title);
 }
+
+uint32_t
+util_fnv1a(const char *s)
+{
+	uint32_t x = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		x = (x ^ *p) * 16777619u;
+	return x;
+}

@@ -20,6 +20,8 @@ int		 util_set_nonblock(int fd);
 
 /* This host's name, as events and heartbeats report it (cached). */
 const char	*util_hostname(void);
+/* The 32-bit FNV-1a hash of a string: stable across processes and runs. */
+uint32_t	 util_fnv1a(const char *s);
 
 /* Take over argv's memory so proctitle_set can rewrite what ps shows.  Call
  * once, first thing in main; it moves environ to the heap. */

@@ -13,6 +13,7 @@
 #include "common/ev.h"
 #include "common/httpc.h"
 #include "common/registry.h"
+#include "common/util.h"
 #include "workers/probe.h"
 
 #define PROBE_MAX_BODY	65536	/* a health answer longer than this fails */
@@ -42,15 +43,7 @@ struct probes {
 	size_t			 n;
 };
 
-static uint32_t
-probe_hash(const char *id)
-{
-	uint32_t x = 2166136261u;	/* FNV-1a */
 
-	for (const unsigned char *c = (const unsigned char *)id; *c; c++)
-		x = (x ^ *c) * 16777619u;
-	return x;
-}
 
 struct probes *
 probes_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf)
@@ -76,7 +69,7 @@ probes_new(struct ev_loop *loop, struct httpc *http, const struct conf *conf)
 static struct probe *
 probe_find(struct probes *p, const char *id)
 {
-	uint32_t hash = probe_hash(id);
+	uint32_t hash = util_fnv1a(id);
 	struct probe *e;
 
 	for (e = p->buckets[hash & (p->nbuckets - 1)]; e != NULL; e = e->hnext)
@@ -113,7 +106,7 @@ probe_add(struct probes *p, const char *id)
 		return NULL;
 	e->owner = p;
 	snprintf(e->id, sizeof(e->id), "%s", id);
-	e->hash = probe_hash(e->id);
+	e->hash = util_fnv1a(e->id);
 	LIST_INSERT_HEAD(&p->list, e, entry);
 	b = &p->buckets[e->hash & (p->nbuckets - 1)];
 	e->hnext = *b;

@@ -940,6 +940,99 @@ test_health_record(void **state)
 	fail_msg("a batch took 100 results");
 }
 
+/* Push one notify event "e<n>" into an outbox of bound events. */
+static void
+notify_push(struct test_sync *f, int n, long long bound)
+{
+	struct scripts_call c;
+	char json[32];
+	redisReply *r;
+
+	snprintf(json, sizeof(json), "{\"n\":%d}", n);
+	assert_int_equal(scripts_call_notify_push(&c, bound, "test-channel",
+	    json), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 2);
+	freeReplyObject(r);
+}
+
+/* The outbox as a string of its events' numbers, oldest first. */
+static void
+notify_outbox(struct test_sync *f, char *buf, size_t size)
+{
+	redisReply *r = redisCommand(f->ctx, "LRANGE %s 0 -1",
+	    keys_notify_outbox());
+	size_t len = 0;
+
+	assert_non_null(r);
+	buf[0] = '\0';
+	for (size_t i = 0; i < r->elements; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%d",
+		    i > 0 ? "," : "", atoi(r->element[i]->str + 5)); /* {"n": */
+	freeReplyObject(r);
+}
+
+/* The webhook's outbox: bounded, drops counted, and an acknowledgement
+ * removes exactly what was posted even when pushes overflowed the outbox
+ * between the peek and the ack; an ack is fenced by the sender's lease. */
+static void
+test_notify_outbox(void **state)
+{
+	struct test_sync *f = *state;
+	char tok[TOKEN_MAX], buf[256];
+	struct scripts_call c;
+	redisReply *r;
+
+	lease_acquire(f, HOLDER_A, "", 1, tok);
+	for (int i = 1; i <= 3; i++)
+		notify_push(f, i, 4);
+	assert_int_equal(scripts_call_notify_peek(&c, 2), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->elements, 3);
+	assert_int_equal(r->element[0]->integer, 0);	/* head */
+	assert_int_equal(r->element[1]->integer, 0);	/* dropped */
+	assert_int_equal(r->element[2]->elements, 2);
+	assert_string_equal(r->element[2]->element[0]->str, "{\"n\":1}");
+	freeReplyObject(r);
+	/* While 1 and 2 are posted, three more come: 1 and 2 overflow. */
+	for (int i = 4; i <= 6; i++)
+		notify_push(f, i, 4);
+	notify_outbox(f, buf, sizeof(buf));
+	assert_string_equal(buf, "3,4,5,6");
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s dropped",
+	    keys_notify_state()), 2);
+	/* The ack of 1 and 2 (head 0) removes nothing more. */
+	assert_int_equal(scripts_call_notify_ack(&c, 0, 2, 0), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), tok), 0);
+	run_integer(f, &c, 0);
+	/* Peek 3 and 4 (head 2), ack them: 5 and 6 are left. */
+	assert_int_equal(scripts_call_notify_peek(&c, 2), 0);
+	r = run_ok(f, &c);
+	assert_int_equal(r->element[0]->integer, 2);
+	freeReplyObject(r);
+	assert_int_equal(scripts_call_notify_ack(&c, 2, 2, 0), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), tok), 0);
+	run_integer(f, &c, 2);
+	notify_outbox(f, buf, sizeof(buf));
+	assert_string_equal(buf, "5,6");
+	/* A refused batch counts as dropped. */
+	assert_int_equal(scripts_call_notify_ack(&c, 4, 1, 1), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(), tok), 0);
+	run_integer(f, &c, 1);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s dropped",
+	    keys_notify_state()), 3);
+	/* An ack under a stale token is fenced. */
+	assert_int_equal(scripts_call_notify_ack(&c, 5, 1, 0), 0);
+	assert_int_equal(scripts_call_fence(&c, keys_lease_scaler(),
+	    HOLDER_A "#0"), 0);
+	run_refused(f, &c, "FENCED");
+	notify_outbox(f, buf, sizeof(buf));
+	assert_string_equal(buf, "6");
+	assert_int_equal(scripts_call_notify_push(&c, 0, "ch", "{}"), -1);
+	assert_int_equal(scripts_call_notify_peek(&c, 0), -1);
+}
+
 int
 main(void)
 {
@@ -965,6 +1058,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_instance_retire_proves_empty,
 		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_health_record,
+		    test_sync_setup, test_sync_teardown),
+		cmocka_unit_test_setup_teardown(test_notify_outbox,
 		    test_sync_setup, test_sync_teardown),
 	};
 

@@ -126,11 +126,7 @@ target_find(struct target *v, size_t n, const char *id)
 static uint64_t
 target_offset(const char *id, uint64_t interval)
 {
-	uint32_t x = 2166136261u;	/* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-		x = (x ^ *p) * 16777619u;
-	return interval > 0 ? x % interval : 0;
+	return interval > 0 ? util_fnv1a(id) % interval : 0;
 }
 
 /* Writing results */
