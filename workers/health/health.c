@@ -23,6 +23,11 @@
  * leaves the targets (terminated, removed) has its history and stats kept
  * for HEALTH_GONE_TTL_S, then they expire.
  *
+ * Panic (health.panic_percent): when most of a role fails at once by the
+ * last probes, the role is held (its running instances stay running) and
+ * <prefix>health:panic tells the scaler to replace none of it.  The holder
+ * of the health lease is also the cluster's webhook sender (notify.c).
+ *
  * Ownership: the targets and the batch are the worker's; probes (their
  * httpc transfers) are cancelled by probes_free at cleanup.
  */
