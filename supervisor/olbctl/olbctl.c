@@ -661,6 +661,15 @@ cmd_health(struct ctl *ctl, int argc, char **argv)
 			printf("  %s\n", r->element[i]->str);
 		freeReplyObject(r);
 	}
+	/* A role in the health worker's panic (its instances kept routing). */
+	r = n != -1 && hc.only == NULL ? redisCommand(hc.rc, "HGETALL %s",
+	    keys_health_panic()) : NULL;
+	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i + 1 < r->elements; i += 2)
+		printf("panic: %s instances fail at once since %s (ms): kept "
+		    "routing, none replaced\n", r->element[i]->str,
+		    r->element[i + 1]->str);
+	freeReplyObject(r);
 	redisFree(hc.rc);
 	if (n == -1) {
 		fprintf(stderr, "olbctl: health: %s\n", registry_error());

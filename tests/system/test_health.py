@@ -294,6 +294,7 @@ def test_panic_keeps_routing_and_replaces_nothing(olbd_factory, redis_server, ev
         assert {i: v["state"] for i, v in records(r).items() if i in clients} == \
             {i: "running" for i in clients}
         assert r.hget(P + "health:panic", "client") is not None
+        assert "panic: client instances fail at once" in ctl(olbd, "health").stdout
         assert len(events.of_type("health.panic")) == 1
     finally:
         for iid in stopped:
