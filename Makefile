@@ -78,7 +78,8 @@ UNIT_SUPPORT := $(wildcard tests/unit/support.c)
 UNIT_WORKER_SRC := workers/proxy/placement.c workers/proxy/pcache.c \
 	      workers/proxy/payload.c workers/scaler/sigv4.c workers/lease.c \
 	      workers/instance_state.c workers/probe.c \
-	      workers/scaler/ec2_xml.c workers/scaler/aws_creds.c workers/scaler/fleet.c
+	      workers/scaler/ec2_xml.c workers/scaler/aws_creds.c workers/scaler/fleet.c \
+	      workers/health/notify_text.c
 UNIT_WORKER_OBJ := $(UNIT_WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(COMMON_OBJ) \

@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
-#include <json-c/json.h>
 
 #include "common/conf.h"
 #include "common/ev.h"
@@ -24,14 +22,13 @@
 #include "common/rscript.h"
 #include "common/scripts.h"
 #include "workers/health/notify.h"
+#include "workers/health/notify_text.h"
 #include "workers/lease.h"
 
 #define NOTIFY_POLL_MS		10000	/* the outbox is looked at anyway */
 #define NOTIFY_BACKOFF_MIN_MS	1000
 #define NOTIFY_BACKOFF_MAX_MS	60000
 #define NOTIFY_RETRY_AFTER_MAX_MS 600000
-#define NOTIFY_TEXT_MAX		12000	/* bytes of one post's text */
-#define NOTIFY_VALUE_MAX	160	/* bytes of one field's value */
 
 enum notify_step {
 	NOTIFY_OFF,		/* no lease (or stopped) */
@@ -90,99 +87,6 @@ notify_later(enum notify_step step, uint64_t ms)
 {
 	nt.step = step;
 	ev_timer_start(nt.loop, &nt.timer, ms, notify_timer_fired, NULL);
-}
-
-/* The text of one event, appended to buf: its time, type, host and role,
- * then its own fields as key=value. */
-static void
-notify_line(struct json_object *ev, char *buf, size_t size)
-{
-	struct json_object_iterator it, end;
-	struct json_object *v;
-	char when[32] = "", *p = buf;
-	const char *host = "", *role = "", *type = "?";
-	time_t ts;
-	struct tm tm;
-	int n;
-
-	if (json_object_object_get_ex(ev, "ts", &v)) {
-		ts = (time_t)(json_object_get_int64(v) / 1000);
-		if (gmtime_r(&ts, &tm) != NULL)
-			strftime(when, sizeof(when), "%H:%M:%SZ", &tm);
-	}
-	if (json_object_object_get_ex(ev, "type", &v))
-		type = json_object_get_string(v);
-	if (json_object_object_get_ex(ev, "host", &v))
-		host = json_object_get_string(v);
-	if (json_object_object_get_ex(ev, "role", &v))
-		role = json_object_get_string(v);
-	n = snprintf(p, size, "%s **%s** %s/%s", when, type, host, role);
-	if (n < 0 || (size_t)n >= size)
-		return;
-	p += n;
-	size -= (size_t)n;
-	it = json_object_iter_begin(ev);
-	end = json_object_iter_end(ev);
-	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-		const char *k = json_object_iter_peek_name(&it), *s;
-
-		if (strcmp(k, "ts") == 0 || strcmp(k, "level") == 0 ||
-		    strcmp(k, "type") == 0 || strcmp(k, "host") == 0 ||
-		    strcmp(k, "role") == 0 || strcmp(k, "pid") == 0)
-			continue;
-		v = json_object_iter_peek_value(&it);
-		s = json_object_is_type(v, json_type_string) ?
-		    json_object_get_string(v) : json_object_to_json_string_ext(v,
-		    JSON_C_TO_STRING_PLAIN);
-		n = snprintf(p, size, " %s=%.*s", k, NOTIFY_VALUE_MAX,
-		    s != NULL ? s : "null");
-		if (n < 0 || (size_t)n >= size)
-			return;
-		p += n;
-		size -= (size_t)n;
-	}
-}
-
-/* The post's JSON body for the first events of r (an array of JSON
- * strings): as many as fit in NOTIFY_TEXT_MAX (at least one), counted in
- * *n.  NULL if out of memory. */
-static char *
-notify_body(const redisReply *r, long long *n)
-{
-	char text[NOTIFY_TEXT_MAX + 1024], line[2048];
-	struct json_object *o, *ev;
-	size_t len = 0;
-	char *body;
-
-	text[0] = '\0';
-	*n = 0;
-	if (nt.dropped_unsaid > 0)
-		len = (size_t)snprintf(text, sizeof(text),
-		    "olb: %lld notify events were dropped (outbox full)\n",
-		    nt.dropped_unsaid);
-	for (size_t i = 0; i < r->elements; i++) {
-		line[0] = '\0';
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    (ev = json_tokener_parse(r->element[i]->str)) != NULL) {
-			if (json_object_is_type(ev, json_type_object))
-				notify_line(ev, line, sizeof(line));
-			json_object_put(ev);
-		}
-		if (line[0] == '\0')
-			snprintf(line, sizeof(line), "(an unreadable event)");
-		if (*n > 0 && len + strlen(line) + 1 > NOTIFY_TEXT_MAX)
-			break;
-		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
-		    line);
-		(*n)++;
-	}
-	if ((o = json_object_new_object()) == NULL)
-		return NULL;
-	json_object_object_add(o, "text", json_object_new_string(text));
-	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return body;
 }
 
 static void
@@ -246,9 +150,9 @@ notify_on_post(const struct httpc_result *res, void *arg)
 	long st = res->status;
 	uint64_t ms;
 
-	nt.req = NULL;
 	if (!notify_current(arg))
 		return;
+	nt.req = NULL;
 	if (st >= 200 && st < 300) {
 		nt.attempts = 0;
 		nt.stats.posts++;
@@ -285,13 +189,20 @@ notify_post(const redisReply *events)
 	static const char *const headers[] = {
 		"Content-Type: application/json", NULL
 	};
+	const char *v[NOTIFY_BATCH];
 	struct httpc_opts o;
+	size_t n = 0, taken;
 	char *body;
 
-	if ((body = notify_body(events, &nt.nposted)) == NULL) {
+	for (; n < events->elements && n < NOTIFY_BATCH; n++)
+		v[n] = events->element[n]->type == REDIS_REPLY_STRING ?
+		    events->element[n]->str : NULL;
+	if ((body = notify_text_body(v, n, nt.dropped_unsaid, &taken)) ==
+	    NULL) {
 		notify_later(NOTIFY_WAIT, NOTIFY_BACKOFF_MIN_MS);
 		return;
 	}
+	nt.nposted = (long long)taken;
 	memset(&o, 0, sizeof(o));
 	o.method = "POST";
 	o.url = nt.conf->notify.webhook_url;
