@@ -326,7 +326,9 @@ def test_probing_continues_after_fleet_down_and_up(olbd_factory, redis_server, e
         ctl(olbd, "fleet", "down")
         wait_for(lambda: all(records(r).get(i, {}).get("state", "terminated") == "terminated"
                              for i in ids), 20, what="the fleet down (day %d)" % day)
-        assert all(r.ttl(HISTORY + i) > 0 for i in ids)
+        # The health worker drops them at its next read of the targets.
+        wait_for(lambda: all(r.ttl(HISTORY + i) > 0 for i in ids), 10,
+                 what="the history of day %d's instances expiring" % day)
     ctl(olbd, "fleet", "up")
     wait_for(lambda: len(running(r, "client")) == 1, 20, what="the third day's fleet")
     (cid, crec), = running(r, "client").items()
