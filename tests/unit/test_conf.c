@@ -162,6 +162,11 @@ test_empty_file_gives_defaults(void **state)
 	assert_string_equal(c->scheduler.jobs[1].cron, "55 23 * * *");
 	assert_string_equal(c->scheduler.jobs[1].action, "fleet_down");
 	assert_string_equal(c->notify.webhook_url, "");
+	assert_int_equal(c->notify.enabled, 0);
+	assert_int_equal(c->notify.queue, 1000);
+	assert_int_equal(c->notify.timeout_ms, 5000);
+	assert_int_equal(c->health.panic_percent, 50);
+	assert_int_equal(c->scaling.replace_max, 2);
 	conf_free(c);
 }
 
@@ -419,6 +424,11 @@ test_secrets_are_resolved_and_never_quoted(void **state)
 	assert_string_equal(c->proxy.auth_tokens.v[1], "tok-from-file");
 	assert_string_equal(c->proxy.auth_tokens.v[2], "plain");
 	assert_string_equal(c->notify.webhook_url, "https://hooks.example/x");
+	/* Every role knows a webhook is set; only the health worker keeps it. */
+	assert_int_equal(c->notify.enabled, 1);
+	conf_keep_secrets(c, CONF_ROLE_PROXY);
+	assert_string_equal(c->notify.webhook_url, "");
+	assert_int_equal(c->notify.enabled, 1);
 	conf_free(c);
 
 	setenv("OLB_TEST_TOKEN", "", 1);
