@@ -1,0 +1,145 @@
+/*
+ * crontz: cron runs as instants in a time zone (see crontz.h).
+ *
+ * The search runs in local wall-clock minutes (cron_next) and turns each
+ * candidate into an instant: mktime with standard and with daylight time,
+ * keeping the interpretations that map back to the same wall clock.  None
+ * means a gap: the run moves to the gap's end, found by bisection between
+ * the two interpretations.  Two mean an overlap: the first is the run, and
+ * a search that starts inside the second pass skips it.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cron.h"
+#include "common/crontz.h"
+
+/* Candidates looked at per search: the minutes of a gap or a repeated
+ * period (three hours at most anywhere) are each looked at once. */
+#define CRONTZ_TRIES	200
+
+int
+crontz_zone(const char *zone)
+{
+	const char *dir = getenv("TZDIR");	/* as glibc and conf.c read it */
+	char path[PATH_MAX];
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/usr/share/zoneinfo";
+	if (zone == NULL || zone[0] == '\0' || zone[0] == '/' ||
+	    strstr(zone, "..") != NULL ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, zone) >=
+	    (int)sizeof(path) || access(path, R_OK) != 0)
+		return -1;
+	if (setenv("TZ", zone, 1) == -1)
+		return -1;
+	tzset();
+	return 0;
+}
+
+static void
+crontz_local(time_t t, struct cron_time *ct)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	ct->year = tm.tm_year + 1900;
+	ct->month = tm.tm_mon + 1;
+	ct->mday = tm.tm_mday;
+	ct->hour = tm.tm_hour;
+	ct->minute = tm.tm_min;
+}
+
+/* -1, 0, 1 as a is before, at, after b. */
+static int
+crontz_cmp(const struct cron_time *a, const struct cron_time *b)
+{
+	const int x[] = { a->year, a->month, a->mday, a->hour, a->minute };
+	const int y[] = { b->year, b->month, b->mday, b->hour, b->minute };
+
+	for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++)
+		if (x[i] != y[i])
+			return x[i] < y[i] ? -1 : 1;
+	return 0;
+}
+
+/* The instant of wall clock ct read with isdst (0 or 1), into *t. */
+static void
+crontz_mktime(const struct cron_time *ct, int isdst, time_t *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = ct->year - 1900;
+	tm.tm_mon = ct->month - 1;
+	tm.tm_mday = ct->mday;
+	tm.tm_hour = ct->hour;
+	tm.tm_min = ct->minute;
+	tm.tm_isdst = isdst;
+	*t = mktime(&tm);
+}
+
+/*
+ * The instants at which the wall clock shows ct: *first and *last (equal
+ * for most minutes), and 1; or, when ct falls in a gap, the end of the gap
+ * (the first instant whose wall clock is past ct) in both, and 0.
+ */
+static int
+crontz_resolve(const struct cron_time *ct, time_t *first, time_t *last)
+{
+	struct cron_time back;
+	time_t t[2], lo, hi, mid;
+	int found = 0;
+
+	for (int isdst = 0; isdst < 2; isdst++) {
+		crontz_mktime(ct, isdst, &t[isdst]);
+		crontz_local(t[isdst], &back);
+		if (crontz_cmp(&back, ct) != 0)
+			continue;
+		if (!found || t[isdst] < *first)
+			*first = t[isdst];
+		if (!found || t[isdst] > *last)
+			*last = t[isdst];
+		found = 1;
+	}
+	if (found)
+		return 1;
+	/* A gap: its end lies between the two readings. */
+	lo = t[0] < t[1] ? t[0] : t[1];
+	hi = (t[0] < t[1] ? t[1] : t[0]) + 60;
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		crontz_local(mid, &back);
+		if (crontz_cmp(&back, ct) > 0)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	*first = *last = hi;
+	return 0;
+}
+
+int
+crontz_next(const struct cron *c, time_t after, time_t *next)
+{
+	struct cron_time from, cand;
+	time_t first, last;
+
+	crontz_local(after, &from);
+	for (int i = 0; i < CRONTZ_TRIES; i++) {
+		if (cron_next(c, &from, &cand) == -1)
+			return -1;
+		(void)crontz_resolve(&cand, &first, &last);
+		if (first > after) {
+			*next = first;
+			return 0;
+		}
+		/* Its first occurrence (or the gap's end) is not after: the
+		 * second pass of a repeated hour, or a gap already run. */
+		from = cand;
+	}
+	return -1;
+}
