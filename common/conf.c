@@ -32,6 +32,7 @@
 
 #include "common/conf.h"
 #include "common/cron.h"
+#include "common/crontz.h"
 
 #define CONF_NELEMS(a)		(sizeof(a) / sizeof((a)[0]))
 #define CONF_MAX_ENTRIES	128
@@ -1063,19 +1064,11 @@ conf_check_region(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-/* A name of the tz database, as a file under $TZDIR or /usr/share/zoneinfo. */
+/* A name of the tz database (crontz_known). */
 static const char *
 conf_check_timezone(const char *v, char *buf, size_t len)
 {
-	const char *dir = getenv("TZDIR");
-	char path[PATH_MAX];
-	struct stat st;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = "/usr/share/zoneinfo";
-	if (v[0] == '\0' || v[0] == '/' || strstr(v, "..") != NULL ||
-	    snprintf(path, sizeof(path), "%s/%s", dir, v) >= (int)sizeof(path) ||
-	    stat(path, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (!crontz_known(v)) {
 		snprintf(buf, len, "'%s' is not a known time zone", v);
 		return buf;
 	}

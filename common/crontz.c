@@ -8,11 +8,12 @@
  * the two interpretations.  Two mean an overlap: the first is the run, and
  * a search that starts inside the second pass skips it.
  */
+#include <sys/stat.h>
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/cron.h"
 #include "common/crontz.h"
@@ -22,19 +23,24 @@
 #define CRONTZ_TRIES	200
 
 int
-crontz_zone(const char *zone)
+crontz_known(const char *zone)
 {
-	const char *dir = getenv("TZDIR");	/* as glibc and conf.c read it */
+	const char *dir = getenv("TZDIR");	/* as glibc reads it */
 	char path[PATH_MAX];
+	struct stat st;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/usr/share/zoneinfo";
-	if (zone == NULL || zone[0] == '\0' || zone[0] == '/' ||
-	    strstr(zone, "..") != NULL ||
-	    snprintf(path, sizeof(path), "%s/%s", dir, zone) >=
-	    (int)sizeof(path) || access(path, R_OK) != 0)
-		return -1;
-	if (setenv("TZ", zone, 1) == -1)
+	return zone != NULL && zone[0] != '\0' && zone[0] != '/' &&
+	    strstr(zone, "..") == NULL &&
+	    snprintf(path, sizeof(path), "%s/%s", dir, zone) < (int)sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+crontz_zone(const char *zone)
+{
+	if (!crontz_known(zone) || setenv("TZ", zone, 1) == -1)
 		return -1;
 	tzset();
 	return 0;

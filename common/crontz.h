@@ -20,6 +20,10 @@
 
 struct cron;
 
+/* 1 if zone is a name of the tz database: a file under $TZDIR (default
+ * /usr/share/zoneinfo), no absolute path, no "..".  conf.c checks
+ * scheduler.timezone with it. */
+int	 crontz_known(const char *zone);
 /* Use zone (an IANA name, "Asia/Kolkata") for local times from now on.
  * 0, or -1 if the tz database has no such zone. */
 int	 crontz_zone(const char *zone);
