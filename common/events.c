@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "common/conf.h"
 #include "common/events.h"
 #include "common/log.h"
 #include "common/redis.h"
@@ -121,10 +122,10 @@ events_set_conn(struct rconn *rc)
 }
 
 void
-events_set_outbox(long long bound)
+events_set_outbox(const struct conf *conf)
 {
 	events_check_fork();
-	events.outbox = bound > 0 ? bound : 0;
+	events.outbox = conf->notify.enabled ? conf->notify.queue : 0;
 }
 
 long long

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct conf;
 struct json_object;
 struct rconn;
 struct redisReply;
@@ -41,10 +42,10 @@ int		 events_init(struct rconn *rc, const char *channel, const char *host,
 		    const char *role);
 /* Publish through rc from now on (NULL: queue only); flushes if rc is up. */
 void		 events_set_conn(struct rconn *rc);
-/* With a webhook (notify.enabled), notify-level events also join its
- * outbox (common/lua/notify.lua), which keeps at most bound of them; 0: no
- * webhook, plain PUBLISH. */
-void		 events_set_outbox(long long bound);
+/* As conf says: with a webhook (notify.enabled), notify-level events also
+ * join its outbox (common/lua/notify.lua), which keeps at most
+ * notify.queue of them; without, plain PUBLISH. */
+void		 events_set_outbox(const struct conf *conf);
 /* That bound (0: no webhook), for olbctl, which publishes by itself. */
 long long	 events_outbox(void);
 /* Log (at most once a minute) that the outbox was full, from the answer

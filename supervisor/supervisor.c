@@ -259,7 +259,7 @@ slot_child(struct slot *s)
 	supervisor_log_open(conf, sv.opts->foreground);
 	events_shutdown();
 	events_init(NULL, conf->redis.events_channel, util_hostname(), s->role->name);
-	events_set_outbox(conf->notify.enabled ? conf->notify.queue : 0);
+	events_set_outbox(conf);
 	if (child_drop_privileges(conf) == -1)
 		_exit(WORKER_EXIT_FATAL_CONFIG);
 	exit(s->role->main(&w));
@@ -693,7 +693,7 @@ supervisor_reload(void)
 	sv.slots = slots;
 	sv.nslots = nslots;
 	sv.generation++;
-	events_set_outbox(conf->notify.enabled ? conf->notify.queue : 0);
+	events_set_outbox(conf);
 	supervisor_log_open(conf, sv.opts->foreground);
 	keys_init(conf->redis.prefix, conf->redis.events_channel);
 	supervisor_redis_connect();
@@ -797,7 +797,7 @@ supervisor_setup(void)
 	    "supervisor") == -1)
 		return -1;
 	events_init(NULL, sv.conf->redis.events_channel, util_hostname(), "supervisor");
-	events_set_outbox(sv.conf->notify.enabled ? sv.conf->notify.queue : 0);
+	events_set_outbox(sv.conf);
 	if ((sv.slots = slots_build(sv.conf, NULL, &sv.nslots)) == NULL)
 		return -1;
 	return 0;

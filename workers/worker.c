@@ -23,6 +23,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "workers/lease.h"
 #include "workers/worker.h"
 
 #define WORKER_EXIT_GRACE_MS	300	/* wait for the heartbeat DEL at exit */
@@ -97,6 +98,19 @@ worker_heartbeat_deleted(struct rconn *rc, redisReply *reply, void *arg)
 	(void)rc;
 	(void)reply;
 	ev_stop(w->loop);
+}
+
+static void
+worker_lease_dropped(void *arg)
+{
+	worker_done(arg);
+}
+
+void
+worker_done_after_lease(struct worker *w, struct lease *l)
+{
+	if (lease_drop(l, worker_lease_dropped, w) == -1)
+		worker_done(w);
 }
 
 void

@@ -57,6 +57,10 @@ struct worker_role_ops {
 int		 worker_run(struct worker *w, const struct worker_role_ops *ops);
 /* The role has finished draining: remove the heartbeat and leave the loop. */
 void		 worker_done(struct worker *w);
+/* A singleton duty's drain: give its lease back (another host or the next
+ * generation takes over at once), then worker_done. */
+struct lease;
+void		 worker_done_after_lease(struct worker *w, struct lease *l);
 
 /* Role entry points, named in the supervisor's role table. */
 int		 proxy_main(struct worker *w);

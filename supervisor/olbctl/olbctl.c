@@ -1102,7 +1102,7 @@ main(int argc, char **argv)
 		return 1;
 	keys_init(ctl.conf->redis.prefix, ctl.conf->redis.events_channel);
 	events_init(NULL, keys_events_channel(), util_hostname(), "olbctl");
-	events_set_outbox(ctl.conf->notify.enabled ? ctl.conf->notify.queue : 0);
+	events_set_outbox(ctl.conf);
 	if (strcmp(argv[0], "status") == 0)
 		status = cmd_status(&ctl);
 	else if (strcmp(argv[0], "events") == 0)

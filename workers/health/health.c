@@ -676,9 +676,9 @@ health_start(struct worker *w)
 	if ((h.http = httpc_new(w->loop)) == NULL ||
 	    (h.probes = probes_new(w->loop, h.http, w->conf)) == NULL ||
 	    (h.lease = lease_new(w->redis, "health", w->conf->daemon.lease_ms,
-	    health_on_lease, NULL)) == NULL ||
-	    notify_start(w->loop, w->redis, h.http, w->conf, h.lease) == -1)
+	    health_on_lease, NULL)) == NULL)
 		return -1;
+	notify_start(w->loop, w->redis, h.http, w->conf, h.lease);
 	h.sub = rconn_new(w->loop, w->conf, "health-events", NULL, NULL);
 	if (h.sub == NULL || rconn_subscribe(h.sub, keys_events_channel(),
 	    health_on_event, NULL) == -1)
@@ -697,12 +697,6 @@ health_redis_state(struct worker *w, int up)
 		lease_retry(h.lease);
 }
 
-static void
-health_dropped(void *arg)
-{
-	worker_done(arg);
-}
-
 /* Stop: hand the lease over at once (the next generation after a reload,
  * or another host). */
 static void
@@ -711,8 +705,7 @@ health_drain(struct worker *w)
 	ev_timer_stop(w->loop, &h.read_timer);
 	ev_timer_stop(w->loop, &h.tick_timer);
 	health_flush();
-	if (lease_drop(h.lease, health_dropped, w) == -1)
-		worker_done(w);
+	worker_done_after_lease(w, h.lease);
 }
 
 static void

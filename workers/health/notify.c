@@ -304,13 +304,13 @@ notify_lease(int held)
 	notify_later(NOTIFY_WAIT, (uint64_t)nt.conf->notify.batch_ms);
 }
 
-int
+void
 notify_start(struct ev_loop *loop, struct rconn *rc, struct httpc *http,
     const struct conf *conf, struct lease *lease)
 {
 	memset(&nt, 0, sizeof(nt));
 	if (!conf->notify.enabled)
-		return 0;
+		return;
 	nt.on = 1;
 	nt.loop = loop;
 	nt.rc = rc;
@@ -319,7 +319,6 @@ notify_start(struct ev_loop *loop, struct rconn *rc, struct httpc *http,
 	nt.lease = lease;
 	nt.step = NOTIFY_OFF;
 	nt.dropped_seen = -1;
-	return 0;
 }
 
 void

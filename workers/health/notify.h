@@ -38,8 +38,8 @@ struct rconn;
 
 /* Start the sender (idle until the lease is held); every pointer is
  * borrowed and must outlive notify_stop.  Does nothing without a webhook
- * URL.  0, or -1 if out of memory. */
-int		 notify_start(struct ev_loop *loop, struct rconn *rc,
+ * URL. */
+void		 notify_start(struct ev_loop *loop, struct rconn *rc,
 		    struct httpc *http, const struct conf *conf,
 		    struct lease *lease);
 /* A notify-level event went out (seen on the events channel): post the

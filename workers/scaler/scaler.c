@@ -1880,12 +1880,6 @@ scaler_redis_state(struct worker *w, int up)
 		lease_retry(sc.lease);
 }
 
-static void
-scaler_dropped(void *arg)
-{
-	worker_done(arg);
-}
-
 /* Stop: give the lease back so another scaler (the next generation after a
  * reload, or another host) takes over at once.  Launches in flight keep
  * their reservations and are resumed by the next leader. */
@@ -1893,8 +1887,7 @@ static void
 scaler_drain(struct worker *w)
 {
 	ev_timer_stop(w->loop, &sc.pass_timer);
-	if (lease_drop(sc.lease, scaler_dropped, w) == -1)
-		worker_done(w);
+	worker_done_after_lease(w, sc.lease);
 }
 
 static void
