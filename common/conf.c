@@ -41,6 +41,7 @@
 #define CONF_SCRUB_MAX		1032	/* glibc's largest thread-cached block */
 #define CONF_SCRUB_PER_SIZE	16	/* more than it caches per size (7) */
 #define CONF_MESSAGE_MAX	1024
+#define CONF_SKIP_MAX		4096	/* holidays per job */
 
 enum conf_type {
 	CT_BOOL,	/* int, 0 or 1 */
@@ -263,6 +264,11 @@ static const struct conf_entry conf_schema[] = {
 
 	SET_STR("scheduler.timezone", scheduler.timezone, "Asia/Kolkata", 0,
 	    conf_check_timezone),
+	SET_INT("scheduler.run_timeout_ms", scheduler.run_timeout_ms, 900000, 1000,
+	    MS_DAY),
+	SET_INT("scheduler.history", scheduler.history, 100, 1, 10000),
+	SET_INT("scheduler.archive_ttl_ms", scheduler.archive_ttl_ms, 7LL * MS_DAY,
+	    1000, 366LL * MS_DAY),
 	SET_CUSTOM("scheduler.jobs", conf_jobs_load, conf_jobs_free),
 
 	SET_STR("notify.webhook_url", notify.webhook_url, "",
@@ -835,11 +841,129 @@ conf_job_member(struct conf_ctx *ctx, const config_setting_t *job, unsigned int 
 	return (*out = conf_strdup(ctx, config_setting_get_string(m))) == NULL ? -1 : 0;
 }
 
+/* "YYYY-MM-DD", a real calendar date, as YYYYMMDD into *date.  0 or -1. */
+static int
+conf_iso_date(const char *v, int *date)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d, n = 0;
+
+	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 ||
+	    n != 10 || v[4] != '-' || v[7] != '-' ||
+	    strspn(v, "0123456789-") != 10 || y < 1970 || y > 9999 ||
+	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
+		return -1;
+	*date = y * 10000 + m * 100 + d;
+	return 0;
+}
+
+/* Add one holiday to job (room for CONF_SKIP_MAX).  0 or -1. */
+static int
+conf_skip_add(struct conf_ctx *ctx, struct conf_job *job, int date)
+{
+	if (job->skip == NULL &&
+	    (job->skip = calloc(CONF_SKIP_MAX, sizeof(*job->skip))) == NULL)
+		return conf_oom(ctx);
+	if (job->nskip == CONF_SKIP_MAX)
+		return -1;
+	job->skip[job->nskip++] = date;
+	return 0;
+}
+
+/* scheduler.jobs[i].skip_dates: a list or array of ISO dates. */
+static int
+conf_job_skip_dates(struct conf_ctx *ctx, const config_setting_t *m,
+    unsigned int i, struct conf_job *job)
+{
+	const config_setting_t *e;
+	int date, rc = 0;
+
+	if (!config_setting_is_aggregate(m) || config_setting_is_group(m)) {
+		conf_err(ctx, m, "scheduler.jobs[%u].skip_dates: expected a list of "
+		    "dates", i);
+		return -1;
+	}
+	for (unsigned int k = 0; (e = config_setting_get_elem(m, k)) != NULL; k++) {
+		if (config_setting_type(e) != CONFIG_TYPE_STRING ||
+		    conf_iso_date(config_setting_get_string(e), &date) == -1) {
+			conf_err(ctx, e, "scheduler.jobs[%u].skip_dates[%u]: expected "
+			    "a date as \"YYYY-MM-DD\"", i, k);
+			rc = -1;
+		} else if (conf_skip_add(ctx, job, date) == -1) {
+			conf_err(ctx, e, "scheduler.jobs[%u].skip_dates: more than %d "
+			    "dates", i, CONF_SKIP_MAX);
+			return -1;
+		}
+	}
+	return rc;
+}
+
+/* scheduler.jobs[i].skip_file: one ISO date a line; blank lines and '#'
+ * comments are skipped.  Read at every load, so a reload picks a new
+ * calendar up; its errors name the file and line. */
+static int
+conf_job_skip_file(struct conf_ctx *ctx, const config_setting_t *m,
+    unsigned int i, struct conf_job *job)
+{
+	char line[256], *p, *end;
+	int date, lineno = 0, rc = 0;
+	FILE *f;
+
+	if (config_setting_type(m) != CONFIG_TYPE_STRING ||
+	    config_setting_get_string(m)[0] == '\0') {
+		conf_err(ctx, m, "scheduler.jobs[%u].skip_file: expected a path", i);
+		return -1;
+	}
+	if ((job->skip_file = conf_strdup(ctx, config_setting_get_string(m))) == NULL)
+		return -1;
+	if ((f = fopen(job->skip_file, "r")) == NULL) {
+		conf_err(ctx, m, "scheduler.jobs[%u].skip_file: %s: %s", i,
+		    job->skip_file, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		for (end = p + strlen(p); end > p && strchr(" \t\r\n", end[-1]); end--)
+			;
+		*end = '\0';
+		if (*p == '\0')
+			continue;
+		if (conf_iso_date(p, &date) == -1) {
+			ctx->nerrors++;
+			conf_errors_add(ctx->errs, job->skip_file, lineno,
+			    "expected a date as \"YYYY-MM-DD\"");
+			rc = -1;
+		} else if (conf_skip_add(ctx, job, date) == -1) {
+			ctx->nerrors++;
+			conf_errors_add(ctx->errs, job->skip_file, lineno,
+			    "more than %d dates", CONF_SKIP_MAX);
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static int
+conf_intcmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
 static int
 conf_job_load(struct conf_ctx *ctx, const config_setting_t *g, unsigned int i)
 {
 	struct conf_job *jobs = ctx->conf->scheduler.jobs, *job;
 	const config_setting_t *m;
+	const char *name;
 	int rc = 0;
 
 	if (!config_setting_is_group(g)) {
@@ -847,14 +971,23 @@ conf_job_load(struct conf_ctx *ctx, const config_setting_t *g, unsigned int i)
 		return -1;
 	}
 	job = &jobs[ctx->conf->scheduler.njobs++];
-	for (unsigned int k = 0; (m = config_setting_get_elem(g, k)) != NULL; k++)
-		if (strcmp(config_setting_name(m), "name") &&
-		    strcmp(config_setting_name(m), "cron") &&
-		    strcmp(config_setting_name(m), "action")) {
+	for (unsigned int k = 0; (m = config_setting_get_elem(g, k)) != NULL; k++) {
+		name = config_setting_name(m);
+		if (strcmp(name, "skip_dates") == 0) {
+			if (conf_job_skip_dates(ctx, m, i, job) == -1)
+				rc = -1;
+		} else if (strcmp(name, "skip_file") == 0) {
+			if (conf_job_skip_file(ctx, m, i, job) == -1)
+				rc = -1;
+		} else if (strcmp(name, "name") && strcmp(name, "cron") &&
+		    strcmp(name, "action")) {
 			conf_err(ctx, m, "unknown setting 'scheduler.jobs[%u].%s'", i,
-			    config_setting_name(m));
+			    name);
 			rc = -1;
 		}
+	}
+	if (job->nskip > 0)
+		qsort(job->skip, job->nskip, sizeof(*job->skip), conf_intcmp);
 	if (conf_job_member(ctx, g, i, "name", conf_check_job_name, &job->name) == -1)
 		rc = -1;
 	if (conf_job_member(ctx, g, i, "cron", conf_check_cron, &job->cron) == -1)
@@ -906,6 +1039,8 @@ conf_jobs_free(struct conf *conf)
 		free(conf->scheduler.jobs[i].name);
 		free(conf->scheduler.jobs[i].cron);
 		free(conf->scheduler.jobs[i].action);
+		free(conf->scheduler.jobs[i].skip_file);
+		free(conf->scheduler.jobs[i].skip);
 	}
 	free(conf->scheduler.jobs);
 }

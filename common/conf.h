@@ -37,6 +37,10 @@ struct conf_job {
 	char		*name;		/* "launch_initial", "terminate_all" */
 	char		*cron;		/* 5-field cron expression */
 	char		*action;	/* "fleet_up", "fleet_down" */
+	char		*skip_file;	/* holidays, one ISO date a line, or NULL */
+	int		*skip;		/* holidays (skip_dates and skip_file):
+					   sorted YYYYMMDD, owned */
+	size_t		 nskip;
 };
 
 struct conf_tag {
@@ -174,6 +178,9 @@ struct conf {
 
 	struct {
 		char		*timezone;
+		int64_t		 run_timeout_ms;	/* a fleet_up/down gives up */
+		int64_t		 history;	/* run records kept per job */
+		int64_t		 archive_ttl_ms;	/* a day's archived placements */
 		struct conf_job	*jobs;		/* owned array */
 		size_t		 njobs;
 	} scheduler;

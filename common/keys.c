@@ -40,6 +40,9 @@ static struct {
 	char	 health_panic[KEYS_NAME_MAX];
 	char	 notify_outbox[KEYS_NAME_MAX];
 	char	 notify_state[KEYS_NAME_MAX];
+	char	 schedule_state[KEYS_NAME_MAX];
+	char	 schedule_runs_prefix[KEYS_NAME_MAX];
+	char	 archive_prefix[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
 	char	 lease_scaler[KEYS_NAME_MAX];
 	char	 lease_scaler_fence[KEYS_NAME_MAX];
@@ -111,6 +114,12 @@ keys_init_placement(const char *prefix)
 	    "%snotify:outbox", prefix) == -1 ||
 	    keys_format(keys.notify_state, sizeof(keys.notify_state),
 	    "%snotify:state", prefix) == -1 ||
+	    keys_format(keys.schedule_state, sizeof(keys.schedule_state),
+	    "%sschedule:state", prefix) == -1 ||
+	    keys_format(keys.schedule_runs_prefix,
+	    sizeof(keys.schedule_runs_prefix), "%sschedule:runs:", prefix) == -1 ||
+	    keys_format(keys.archive_prefix, sizeof(keys.archive_prefix),
+	    "%sarchive:", prefix) == -1 ||
 	    keys_format(keys.name_seq, sizeof(keys.name_seq), "%sname_seq",
 	    prefix) == -1 ||
 	    keys_lease(keys.lease_scaler, sizeof(keys.lease_scaler),
@@ -358,6 +367,24 @@ const char *
 keys_notify_state(void)
 {
 	return keys.notify_state;
+}
+
+const char *
+keys_schedule_state(void)
+{
+	return keys.schedule_state;
+}
+
+const char *
+keys_schedule_runs_prefix(void)
+{
+	return keys.schedule_runs_prefix;
+}
+
+const char *
+keys_archive_prefix(void)
+{
+	return keys.archive_prefix;
 }
 
 const char *

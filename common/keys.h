@@ -73,6 +73,16 @@ const char	*keys_health_panic(void);
  * never posted). */
 const char	*keys_notify_outbox(void);
 const char	*keys_notify_state(void);
+/* The scheduler (workers/scheduler/scheduler.c): "<prefix>schedule:state"
+ * (hash: checked, the scheduler's clock in ms up to which every job's runs
+ * were handled; current, "job@ms" of the run under way; request:<job>,
+ * when olbctl asked for a run now), "<prefix>schedule:runs:" + job (hash
+ * scheduled ms -> JSON run record, the newest scheduler.history kept), and
+ * "<prefix>archive:" + "YYYY-MM-DD:master_mapping" / ":client_mapping"
+ * (a day's placements, renamed there by the daily reset, with a TTL). */
+const char	*keys_schedule_state(void);
+const char	*keys_schedule_runs_prefix(void);
+const char	*keys_archive_prefix(void);
 /* "<prefix>instance_accounts:" + instance id: set of the actids placed on
  * that instance, kept with the mappings by the placement scripts (a
  * drained instance is terminated only when its set proves it empty). */

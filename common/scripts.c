@@ -72,6 +72,9 @@ static struct {
 	[SCRIPTS_SWEEP] = { "sweep", PRELUDE SCRIPTS_LUA_SWEEP, "" },
 	[SCRIPTS_CHECK] = { "check", SCRIPTS_LUA_CHECK, "" },
 	[SCRIPTS_NOTIFY] = { "notify", PRELUDE SCRIPTS_LUA_NOTIFY, "" },
+	[SCRIPTS_SCHEDULE] = { "schedule", PRELUDE SCRIPTS_LUA_SCHEDULE, "" },
+	[SCRIPTS_DAILY_RESET] = { "daily_reset",
+	    PRELUDE SCRIPTS_LUA_DAILY_RESET, "" },
 };
 
 #undef PRELUDE
@@ -586,6 +589,60 @@ scripts_call_fleet_desire(struct scripts_call *c, const char *token,
 		if (pairs[i] == NULL || scripts_call_push(c, pairs[i]) == -1)
 			return -1;
 	return 0;
+}
+
+int
+scripts_call_schedule(struct scripts_call *c, const char *lease_key,
+    const char *token, const char *op, const char *now, const char *host,
+    long long keep, const char *const *args, size_t n)
+{
+	if (!scripts_nonempty(lease_key) || !scripts_nonempty(token) ||
+	    !scripts_nonempty(op) || !scripts_nonempty(now) ||
+	    !scripts_nonempty(host) || keep < 1 ||
+	    scripts_call_begin(c, SCRIPTS_SCHEDULE, 3) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", keep);
+	scripts_call_push(c, lease_key);
+	scripts_call_push(c, keys_schedule_state());
+	scripts_call_push(c, keys_fleet());
+	scripts_call_push(c, token);
+	scripts_call_push(c, op);
+	scripts_call_push(c, keys_schedule_runs_prefix());
+	scripts_call_push(c, now);
+	scripts_call_push(c, host);
+	scripts_call_push(c, c->number);
+	for (size_t i = 0; i < n; i++)
+		if (scripts_call_push(c, args[i]) == -1)
+			return -1;
+	return 0;
+}
+
+int
+scripts_call_daily_reset(struct scripts_call *c, const char *lease_key,
+    const char *token, const char *archive, long long ttl_ms)
+{
+	if (!scripts_nonempty(lease_key) || !scripts_nonempty(token) ||
+	    !scripts_nonempty(archive) || ttl_ms < 1 ||
+	    scripts_call_begin(c, SCRIPTS_DAILY_RESET, 10) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", ttl_ms);
+	scripts_call_push(c, lease_key);
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_master_mapping());
+	scripts_call_push(c, keys_client_mapping());
+	scripts_call_push(c, keys_client_master());
+	scripts_call_push(c, keys_global_state());
+	scripts_call_push(c, keys_client_master_tracking());
+	scripts_call_push(c, keys_tracking_dirty());
+	scripts_call_push(c, keys_tracking_built());
+	scripts_call_push(c, keys_name_seq());
+	scripts_call_push(c, token);
+	scripts_call_push(c, archive);
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_list_prefix());
+	scripts_call_push(c, keys_instance_accounts_prefix());
+	return scripts_call_push(c, keys_routing_channel());
 }
 
 void

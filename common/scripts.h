@@ -35,6 +35,8 @@ enum scripts_id {
 	SCRIPTS_SWEEP,		/* role, cursor, count -> {cursor, released} */
 	SCRIPTS_CHECK,		/* caps -> {masters, clients, instances, diff...} */
 	SCRIPTS_NOTIFY,		/* push|peek|ack the webhook's outbox */
+	SCRIPTS_SCHEDULE,	/* token, plan|finish|desire (the scheduler) */
+	SCRIPTS_DAILY_RESET,	/* token, archive, ttl -> {masters, clients} */
 	SCRIPTS_COUNT
 };
 
@@ -172,6 +174,20 @@ int		 scripts_call_fleet_forget(struct scripts_call *c,
 		    const char *token, const char *launch);
 int		 scripts_call_fleet_desire(struct scripts_call *c,
 		    const char *token, const char *const *pairs, size_t n);
+
+/* The scheduler's run records and desired fleet (common/lua/schedule.lua),
+ * fenced by its lease: op "plan", "finish" or "desire" at now (the
+ * scheduler's clock, ms, as text) by host, keeping keep records per job;
+ * args (borrowed) are the op's own arguments, ARGV 7 on. */
+int		 scripts_call_schedule(struct scripts_call *c,
+		    const char *lease_key, const char *token, const char *op,
+		    const char *now, const char *host, long long keep,
+		    const char *const *args, size_t n);
+/* The daily reset (common/lua/daily_reset.lua), fenced by the scheduler's
+ * lease: archive is "<prefix>archive:YYYY-MM-DD:", kept ttl_ms. */
+int		 scripts_call_daily_reset(struct scripts_call *c,
+		    const char *lease_key, const char *token, const char *archive,
+		    long long ttl_ms);
 
 /* Turn c into EVAL <source>: after a NOSCRIPT error (the server restarted or
  * was flushed); EVAL also caches the script for the next EVALSHA. */

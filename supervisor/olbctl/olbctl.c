@@ -8,6 +8,7 @@
  *   instance ...	add, remove, list instances, set an instance's state
  *   placement ACTID	where an account is placed
  *   fleet ...		show the fleet; fleet up, down, scale (the scaler acts)
+ *   schedule ...	the jobs and their runs; run one now (schedule.c)
  *
  * It is a short-lived command, so it uses hiredis' blocking API; instance
  * changes run the proxies' Lua scripts through common/registry.c.  Exit
@@ -35,15 +36,9 @@
 #include "common/scripts.h"
 #include "common/util.h"
 
-#define MAX_OVERRIDES	128
-#define CTL_HEALTH_RECORDS 10	/* probe records olbctl health ID prints */
+#include "supervisor/olbctl/olbctl.h"
 
-struct ctl {
-	const char	*conf_path;
-	char		*overrides[MAX_OVERRIDES];
-	size_t		 noverrides;
-	struct conf	*conf;
-};
+#define CTL_HEALTH_RECORDS 10	/* probe records olbctl health ID prints */
 
 static int	fleet_print(struct ctl *ctl, redisContext *rc);
 
@@ -92,7 +87,14 @@ usage(void)
 	    "  fleet deployment ID\n"
 	    "                  this deployment is ID (as its instances' tag\n"
 	    "                  olb:deployment says): instances of ID are adopted,\n"
-	    "                  others are left alone\n");
+	    "                  others are left alone\n"
+	    "  schedule [--json]\n"
+	    "                  each job: expression, time zone, next run (local\n"
+	    "                  and UTC, holidays skipped), last run (status,\n"
+	    "                  host, duration)\n"
+	    "  schedule run JOB\n"
+	    "                  run a job now (recorded like a scheduled run);\n"
+	    "                  waits until the scheduler has claimed it\n");
 	exit(2);
 }
 
@@ -116,8 +118,7 @@ ctl_load(struct ctl *ctl)
 	return ctl->conf == NULL ? -1 : 0;
 }
 
-/* Connect, AUTH and SELECT as olbd would.  NULL with a message on failure. */
-static redisContext *
+redisContext *
 ctl_redis(const struct conf *conf)
 {
 	struct timeval tv = { 2, 0 };
@@ -481,7 +482,7 @@ cmd_instance_change(struct ctl *ctl, int argc, char **argv)
 
 /* Publish one event on the monitoring channel, formatted by common/events.c
  * (role "olbctl", set in main).  fields is consumed. */
-static void
+void
 ctl_event(redisContext *rc, enum event_level level, const char *type,
     json_object *fields)
 {
@@ -1119,6 +1120,8 @@ main(int argc, char **argv)
 		status = cmd_health(&ctl, argc, argv);
 	else if (strcmp(argv[0], "fleet") == 0)
 		status = cmd_fleet(&ctl, argc, argv);
+	else if (strcmp(argv[0], "schedule") == 0)
+		status = cmd_schedule(&ctl, argc, argv);
 	else
 		usage();
 	events_shutdown();

@@ -480,6 +480,63 @@ test_bad_jobs(void **state)
 	    "t.conf:1: scheduler.jobs: expected a list of groups");
 }
 
+/* Holidays: inline ISO dates and a file of them, sorted and merged; bad
+ * dates are errors with the line of the setting or of the file. */
+static void
+test_job_holidays(void **state)
+{
+	char path[] = "/tmp/olb-holidays-XXXXXX", text[1024], want[1024];
+	struct conf *c;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("# NSE 2026\n2026-12-25\n\n  2026-01-26  # Republic Day\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "scheduler = { jobs = ( { name = \"up\"; "
+	    "cron = \"0 9 * * 1-5\"; action = \"fleet_up\"; skip_dates = "
+	    "[ \"2026-10-20\", \"2024-02-29\" ]; skip_file = \"%s\"; } ); };\n",
+	    path);
+	c = expect_ok(text, NULL, 0);
+	assert_int_equal(c->scheduler.jobs[0].nskip, 4);
+	assert_int_equal(c->scheduler.jobs[0].skip[0], 20240229);
+	assert_int_equal(c->scheduler.jobs[0].skip[1], 20260126);
+	assert_int_equal(c->scheduler.jobs[0].skip[2], 20261020);
+	assert_int_equal(c->scheduler.jobs[0].skip[3], 20261225);
+	assert_string_equal(c->scheduler.jobs[0].skip_file, path);
+	conf_free(c);
+
+	assert_non_null(f = fopen(path, "w"));
+	fputs("2026-12-25\n2026-13-01\n2026-02-29\n26-1-1\n", f);
+	fclose(f);
+	/* errors come sorted by file, then line */
+	snprintf(want, sizeof(want),
+	    "%s:2: expected a date as \"YYYY-MM-DD\"\n"
+	    "%s:3: expected a date as \"YYYY-MM-DD\"\n"
+	    "%s:4: expected a date as \"YYYY-MM-DD\"\n"
+	    "t.conf:2: scheduler.jobs[0].skip_dates[0]: expected a date as "
+	    "\"YYYY-MM-DD\"\n"
+	    "t.conf:3: scheduler.jobs[0].skip_dates[1]: expected a date as "
+	    "\"YYYY-MM-DD\"\n"
+	    "t.conf:3: scheduler.jobs[0].skip_dates[2]: expected a date as "
+	    "\"YYYY-MM-DD\"", path, path, path);
+	snprintf(text, sizeof(text), "scheduler = { jobs = ( { name = \"up\";\n"
+	    "cron = \"0 9 * * *\"; action = \"fleet_up\"; skip_dates = ( \"2026-1-1\",\n"
+	    "\"2025-02-29\", 20260101 );\nskip_file = \"%s\"; } ); };\n", path);
+	/* libconfig reports an element by its list's line */
+	expect_errors(text, want);
+	unlink(path);
+	expect_errors("scheduler = { jobs = ( { name = \"up\"; cron = \"0 9 * * *\"; "
+	    "action = \"fleet_up\"; skip_file = \"/nonexistent/h\"; } ); };\n",
+	    "t.conf:1: scheduler.jobs[0].skip_file: /nonexistent/h: No such file "
+	    "or directory");
+	expect_errors("scheduler = { jobs = ( { name = \"up\"; cron = \"0 9 * * *\"; "
+	    "action = \"fleet_up\"; skip_dates = \"2026-12-25\"; } ); };\n",
+	    "t.conf:1: scheduler.jobs[0].skip_dates: expected a list of dates");
+}
+
 static void
 test_health_timeout_below_interval(void **state)
 {
@@ -754,6 +811,7 @@ main(void)
 		cmocka_unit_test(test_secrets_are_resolved_and_never_quoted),
 		cmocka_unit_test(test_bad_timezone),
 		cmocka_unit_test(test_bad_jobs),
+		cmocka_unit_test(test_job_holidays),
 		cmocka_unit_test(test_health_timeout_below_interval),
 		cmocka_unit_test(test_threshold_above_maximum),
 		cmocka_unit_test(test_every_error_is_reported),
