@@ -148,6 +148,16 @@ cron_field_parse(const char *field, size_t flen, const struct cron_field *f,
 	return 0;
 }
 
+/* The shorthands of Vixie cron, as the 5 fields they stand for. */
+static const struct {
+	const char	*name, *fields;
+} cron_shorthands[] = {
+	{ "@yearly", "0 0 1 1 *" }, { "@annually", "0 0 1 1 *" },
+	{ "@monthly", "0 0 1 * *" }, { "@weekly", "0 0 * * 0" },
+	{ "@daily", "0 0 * * *" }, { "@midnight", "0 0 * * *" },
+	{ "@hourly", "0 * * * *" },
+};
+
 int
 cron_parse(const char *expr, struct cron *c, char *err, size_t errlen)
 {
@@ -156,6 +166,16 @@ cron_parse(const char *expr, struct cron *c, char *err, size_t errlen)
 	uint64_t bits[5];
 
 	memset(c, 0, sizeof(*c));
+	if (expr[0] == '@') {
+		for (size_t i = 0; i < sizeof(cron_shorthands) /
+		    sizeof(cron_shorthands[0]); i++)
+			if (strcasecmp(expr, cron_shorthands[i].name) == 0)
+				return cron_parse(cron_shorthands[i].fields, c, err,
+				    errlen);
+		cron_error(err, errlen, "'%s' is not one of @yearly, @annually, "
+		    "@monthly, @weekly, @daily, @midnight, @hourly", expr);
+		return -1;
+	}
 	while (n < 6) {
 		p += strspn(p, " \t");
 		if (*p == '\0')

@@ -11,7 +11,9 @@
  * Sunday).  Each field is a comma list of "*", "N" or "N-M", each with an
  * optional "/STEP"; names are case-insensitive and stand for numbers.  When
  * both day fields are restricted (neither starts with "*"), a day matches if
- * either does; otherwise only the restricted one counts.
+ * either does; otherwise only the restricted one counts.  The shorthands
+ * @yearly (@annually), @monthly, @weekly, @daily (@midnight) and @hourly
+ * stand for their usual expressions; @reboot is not a time, so refused.
  */
 #ifndef OLB_CRON_H
 #define OLB_CRON_H

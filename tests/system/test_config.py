@@ -41,6 +41,16 @@ BROKEN = [
      ["{f}:2: scaling.master_threshold: 60 must not exceed scaling.max_users_per_master (50)"]),
     ("bad time zone", "scheduler: {\n  timezone = \"Mars/Olympus_Mons\";\n};\n", [],
      ["{f}:2: scheduler.timezone: 'Mars/Olympus_Mons' is not a known time zone"]),
+    ("bad cron expression", "scheduler: {\n  jobs = (\n    { name = \"up\"; "
+     "cron = \"61 9 * * *\"; action = \"fleet_up\"; }\n  );\n};\n", [],
+     ["{f}:3: scheduler.jobs[0].cron: minute 61 is out of range (0..59)"]),
+    ("unknown job action", "scheduler: {\n  jobs = (\n    { name = \"up\"; "
+     "cron = \"@daily\"; action = \"fleet_sideways\"; }\n  );\n};\n", [],
+     ["{f}:3: scheduler.jobs[0].action: 'fleet_sideways' is not one of fleet_up, "
+      "fleet_down"]),
+    ("bad holiday", "scheduler: {\n  jobs = (\n    { name = \"up\"; cron = \"0 9 * * 1-5\";"
+     "\n      action = \"fleet_up\"; skip_dates = [ \"2026-02-30\" ]; }\n  );\n};\n", [],
+     ["{f}:4: scheduler.jobs[0].skip_dates[0]: expected a date as \"YYYY-MM-DD\""]),
     ("unknown override", "", ["-o", "proxy.foo=1"],
      ["-o proxy.foo: unknown setting"]),
     ("bad override value", "", ["-o", "redis.port=70000"],

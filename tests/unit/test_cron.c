@@ -42,6 +42,13 @@ test_parse_values(void **state)
 		{ "  0\t0   *  *  *  ", 1, 1, 0x1ffe, 0x7f },
 		{ "0-59/30 0-23/12 * * 0-7", 1ULL | 1ULL << 30, 1u | 1u << 12, 0x1ffe,
 		    0x7f },
+		{ "@hourly", 1, 0xffffff, 0x1ffe, 0x7f },
+		{ "@DAILY", 1, 1, 0x1ffe, 0x7f },
+		{ "@midnight", 1, 1, 0x1ffe, 0x7f },
+		{ "@weekly", 1, 1, 0x1ffe, 1 },
+		{ "@monthly", 1, 1, 0x1ffe, 0x7f },
+		{ "@yearly", 1, 1, 1u << 1, 0x7f },
+		{ "@annually", 1, 1, 1u << 1, 0x7f },
 	};
 	struct cron c;
 	char err[128];
@@ -98,6 +105,12 @@ test_refusals(void **state)
 		{ "0 0 * jan-mon *", "bad month field 'jan-mon'" },
 		{ "0 0 20-10 * *", "bad day of month field '20-10'" },
 		{ "0 0 * * */mon", "bad day of week field '*/mon'" },
+		{ "@reboot", "'@reboot' is not one of @yearly, @annually, @monthly, "
+		    "@weekly, @daily, @midnight, @hourly" },
+		{ "@daily ", "'@daily ' is not one of @yearly, @annually, @monthly, "
+		    "@weekly, @daily, @midnight, @hourly" },
+		{ "@", "'@' is not one of @yearly, @annually, @monthly, @weekly, "
+		    "@daily, @midnight, @hourly" },
 	};
 	struct cron c;
 	char err[128];
