@@ -2,7 +2,7 @@
  * crontz: cron runs as instants in a time zone (see crontz.h).
  *
  * The search runs in local wall-clock minutes (cron_next) and turns each
- * candidate into an instant: mktime with standard and with daylight time,
+ * candidate into an instant (the offsets a day either side, each checked),
  * keeping the interpretations that map back to the same wall clock.  None
  * means a gap: the run moves to the gap's end, found by bisection between
  * the two interpretations.  Two mean an overlap: the first is the run, and
@@ -72,9 +72,19 @@ crontz_cmp(const struct cron_time *a, const struct cron_time *b)
 	return 0;
 }
 
-/* The instant of wall clock ct read with isdst (0 or 1), into *t. */
-static void
-crontz_mktime(const struct cron_time *ct, int isdst, time_t *t)
+/* The zone's offset from UTC at instant t, in seconds. */
+static long
+crontz_offset(time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return tm.tm_gmtoff;
+}
+
+/* Wall clock ct read as UTC: the instant plus the offset at it. */
+static time_t
+crontz_wall(const struct cron_time *ct)
 {
 	struct tm tm;
 
@@ -84,31 +94,40 @@ crontz_mktime(const struct cron_time *ct, int isdst, time_t *t)
 	tm.tm_mday = ct->mday;
 	tm.tm_hour = ct->hour;
 	tm.tm_min = ct->minute;
-	tm.tm_isdst = isdst;
-	*t = mktime(&tm);
+	return timegm(&tm);
 }
 
 /*
  * The instants at which the wall clock shows ct: *first and *last (equal
  * for most minutes), and 1; or, when ct falls in a gap, the end of the gap
  * (the first instant whose wall clock is past ct) in both, and 0.
+ *
+ * An instant t shows ct when t + offset(t) = wall, the wall clock read as
+ * UTC.  Offsets change at most once within a day of any instant (true of
+ * every zone of the tz database), so the only candidates are wall less the
+ * offset a day before and a day after; each is kept if its own offset is
+ * the one it assumed.  This costs three or four conversions where mktime
+ * would make a dozen (each a parse of the zone's rule, in glibc, past the
+ * zone's last listed transition).
  */
 static int
 crontz_resolve(const struct cron_time *ct, time_t *first, time_t *last)
 {
-	struct cron_time back;
-	time_t t[2], lo, hi, mid;
+	time_t wall = crontz_wall(ct), t[2], lo, hi, mid;
+	long off[2];
 	int found = 0;
+	struct cron_time back;
 
-	for (int isdst = 0; isdst < 2; isdst++) {
-		crontz_mktime(ct, isdst, &t[isdst]);
-		crontz_local(t[isdst], &back);
-		if (crontz_cmp(&back, ct) != 0)
+	off[0] = crontz_offset(wall - 86400);
+	off[1] = crontz_offset(wall + 86400);
+	for (int i = 0; i < 2; i++) {
+		t[i] = wall - off[i];
+		if ((i == 1 && off[1] == off[0]) || crontz_offset(t[i]) != off[i])
 			continue;
-		if (!found || t[isdst] < *first)
-			*first = t[isdst];
-		if (!found || t[isdst] > *last)
-			*last = t[isdst];
+		if (!found || t[i] < *first)
+			*first = t[i];
+		if (!found || t[i] > *last)
+			*last = t[i];
 		found = 1;
 	}
 	if (found)

@@ -10,8 +10,8 @@
  *     first occurrence.
  *
  * The time zone is the process's (TZ and tzset): the scheduler and olbctl
- * each set it once.  No allocation; a search costs a few localtime_r and
- * mktime calls, never a walk minute by minute.
+ * each set it once.  No allocation; a search costs a few localtime_r calls
+ * per candidate, never a walk minute by minute.
  */
 #ifndef OLB_CRONTZ_H
 #define OLB_CRONTZ_H
