@@ -42,6 +42,7 @@
 #define CONF_SCRUB_PER_SIZE	16	/* more than it caches per size (7) */
 #define CONF_MESSAGE_MAX	1024
 #define CONF_SKIP_MAX		4096	/* holidays per job */
+#define CONF_SKIP_FILE_MAX	(1 << 20)	/* bytes of a skip_file */
 
 enum conf_type {
 	CT_BOOL,	/* int, 0 or 1 */
@@ -901,13 +902,15 @@ conf_job_skip_dates(struct conf_ctx *ctx, const config_setting_t *m,
 
 /* scheduler.jobs[i].skip_file: one ISO date a line; blank lines and '#'
  * comments are skipped.  Read at every load, so a reload picks a new
- * calendar up; its errors name the file and line. */
+ * calendar up; the first bad line is an error naming the file and line
+ * (a regular file of at most CONF_SKIP_FILE_MAX bytes: never /dev/zero). */
 static int
 conf_job_skip_file(struct conf_ctx *ctx, const config_setting_t *m,
     unsigned int i, struct conf_job *job)
 {
 	char line[256], *p, *end;
 	int date, lineno = 0, rc = 0;
+	struct stat st;
 	FILE *f;
 
 	if (config_setting_type(m) != CONFIG_TYPE_STRING ||
@@ -922,7 +925,14 @@ conf_job_skip_file(struct conf_ctx *ctx, const config_setting_t *m,
 		    job->skip_file, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_SKIP_FILE_MAX) {
+		conf_err(ctx, m, "scheduler.jobs[%u].skip_file: %s: not a file of "
+		    "at most %d bytes", i, job->skip_file, CONF_SKIP_FILE_MAX);
+		fclose(f);
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if ((p = strchr(line, '#')) != NULL)
 			*p = '\0';

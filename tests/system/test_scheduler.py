@@ -183,7 +183,16 @@ def test_thirty_days(olbd_factory, redis_server, events):
             assert place(port, "m%d-%d" % (day, i))[0] == 200
         for i in range(2):
             assert place(port, "c%d-%d" % (day, i), master="m%d-0" % day)[0] == 200
-        assert r.hlen(P + "master_mapping") == 3 and r.hlen(P + "client_mapping") == 2
+        # an account of every day: a proxy's cache of yesterday's placement
+        # (emptied by the reset's routing message) would send it to an
+        # instance that is gone
+        for h in hosts:
+            for _ in range(3):
+                assert place(h.port, "steady")[0] == 200, day
+        master1 = [k for k, v in records(r).items()
+                   if v["serverName"] == "Master_Listener-1" and v["state"] == "running"]
+        assert r.hget(P + "master_mapping", "steady") in master1
+        assert r.hlen(P + "master_mapping") == 4 and r.hlen(P + "client_mapping") == 2
         if what == "scheduler-midday":
             killed.append((day, what, kill_holder(r, "scheduler")))
         if what.endswith("-down"):
@@ -193,7 +202,7 @@ def test_thirty_days(olbd_factory, redis_server, events):
         finished(events, "terminate_all", down_at, clock.real_s(down_at) + 15)
         day_is_clean(r, a.cluster)
         assert r.hlen(P + "archive:%s:master_mapping" % time.strftime(
-            "%Y-%m-%d", time.gmtime((d0 + 19800000) / 1000))) == 3
+            "%Y-%m-%d", time.gmtime((d0 + 19800000) / 1000))) == 4
     # exactly one run of each job per day, and nothing failed or missed
     first = clock.sim0 + 6 * 3600000
     for job, offset in (("launch_initial", 0), ("terminate_all", 12 * 3600000)):
