@@ -60,6 +60,11 @@ util_hostname(void)
 	return name;
 }
 
+/* The copy of the environment proctitle_init made, for good: a setenv
+ * (the scheduler's TZ) moves environ to an array of libc's own, and this
+ * one must still be reachable (volatile: a store never read is kept). */
+static char	**volatile proctitle_env;
+
 void
 proctitle_init(int argc, char **argv)
 {
@@ -83,7 +88,7 @@ proctitle_init(int argc, char **argv)
 			if ((env[i] = strdup(environ[i])) == NULL)
 				return;
 		}
-		environ = env;
+		environ = proctitle_env = env;
 	}
 	/* argv[1..] now live only in the caller's copies; keep argv[0]'s area. */
 	title_start = argv[0];
