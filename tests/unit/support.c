@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -313,4 +314,18 @@ test_redis_do(redisContext *ctx, const char *fmt, ...)
 		rv = 0;
 	freeReplyObject(r);
 	return rv;
+}
+
+time_t
+test_utc(int year, int month, int mday, int hour, int minute)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month - 1;
+	tm.tm_mday = mday;
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	return timegm(&tm);
 }

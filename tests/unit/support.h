@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include <time.h>
+
 #include "common/conf.h"
 
 struct redisContext;
@@ -92,5 +94,8 @@ int	 test_redis_do(struct redisContext *ctx, const char *fmt, ...)
  * pred holds at the end, else -1. */
 int	 test_wait_for(struct ev_loop *loop, int (*pred)(void *), void *arg,
 	    uint64_t ms);
+
+/* Seconds since the epoch of a UTC wall-clock time. */
+time_t	 test_utc(int year, int month, int mday, int hour, int minute);
 
 #endif

@@ -18,21 +18,7 @@
 
 #include "common/cron.h"
 #include "common/crontz.h"
-
-/* Seconds since the epoch of a UTC time. */
-static time_t
-utc(int y, int mo, int d, int h, int mi)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	return timegm(&tm);
-}
+#include "tests/unit/support.h"
 
 /* The runs of expr in zone after from, n of them, must be want[]. */
 static void
@@ -59,17 +45,17 @@ static void
 test_new_york_gap(void **state)
 {
 	const time_t daily[] = {
-		utc(2026, 3, 8, 7, 0),		/* 02:30 does not exist: 03:00 EDT */
-		utc(2026, 3, 9, 6, 30),		/* 02:30 EDT the next day */
+		test_utc(2026, 3, 8, 7, 0),		/* 02:30 does not exist: 03:00 EDT */
+		test_utc(2026, 3, 9, 6, 30),		/* 02:30 EDT the next day */
 	};
 	const time_t every[] = {
-		utc(2026, 3, 8, 7, 0),		/* the whole hour 2: once, at 03:00 */
-		utc(2026, 3, 9, 6, 0),		/* 02:00 EDT the next day */
+		test_utc(2026, 3, 8, 7, 0),		/* the whole hour 2: once, at 03:00 */
+		test_utc(2026, 3, 9, 6, 0),		/* 02:00 EDT the next day */
 	};
 
 	(void)state;
-	runs("America/New_York", "30 2 * * *", utc(2026, 3, 8, 5, 0), daily, 2);
-	runs("America/New_York", "* 2 * * *", utc(2026, 3, 8, 6, 0), every, 2);
+	runs("America/New_York", "30 2 * * *", test_utc(2026, 3, 8, 5, 0), daily, 2);
+	runs("America/New_York", "* 2 * * *", test_utc(2026, 3, 8, 6, 0), every, 2);
 }
 
 /* America/New_York, 2026-11-01: 02:00 EDT becomes 01:00 EST. */
@@ -77,20 +63,20 @@ static void
 test_new_york_overlap(void **state)
 {
 	const time_t daily[] = {
-		utc(2026, 11, 1, 5, 30),	/* 01:30 EDT, the first */
-		utc(2026, 11, 2, 6, 30),	/* not 01:30 EST: the next day */
+		test_utc(2026, 11, 1, 5, 30),	/* 01:30 EDT, the first */
+		test_utc(2026, 11, 2, 6, 30),	/* not 01:30 EST: the next day */
 	};
 	const time_t half[] = {
-		utc(2026, 11, 1, 5, 30),	/* 01:30 EDT */
-		utc(2026, 11, 1, 7, 0),		/* 02:00 EST: 01:00 and 01:30 EST skipped */
-		utc(2026, 11, 1, 7, 30),
+		test_utc(2026, 11, 1, 5, 30),	/* 01:30 EDT */
+		test_utc(2026, 11, 1, 7, 0),		/* 02:00 EST: 01:00 and 01:30 EST skipped */
+		test_utc(2026, 11, 1, 7, 30),
 	};
 
 	(void)state;
-	runs("America/New_York", "30 1 * * *", utc(2026, 11, 1, 4, 0), daily, 2);
-	runs("America/New_York", "*/30 * * * *", utc(2026, 11, 1, 5, 10), half, 3);
+	runs("America/New_York", "30 1 * * *", test_utc(2026, 11, 1, 4, 0), daily, 2);
+	runs("America/New_York", "*/30 * * * *", test_utc(2026, 11, 1, 5, 10), half, 3);
 	/* Started in the second pass (01:10 EST): nothing repeats. */
-	runs("America/New_York", "30 1 * * *", utc(2026, 11, 1, 6, 10), daily + 1, 1);
+	runs("America/New_York", "30 1 * * *", test_utc(2026, 11, 1, 6, 10), daily + 1, 1);
 }
 
 /* Europe/London, 2026-03-29 01:00 GMT -> 02:00 BST and 2026-10-25
@@ -99,17 +85,17 @@ static void
 test_london(void **state)
 {
 	const time_t spring[] = {
-		utc(2026, 3, 29, 1, 0),		/* 01:30 does not exist: 02:00 BST */
-		utc(2026, 3, 30, 0, 30),	/* 01:30 BST */
+		test_utc(2026, 3, 29, 1, 0),		/* 01:30 does not exist: 02:00 BST */
+		test_utc(2026, 3, 30, 0, 30),	/* 01:30 BST */
 	};
 	const time_t autumn[] = {
-		utc(2026, 10, 25, 0, 30),	/* 01:30 BST, the first */
-		utc(2026, 10, 26, 1, 30),	/* 01:30 GMT the next day */
+		test_utc(2026, 10, 25, 0, 30),	/* 01:30 BST, the first */
+		test_utc(2026, 10, 26, 1, 30),	/* 01:30 GMT the next day */
 	};
 
 	(void)state;
-	runs("Europe/London", "30 1 * * *", utc(2026, 3, 28, 12, 0), spring, 2);
-	runs("Europe/London", "30 1 * * *", utc(2026, 10, 24, 12, 0), autumn, 2);
+	runs("Europe/London", "30 1 * * *", test_utc(2026, 3, 28, 12, 0), spring, 2);
+	runs("Europe/London", "30 1 * * *", test_utc(2026, 10, 24, 12, 0), autumn, 2);
 }
 
 /* The default zone and jobs: 23:52 and 23:55 Asia/Kolkata are 18:22 and
@@ -117,12 +103,12 @@ test_london(void **state)
 static void
 test_kolkata_defaults(void **state)
 {
-	const time_t up[] = { utc(2026, 12, 6, 18, 22), utc(2026, 12, 7, 18, 22) };
-	const time_t down[] = { utc(2026, 12, 6, 18, 25) };
+	const time_t up[] = { test_utc(2026, 12, 6, 18, 22), test_utc(2026, 12, 7, 18, 22) };
+	const time_t down[] = { test_utc(2026, 12, 6, 18, 25) };
 
 	(void)state;
-	runs("Asia/Kolkata", "52 23 * * *", utc(2026, 12, 6, 0, 0), up, 2);
-	runs("Asia/Kolkata", "55 23 * * *", utc(2026, 12, 6, 18, 22), down, 1);
+	runs("Asia/Kolkata", "52 23 * * *", test_utc(2026, 12, 6, 0, 0), up, 2);
+	runs("Asia/Kolkata", "55 23 * * *", test_utc(2026, 12, 6, 18, 22), down, 1);
 }
 
 static void
@@ -146,7 +132,7 @@ test_never(void **state)
 	(void)state;
 	assert_int_equal(crontz_zone("UTC"), 0);
 	assert_int_equal(cron_parse("0 0 30 2 *", &c, NULL, 0), 0);
-	assert_int_equal(crontz_next(&c, utc(2026, 1, 1, 0, 0), &next), -1);
+	assert_int_equal(crontz_next(&c, test_utc(2026, 1, 1, 0, 0), &next), -1);
 }
 
 int

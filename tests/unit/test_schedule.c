@@ -19,20 +19,7 @@
 #include "common/crontz.h"
 #include "common/schedule.h"
 #include "common/util.h"
-
-static time_t
-utc(int y, int mo, int d, int h, int mi)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	return timegm(&tm);
-}
+#include "tests/unit/support.h"
 
 static struct schedule_job
 job(const char *name, const char *expr, const int *skip, size_t nskip)
@@ -69,7 +56,7 @@ test_prev_is_the_last_run(void **state)
 	static const char *const exprs[] = { "52 23 * * *", "*/7 * * * *",
 	    "0 9 * * 1-5", "30 1 * * *", "30 2 * * *", "0 0 29 2 *",
 	    "* * * 1 *", "15 10 1,15 * 5" };
-	time_t from = utc(2026, 1, 1, 0, 0);
+	time_t from = test_utc(2026, 1, 1, 0, 0);
 
 	(void)state;
 	srandom(42);
@@ -81,10 +68,10 @@ test_prev_is_the_last_run(void **state)
 			for (int k = 0; k < 300; k++)
 				check_prev(&j, from + random() % (366 * 86400));
 			/* the DST days of 2026, minute by minute around 2 am */
-			for (time_t t = utc(2026, 3, 8, 5, 0); t < utc(2026, 3, 8, 9, 0);
+			for (time_t t = test_utc(2026, 3, 8, 5, 0); t < test_utc(2026, 3, 8, 9, 0);
 			    t += 60)
 				check_prev(&j, t);
-			for (time_t t = utc(2026, 11, 1, 4, 0); t < utc(2026, 11, 1, 8, 0);
+			for (time_t t = test_utc(2026, 11, 1, 4, 0); t < test_utc(2026, 11, 1, 8, 0);
 			    t += 60)
 				check_prev(&j, t);
 		}
@@ -104,11 +91,11 @@ test_holidays(void **state)
 	assert_true(schedule_skipped(&j, 20261225));
 	assert_false(schedule_skipped(&j, 20261224));
 	/* 09:00 IST is 03:30 UTC */
-	assert_int_equal(schedule_next(&j, utc(2026, 12, 24, 4, 0), &t), 0);
-	assert_int_equal(t, utc(2026, 12, 27, 3, 30));
-	assert_int_equal(schedule_prev(&j, utc(2026, 12, 26, 12, 0), &t), 0);
-	assert_int_equal(t, utc(2026, 12, 24, 3, 30));
-	assert_int_equal(schedule_date(utc(2026, 12, 24, 20, 0)), 20261225);
+	assert_int_equal(schedule_next(&j, test_utc(2026, 12, 24, 4, 0), &t), 0);
+	assert_int_equal(t, test_utc(2026, 12, 27, 3, 30));
+	assert_int_equal(schedule_prev(&j, test_utc(2026, 12, 26, 12, 0), &t), 0);
+	assert_int_equal(t, test_utc(2026, 12, 24, 3, 30));
+	assert_int_equal(schedule_date(test_utc(2026, 12, 24, 20, 0)), 20261225);
 }
 
 /* "0 0 30 2 *" never runs: no next, no prev. */
@@ -119,8 +106,8 @@ test_never(void **state)
 	time_t t;
 
 	(void)state;
-	assert_int_equal(schedule_next(&j, utc(2026, 1, 1, 0, 0), &t), -1);
-	assert_int_equal(schedule_prev(&j, utc(2026, 1, 1, 0, 0), &t), -1);
+	assert_int_equal(schedule_next(&j, test_utc(2026, 1, 1, 0, 0), &t), -1);
+	assert_int_equal(schedule_prev(&j, test_utc(2026, 1, 1, 0, 0), &t), -1);
 }
 
 /* Kolkata: up at 09:00 (03:30 UTC), down at 23:55 (18:25 UTC). */
@@ -141,20 +128,20 @@ test_due_phase_without_history(void **state)
 	(void)state;
 	daily(jobs);
 	/* 10:00 IST: inside the day, the fleet comes up */
-	assert_int_equal(schedule_due(jobs, 2, 0, utc(2026, 12, 6, 4, 30), &run,
+	assert_int_equal(schedule_due(jobs, 2, 0, test_utc(2026, 12, 6, 4, 30), &run,
 	    missed, 8, 8), 0);
 	assert_int_equal(run.job, 0);
-	assert_int_equal(run.at, utc(2026, 12, 6, 3, 30));
+	assert_int_equal(run.at, test_utc(2026, 12, 6, 3, 30));
 	/* 23:58 IST: after teardown, down */
-	assert_int_equal(schedule_due(jobs, 2, 0, utc(2026, 12, 6, 18, 28), &run,
+	assert_int_equal(schedule_due(jobs, 2, 0, test_utc(2026, 12, 6, 18, 28), &run,
 	    missed, 8, 8), 0);
 	assert_int_equal(run.job, 1);
-	assert_int_equal(run.at, utc(2026, 12, 6, 18, 25));
+	assert_int_equal(run.at, test_utc(2026, 12, 6, 18, 25));
 	/* 08:00 IST: still yesterday's teardown */
-	assert_int_equal(schedule_due(jobs, 2, 0, utc(2026, 12, 7, 2, 30), &run,
+	assert_int_equal(schedule_due(jobs, 2, 0, test_utc(2026, 12, 7, 2, 30), &run,
 	    missed, 8, 8), 0);
 	assert_int_equal(run.job, 1);
-	assert_int_equal(run.at, utc(2026, 12, 6, 18, 25));
+	assert_int_equal(run.at, test_utc(2026, 12, 6, 18, 25));
 }
 
 static void
@@ -162,38 +149,38 @@ test_due_after_downtime(void **state)
 {
 	struct schedule_job jobs[2];
 	struct schedule_due run, missed[8];
-	time_t now = utc(2026, 12, 9, 4, 30);	/* 10:00 IST, Dec 9 */
+	time_t now = test_utc(2026, 12, 9, 4, 30);	/* 10:00 IST, Dec 9 */
 
 	(void)state;
 	daily(jobs);
 	/* nothing since 09:30 */
-	assert_int_equal(schedule_due(jobs, 2, utc(2026, 12, 9, 4, 0), now, &run,
+	assert_int_equal(schedule_due(jobs, 2, test_utc(2026, 12, 9, 4, 0), now, &run,
 	    missed, 8, 8), 0);
 	assert_int_equal(run.job, 2);
 	/* exactly at the run: due */
-	assert_int_equal(schedule_due(jobs, 2, utc(2026, 12, 9, 3, 29),
-	    utc(2026, 12, 9, 3, 30), &run, missed, 8, 8), 0);
+	assert_int_equal(schedule_due(jobs, 2, test_utc(2026, 12, 9, 3, 29),
+	    test_utc(2026, 12, 9, 3, 30), &run, missed, 8, 8), 0);
 	assert_int_equal(run.job, 0);
 	/* down since Dec 6 10:00: three teardowns and two launches missed */
-	assert_int_equal(schedule_due(jobs, 2, utc(2026, 12, 6, 4, 30), now, &run,
+	assert_int_equal(schedule_due(jobs, 2, test_utc(2026, 12, 6, 4, 30), now, &run,
 	    missed, 8, 8), 5);
 	assert_int_equal(run.job, 0);
-	assert_int_equal(run.at, utc(2026, 12, 9, 3, 30));
+	assert_int_equal(run.at, test_utc(2026, 12, 9, 3, 30));
 	assert_int_equal(missed[0].job, 1);
-	assert_int_equal(missed[0].at, utc(2026, 12, 8, 18, 25));
+	assert_int_equal(missed[0].at, test_utc(2026, 12, 8, 18, 25));
 	assert_int_equal(missed[1].job, 0);
-	assert_int_equal(missed[1].at, utc(2026, 12, 8, 3, 30));
+	assert_int_equal(missed[1].at, test_utc(2026, 12, 8, 3, 30));
 	assert_int_equal(missed[4].job, 1);
-	assert_int_equal(missed[4].at, utc(2026, 12, 6, 18, 25));
+	assert_int_equal(missed[4].at, test_utc(2026, 12, 6, 18, 25));
 	/* bounded: one per job, two in all */
-	assert_int_equal(schedule_due(jobs, 2, utc(2026, 12, 6, 4, 30), now, &run,
+	assert_int_equal(schedule_due(jobs, 2, test_utc(2026, 12, 6, 4, 30), now, &run,
 	    missed, 8, 1), 2);
-	assert_int_equal(missed[0].at, utc(2026, 12, 8, 18, 25));
-	assert_int_equal(missed[1].at, utc(2026, 12, 8, 3, 30));
-	assert_int_equal(schedule_due(jobs, 2, utc(2026, 12, 6, 4, 30), now, &run,
+	assert_int_equal(missed[0].at, test_utc(2026, 12, 8, 18, 25));
+	assert_int_equal(missed[1].at, test_utc(2026, 12, 8, 3, 30));
+	assert_int_equal(schedule_due(jobs, 2, test_utc(2026, 12, 6, 4, 30), now, &run,
 	    missed, 3, 8), 3);
-	assert_int_equal(missed[2].at, utc(2026, 12, 7, 18, 25));
-	assert_int_equal(run.at, utc(2026, 12, 9, 3, 30));
+	assert_int_equal(missed[2].at, test_utc(2026, 12, 7, 18, 25));
+	assert_int_equal(run.at, test_utc(2026, 12, 9, 3, 30));
 }
 
 /* New York's spring-forward day: a 02:30 job runs at 03:00 EDT, once. */
@@ -206,13 +193,13 @@ test_due_in_a_gap(void **state)
 	(void)state;
 	assert_int_equal(crontz_zone("America/New_York"), 0);
 	j = job("gap", "30 2 * * *", NULL, 0);
-	assert_int_equal(schedule_upcoming(&j, 1, utc(2026, 3, 7, 12, 0), &next), 0);
-	assert_int_equal(next.at, utc(2026, 3, 8, 7, 0));	/* 03:00 EDT */
-	assert_int_equal(schedule_due(&j, 1, utc(2026, 3, 8, 6, 59),
-	    utc(2026, 3, 8, 7, 30), &run, missed, 4, 4), 0);
-	assert_int_equal(run.at, utc(2026, 3, 8, 7, 0));
+	assert_int_equal(schedule_upcoming(&j, 1, test_utc(2026, 3, 7, 12, 0), &next), 0);
+	assert_int_equal(next.at, test_utc(2026, 3, 8, 7, 0));	/* 03:00 EDT */
+	assert_int_equal(schedule_due(&j, 1, test_utc(2026, 3, 8, 6, 59),
+	    test_utc(2026, 3, 8, 7, 30), &run, missed, 4, 4), 0);
+	assert_int_equal(run.at, test_utc(2026, 3, 8, 7, 0));
 	assert_int_equal(schedule_upcoming(&j, 1, run.at, &next), 0);
-	assert_int_equal(next.at, utc(2026, 3, 9, 6, 30));	/* 02:30 EDT */
+	assert_int_equal(next.at, test_utc(2026, 3, 9, 6, 30));	/* 02:30 EDT */
 }
 
 static void

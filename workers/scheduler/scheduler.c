@@ -204,6 +204,17 @@ sched_step_later(uint64_t ms)
 	ev_timer_start(s.w->loop, &s.step_timer, ms, sched_on_step_timer, NULL);
 }
 
+/* A step sent its Redis call (rv 0): busy until it is answered; or it
+ * could not (rv -1): the step is tried again after SCHED_RETRY_MS. */
+static void
+sched_sent(int rv)
+{
+	if (rv == 0)
+		s.run.busy = 1;
+	else
+		sched_step_later(SCHED_RETRY_MS);
+}
+
 /* A reply during a run: 1 if the run may go on with it. */
 static int
 sched_run_reply(redisReply *r, const char *what)
@@ -275,10 +286,7 @@ sched_finish(void)
 	args[1] = at;
 	args[2] = s.run.failed ? "failed" : "finished";
 	args[3] = s.run.detail;
-	if (sched_call("finish", args, 4, sched_on_finished, NULL) == 0)
-		s.run.busy = 1;
-	else
-		sched_step_later(SCHED_RETRY_MS);
+	sched_sent(sched_call("finish", args, 4, sched_on_finished, NULL));
 }
 
 static void
@@ -320,10 +328,7 @@ sched_desire(void)
 	args[5] = c;
 	args[6] = "changedAt";
 	args[7] = at;
-	if (sched_call("desire", args, 8, sched_on_desired, NULL) == 0)
-		s.run.busy = 1;
-	else
-		sched_step_later(SCHED_RETRY_MS);
+	sched_sent(sched_call("desire", args, 8, sched_on_desired, NULL));
 }
 
 static void
@@ -414,13 +419,10 @@ static void
 sched_read_fleet(void)
 {
 	s.run.launches = -1;
-	if (rconn_command(s.w->redis, sched_on_launches, NULL, "HLEN %s",
+	sched_sent(rconn_command(s.w->redis, sched_on_launches, NULL, "HLEN %s",
 	    keys_launches()) == 0 &&
 	    rconn_command(s.w->redis, sched_on_fleet, NULL, "HGETALL %s",
-	    keys_instance_details()) == 0)
-		s.run.busy = 1;
-	else
-		sched_step_later(SCHED_RETRY_MS);
+	    keys_instance_details()) == 0 ? 0 : -1);
 }
 
 static void
@@ -450,13 +452,10 @@ sched_reset(void)
 
 	snprintf(archive, sizeof(archive), "%s%04d-%02d-%02d:",
 	    keys_archive_prefix(), date / 10000, date / 100 % 100, date % 100);
-	if (lease_held(s.lease) && scripts_call_daily_reset(&c,
+	sched_sent(lease_held(s.lease) && scripts_call_daily_reset(&c,
 	    lease_key(s.lease), lease_token(s.lease), archive,
 	    (long long)s.conf->scheduler.archive_ttl_ms) == 0 &&
-	    rscript_run(s.w->redis, &c, sched_on_reset, NULL) == 0)
-		s.run.busy = 1;
-	else
-		sched_step_later(SCHED_RETRY_MS);
+	    rscript_run(s.w->redis, &c, sched_on_reset, NULL) == 0 ? 0 : -1);
 }
 
 /* Carry the run on from its step (each step is idempotent, so a retry or
