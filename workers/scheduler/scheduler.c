@@ -528,8 +528,9 @@ sched_field(const redisReply *r, const char *name)
 	return NULL;
 }
 
-/* Decide from schedule:state (r, an HGETALL answer): the due run, else the
- * run under way to resume, else an operator's request. */
+/* Decide from schedule:state (r, an HGETALL answer): the due run, else an
+ * operator's request (run now: it overtakes a run under way), else the run
+ * under way, to resume if its holder is gone. */
 static void
 sched_decide(const redisReply *r, struct sched_claim *cl)
 {
@@ -539,23 +540,14 @@ sched_decide(const redisReply *r, struct sched_claim *cl)
 	char name[128];
 	long long at;
 
-	cl->job = s.njobs;
 	snprintf(cl->checked, sizeof(cl->checked), "%lld", (long long)now);
 	cl->nmissed = schedule_due(s.jobs, s.njobs,
 	    checked != NULL ? (time_t)(strtoll(checked, NULL, 10) / 1000) : 0,
 	    (time_t)(now / 1000), &run, cl->missed, SCHED_MISSED_MAX,
 	    (size_t)s.conf->scheduler.history);
-	if (run.job < s.njobs) {
-		cl->job = run.job;
+	if ((cl->job = run.job) < s.njobs) {
 		cl->at = (int64_t)run.at * 1000;
 		cl->how = cl->at == s.woke_for ? "due" : "catch-up";
-		return;
-	}
-	if ((cur = sched_field(r, "current")) != NULL &&
-	    sscanf(cur, "%127[^@]@%lld", name, &at) == 2 &&
-	    (cl->job = sched_job_find(name)) < s.njobs) {
-		cl->at = at;
-		cl->how = "resumed";
 		return;
 	}
 	for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -568,6 +560,13 @@ sched_decide(const redisReply *r, struct sched_claim *cl)
 			cl->how = "manual";
 			return;
 		}
+	}
+	if ((cur = sched_field(r, "current")) != NULL &&
+	    sscanf(cur, "%127[^@]@%lld", name, &at) == 2 &&
+	    (cl->job = sched_job_find(name)) < s.njobs) {
+		cl->at = at;
+		cl->how = "resumed";
+		return;
 	}
 	cl->job = s.njobs;
 }
@@ -649,7 +648,7 @@ sched_on_planned(struct rconn *rc, redisReply *r, void *arg)
 static void
 sched_on_state(struct rconn *rc, redisReply *r, void *arg)
 {
-	static struct sched_claim cl;
+	struct sched_claim cl;
 	const char *args[8 + 3 * SCHED_MISSED_MAX];
 	char at[24], mat[SCHED_MISSED_MAX][24];
 	size_t n = 0;
