@@ -274,7 +274,9 @@ def test_default_jobs_in_kolkata(redis_server, tmpdir_path):
     saving), run at 18:22 and 18:25 UTC; olbctl shows both times, with a
     holiday skipped."""
     clock = Clock(ist(2026, 12, 7, 10, 0), 1)
-    o = Olbd(tmpdir_path, redis_server.port, env=clock.env())   # olbctl's settings only
+    # olbctl's settings only; the default jobs, as etc/olbd.conf writes them
+    o = Olbd(tmpdir_path, redis_server.port, env=clock.env(),
+             extra=[jobs("52 23 * * *", "55 23 * * *")])
     out = json.loads(sched_ctl(o, "schedule", "--json").stdout)
     assert out["timezone"] == "Asia/Kolkata" and out["lease"] is None
     by = {j["job"]: j for j in out["jobs"]}
