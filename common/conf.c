@@ -909,7 +909,7 @@ conf_job_skip_file(struct conf_ctx *ctx, const config_setting_t *m,
     unsigned int i, struct conf_job *job)
 {
 	char line[256], *p, *end;
-	int date, lineno = 0, rc = 0;
+	int date, fd, lineno = 0, rc = 0;
 	struct stat st;
 	FILE *f;
 
@@ -920,16 +920,17 @@ conf_job_skip_file(struct conf_ctx *ctx, const config_setting_t *m,
 	}
 	if ((job->skip_file = conf_strdup(ctx, config_setting_get_string(m))) == NULL)
 		return -1;
-	if ((f = fopen(job->skip_file, "r")) == NULL) {
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the load */
+	if ((fd = open(job->skip_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		conf_err(ctx, m, "scheduler.jobs[%u].skip_file: %s: %s", i,
 		    job->skip_file, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONF_SKIP_FILE_MAX) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_SKIP_FILE_MAX || (f = fdopen(fd, "r")) == NULL) {
 		conf_err(ctx, m, "scheduler.jobs[%u].skip_file: %s: not a file of "
 		    "at most %d bytes", i, job->skip_file, CONF_SKIP_FILE_MAX);
-		fclose(f);
+		close(fd);
 		return -1;
 	}
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
