@@ -218,7 +218,7 @@ class Olbd:
     """One olbd supervisor in the foreground (-d) with its own port and pidfile."""
 
     def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF,
-                 cluster=None):
+                 cluster=None, daily_jobs=False):
         self.tmp = tmp
         # Instances of the process provider carry their cluster in their
         # environment; one per test, so no test ever adopts another's.
@@ -238,10 +238,11 @@ class Olbd:
             "daemon.drain_timeout_ms=3000",
             "log.level=debug",
             "provider.cluster=%s" % self.cluster,
+        ] + ([] if daily_jobs else [
             # No daily jobs unless a test asks (test_scheduler.py): a catch-up
             # teardown at start would race every test's own fleet up.
             "scheduler.jobs=()",
-        ] + list(extra)
+        ]) + list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
 

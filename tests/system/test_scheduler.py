@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 
@@ -191,6 +192,7 @@ def test_thirty_days(olbd_factory, redis_server, events):
                 assert place(h.port, "steady")[0] == 200, day
         master1 = [k for k, v in records(r).items()
                    if v["serverName"] == "Master_Listener-1" and v["state"] == "running"]
+        ports = [(v["ip"], v["port"]) for v in records(r).values() if v["state"] == "running"]
         assert r.hget(P + "master_mapping", "steady") in master1
         assert r.hlen(P + "master_mapping") == 4 and r.hlen(P + "client_mapping") == 2
         if what == "scheduler-midday":
@@ -201,6 +203,9 @@ def test_thirty_days(olbd_factory, redis_server, events):
             killed.append((day, what, kill_holder(r, what.split("-")[0])))
         finished(events, "terminate_all", down_at, clock.real_s(down_at) + 15)
         day_is_clean(r, a.cluster)
+        for addr in ports:     # no instance listens any more
+            with pytest.raises(OSError):
+                socket.create_connection(addr, timeout=1).close()
         assert r.hlen(P + "archive:%s:master_mapping" % time.strftime(
             "%Y-%m-%d", time.gmtime((d0 + 19800000) / 1000))) == 4
     # exactly one run of each job per day, and nothing failed or missed
@@ -353,7 +358,7 @@ def test_reload_changes_jobs_without_losing_a_run(olbd_factory, redis_server, ev
     write_conf(conf, job_text("launch_initial", "0 6 * * *", "fleet_up") +
                job_text("terminate_all", "0 18 * * *", "fleet_down"))
     clock = Clock(ist(2026, 12, 1, 4, 0), 86400 // 8)
-    o = sched_olbd(olbd_factory, clock, conf=conf)
+    o = sched_olbd(olbd_factory, clock, conf=conf, daily_jobs=True)
     d1 = ist(2026, 12, 1)
     finished(events, "launch_initial", d1 + 6 * 3600000, clock.real_s(d1 + 6 * 3600000) + 10)
     write_conf(conf, job_text("launch_initial", "0 6 * * *", "fleet_up",
@@ -400,3 +405,24 @@ def test_olbctl_schedule_run(olbd_factory, redis_server, events):
     assert last["status"] == "finished" and last["host"]
     assert sched_ctl(o, "schedule", "run", "nosuchjob", check=False).returncode == 1
     assert sched_ctl(o, "schedule", "bogus", check=False).returncode == 2
+
+
+def test_teardown_that_cannot_finish_fails_and_resets_nothing(olbd_factory, redis_server,
+                                                              events):
+    """A teardown whose instances are still there at scheduler.run_timeout_ms
+    (an account keeps the master draining: scaling.drain_timeout_ms is long)
+    fails with the survivors named, and resets nothing: the placements and
+    counts of live instances stay consistent (olbctl check at teardown)."""
+    r = redis_server.client()
+    o = sched_olbd(olbd_factory, Clock(ist(2026, 12, 7, 23, 50), 10), extra=[
+        jobs("0 9 * * *", "51 23 * * *"), "scheduler.run_timeout_ms=3000",
+        "scaling.drain_timeout_ms=60000"])
+    finished(events, "launch_initial", ist(2026, 12, 7, 9, 0), 20)
+    assert place(o.port, "acct-1")[0] == 200
+    e = events.wait("schedule.failed", 30, lambda e: e["job"] == "terminate_all")[0]
+    assert e["survivors"] == ["Master_Listener-1"], e
+    assert "1 instance(s)" in e["error"]
+    (rec,) = runs(r, "terminate_all").values()
+    assert rec["status"] == "failed" and rec["detail"] == e["error"]
+    assert r.hget(P + "master_mapping", "acct-1") is not None
+    assert r.hlen(P + "name_seq") == 2
