@@ -64,6 +64,7 @@ enum sched_step { STEP_DESIRE, STEP_WAIT, STEP_RESET, STEP_FINISH };
 /* The run this holder carries out. */
 struct sched_run {
 	int			 active;
+	uintptr_t		 gen;		/* tells its replies from an older run's */
 	size_t			 job;		/* index in s.jobs */
 	int64_t			 at;		/* scheduled, ms (scheduler clock) */
 	char			 how[16];	/* due, catch-up, manual */
@@ -96,6 +97,7 @@ static struct {
 	int64_t			 pending_at;
 	const char		*pending_how;
 	struct sched_run	 run;
+	uintptr_t		 runs;		/* runs started: the next gen */
 	int			 stopped;
 } s;
 
@@ -215,13 +217,17 @@ sched_sent(int rv)
 		sched_step_later(SCHED_RETRY_MS);
 }
 
-/* A reply during a run: 1 if the run may go on with it. */
+/* The argument of a run's Redis calls: its generation. */
+#define SCHED_GEN	((void *)s.run.gen)
+
+/* A reply during a run (arg: the generation of the run that sent it): 1 if
+ * the run may go on with it; a reply to an ended run is ignored. */
 static int
-sched_run_reply(redisReply *r, const char *what)
+sched_run_reply(redisReply *r, void *arg, const char *what)
 {
-	s.run.busy = 0;
-	if (s.stopped || !s.run.active)
+	if (s.stopped || !s.run.active || (uintptr_t)arg != s.run.gen)
 		return 0;
+	s.run.busy = 0;
 	if (!sched_reply_ok(r, what)) {
 		if (s.run.active && lease_held(s.lease))
 			sched_step_later(SCHED_RETRY_MS);
@@ -251,8 +257,7 @@ sched_on_finished(struct rconn *rc, redisReply *r, void *arg)
 	json_object *f;
 
 	(void)rc;
-	(void)arg;
-	if (!sched_run_reply(r, "schedule finish"))
+	if (!sched_run_reply(r, arg, "schedule finish"))
 		return;
 	f = sched_event_fields(s.run.job, s.run.at, s.run.how);
 	json_object_object_add(f, "durationMs", json_object_new_int64(
@@ -286,7 +291,7 @@ sched_finish(void)
 	args[1] = at;
 	args[2] = s.run.failed ? "failed" : "finished";
 	args[3] = s.run.detail;
-	sched_sent(sched_call("finish", args, 4, sched_on_finished, NULL));
+	sched_sent(sched_call("finish", args, 4, sched_on_finished, SCHED_GEN));
 }
 
 static void
@@ -295,8 +300,7 @@ sched_on_desired(struct rconn *rc, redisReply *r, void *arg)
 	json_object *f;
 
 	(void)rc;
-	(void)arg;
-	if (!sched_run_reply(r, "schedule desire"))
+	if (!sched_run_reply(r, arg, "schedule desire"))
 		return;
 	f = json_object_new_object();
 	json_object_object_add(f, "state", json_object_new_string(
@@ -328,14 +332,15 @@ sched_desire(void)
 	args[5] = c;
 	args[6] = "changedAt";
 	args[7] = at;
-	sched_sent(sched_call("desire", args, 8, sched_on_desired, NULL));
+	sched_sent(sched_call("desire", args, 8, sched_on_desired, SCHED_GEN));
 }
 
 static void
 sched_on_launches(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
-	(void)arg;
+	if ((uintptr_t)arg != s.run.gen)
+		return;
 	s.run.launches = r != NULL && r->type == REDIS_REPLY_INTEGER ?
 	    r->integer : -1;
 }
@@ -373,8 +378,7 @@ sched_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 	long long want[2] = { n > 0 ? 1 : 0, n > 1 ? n - 1 : 0 };
 
 	(void)rc;
-	(void)arg;
-	if (!sched_run_reply(r, "schedule: reading the fleet"))
+	if (!sched_run_reply(r, arg, "schedule: reading the fleet"))
 		return;
 	if (r->type != REDIS_REPLY_ARRAY || s.run.launches < 0) {
 		sched_step_later(SCHED_RETRY_MS);
@@ -419,9 +423,9 @@ static void
 sched_read_fleet(void)
 {
 	s.run.launches = -1;
-	sched_sent(rconn_command(s.w->redis, sched_on_launches, NULL, "HLEN %s",
-	    keys_launches()) == 0 &&
-	    rconn_command(s.w->redis, sched_on_fleet, NULL, "HGETALL %s",
+	sched_sent(rconn_command(s.w->redis, sched_on_launches, SCHED_GEN,
+	    "HLEN %s", keys_launches()) == 0 &&
+	    rconn_command(s.w->redis, sched_on_fleet, SCHED_GEN, "HGETALL %s",
 	    keys_instance_details()) == 0 ? 0 : -1);
 }
 
@@ -429,8 +433,7 @@ static void
 sched_on_reset(struct rconn *rc, redisReply *r, void *arg)
 {
 	(void)rc;
-	(void)arg;
-	if (!sched_run_reply(r, "daily_reset"))
+	if (!sched_run_reply(r, arg, "daily_reset"))
 		return;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -455,7 +458,7 @@ sched_reset(void)
 	sched_sent(lease_held(s.lease) && scripts_call_daily_reset(&c,
 	    lease_key(s.lease), lease_token(s.lease), archive,
 	    (long long)s.conf->scheduler.archive_ttl_ms) == 0 &&
-	    rscript_run(s.w->redis, &c, sched_on_reset, NULL) == 0 ? 0 : -1);
+	    rscript_run(s.w->redis, &c, sched_on_reset, SCHED_GEN) == 0 ? 0 : -1);
 }
 
 /* Carry the run on from its step (each step is idempotent, so a retry or
@@ -489,6 +492,7 @@ sched_run_start(size_t job, int64_t at, const char *how, int resumed)
 
 	sched_run_clear();
 	s.run.active = 1;
+	s.run.gen = ++s.runs;
 	s.run.job = job;
 	s.run.at = at;
 	snprintf(s.run.how, sizeof(s.run.how), "%s", how);
