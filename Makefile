@@ -43,7 +43,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROGRAMS   := $(BUILD)/olbd $(BUILD)/olbctl \
 	      $(if $(wildcard $(LISTENER_SRC)),$(BUILD)/olb-listener)
 
-.PHONY: all run test unit system asan fuzz install clean deps
+.PHONY: all run test unit system asan fuzz install uninstall man-lint clean deps
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -120,15 +120,46 @@ unit-bins: $(UNIT_BIN)
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/Makefile
 
+# Installed paths: programs under $(PREFIX), the configuration in /etc/olbd
+# (kept if it is there: an operator's file is never overwritten), the unit
+# and init script with $(PREFIX)'s olbd, the manual pages.
+SBINDIR	:= $(PREFIX)/sbin
+BINDIR	:= $(PREFIX)/bin
+MANDIR	:= $(PREFIX)/share/man
+UNITDIR	:= /lib/systemd/system
+MANPAGES := docs/man/olbd.8 docs/man/olbctl.8 docs/man/olbd.conf.5
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/olbd
-	install -m 755 $(BUILD)/olbd $(DESTDIR)$(PREFIX)/sbin/olbd
-	install -m 755 $(BUILD)/olbctl $(DESTDIR)$(PREFIX)/bin/olbctl
-	install -m 755 $(BUILD)/olb-listener $(DESTDIR)$(PREFIX)/bin/olb-listener
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)/etc/olbd \
+	    $(DESTDIR)/etc/init.d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BUILD)/olbd $(DESTDIR)$(SBINDIR)/olbd
+	install -m 755 $(BUILD)/olbctl $(DESTDIR)$(BINDIR)/olbctl
+	install -m 755 $(BUILD)/olb-listener $(DESTDIR)$(BINDIR)/olb-listener
 	install -m 644 etc/olbd.conf $(DESTDIR)/etc/olbd/olbd.conf.example
-	install -d $(DESTDIR)/etc/init.d $(DESTDIR)/lib/systemd/system
-	install -m 755 etc/init.d/olbd $(DESTDIR)/etc/init.d/olbd
-	install -m 644 etc/olbd.service $(DESTDIR)/lib/systemd/system/olbd.service
+	[ -e $(DESTDIR)/etc/olbd/olbd.conf ] || \
+	    install -m 640 etc/olbd.conf $(DESTDIR)/etc/olbd/olbd.conf
+	sed 's|/usr/local/sbin/olbd|$(SBINDIR)/olbd|' etc/init.d/olbd > $(DESTDIR)/etc/init.d/olbd
+	chmod 755 $(DESTDIR)/etc/init.d/olbd
+	sed 's|@SBINDIR@|$(SBINDIR)|g' etc/olbd.service.in > $(DESTDIR)$(UNITDIR)/olbd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/olbd.service
+	install -m 644 docs/man/olbd.8 docs/man/olbctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 docs/man/olbd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+
+# Everything install wrote but the configuration, which is the operator's.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/olbd $(DESTDIR)$(BINDIR)/olbctl \
+	    $(DESTDIR)$(BINDIR)/olb-listener $(DESTDIR)/etc/olbd/olbd.conf.example \
+	    $(DESTDIR)/etc/init.d/olbd $(DESTDIR)$(UNITDIR)/olbd.service \
+	    $(DESTDIR)$(MANDIR)/man8/olbd.8 $(DESTDIR)$(MANDIR)/man8/olbctl.8 \
+	    $(DESTDIR)$(MANDIR)/man5/olbd.conf.5
+
+# The manual pages, as man(1) renders them, without a warning.
+man-lint:
+	@for m in $(MANPAGES); do \
+	    out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings=all -l $$m 2>&1 >/dev/null); \
+	    if [ -n "$$out" ]; then echo "$$m:"; echo "$$out"; exit 1; fi; \
+	done; echo "manual pages: no warnings"
 
 clean:
 	rm -rf build
