@@ -41,6 +41,7 @@
 #define CTL_HEALTH_RECORDS 10	/* probe records olbctl health ID prints */
 
 static int	fleet_print(struct ctl *ctl, redisContext *rc);
+static redisContext *ctl_redis_connect(const struct conf *conf, int quiet);
 
 static void __attribute__((noreturn))
 usage(void)
@@ -121,6 +122,13 @@ ctl_load(struct ctl *ctl)
 redisContext *
 ctl_redis(const struct conf *conf)
 {
+	return ctl_redis_connect(conf, 0);
+}
+
+/* ctl_redis, silent on failure if quiet (a follower reconnecting). */
+static redisContext *
+ctl_redis_connect(const struct conf *conf, int quiet)
+{
 	struct timeval tv = { 2, 0 };
 	redisContext *rc;
 	redisReply *r;
@@ -130,15 +138,18 @@ ctl_redis(const struct conf *conf)
 	else
 		rc = redisConnectWithTimeout(conf->redis.host, (int)conf->redis.port, tv);
 	if (rc == NULL || rc->err) {
-		fprintf(stderr, "olbctl: connect(redis %s:%lld): %s\n", conf->redis.host,
-		    (long long)conf->redis.port, rc ? rc->errstr : "out of memory");
+		if (!quiet)
+			fprintf(stderr, "olbctl: connect(redis %s:%lld): %s\n",
+			    conf->redis.host, (long long)conf->redis.port,
+			    rc ? rc->errstr : "out of memory");
 		goto fail;
 	}
 	redisSetTimeout(rc, tv);
 	if (conf->redis.password[0] != '\0') {
 		r = redisCommand(rc, "AUTH %s", conf->redis.password);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "olbctl: redis AUTH failed\n");
+			if (!quiet)
+				fprintf(stderr, "olbctl: redis AUTH failed\n");
 			freeReplyObject(r);
 			goto fail;
 		}
@@ -283,22 +294,36 @@ events_print_line(const char *msg)
 	json_object_put(o);
 }
 
-/* events: SUBSCRIBE and print until interrupted; reconnect if Redis goes. */
-static void __attribute__((noreturn))
+/* events: SUBSCRIBE and print until interrupted.  Redis unreachable at
+ * start: one line and exit 1; lost later: one line, then reconnect quietly
+ * every second (a follower outlives a Redis restart). */
+static int
 cmd_events(struct ctl *ctl, int raw)
 {
 	redisContext *rc;
 	redisReply *r;
+	int connected = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (;;) {
-		if ((rc = ctl_redis(ctl->conf)) == NULL) {
+		if ((rc = ctl_redis_connect(ctl->conf, connected)) == NULL) {
+			if (!connected)
+				return 1;
 			sleep(1);
 			continue;
 		}
-		redisSetTimeout(rc, (struct timeval){ 0, 0 });
+		/* the confirmation within ctl_redis' timeout, then wait forever */
 		r = redisCommand(rc, "SUBSCRIBE %s", ctl->conf->redis.events_channel);
+		if (r == NULL && !connected) {
+			fprintf(stderr, "olbctl: SUBSCRIBE(redis %s:%lld): %s\n",
+			    ctl->conf->redis.host, (long long)ctl->conf->redis.port,
+			    rc->errstr);
+			redisFree(rc);
+			return 1;
+		}
 		freeReplyObject(r);
+		connected = 1;
+		redisSetTimeout(rc, (struct timeval){ 0, 0 });
 		while (redisGetReply(rc, (void **)&r) == REDIS_OK) {
 			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 			    r->element[2]->type == REDIS_REPLY_STRING) {
@@ -550,9 +575,21 @@ instance_print_one(const struct registry_instance *inst, const char *extra)
 }
 
 static void
+instance_header(void)
+{
+	printf("%-20s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
+	    "ADDRESS", "STATE", "COUNT");
+}
+
+/* A row of instance list; the header comes with the first row (or after
+ * an empty read), so a failed read prints nothing on stdout. */
+static void
 instance_print(const struct registry_instance *inst, void *arg)
 {
-	(void)arg;
+	int *rows = arg;
+
+	if ((*rows)++ == 0)
+		instance_header();
 	instance_print_one(inst, "");
 }
 
@@ -561,20 +598,20 @@ static int
 cmd_instance_list(struct ctl *ctl, int argc)
 {
 	redisContext *rc;
-	int n;
+	int n, rows = 0;
 
 	if (argc != 2)
 		usage();
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	printf("%-20s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
-	    "ADDRESS", "STATE", "COUNT");
-	n = registry_list(rc, instance_print, NULL);
+	n = registry_list(rc, instance_print, &rows);
 	redisFree(rc);
 	if (n == -1) {
 		fprintf(stderr, "olbctl: instance list: %s\n", registry_error());
 		return 1;
 	}
+	if (rows == 0)
+		instance_header();
 	return 0;
 }
 
@@ -615,6 +652,13 @@ struct ctl_health {
 };
 
 static void
+health_header(void)
+{
+	printf("%-20s %-7s %-12s %15s %9s %9s %s\n", "ID", "ROLE", "STATE",
+	    "IN A ROW", "SUCCESSES", "FAILURES", "LAST CHECK");
+}
+
+static void
 health_print(const struct registry_instance *inst, void *arg)
 {
 	struct ctl_health *hc = arg;
@@ -623,7 +667,8 @@ health_print(const struct registry_instance *inst, void *arg)
 
 	if (hc->only != NULL && strcmp(inst->id, hc->only) != 0)
 		return;
-	hc->found++;
+	if (hc->found++ == 0)
+		health_header();	/* with the first row: see instance_print */
 	streak = redisCommand(hc->rc, "HGET %s %s", keys_health_streak(), inst->id);
 	stats = redisCommand(hc->rc, "HMGET %s%s totalSuccesses totalFailures "
 	    "lastCheckedAt", keys_health_stats_prefix(), inst->id);
@@ -651,9 +696,9 @@ cmd_health(struct ctl *ctl, int argc, char **argv)
 		usage();
 	if ((hc.rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	printf("%-20s %-7s %-12s %15s %9s %9s %s\n", "ID", "ROLE", "STATE",
-	    "IN A ROW", "SUCCESSES", "FAILURES", "LAST CHECK");
 	n = registry_list(hc.rc, health_print, &hc);
+	if (n != -1 && hc.found == 0 && hc.only == NULL)
+		health_header();	/* no instance at all */
 	if (n != -1 && hc.only != NULL && hc.found > 0) {
 		r = redisCommand(hc.rc, "LRANGE %s%s 0 %d",
 		    keys_health_history_prefix(), hc.only, CTL_HEALTH_RECORDS - 1);
@@ -707,8 +752,7 @@ cmd_placement(struct ctl *ctl, int argc, char **argv)
 		printf("%s is not placed\n", argv[1]);
 		return 0;
 	}
-	printf("%-20s %-7s %-20s %-21s %-12s %s\n", "ID", "ROLE", "NAME",
-	    "ADDRESS", "STATE", "COUNT");
+	instance_header();
 	if (acct.as_master)
 		instance_print_one(&acct.master, "");
 	if (acct.as_client) {
@@ -1107,7 +1151,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "status") == 0)
 		status = cmd_status(&ctl);
 	else if (strcmp(argv[0], "events") == 0)
-		cmd_events(&ctl, argc > 1 && strcmp(argv[1], "--json") == 0);
+		status = cmd_events(&ctl, argc > 1 && strcmp(argv[1], "--json") == 0);
 	else if (strcmp(argv[0], "reload") == 0)
 		status = cmd_reload(&ctl);
 	else if (strcmp(argv[0], "instance") == 0)

@@ -143,6 +143,12 @@ ctl_schedule_show(struct ctl *ctl, int json)
 		return 1;
 	}
 	lease = redisCommand(rc, "GET %slease:scheduler", keys_prefix());
+	if (lease == NULL) {
+		fprintf(stderr, "olbctl: schedule: redis: %s\n", rc->errstr);
+		json_object_put(arr);
+		redisFree(rc);
+		return 1;
+	}
 	ctl_time(now, 0, now_l, sizeof(now_l));
 	ctl_time(now, 1, now_u, sizeof(now_u));
 	if (!json) {
