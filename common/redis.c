@@ -877,3 +877,16 @@ fail:
 	free(sub);
 	return -1;
 }
+
+const char *
+redis_hash_field(const redisReply *r, const char *field)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, field) == 0)
+			return r->element[i + 1]->str;
+	return NULL;
+}

@@ -94,4 +94,8 @@ int		 rconn_commandargv(struct rconn *rc, rconn_reply_cb *cb, void *arg,
 int		 rconn_subscribe(struct rconn *rc, const char *channel,
 		    rconn_message_cb *cb, void *arg);
 
+/* The value of field in r, an HGETALL answer (async or blocking), or NULL
+ * (r NULL, not an array, or no such field). */
+const char	*redis_hash_field(const redisReply *r, const char *field);
+
 #endif

@@ -31,6 +31,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/redis.h"
 #include "common/registry.h"
 #include "common/rscript.h"
 #include "common/scripts.h"
@@ -850,12 +851,9 @@ fleet_count(const struct registry_instance *inst, void *arg)
 static const char *
 ctl_field(const redisReply *r, const char *field, const char *def)
 {
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-		return def;
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (strcmp(r->element[i]->str, field) == 0)
-			return r->element[i + 1]->str;
-	return def;
+	const char *v = redis_hash_field(r, field);
+
+	return v != NULL ? v : def;
 }
 
 /* The fleet table (desired and actual, the scaler lease) on rc.  0 or 1. */

@@ -520,25 +520,13 @@ struct sched_claim {
 	size_t		 nmissed;
 };
 
-/* A field of an HGETALL answer, or NULL. */
-static const char *
-sched_field(const redisReply *r, const char *name)
-{
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[i]->str, name) == 0)
-			return r->element[i + 1]->str;
-	return NULL;
-}
-
 /* Decide from schedule:state (r, an HGETALL answer): the due run, else an
  * operator's request (run now: it overtakes a run under way), else the run
  * under way, to resume if its holder is gone. */
 static void
 sched_decide(const redisReply *r, struct sched_claim *cl)
 {
-	const char *checked = sched_field(r, "checked"), *cur;
+	const char *checked = redis_hash_field(r, "checked"), *cur;
 	int64_t now = schedule_now_ms();
 	struct schedule_due run;
 	char name[128];
@@ -565,7 +553,7 @@ sched_decide(const redisReply *r, struct sched_claim *cl)
 			return;
 		}
 	}
-	if ((cur = sched_field(r, "current")) != NULL &&
+	if ((cur = redis_hash_field(r, "current")) != NULL &&
 	    sscanf(cur, "%127[^@]@%lld", name, &at) == 2 &&
 	    (cl->job = sched_job_find(name)) < s.njobs) {
 		cl->at = at;
