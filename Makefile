@@ -26,7 +26,7 @@ LDLIBS	+= -lhiredis -ljson-c -lconfig -lcurl -lssl -lcrypto -lexpat -lm
 # olbd is the supervisor, the shared worker runtime and one folder per role;
 # olbctl and olb-listener are programs of their own (supervisor/olbctl/,
 # workers/demo/).  See docs/ARCHITECTURE.md, "Layout".
-ROLES	   := proxy scaler health scheduler
+ROLES	   := proxy scaler health scheduler admin
 COMMON_SRC := $(wildcard common/*.c)
 OLBD_SRC   := $(wildcard supervisor/*.c) $(wildcard workers/*.c) \
 	      $(foreach r,$(ROLES),$(wildcard workers/$(r)/*.c))

@@ -207,6 +207,9 @@ static const struct conf_entry conf_schema[] = {
 	SET_INT("proxy.redis_wait_ms", proxy.redis_wait_ms, 2000, 0, 60000),
 
 	SET_ADDR("admin.listen", admin.listen, "127.0.0.1:0", 0),
+	SET_STR("admin.auth_token", admin.auth_token, "",
+	    F_SECRET | F_FOR(CONF_ROLE_ADMIN), NULL),
+	SET_INT("admin.refresh_s", admin.refresh_s, 5, 1, 3600),
 
 	SET_INT("scaling.initial_instances", scaling.initial_instances, 2, 0, 10000),
 	SET_INT("scaling.master_threshold", scaling.master_threshold, 45, 1, 1000000),

@@ -114,6 +114,8 @@ struct conf {
 
 	struct {
 		struct conf_addr	 listen;	/* port 0 = off */
+		char			*auth_token;	/* "" = none */
+		int64_t			 refresh_s;	/* of the status page */
 	} admin;
 
 	struct {
@@ -224,7 +226,8 @@ void		 conf_free(struct conf *conf);
 #define CONF_ROLE_HEALTH	0x04
 #define CONF_ROLE_SCHEDULER	0x08
 #define CONF_ROLE_REDIS		0x10
-#define CONF_ROLE_ALL		0x1f
+#define CONF_ROLE_ADMIN		0x20
+#define CONF_ROLE_ALL		0x3f
 /* In a process forked to be one of roles: wipe from c every secret those
  * roles do not use, with the environment variables that hold it (the
  * env:NAME it was read from), and unless roles has the scaler, the AWS

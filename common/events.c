@@ -16,6 +16,7 @@
 
 #include "common/conf.h"
 #include "common/events.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/redis.h"
 #include "common/rscript.h"
@@ -30,7 +31,7 @@ static struct {
 	char		*host;
 	char		*role;
 	char		*queue[EVENTS_QUEUE_MAX];	/* owned JSON strings */
-	unsigned char	 notify[EVENTS_QUEUE_MAX];	/* ... of notify level */
+	unsigned char	 notify[EVENTS_QUEUE_MAX];	/* ... their kind (events_send) */
 	long long	 outbox;	/* its bound; 0: no webhook */
 	size_t		 head;		/* oldest */
 	size_t		 count;
@@ -284,20 +285,41 @@ events_on_outbox(struct rconn *rc, redisReply *reply, void *arg)
 	events_outbox_reply(reply);
 }
 
-/* PUBLISH one message; hiredis copies it.  A notify-level one also joins
- * the webhook's outbox, in the same script.  0, or -1 if rc is down. */
-static int
-events_send(const char *msg, int notify)
+/* Keep a notify or error event on the status page's short list. */
+static void
+events_remember(const char *msg)
 {
+	const char *argv[3] = { "LPUSH", keys_events_recent(), msg };
+	size_t lens[3] = { 5, strlen(argv[1]), strlen(msg) };
+
+	if (argv[1][0] == '\0' ||
+	    rconn_commandargv(events.rc, NULL, NULL, 3, argv, lens) == -1)
+		return;
+	(void)rconn_command(events.rc, NULL, NULL, "LTRIM %s 0 %d", argv[1],
+	    EVENTS_RECENT - 1);
+}
+
+/* PUBLISH one message; hiredis copies it.  A notify-level one (kind 1)
+ * also joins the webhook's outbox, in the same script; notify and error
+ * ones (kind 2) the recent list.  0, or -1 if rc is down. */
+static int
+events_send(const char *msg, int kind)
+{
+	int notify = kind == 1;
 	const char *argv[3] = { "PUBLISH", events.channel, msg };
 	size_t lens[3] = { 7, strlen(events.channel), strlen(msg) };
 	struct scripts_call c;
 
 	if (notify && events.outbox > 0 && scripts_call_notify_push(&c,
-	    events.outbox, events.channel, msg) == 0)
-		return rscript_run(events.rc, &c, events_on_outbox, NULL);
-	return rconn_commandargv(events.rc, events_on_publish, NULL, 3, argv,
-	    lens);
+	    events.outbox, events.channel, msg) == 0) {
+		if (rscript_run(events.rc, &c, events_on_outbox, NULL) == -1)
+			return -1;
+	} else if (rconn_commandargv(events.rc, events_on_publish, NULL, 3, argv,
+	    lens) == -1)
+		return -1;
+	if (kind != 0)
+		events_remember(msg);
+	return 0;
 }
 
 static int
@@ -354,7 +376,7 @@ event_publish(enum event_level level, const char *type,
 	if ((msg = event_format(level, type, fields)) == NULL)
 		return;
 	/* Behind whatever waits, so events leave in order. */
-	events_enqueue(msg, level == EVENT_NOTIFY);
+	events_enqueue(msg, level == EVENT_NOTIFY ? 1 : level == EVENT_ERROR ? 2 : 0);
 	events_flush();
 }
 

@@ -28,6 +28,7 @@ struct rconn;
 struct redisReply;
 
 #define EVENTS_QUEUE_MAX	1024
+#define EVENTS_RECENT		50	/* notify and error events kept for /status */
 
 enum event_level {
 	EVENT_INFO,

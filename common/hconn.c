@@ -115,18 +115,26 @@ size_t
 hconn_respond(struct hconn *c, int status, const char *headers,
     const char *body, size_t len)
 {
+	return hconn_respond_type(c, status, "application/json", headers, body,
+	    len);
+}
+
+size_t
+hconn_respond_type(struct hconn *c, int status, const char *type,
+    const char *headers, const char *body, size_t len)
+{
 	int bodiless = status == 204 || status == 304;
 	size_t start = c->out_len;
 	const char *conn;
-	char line[128];
+	char line[192];
 	int n, rv;
 
 	hconn_closes_after(c);
 	conn = c->close_after ? "Connection: close\r\n" :
 	    c->minor == 0 ? "Connection: keep-alive\r\n" : "";
 	n = snprintf(line, sizeof(line),
-	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n", status,
-	    http_status_reason(status));
+	    "HTTP/1.1 %d %s\r\nContent-Type: %.100s\r\n", status,
+	    http_status_reason(status), type);
 	rv = hconn_out_append(c, line, (size_t)n);
 	rv |= hconn_out_append(c, headers, strlen(headers));
 	if (!bodiless) {

@@ -140,6 +140,9 @@ void		 hserver_close_all(struct hserver *s);
  * The bytes queued. */
 size_t		 hconn_respond(struct hconn *c, int status, const char *headers,
 		    const char *body, size_t len);
+/* The same with another Content-Type (at most 100 bytes). */
+size_t		 hconn_respond_type(struct hconn *c, int status, const char *type,
+		    const char *headers, const char *body, size_t len);
 /* Answer a request error with its JSON body and read no more requests. */
 void		 hconn_error(struct hconn *c, int status);
 /* 1 if the request's Content-Length is over max (the owner then answers

@@ -41,6 +41,7 @@ static struct {
 	char	 notify_outbox[KEYS_NAME_MAX];
 	char	 notify_state[KEYS_NAME_MAX];
 	char	 schedule_state[KEYS_NAME_MAX];
+	char	 events_recent[KEYS_NAME_MAX];
 	char	 schedule_runs_prefix[KEYS_NAME_MAX];
 	char	 archive_prefix[KEYS_NAME_MAX];
 	char	 name_seq[KEYS_NAME_MAX];
@@ -116,6 +117,8 @@ keys_init_placement(const char *prefix)
 	    "%snotify:state", prefix) == -1 ||
 	    keys_format(keys.schedule_state, sizeof(keys.schedule_state),
 	    "%sschedule:state", prefix) == -1 ||
+	    keys_format(keys.events_recent, sizeof(keys.events_recent),
+	    "%sevents:recent", prefix) == -1 ||
 	    keys_format(keys.schedule_runs_prefix,
 	    sizeof(keys.schedule_runs_prefix), "%sschedule:runs:", prefix) == -1 ||
 	    keys_format(keys.archive_prefix, sizeof(keys.archive_prefix),
@@ -373,6 +376,12 @@ const char *
 keys_schedule_state(void)
 {
 	return keys.schedule_state;
+}
+
+const char *
+keys_events_recent(void)
+{
+	return keys.events_recent;
 }
 
 const char *

@@ -81,6 +81,9 @@ const char	*keys_notify_state(void);
  * "<prefix>archive:" + "YYYY-MM-DD:master_mapping" / ":client_mapping"
  * (a day's placements, renamed there by the daily reset, with a TTL). */
 const char	*keys_schedule_state(void);
+/* "<prefix>events:recent": list of the latest notify and error events,
+ * newest first (EVENTS_RECENT of them), for the status page. */
+const char	*keys_events_recent(void);
 const char	*keys_schedule_runs_prefix(void);
 const char	*keys_archive_prefix(void);
 /* "<prefix>instance_accounts:" + instance id: set of the actids placed on

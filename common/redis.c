@@ -109,6 +109,7 @@ struct rconn {
 	uint64_t		 backoff_ms;
 	uint64_t		 rng;
 	uint64_t		 reconnects;
+	uint64_t		 errors;	/* see rconn_errors */
 	int			 ever_up;
 	uint64_t		 down_since;	/* ev_now when the outage began */
 	char			 last_error[RCONN_MSG_MAX];	/* last failure logged at warn */
@@ -339,6 +340,7 @@ rconn_down(struct rconn *rc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rc->state = RCONN_WAITING;
+	rc->errors++;
 	rc->close_pending = rc->ac != NULL;
 	ev_timer_stop(rc->loop, &rc->connect_timer);
 	ev_timer_stop(rc->loop, &rc->command_timer);
@@ -751,6 +753,12 @@ rconn_reconnects(const struct rconn *rc)
 	return rc->reconnects;
 }
 
+uint64_t
+rconn_errors(const struct rconn *rc)
+{
+	return rc->errors;
+}
+
 struct ev_loop *
 rconn_loop(const struct rconn *rc)
 {
@@ -772,6 +780,9 @@ rconn_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	struct rconn *rc = cmd->rc;
 
 	TAILQ_REMOVE(&rc->cmds, cmd, entry);
+	if (r != NULL && ((redisReply *)r)->type == REDIS_REPLY_ERROR &&
+	    strncmp(((redisReply *)r)->str, "NOSCRIPT", 8) != 0)
+		rc->errors++;	/* a lost command counts with its connection */
 	if (r == NULL)
 		rconn_lost(rc, ac);
 	if (cmd->cb != NULL)

@@ -74,6 +74,9 @@ int		 rconn_is_up(const struct rconn *rc);
 void		 rconn_reset(struct rconn *rc, const char *why);
 /* Times the connection came up after having been lost. */
 uint64_t	 rconn_reconnects(const struct rconn *rc);
+/* Error replies (but NOSCRIPT, which rscript answers) and failed or lost
+ * connections, since rconn_new. */
+uint64_t	 rconn_errors(const struct rconn *rc);
 /* "host:port" or socket path of the current (or last) server, for logs. */
 const char	*rconn_addr(const struct rconn *rc);
 /* The loop rc runs on. */

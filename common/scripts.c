@@ -75,6 +75,9 @@ static struct {
 	[SCRIPTS_SCHEDULE] = { "schedule", PRELUDE SCRIPTS_LUA_SCHEDULE, "" },
 	[SCRIPTS_DAILY_RESET] = { "daily_reset",
 	    PRELUDE SCRIPTS_LUA_DAILY_RESET, "" },
+	[SCRIPTS_METRICS_FLUSH] = { "metrics_flush",
+	    SCRIPTS_LUA_METRICS_FLUSH, "" },
+	[SCRIPTS_STATUS] = { "status", SCRIPTS_LUA_STATUS, "" },
 };
 
 #undef PRELUDE
@@ -643,6 +646,51 @@ scripts_call_daily_reset(struct scripts_call *c, const char *lease_key,
 	scripts_call_push(c, keys_client_list_prefix());
 	scripts_call_push(c, keys_instance_accounts_prefix());
 	return scripts_call_push(c, keys_routing_channel());
+}
+
+int
+scripts_call_status(struct scripts_call *c, const char *worker_pattern,
+    const char *lease_prefix, long long probes, const char *const *jobs,
+    size_t n)
+{
+	if (!scripts_nonempty(worker_pattern) || !scripts_nonempty(lease_prefix) ||
+	    probes < 0 || n > 64 || scripts_call_begin(c, SCRIPTS_STATUS, 6) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%lld", probes);
+	scripts_call_push(c, keys_instance_details());
+	scripts_call_push(c, keys_instance_user_counts());
+	scripts_call_push(c, keys_fleet());
+	scripts_call_push(c, keys_schedule_state());
+	scripts_call_push(c, keys_events_recent());
+	scripts_call_push(c, keys_health_panic());
+	scripts_call_push(c, worker_pattern);
+	scripts_call_push(c, lease_prefix);
+	scripts_call_push(c, keys_health_history_prefix());
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, keys_schedule_runs_prefix());
+	for (size_t i = 0; i < n; i++)
+		if (scripts_call_push(c, jobs[i]) == -1)
+			return -1;
+	return 0;
+}
+
+int
+scripts_call_metrics_flush(struct scripts_call *c, const char *hash,
+    const char *seq_key, const char *proc, unsigned long long seq,
+    long long ttl_ms, const char *batch)
+{
+	if (!scripts_nonempty(hash) || !scripts_nonempty(seq_key) ||
+	    !scripts_nonempty(proc) || ttl_ms < 1 || batch == NULL ||
+	    scripts_call_begin(c, SCRIPTS_METRICS_FLUSH, 2) == -1)
+		return -1;
+	snprintf(c->number, sizeof(c->number), "%llu", seq);
+	snprintf(c->number2, sizeof(c->number2), "%lld", ttl_ms);
+	scripts_call_push(c, hash);
+	scripts_call_push(c, seq_key);
+	scripts_call_push(c, proc);
+	scripts_call_push(c, c->number);
+	scripts_call_push(c, c->number2);
+	return scripts_call_push(c, batch);
 }
 
 void

@@ -37,6 +37,8 @@ enum scripts_id {
 	SCRIPTS_NOTIFY,		/* push|peek|ack the webhook's outbox */
 	SCRIPTS_SCHEDULE,	/* token, plan|finish|desire (the scheduler) */
 	SCRIPTS_DAILY_RESET,	/* token, archive, ttl -> {masters, clients} */
+	SCRIPTS_METRICS_FLUSH,	/* process, seq, ttl, batch -> 1 | 0 */
+	SCRIPTS_STATUS,		/* the status page's reads (read only) */
 	SCRIPTS_COUNT
 };
 
@@ -188,6 +190,21 @@ int		 scripts_call_schedule(struct scripts_call *c,
 int		 scripts_call_daily_reset(struct scripts_call *c,
 		    const char *lease_key, const char *token, const char *archive,
 		    long long ttl_ms);
+
+/* One process's counter increments (common/lua/metrics_flush.lua) into
+ * hash, at most once per (proc, seq): seq_key remembers the last; batch
+ * (borrowed) holds "<field> <delta>\n" lines.  Both keys live ttl_ms. */
+int		 scripts_call_metrics_flush(struct scripts_call *c,
+		    const char *hash, const char *seq_key, const char *proc,
+		    unsigned long long seq, long long ttl_ms, const char *batch);
+
+/* Everything the status page shows (common/lua/status.lua): the
+ * heartbeats matching worker_pattern (keys_worker_pattern), the leases
+ * under lease_prefix (keys_lease of ""), probes records per instance, and
+ * the last run of each of jobs[0..n) (at most 64); all borrowed. */
+int		 scripts_call_status(struct scripts_call *c,
+		    const char *worker_pattern, const char *lease_prefix,
+		    long long probes, const char *const *jobs, size_t n);
 
 /* Turn c into EVAL <source>: after a NOSCRIPT error (the server restarted or
  * was flushed); EVAL also caches the script for the next EVALSHA. */

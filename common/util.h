@@ -14,6 +14,8 @@
 uint64_t	 util_wall_ms(void);
 /* Monotonic time in ms (for durations). */
 uint64_t	 util_mono_ms(void);
+/* Monotonic time in microseconds (latency metrics). */
+uint64_t	 util_mono_us(void);
 
 /* Set O_NONBLOCK on fd.  0 or -1. */
 int		 util_set_nonblock(int fd);

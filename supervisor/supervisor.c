@@ -29,6 +29,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/redis.h"
 #include "common/util.h"
 #include "supervisor/supervisor.h"
@@ -39,16 +40,19 @@
 #define BACKOFF_RESET_MS	60000	/* a run this long forgives past deaths */
 #define BREAKER_MAX_DEATHS	64
 #define CRON_MS			1000
+#define METRICS_TTL_MS		(24LL * 3600 * 1000)	/* after the last flush */
 #define KILL_GRACE_MS		2000	/* after drain_timeout_ms, SIGKILL */
 
-#define ROLE_LISTENER	0x1	/* slot owns a proxy listening socket */
 #define ROLE_EXEC	0x2	/* execs another program: no liveness pipe */
 #define ROLE_KEEP	0x4	/* survives reloads (settings are NO_RELOAD) */
+#define ROLE_NUMBERED	0x8	/* slots are named "<role>-<n>" */
 
 struct role {
 	const char	*name;
 	int		(*main)(struct worker *w);
 	int		(*count)(const struct conf *conf);
+	/* Non-NULL: each slot owns a listening socket on this address. */
+	const struct conf_addr *(*listen)(const struct conf *conf);
 	int		 flags;
 	unsigned int	 secrets;	/* CONF_ROLE_*: the secrets it keeps */
 };
@@ -56,17 +60,24 @@ struct role {
 static int	role_count_redis(const struct conf *conf);
 static int	role_count_proxy(const struct conf *conf);
 static int	role_count_one(const struct conf *conf);
+static int	role_count_admin(const struct conf *conf);
+static const struct conf_addr *role_listen_proxy(const struct conf *conf);
+static const struct conf_addr *role_listen_admin(const struct conf *conf);
 
 /* Start order is table order; the embedded Redis comes first. */
 static const struct role roles[] = {
-	{ "redis",	embedded_redis_main,	role_count_redis, ROLE_EXEC | ROLE_KEEP,
-	    CONF_ROLE_REDIS },
-	{ "proxy",	proxy_main,		role_count_proxy, ROLE_LISTENER,
-	    CONF_ROLE_PROXY },
-	{ "scaler",	scaler_main,		role_count_one,	  0, CONF_ROLE_SCALER },
-	{ "health",	health_main,		role_count_one,	  0, CONF_ROLE_HEALTH },
-	{ "scheduler",	scheduler_main,		role_count_one,	  0,
+	{ "redis",	embedded_redis_main,	role_count_redis, NULL,
+	    ROLE_EXEC | ROLE_KEEP, CONF_ROLE_REDIS },
+	{ "proxy",	proxy_main,		role_count_proxy, role_listen_proxy,
+	    ROLE_NUMBERED, CONF_ROLE_PROXY },
+	{ "scaler",	scaler_main,		role_count_one,	  NULL, 0,
+	    CONF_ROLE_SCALER },
+	{ "health",	health_main,		role_count_one,	  NULL, 0,
+	    CONF_ROLE_HEALTH },
+	{ "scheduler",	scheduler_main,		role_count_one,	  NULL, 0,
 	    CONF_ROLE_SCHEDULER },
+	{ "admin",	admin_main,		role_count_admin, role_listen_admin,
+	    0, CONF_ROLE_ADMIN },
 };
 
 struct slot {
@@ -116,6 +127,7 @@ static struct {
 	char		 heartbeat_key[512];
 	uint64_t	 started_ms;
 	struct ev_timer	 cron;
+	struct metric	*restarts[ARRAY_SIZE(roles)];	/* olb_worker_restarts_total */
 } sv;
 
 static void	slot_spawn(struct slot *s);
@@ -140,10 +152,43 @@ role_count_one(const struct conf *conf)
 	return 1;
 }
 
+/* The admin listener (metrics, status page) is off with port 0. */
+static int
+role_count_admin(const struct conf *conf)
+{
+	return conf->admin.listen.port != 0 ? 1 : 0;
+}
+
+static const struct conf_addr *
+role_listen_proxy(const struct conf *conf)
+{
+	return &conf->proxy.listen;
+}
+
+static const struct conf_addr *
+role_listen_admin(const struct conf *conf)
+{
+	return &conf->admin.listen;
+}
+
+/* 1 if role listens on the same address in old and conf. */
+static int
+role_same_listen(const struct role *role, const struct conf *old,
+    const struct conf *conf)
+{
+	const struct conf_addr *a, *b;
+
+	if (old == NULL || role->listen == NULL)
+		return 0;
+	a = role->listen(old);
+	b = role->listen(conf);
+	return strcmp(a->host, b->host) == 0 && a->port == b->port;
+}
+
 static void
 slot_name(const struct slot *s, char *buf, size_t size)
 {
-	if (s->role->flags & ROLE_LISTENER)
+	if (s->role->flags & ROLE_NUMBERED)
 		snprintf(buf, size, "%s-%d", s->role->name, s->index + 1);
 	else
 		snprintf(buf, size, "%s", s->role->name);
@@ -297,6 +342,7 @@ slot_respawn(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	if (sv.stopping != STOP_NONE)
 		return;
 	s->restarts++;
+	metric_add(sv.restarts[s->role - roles], 1);
 	slot_spawn(s);
 	if (s->pid == 0)
 		return;
@@ -560,7 +606,6 @@ slots_build(const struct conf *conf, const struct conf *old, size_t *nslots)
 {
 	struct slot *slots, *s;
 	size_t n = 0;
-	int same_listen;
 
 	for (size_t r = 0; r < ARRAY_SIZE(roles); r++)
 		n += (size_t)roles[r].count(conf);
@@ -568,9 +613,6 @@ slots_build(const struct conf *conf, const struct conf *old, size_t *nslots)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		slots[i].listen_fd = -1;
-	same_listen = old != NULL &&
-	    strcmp(old->proxy.listen.host, conf->proxy.listen.host) == 0 &&
-	    old->proxy.listen.port == conf->proxy.listen.port;
 	s = slots;
 	for (size_t r = 0; r < ARRAY_SIZE(roles); r++) {
 		for (int i = 0; i < roles[r].count(conf); i++, s++) {
@@ -589,11 +631,11 @@ slots_build(const struct conf *conf, const struct conf *old, size_t *nslots)
 					memset(&s->respawn, 0, sizeof(s->respawn));
 				}
 				s->restarts = os->restarts;
-				if (same_listen)
+				if (role_same_listen(s->role, old, conf))
 					s->listen_fd = os->listen_fd;
 			}
-			if ((s->role->flags & ROLE_LISTENER) && s->listen_fd == -1 &&
-			    (s->listen_fd = listen_open(&conf->proxy.listen)) == -1)
+			if (s->role->listen != NULL && s->listen_fd == -1 &&
+			    (s->listen_fd = listen_open(s->role->listen(conf))) == -1)
 				goto fail;
 		}
 	}
@@ -771,6 +813,7 @@ supervisor_cron(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		events_flush();
 	if (sv.stopping == STOP_NONE)
 		supervisor_heartbeat();
+	(void)metrics_flush(sv.redis, 0);
 	ev_timer_start(loop, t, CRON_MS, supervisor_cron, NULL);
 }
 
@@ -798,6 +841,13 @@ supervisor_setup(void)
 		return -1;
 	events_init(NULL, sv.conf->redis.events_channel, util_hostname(), "supervisor");
 	events_set_outbox(sv.conf);
+	if (metrics_setup(util_hostname(), (long)getpid(), METRICS_TTL_MS) == -1) {
+		log_error("redis.prefix or the host name is too long");
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(roles); i++)
+		sv.restarts[i] = metric_counter("olb_worker_restarts_total",
+		    "role=\"%s\"", roles[i].name);
 	if ((sv.slots = slots_build(sv.conf, NULL, &sv.nslots)) == NULL)
 		return -1;
 	return 0;

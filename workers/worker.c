@@ -22,6 +22,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "workers/lease.h"
 #include "workers/worker.h"
@@ -63,6 +64,7 @@ worker_heartbeat_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	struct worker *w = arg;
 
 	worker_heartbeat_send(w);
+	(void)metrics_flush(w->redis, 0);
 	ev_timer_start(loop, t, (uint64_t)w->conf->daemon.heartbeat_ms,
 	    worker_heartbeat_tick, w);
 }
@@ -118,6 +120,7 @@ worker_done(struct worker *w)
 {
 	ev_timer_stop(w->loop, &heartbeat_timer);
 	ev_timer_stop(w->loop, &drain_timer);
+	(void)metrics_flush(w->redis, 1);	/* applied before the DEL's reply */
 	if (rconn_command(w->redis, worker_heartbeat_deleted, w, "DEL %s",
 	    heartbeat_key) == -1) {
 		ev_stop(w->loop);
@@ -266,6 +269,7 @@ worker_run(struct worker *w, const struct worker_role_ops *ops)
 	}
 	log_set_role(w->name);
 	events_set_role(w->name);
+	metrics_process(w->role);
 	w->started_ms = util_wall_ms();
 #ifdef OLB_TEST
 	worker_test_faults(w);

@@ -67,5 +67,6 @@ int		 proxy_main(struct worker *w);
 int		 scaler_main(struct worker *w);
 int		 health_main(struct worker *w);
 int		 scheduler_main(struct worker *w);
+int		 admin_main(struct worker *w);
 
 #endif

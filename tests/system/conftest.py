@@ -218,7 +218,7 @@ class Olbd:
     """One olbd supervisor in the foreground (-d) with its own port and pidfile."""
 
     def __init__(self, tmp, redis_port, workers=2, extra=(), env=None, conf=CONF,
-                 cluster=None, daily_jobs=False):
+                 cluster=None, daily_jobs=False, admin=False):
         self.tmp = tmp
         # Instances of the process provider carry their cluster in their
         # environment; one per test, so no test ever adopts another's.
@@ -226,6 +226,8 @@ class Olbd:
         self.nworkers = workers
         self.port = free_port()
         self.redis_port = redis_port
+        # The admin listener only where a test asks for it (its own port).
+        self.admin_port = free_port() if admin else 0
         self.pidfile = os.path.join(tmp, "olbd.pid")
         self.log = os.path.join(tmp, "olbd.log")
         self.conf = conf
@@ -238,6 +240,7 @@ class Olbd:
             "daemon.drain_timeout_ms=3000",
             "log.level=debug",
             "provider.cluster=%s" % self.cluster,
+            "admin.listen=127.0.0.1:%d" % self.admin_port,
         ] + ([] if daily_jobs else [
             # No daily jobs unless a test asks (test_scheduler.py): a catch-up
             # teardown at start would race every test's own fleet up.
@@ -287,7 +290,7 @@ class Olbd:
     def settled(self):
         """Every worker forked and named (a fresh child still shows the parent's title)."""
         titles = list(self.workers().values())
-        return len(titles) >= self.nworkers + 3 and not any(
+        return len(titles) >= self.nworkers + 3 + (self.admin_port != 0) and not any(
             t.startswith("olbd: supervisor") for t in titles)
 
     def wait_ready(self, timeout=10):

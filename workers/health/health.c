@@ -44,6 +44,7 @@
 #include "common/httpc.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/registry.h"
 #include "common/rscript.h"
 #include "common/scripts.h"
@@ -107,7 +108,42 @@ static struct health {
 	/* The roles in panic (FLEET roles: master, client), as this holder
 	 * last wrote them; -1: not known yet. */
 	int			 panic[2];
+	struct {
+		struct metric	*probes_ok, *probes_failed;
+		struct metric_hist *probe_time;
+		struct metric	*posts[3];	/* delivered, failed, refused */
+		struct metric	*dropped;
+	}			 m;
 } h;
+
+static void
+health_metrics_init(void)
+{
+	static const char *const results[3] = { "delivered", "failed", "refused" };
+
+	h.m.probes_ok = metric_counter("olb_health_probes_total",
+	    "result=\"success\"");
+	h.m.probes_failed = metric_counter("olb_health_probes_total",
+	    "result=\"failure\"");
+	h.m.probe_time = metric_histogram("olb_health_probe_duration_seconds", NULL);
+	for (int i = 0; i < 3; i++)
+		h.m.posts[i] = metric_counter("olb_webhook_posts_total",
+		    "result=\"%s\"", results[i]);
+	h.m.dropped = metric_counter("olb_webhook_dropped_events_total", NULL);
+}
+
+/* The webhook sender's counts, as metrics. */
+static void
+health_metrics_notify(void)
+{
+	struct notify_stats st;
+
+	notify_stats(&st);
+	metric_set_total(h.m.posts[0], st.posts);
+	metric_set_total(h.m.posts[1], st.failures);
+	metric_set_total(h.m.posts[2], st.rejected);
+	metric_set_total(h.m.dropped, st.dropped);
+}
 
 static int
 target_cmp(const void *a, const void *b)
@@ -391,6 +427,8 @@ health_on_probe(const char *id, const struct probe_result *r, void *arg)
 	char *json;
 
 	(void)arg;
+	metric_add(r->ok ? h.m.probes_ok : h.m.probes_failed, 1);
+	metric_observe_us(h.m.probe_time, r->ms * 1000);
 	if ((t = target_find(h.targets, h.ntargets, id)) != NULL) {
 		t->last = r->ok ? 1 : -1;
 		if (r->ok)
@@ -435,6 +473,7 @@ health_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
 				x->due = now + every;
 		}
 	}
+	health_metrics_notify();
 	ev_timer_start(loop, t, HEALTH_TICK_MS, health_tick, NULL);
 }
 
@@ -679,6 +718,7 @@ health_start(struct worker *w)
 	    health_on_lease, NULL)) == NULL)
 		return -1;
 	notify_start(w->loop, w->redis, h.http, w->conf, h.lease);
+	health_metrics_init();
 	h.sub = rconn_new(w->loop, w->conf, "health-events", NULL, NULL);
 	if (h.sub == NULL || rconn_subscribe(h.sub, keys_events_channel(),
 	    health_on_event, NULL) == -1)

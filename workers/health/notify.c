@@ -165,6 +165,7 @@ notify_on_post(const struct httpc_result *res, void *arg)
 		log_error("webhook: HTTP %ld: %lld events refused, dropped", st,
 		    nt.nposted);
 		nt.attempts = 0;
+		nt.stats.rejected++;
 		nt.stats.refused += (uint64_t)nt.nposted;
 		notify_ack(1);
 		return;
@@ -230,6 +231,7 @@ notify_drops(long long dropped)
 		    "notify.queue = %lld)", dropped - nt.dropped_seen,
 		    (long long)nt.conf->notify.queue);
 		nt.dropped_unsaid += dropped - nt.dropped_seen;
+		nt.stats.dropped += (uint64_t)(dropped - nt.dropped_seen);
 	}
 	nt.dropped_seen = dropped;
 }

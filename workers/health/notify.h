@@ -57,6 +57,8 @@ struct notify_stats {
 	uint64_t	 failures;	/* posts retried */
 	uint64_t	 sent;		/* events in posts answered 2xx */
 	uint64_t	 refused;	/* events in refused posts */
+	uint64_t	 rejected;	/* posts refused for good (4xx) */
+	uint64_t	 dropped;	/* events the full outbox dropped, as seen */
 };
 void		 notify_stats(struct notify_stats *out);
 

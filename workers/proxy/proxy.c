@@ -17,12 +17,33 @@
 #include "common/hconn.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "workers/proxy/access_log.h"
 #include "workers/proxy/proxy.h"
 #include "workers/worker.h"
 
 static struct proxy proxy;
+
+/* olb_http_requests_total by route and status class (1xx..5xx), and the
+ * latency histogram by route. */
+static const char *const route_names[ROUTE_COUNT] = {
+	"health", "test", "create", "remove", "other",
+};
+static struct metric *requests[ROUTE_COUNT][5];
+static struct metric_hist *latency[ROUTE_COUNT];
+
+static void
+proxy_metrics_init(void)
+{
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		for (int k = 0; k < 5; k++)
+			requests[r][k] = metric_counter("olb_http_requests_total",
+			    "route=\"%s\",code=\"%dxx\"", route_names[r], k + 1);
+		latency[r] = metric_histogram("olb_http_request_duration_seconds",
+		    "route=\"%s\"", route_names[r]);
+	}
+}
 
 /* The conn of a server connection (struct hconn is its first member). */
 static struct conn *
@@ -98,6 +119,8 @@ proxy_on_head(struct hconn *hc, const struct http_request *req)
 {
 	struct conn *c = proxy_conn(hc);
 
+	c->route = ROUTE_OTHER;
+	c->started_us = util_mono_us();
 	conn_log_start(c, req);
 	if (req->method == HTTP_OTHER) {
 		hconn_error(hc, 501);
@@ -135,7 +158,15 @@ proxy_on_request(struct hconn *hc)
 static void
 proxy_on_answered(struct hconn *hc, int status, size_t bytes)
 {
-	conn_log_answer(proxy_conn(hc), status, bytes);
+	struct conn *c = proxy_conn(hc);
+	int k = status / 100 - 1;
+	enum proxy_route r = c->started_us != 0 ? c->route : ROUTE_OTHER;
+
+	metric_add(requests[r][k < 0 ? 0 : k > 4 ? 4 : k], 1);
+	if (c->started_us != 0)
+		metric_observe_us(latency[r], util_mono_us() - c->started_us);
+	c->started_us = 0;
+	conn_log_answer(c, status, bytes);
 }
 
 static void
@@ -182,6 +213,7 @@ proxy_start(struct worker *w)
 
 	p->w = w;
 	p->conf = conf;
+	proxy_metrics_init();
 	if (hserver_init(&p->srv, w->loop, w->listen_fd, &proxy_conn_ops, &lim,
 	    p) == -1 || api_init(p) == -1 ||
 	    access_log_open(conf->log.access_log,

@@ -18,10 +18,23 @@
 struct api_request;
 struct worker;
 
+/* What a request asked for, as its metrics count it. */
+enum proxy_route {
+	ROUTE_HEALTH,		/* /api/v1/healthCheck */
+	ROUTE_TEST,		/* /api/v1/test */
+	ROUTE_CREATE,		/* create_user_listener */
+	ROUTE_REMOVE,		/* remove_user_listener */
+	ROUTE_OTHER,		/* anything else, and heads that failed */
+	ROUTE_COUNT
+};
+
 /* A client connection: the server connection (common/hconn.c) and what the
  * proxy keeps of the request being served. */
 struct conn {
 	struct hconn		 hc;		/* first: hconn allocates conns */
+	enum proxy_route	 route;		/* of the request being served */
+	uint64_t		 started_us;	/* its head parsed (monotonic); 0:
+						   no head (a parse error) */
 	int			 answer_status;	/* sent once the body is read */
 	const char		*answer_body;	/* static string */
 	struct api_request	*api;		/* owned: a request proxy_api serves */

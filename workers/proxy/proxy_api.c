@@ -34,6 +34,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "workers/proxy/payload.h"
 #include "workers/proxy/pcache.h"
 #include "workers/proxy/placement.h"
@@ -62,6 +63,14 @@
 enum api_route {
 	API_CREATE,
 	API_REMOVE,
+};
+
+enum api_result {
+	API_PLACED,
+	API_CACHED,
+	API_NO_CAPACITY,
+	API_UNAVAILABLE,
+	API_RESULTS
 };
 
 /* One listener request, owned by its connection (c->api) while it has one;
@@ -128,7 +137,41 @@ static struct {
 	size_t			 nspare;
 	EVP_MD			*sha256;	/* fetched once: no lookup per request */
 	uint64_t		 rid_state[2];
+
+	/* By placement role (PLACEMENT_MASTER, PLACEMENT_CLIENT). */
+	struct metric		*placements[2][API_RESULTS];
+	struct metric		*connect_failures[2], *timeouts[2];
 } api;
+
+/* Results of a create's placement, as olb_placements_total counts them. */
+static const char *const api_result_names[API_RESULTS] = {
+	"placed", "cached", "no_capacity", "unavailable",
+};
+
+static void
+api_metrics_init(void)
+{
+	static const char *const roles[2] = { "master", "client" };
+
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < API_RESULTS; k++)
+			api.placements[i][k] = metric_counter("olb_placements_total",
+			    "role=\"%s\",result=\"%s\"", roles[i],
+			    api_result_names[k]);
+		api.connect_failures[i] = metric_counter(
+		    "olb_upstream_connect_failures_total", "role=\"%s\"", roles[i]);
+		api.timeouts[i] = metric_counter("olb_upstream_timeouts_total",
+		    "role=\"%s\"", roles[i]);
+	}
+}
+
+/* Count the outcome of r's placement (creates only). */
+static void
+api_count_placement(const struct api_request *r, enum api_result result)
+{
+	if (r->route == API_CREATE && !r->releasing)
+		metric_add(api.placements[r->payload.is_master ? 0 : 1][result], 1);
+}
 
 /* Done with r: keep it for the next request (its buffers too, unless they
  * grew large), up to API_SPARE_MAX spare requests per worker. */
@@ -251,6 +294,7 @@ api_init(struct proxy *p)
 
 	api.proxy = p;
 	api.conf = conf;
+	api_metrics_init();
 	api.ntokens = conf->proxy.auth_tokens.n;
 	api.token_digests = calloc(api.ntokens ? api.ntokens : 1, 32);
 	api.cache = pcache_new((size_t)conf->proxy.placement_cache);
@@ -443,22 +487,22 @@ api_route_listener(struct conn *c, const struct http_request *req)
 	static const char create[] = API_PREFIX "/create_user_listener";
 	static const char remove_[] = API_PREFIX "/remove_user_listener";
 	struct api_request *r;
-	int status;
+	int status, route = -1;
 
+	if (req->path_len == sizeof(create) - 1 && memcmp(req->path, create, req->path_len) == 0)
+		route = API_CREATE;
+	else if (req->path_len == sizeof(remove_) - 1 &&
+	    memcmp(req->path, remove_, req->path_len) == 0)
+		route = API_REMOVE;
+	if (route != -1)
+		c->route = route == API_CREATE ? ROUTE_CREATE : ROUTE_REMOVE;
 	if ((status = api_auth(req)) != 0) {
 		hconn_error(&c->hc, status);
 		return;
 	}
 	c->answer_status = 404;
 	c->answer_body = "{\"status\":false,\"message\":\"Path not found\"}";
-	if (req->method != HTTP_POST)
-		return;
-	if (req->path_len == sizeof(create) - 1 && memcmp(req->path, create, req->path_len) == 0)
-		status = API_CREATE;
-	else if (req->path_len == sizeof(remove_) - 1 &&
-	    memcmp(req->path, remove_, req->path_len) == 0)
-		status = API_REMOVE;
-	else
+	if (req->method != HTTP_POST || route == -1)
 		return;
 	if (!api_content_type_json(req)) {
 		hconn_error(&c->hc, 415);
@@ -468,7 +512,7 @@ api_route_listener(struct conn *c, const struct http_request *req)
 		hconn_error(&c->hc, 503);
 		return;
 	}
-	r->route = (enum api_route)status;
+	r->route = (enum api_route)route;
 	r->conn = c;
 	api_request_id(req, r->request_id);
 	if (c->log != NULL)
@@ -490,10 +534,12 @@ api_route(struct conn *c, const struct http_request *req)
 
 	if (req->path_len >= hl && memcmp(req->path, health, hl) == 0 &&
 	    (req->path_len == hl || req->path[hl] == '/')) {
+		c->route = ROUTE_HEALTH;
 		c->answer_status = 200;
 		c->answer_body = "{\"status\":true,\"message\":\"Health is OK\"}";
 	} else if ((req->method == HTTP_GET || req->method == HTTP_HEAD) &&
 	    req->path_len == 12 && memcmp(req->path, "/api/v1/test", 12) == 0) {
+		c->route = ROUTE_TEST;
 		c->answer_status = 200;
 		c->answer_body = "{\"status\":true,\"message\":\"success\"}";
 	} else if (req->path_len >= pl && memcmp(req->path, API_PREFIX, pl) == 0 &&
@@ -747,6 +793,7 @@ static void
 api_wait_expired(struct api_request *r)
 {
 	if (!r->releasing) {
+		api_count_placement(r, API_UNAVAILABLE);
 		if (r->conn != NULL)
 			api_fail_unavailable(r);
 		else
@@ -952,9 +999,12 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 
 	(void)head;	/* relayed field by field from res */
 	r->upstream = NULL;
-	if (status == UPSTREAM_UNREACHABLE || status == 504)
+	if (status == UPSTREAM_UNREACHABLE || status == 504) {
+		metric_add(status == 504 ? api.timeouts[r->payload.is_master ? 0 : 1] :
+		    api.connect_failures[r->payload.is_master ? 0 : 1], 1);
 		api_suspect(r->where.id, status == 504 ? "timeout" :
 		    "unreachable");
+	}
 	if (status == UPSTREAM_UNREACHABLE)
 		status = 502;
 	if (status == 502)
@@ -1065,14 +1115,17 @@ api_on_placed(enum placement_status rc, const struct placement *where, void *arg
 		return;
 	}
 	if (rc == PLACEMENT_NO_CAPACITY) {
+		api_count_placement(r, API_NO_CAPACITY);
 		api_no_capacity(r->payload.is_master);
 		api_fail(r, 503);
 		return;
 	}
 	if (rc != PLACEMENT_OK) {
+		api_count_placement(r, API_UNAVAILABLE);
 		api_fail(r, 503);
 		return;
 	}
+	api_count_placement(r, API_PLACED);
 	r->where = *where;
 	if (routing_cacheable(where))
 		pcache_put(api.cache, r->payload.actid, r->payload.is_master,
@@ -1134,6 +1187,7 @@ api_start(struct conn *c)
 		snprintf(c->log->actid, sizeof(c->log->actid), "%s", r->payload.actid);
 	if ((cached = pcache_get(api.cache, r->payload.actid,
 	    r->payload.is_master, api_master_of(r))) != NULL) {
+		api_count_placement(r, API_CACHED);
 		r->where = *cached;
 		api_forward(r);
 		return;

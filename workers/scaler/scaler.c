@@ -51,6 +51,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/registry.h"
 #include "common/rscript.h"
 #include "common/scripts.h"
@@ -173,6 +174,7 @@ static struct scaler {
 	/* The sweep of accounts whose instance is gone, per mapping. */
 	char			 sweep_cursor[FLEET_ROLES][32];
 	int			 sweeping[FLEET_ROLES];
+	struct metric		*scale_outs[FLEET_ROLES];	/* olb_scale_outs_total */
 } sc;
 
 static void	scaler_pass_kick(uint64_t delay);
@@ -1353,6 +1355,7 @@ scaler_raise(enum fleet_role role, long long from, long long to, const char *why
 	json_object_object_add(f, "users", json_object_new_int64(users));
 	json_object_object_add(f, "reason", json_object_new_string(why));
 	event_publish(EVENT_NOTIFY, "scale.out", f);
+	metric_add(sc.scale_outs[role], 1);
 	log_info("scale out %ss: %lld -> %lld (%s)", fleet_role_name(role), from,
 	    to, why);
 }
@@ -1848,6 +1851,9 @@ scaler_start(struct worker *w)
 	memset(&sc, 0, sizeof(sc));
 	sc.w = w;
 	sc.conf = w->conf;
+	for (int r = 0; r < FLEET_ROLES; r++)
+		sc.scale_outs[r] = metric_counter("olb_scale_outs_total",
+		    "role=\"%s\"", fleet_role_name((enum fleet_role)r));
 	srandom((unsigned int)(getpid() ^ util_mono_ms()));
 	if (scaler_new_token(sc.deployment_new, sizeof(sc.deployment_new)) == -1 ||
 	    scaler_conf_print(w->conf, sc.conf_print, sizeof(sc.conf_print)) == -1)

@@ -44,6 +44,7 @@
 #include "common/events.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/registry.h"
 #include "common/rscript.h"
 #include "common/schedule.h"
@@ -58,6 +59,10 @@
 #define SCHED_SURVIVORS_MAX	20	/* instances named by a failed fleet_down */
 
 enum sched_action { SCHED_UP, SCHED_DOWN };
+
+/* Results of a run, as olb_schedule_runs_total counts them. */
+enum sched_result { SCHED_FINISHED, SCHED_FAILED, SCHED_MISSED };
+static const char *const sched_results[3] = { "finished", "failed", "missed" };
 
 enum sched_step { STEP_DESIRE, STEP_WAIT, STEP_RESET, STEP_FINISH };
 
@@ -85,6 +90,7 @@ static struct {
 	struct rconn		*sub;		/* events: olbctl's run requests */
 	struct schedule_job	*jobs;
 	enum sched_action	*actions;
+	struct metric		*(*counts)[3];	/* per job: olb_schedule_runs_total */
 	size_t			 njobs;
 	struct ev_timer		 wake;		/* the next run falls due */
 	struct ev_timer		 step_timer;	/* the run's next step */
@@ -272,6 +278,8 @@ sched_on_finished(struct rconn *rc, redisReply *r, void *arg)
 		    s.run.failed ? "failed" : "finished", s.run.detail);
 		event_publish(s.run.failed ? EVENT_NOTIFY : EVENT_INFO,
 		    s.run.failed ? "schedule.failed" : "schedule.finished", f);
+		metric_add(s.counts[s.run.job][s.run.failed ? SCHED_FAILED :
+		    SCHED_FINISHED], 1);
 	} else {
 		log_warn("%s: the run's record is no longer this holder's; "
 		    "not recorded", s.jobs[s.run.job].name);
@@ -613,6 +621,7 @@ sched_on_planned(struct rconn *rc, redisReply *r, void *arg)
 		    json_object_get_string(json_object_object_get(f,
 		    "scheduledLocal")));
 		event_publish(EVENT_NOTIFY, "schedule.missed", f);
+		metric_add(s.counts[k][SCHED_MISSED], 1);
 	}
 	/* the run under way here, overtaken by the one claimed */
 	if (s.run.active && sscanf(r->element[1]->str, "%127[^@]@%lld", name,
@@ -623,6 +632,7 @@ sched_on_planned(struct rconn *rc, redisReply *r, void *arg)
 		    "overtaken by a later run"));
 		log_warn("%s: overtaken by a later run", s.jobs[s.run.job].name);
 		event_publish(EVENT_NOTIFY, "schedule.failed", f);
+		metric_add(s.counts[s.run.job][SCHED_FAILED], 1);
 		sched_run_clear();
 	}
 	claim = r->element[0]->str;
@@ -770,7 +780,8 @@ sched_jobs_load(const struct conf *conf)
 		return 0;
 	s.jobs = calloc(conf->scheduler.njobs, sizeof(*s.jobs));
 	s.actions = calloc(conf->scheduler.njobs, sizeof(*s.actions));
-	if (s.jobs == NULL || s.actions == NULL)
+	s.counts = calloc(conf->scheduler.njobs, sizeof(*s.counts));
+	if (s.jobs == NULL || s.actions == NULL || s.counts == NULL)
 		return -1;
 	for (size_t i = 0; i < conf->scheduler.njobs; i++) {
 		const struct conf_job *j = &conf->scheduler.jobs[i];
@@ -784,6 +795,9 @@ sched_jobs_load(const struct conf *conf)
 		s.jobs[i].nskip = j->nskip;
 		s.actions[i] = strcmp(j->action, "fleet_up") == 0 ? SCHED_UP :
 		    SCHED_DOWN;
+		for (int k = 0; k < 3; k++)
+			s.counts[i][k] = metric_counter("olb_schedule_runs_total",
+			    "job=\"%s\",result=\"%s\"", j->name, sched_results[k]);
 		s.njobs++;
 	}
 	return 0;
@@ -843,6 +857,7 @@ scheduler_cleanup(struct worker *w)
 	lease_free(s.lease);
 	free(s.jobs);
 	free(s.actions);
+	free(s.counts);
 	s.sub = NULL;
 	s.lease = NULL;
 	s.jobs = NULL;
