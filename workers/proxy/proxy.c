@@ -74,11 +74,17 @@ conn_respond_with(struct conn *c, int status, const char *headers,
 }
 
 void
-conn_log_answer(struct conn *c, int status, size_t bytes)
+conn_answered(struct conn *c, int status, size_t bytes)
 {
 	struct conn_log *l = c->log;
 	struct access_entry e;
+	int k = status / 100 - 1;
+	enum proxy_route r = c->started_us != 0 ? c->route : ROUTE_OTHER;
 
+	metric_add(requests[r][k < 0 ? 0 : k > 4 ? 4 : k], 1);
+	if (c->started_us != 0)
+		metric_observe_us(latency[r], util_mono_us() - c->started_us);
+	c->started_us = 0;
 	if (l == NULL)
 		return;
 	e.request_id = l->request_id;
@@ -158,15 +164,7 @@ proxy_on_request(struct hconn *hc)
 static void
 proxy_on_answered(struct hconn *hc, int status, size_t bytes)
 {
-	struct conn *c = proxy_conn(hc);
-	int k = status / 100 - 1;
-	enum proxy_route r = c->started_us != 0 ? c->route : ROUTE_OTHER;
-
-	metric_add(requests[r][k < 0 ? 0 : k > 4 ? 4 : k], 1);
-	if (c->started_us != 0)
-		metric_observe_us(latency[r], util_mono_us() - c->started_us);
-	c->started_us = 0;
-	conn_log_answer(c, status, bytes);
+	conn_answered(proxy_conn(hc), status, bytes);
 }
 
 static void

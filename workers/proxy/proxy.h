@@ -58,8 +58,9 @@ struct conn_log {
 	char			 actid[129];
 };
 
-/* Write the access log line of the request just answered. */
-void	conn_log_answer(struct conn *c, int status, size_t bytes);
+/* The request being served was answered (by olb, or relayed from its
+ * instance): count it in the metrics, write its access log line. */
+void	conn_answered(struct conn *c, int status, size_t bytes);
 
 /* Queue a complete answer with a JSON body (hconn_respond); the connection
  * closes after it unless the request asked for keep-alive and the worker

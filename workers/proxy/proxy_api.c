@@ -677,7 +677,7 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 	if (!c->hc.head_only)
 		rv |= api_answer_add(r, hold, body, body_len);
 	if (!hold)
-		conn_log_answer(c, res->status, c->hc.out_len - start);
+		conn_answered(c, res->status, c->hc.out_len - start);
 	return rv;
 }
 
@@ -690,7 +690,7 @@ api_send_held(struct api_request *r)
 	c->api = NULL;
 	r->conn = NULL;
 	hconn_out_append(&c->hc, r->body, r->body_len);
-	conn_log_answer(c, r->answer_status, r->body_len);
+	conn_answered(c, r->answer_status, r->body_len);
 	hconn_resume(&c->hc);
 }
 
