@@ -155,10 +155,16 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man5/olbd.conf.5
 
 # The manual pages, as man(1) renders them, without a warning.
+# man(1)'s groff warnings, and mandoc's lint where mandoc is installed
+# (warnings and errors; its style notes about pages not installed are not).
 man-lint:
 	@for m in $(MANPAGES); do \
 	    out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings=all -l $$m 2>&1 >/dev/null); \
 	    if [ -n "$$out" ]; then echo "$$m:"; echo "$$out"; exit 1; fi; \
+	    if command -v mandoc >/dev/null 2>&1; then \
+	        out=$$(mandoc -T lint -W warning $$m 2>&1 | grep -v "mandoc.db"); \
+	        if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	    fi; \
 	done; echo "manual pages: no warnings"
 
 clean:

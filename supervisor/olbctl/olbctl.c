@@ -41,7 +41,7 @@
 
 #define CTL_HEALTH_RECORDS 10	/* probe records olbctl health ID prints */
 
-static int	fleet_print(struct ctl *ctl, redisContext *rc);
+static int	fleet_print(struct ctl *ctl, redisContext *rc, json_object **out);
 static redisContext *ctl_redis_connect(const struct conf *conf, int quiet);
 
 static void __attribute__((noreturn))
@@ -167,6 +167,47 @@ fail:
 	return NULL;
 }
 
+void
+ctl_json_print(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* An instance as olbctl's JSON shows it. */
+static json_object *
+ctl_instance_json(const struct registry_instance *inst)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(inst->id));
+	json_object_object_add(o, "role", json_object_new_string(
+	    inst->is_master ? "master" : "client"));
+	json_object_object_add(o, "name", json_object_new_string(inst->name));
+	json_object_object_add(o, "ip", json_object_new_string(inst->ip));
+	json_object_object_add(o, "port", json_object_new_int(inst->port));
+	json_object_object_add(o, "state", json_object_new_string(inst->state));
+	json_object_object_add(o, "provider", json_object_new_string(inst->provider));
+	json_object_object_add(o, "accounts", json_object_new_int64(inst->count));
+	json_object_object_add(o, "launchedAt", json_object_new_int64(inst->launched_at));
+	json_object_object_add(o, "stateSince", json_object_new_int64(inst->state_since));
+	return o;
+}
+
+/* A state move as --json prints it. */
+static void
+ctl_move_json(const char *id, const char *from, const char *to)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "from", from != NULL && from[0] != '\0' ?
+	    json_object_new_string(from) : NULL);
+	json_object_object_add(o, "to", json_object_new_string(to));
+	ctl_json_print(o);
+}
+
 static void
 format_duration(uint64_t ms, char *buf, size_t size)
 {
@@ -220,6 +261,7 @@ cmd_status(struct ctl *ctl)
 	redisReply *r, *v;
 	char pattern[512], cursor[32] = "0";
 	char **keys = NULL;
+	json_object *workers = NULL, *fleet = NULL, *o;
 	size_t nkeys = 0;
 	int rv;
 
@@ -242,18 +284,33 @@ cmd_status(struct ctl *ctl)
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
 	qsort(keys, nkeys, sizeof(*keys), cmp_str);
-	printf("%-12s %-8s %-20s %-5s %-8s %s\n", "ROLE", "PID", "HOST", "GEN",
-	    "UPTIME", "RESTARTS");
+	if (ctl->json)
+		workers = json_object_new_array();
+	else
+		printf("%-12s %-8s %-20s %-5s %-8s %s\n", "ROLE", "PID", "HOST",
+		    "GEN", "UPTIME", "RESTARTS");
 	for (size_t i = 0; i < nkeys; i++) {
 		v = redisCommand(rc, "GET %s", keys[i]);
-		if (v != NULL && v->type == REDIS_REPLY_STRING)
-			status_print_one(v->str);
+		if (v != NULL && v->type == REDIS_REPLY_STRING) {
+			if (workers == NULL)
+				status_print_one(v->str);
+			else if ((o = json_tokener_parse(v->str)) != NULL)
+				json_object_array_add(workers, o);
+		}
 		freeReplyObject(v);
 		free(keys[i]);
 	}
 	free(keys);
-	printf("\n");
-	rv = fleet_print(ctl, rc);
+	if (workers == NULL) {
+		printf("\n");
+		rv = fleet_print(ctl, rc, NULL);
+	} else if ((rv = fleet_print(ctl, rc, &fleet)) == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "workers", workers);
+		json_object_object_add(o, "fleet", fleet);
+		ctl_json_print(o);
+	} else
+		json_object_put(workers);
 	redisFree(rc);
 	return rv;
 }
@@ -364,7 +421,14 @@ cmd_reload(struct ctl *ctl)
 		fprintf(stderr, "olbctl: kill(%ld, SIGHUP): %s\n", pid, strerror(errno));
 		return 1;
 	}
-	printf("configuration OK; reload signalled to olbd (pid %ld)\n", pid);
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+		json_object_object_add(o, "pid", json_object_new_int64(pid));
+		ctl_json_print(o);
+	} else
+		printf("configuration OK; reload signalled to olbd (pid %ld)\n", pid);
 	return 0;
 }
 
@@ -471,7 +535,13 @@ cmd_instance_add(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "olbctl: instance add: %s\n", registry_error());
 		return 1;
 	}
-	printf("%s\n", id);
+	if (ctl->json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "id", json_object_new_string(id));
+		ctl_json_print(j);
+	} else
+		printf("%s\n", id);
 	return 0;
 }
 
@@ -499,7 +569,10 @@ cmd_instance_change(struct ctl *ctl, int argc, char **argv)
 		    registry_error());
 		return 1;
 	}
-	if (removing)
+	if (ctl->json)
+		ctl_move_json(argv[2], removing ? NULL : previous,
+		    removing ? "removed" : argv[3]);
+	else if (removing)
 		printf("%s removed\n", argv[2]);
 	else
 		printf("%s: %s -> %s\n", argv[2], previous, argv[3]);
@@ -558,7 +631,10 @@ cmd_instance_move(struct ctl *ctl, int argc, char **argv, const char *state)
 		    registry_error());
 		return 1;
 	}
-	printf("%s: %s -> %s\n", argv[2], previous, state);
+	if (ctl->json)
+		ctl_move_json(argv[2], previous, state);
+	else
+		printf("%s: %s -> %s\n", argv[2], previous, state);
 	return 0;
 }
 
@@ -594,10 +670,17 @@ instance_print(const struct registry_instance *inst, void *arg)
 	instance_print_one(inst, "");
 }
 
+static void
+instance_collect(const struct registry_instance *inst, void *arg)
+{
+	json_object_array_add(arg, ctl_instance_json(inst));
+}
+
 /* instance list: every instance by launch order. */
 static int
 cmd_instance_list(struct ctl *ctl, int argc)
 {
+	json_object *list = NULL;
 	redisContext *rc;
 	int n, rows = 0;
 
@@ -605,13 +688,20 @@ cmd_instance_list(struct ctl *ctl, int argc)
 		usage();
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	n = registry_list(rc, instance_print, &rows);
+	if (ctl->json) {
+		list = json_object_new_array();
+		n = registry_list(rc, instance_collect, list);
+	} else
+		n = registry_list(rc, instance_print, &rows);
 	redisFree(rc);
 	if (n == -1) {
 		fprintf(stderr, "olbctl: instance list: %s\n", registry_error());
+		json_object_put(list);
 		return 1;
 	}
-	if (rows == 0)
+	if (list != NULL)
+		ctl_json_print(list);
+	else if (rows == 0)
 		instance_header();
 	return 0;
 }
@@ -650,6 +740,7 @@ struct ctl_health {
 	redisContext	*rc;
 	const char	*only;		/* one id, or NULL for all */
 	int		 found;
+	json_object	*list;		/* --json: the rows */
 };
 
 static void
@@ -668,13 +759,32 @@ health_print(const struct registry_instance *inst, void *arg)
 
 	if (hc->only != NULL && strcmp(inst->id, hc->only) != 0)
 		return;
-	if (hc->found++ == 0)
+	if (hc->found++ == 0 && hc->list == NULL)
 		health_header();	/* with the first row: see instance_print */
 	streak = redisCommand(hc->rc, "HGET %s %s", keys_health_streak(), inst->id);
 	stats = redisCommand(hc->rc, "HMGET %s%s totalSuccesses totalFailures "
 	    "lastCheckedAt", keys_health_stats_prefix(), inst->id);
 	n = streak != NULL && streak->type == REDIS_REPLY_STRING ?
 	    strtoll(streak->str, NULL, 10) : 0;
+	if (hc->list != NULL) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(inst->id));
+		json_object_object_add(o, "role", json_object_new_string(
+		    inst->is_master ? "master" : "client"));
+		json_object_object_add(o, "state", json_object_new_string(inst->state));
+		json_object_object_add(o, "streak", json_object_new_int64(n));
+		json_object_object_add(o, "successes", json_object_new_int64(
+		    atoll(ctl_element(stats, 0))));
+		json_object_object_add(o, "failures", json_object_new_int64(
+		    atoll(ctl_element(stats, 1))));
+		json_object_object_add(o, "lastCheckedAt", json_object_new_int64(
+		    atoll(ctl_element(stats, 2))));
+		json_object_array_add(hc->list, o);
+		freeReplyObject(streak);
+		freeReplyObject(stats);
+		return;
+	}
 	printf("%-20s %-7s %-12s %5lld %-9s %9s %9s %s\n", inst->id,
 	    inst->is_master ? "master" : "client", inst->state, n < 0 ? -n : n,
 	    n < 0 ? "failures" : n > 0 ? "successes" : "-",
@@ -689,7 +799,8 @@ health_print(const struct registry_instance *inst, void *arg)
 static int
 cmd_health(struct ctl *ctl, int argc, char **argv)
 {
-	struct ctl_health hc = { NULL, argc == 2 ? argv[1] : NULL, 0 };
+	struct ctl_health hc = { NULL, argc == 2 ? argv[1] : NULL, 0, NULL };
+	json_object *history = NULL, *panic = NULL, *o;
 	redisReply *r;
 	int n;
 
@@ -697,34 +808,62 @@ cmd_health(struct ctl *ctl, int argc, char **argv)
 		usage();
 	if ((hc.rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
+	if (ctl->json) {
+		hc.list = json_object_new_array();
+		history = json_object_new_array();
+		panic = json_object_new_object();
+	}
 	n = registry_list(hc.rc, health_print, &hc);
-	if (n != -1 && hc.found == 0 && hc.only == NULL)
+	if (n != -1 && hc.found == 0 && hc.only == NULL && !ctl->json)
 		health_header();	/* no instance at all */
 	if (n != -1 && hc.only != NULL && hc.found > 0) {
 		r = redisCommand(hc.rc, "LRANGE %s%s 0 %d",
 		    keys_health_history_prefix(), hc.only, CTL_HEALTH_RECORDS - 1);
 		for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-		    i < r->elements; i++)
-			printf("  %s\n", r->element[i]->str);
+		    i < r->elements; i++) {
+			if (history == NULL)
+				printf("  %s\n", r->element[i]->str);
+			else if ((o = json_tokener_parse(r->element[i]->str)) != NULL)
+				json_object_array_add(history, o);
+		}
 		freeReplyObject(r);
 	}
 	/* A role in the health worker's panic (its instances kept routing). */
 	r = n != -1 && hc.only == NULL ? redisCommand(hc.rc, "HGETALL %s",
 	    keys_health_panic()) : NULL;
 	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    i + 1 < r->elements; i += 2)
-		printf("panic: %s instances fail at once since %s (ms): kept "
-		    "routing, none replaced\n", r->element[i]->str,
-		    r->element[i + 1]->str);
+	    i + 1 < r->elements; i += 2) {
+		if (panic != NULL)
+			json_object_object_add(panic, r->element[i]->str,
+			    json_object_new_int64(atoll(r->element[i + 1]->str)));
+		else
+			printf("panic: %s instances fail at once since %s (ms): kept "
+			    "routing, none replaced\n", r->element[i]->str,
+			    r->element[i + 1]->str);
+	}
 	freeReplyObject(r);
 	redisFree(hc.rc);
-	if (n == -1) {
-		fprintf(stderr, "olbctl: health: %s\n", registry_error());
+	if (n == -1 || (hc.only != NULL && hc.found == 0)) {
+		if (n == -1)
+			fprintf(stderr, "olbctl: health: %s\n", registry_error());
+		else
+			fprintf(stderr, "olbctl: health: no instance %s\n", hc.only);
+		json_object_put(hc.list);
+		json_object_put(history);
+		json_object_put(panic);
 		return 1;
 	}
-	if (hc.only != NULL && hc.found == 0) {
-		fprintf(stderr, "olbctl: health: no instance %s\n", hc.only);
-		return 1;
+	if (ctl->json) {
+		o = json_object_new_object();
+		json_object_object_add(o, "instances", hc.list);
+		if (hc.only != NULL) {
+			json_object_object_add(o, "history", history);
+			json_object_put(panic);
+		} else {
+			json_object_object_add(o, "panic", panic);
+			json_object_put(history);
+		}
+		ctl_json_print(o);
 	}
 	return 0;
 }
@@ -748,6 +887,20 @@ cmd_placement(struct ctl *ctl, int argc, char **argv)
 	if (rv == -1) {
 		fprintf(stderr, "olbctl: placement: %s\n", registry_error());
 		return 1;
+	}
+	if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "actid", json_object_new_string(argv[1]));
+		json_object_object_add(o, "master", acct.as_master ?
+		    ctl_instance_json(&acct.master) : NULL);
+		json_object_object_add(o, "client", acct.as_client ?
+		    ctl_instance_json(&acct.client) : NULL);
+		json_object_object_add(o, "masterActid", acct.as_client &&
+		    acct.master_actid[0] ? json_object_new_string(acct.master_actid) :
+		    NULL);
+		ctl_json_print(o);
+		return 0;
 	}
 	if (!acct.as_master && !acct.as_client) {
 		printf("%s is not placed\n", argv[1]);
@@ -783,9 +936,10 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 	struct registry_totals t;
 	json_object *o = NULL, *list = NULL;
 	redisContext *rc;
-	int n, json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	int n, json = ctl->json;
 
-	if (argc > 2 || (argc == 2 && !json))
+	(void)argv;
+	if (argc != 1)
 		usage();
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
@@ -807,9 +961,7 @@ cmd_check(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(o, "instances",
 		    json_object_new_int64(t.instances));
 		json_object_object_add(o, "differences", list);
-		printf("%s\n", json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
+		ctl_json_print(o);
 	} else if (n == 0)
 		printf("OK: %lld masters and %lld clients placed on %lld instances; "
 		    "counts, mappings, tracking and states agree\n", t.masters,
@@ -856,9 +1008,53 @@ ctl_field(const redisReply *r, const char *field, const char *def)
 	return v != NULL ? v : def;
 }
 
-/* The fleet table (desired and actual, the scaler lease) on rc.  0 or 1. */
+/* The fleet as JSON: what fleet_print shows. */
+static json_object *
+fleet_json(struct ctl *ctl, const struct ctl_fleet *f, const redisReply *fleet,
+    const redisReply *lease, const redisReply *dep, const long long launching[2])
+{
+	json_object *o = json_object_new_object(), *roles, *x, *blocked;
+	const char *state = ctl_field(fleet, "state", NULL);
+
+	json_object_object_add(o, "state", state != NULL ?
+	    json_object_new_string(state) : NULL);
+	json_object_object_add(o, "provider", json_object_new_string(f->provider));
+	json_object_object_add(o, "cluster",
+	    json_object_new_string(ctl->conf->provider.cluster));
+	json_object_object_add(o, "deployment", dep != NULL && dep->type ==
+	    REDIS_REPLY_STRING ? json_object_new_string(dep->str) : NULL);
+	json_object_object_add(o, "scalerLease", lease != NULL && lease->type ==
+	    REDIS_REPLY_STRING ? json_object_new_string(lease->str) : NULL);
+	roles = json_object_new_object();
+	blocked = json_object_new_array();
+	for (int role = 0; role < 2; role++) {
+		const char *name = role == 0 ? "master" : "client";
+
+		x = json_object_new_object();
+		json_object_object_add(x, "desired", json_object_new_int64(atoll(
+		    ctl_field(fleet, role == 0 ? "masters" : "clients", "0"))));
+		json_object_object_add(x, "launching",
+		    json_object_new_int64(launching[role]));
+		for (int st = 0; st < 6; st++)
+			json_object_object_add(x, ctl_states[st],
+			    json_object_new_int64(f->n[role][st]));
+		json_object_object_add(x, "accounts",
+		    json_object_new_int64(f->accounts[role]));
+		json_object_object_add(roles, name, x);
+		if (ctl_field(fleet, role == 0 ? "blocked:master" : "blocked:client",
+		    NULL) != NULL)
+			json_object_array_add(blocked, json_object_new_string(name));
+	}
+	json_object_object_add(o, "roles", roles);
+	json_object_object_add(o, "blocked", blocked);
+	json_object_object_add(o, "otherProviders", json_object_new_int64(f->other));
+	return o;
+}
+
+/* The fleet table (desired and actual, the scaler lease) on rc, or with
+ * out, its JSON in *out.  0 or 1. */
 static int
-fleet_print(struct ctl *ctl, redisContext *rc)
+fleet_print(struct ctl *ctl, redisContext *rc, json_object **out)
 {
 	struct ctl_fleet f = { conf_provider_name(ctl->conf->provider.type), { { 0 } }, { 0 }, 0 };
 	redisReply *fleet, *launches, *lease, *dep;
@@ -882,6 +1078,14 @@ fleet_print(struct ctl *ctl, redisContext *rc)
 	for (size_t i = 0; launches != NULL && launches->type == REDIS_REPLY_ARRAY &&
 	    i < launches->elements; i++)
 		launching[strstr(launches->element[i]->str, "\"master\"") ? 0 : 1]++;
+	if (out != NULL) {
+		*out = fleet_json(ctl, &f, fleet, lease, dep, launching);
+		freeReplyObject(fleet);
+		freeReplyObject(launches);
+		freeReplyObject(lease);
+		freeReplyObject(dep);
+		return 0;
+	}
 	/* No state is not "down": nobody wrote one (a new deployment, or a
 	 * Redis that lost its data), and the scaler launches and drains
 	 * nothing until someone does. */
@@ -918,6 +1122,18 @@ fleet_print(struct ctl *ctl, redisContext *rc)
 	return 0;
 }
 
+/* Print the fleet (table or JSON) on rc.  0 or 1. */
+static int
+ctl_fleet_show_on(struct ctl *ctl, redisContext *rc)
+{
+	json_object *o = NULL;
+	int status = fleet_print(ctl, rc, ctl->json ? &o : NULL);
+
+	if (o != NULL)
+		ctl_json_print(o);
+	return status;
+}
+
 static int
 cmd_fleet_show(struct ctl *ctl)
 {
@@ -926,12 +1142,13 @@ cmd_fleet_show(struct ctl *ctl)
 
 	if ((rc = ctl_redis(ctl->conf)) == NULL)
 		return 1;
-	status = fleet_print(ctl, rc);
+	status = ctl_fleet_show_on(ctl, rc);
 	redisFree(rc);
 	return status;
 }
 
-/* Set fields of the desired fleet and tell the scaler (fleet.changed). */
+/* Set fields of the desired fleet and tell the scaler (fleet.changed),
+ * then show the fleet. */
 static int
 ctl_fleet_set(struct ctl *ctl, const char *state, long long masters,
     long long clients)
@@ -980,6 +1197,8 @@ ctl_fleet_set(struct ctl *ctl, const char *state, long long masters,
 			json_object_object_add(f, "clients", json_object_new_int64(clients));
 		ctl_event(rc, EVENT_NOTIFY, "fleet.changed", f);
 	}
+	if (ok)
+		ok = ctl_fleet_show_on(ctl, rc) == 0;
 	redisFree(rc);
 	return ok ? 0 : 1;
 }
@@ -1034,7 +1253,12 @@ ctl_fleet_unblock(struct ctl *ctl)
 	if (!ok)
 		fprintf(stderr, "olbctl: fleet unblock: %s\n", r != NULL &&
 		    r->type == REDIS_REPLY_ERROR ? r->str : "Redis did not answer");
-	else
+	else if (ctl->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "unblocked", json_object_new_int64(r->integer));
+		ctl_json_print(o);
+	} else
 		printf("%lld role(s) unblocked\n", r->integer);
 	freeReplyObject(r);
 	if (ok) {
@@ -1140,6 +1364,14 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage();
+	/* --json, anywhere after the command: JSON for scripts. */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0) {
+			ctl.json = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 	log_open("stderr", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
 	if (ctl_load(&ctl) == -1)
 		return 1;
@@ -1149,7 +1381,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "status") == 0)
 		status = cmd_status(&ctl);
 	else if (strcmp(argv[0], "events") == 0)
-		status = cmd_events(&ctl, argc > 1 && strcmp(argv[1], "--json") == 0);
+		status = argc == 1 ? cmd_events(&ctl, ctl.json) : (usage(), 2);
 	else if (strcmp(argv[0], "reload") == 0)
 		status = cmd_reload(&ctl);
 	else if (strcmp(argv[0], "instance") == 0)

@@ -20,6 +20,7 @@ struct ctl {
 	char		*overrides[MAX_OVERRIDES];
 	size_t		 noverrides;
 	struct conf	*conf;
+	int		 json;		/* --json: JSON for scripts, not tables */
 };
 
 /* Connect, AUTH and SELECT as olbd would.  NULL with a message on failure. */
@@ -28,6 +29,9 @@ redisContext	*ctl_redis(const struct conf *conf);
  * fields is consumed. */
 void		 ctl_event(redisContext *rc, enum event_level level,
 		    const char *type, struct json_object *fields);
+
+/* Print o as one line of JSON, and free it. */
+void		 ctl_json_print(struct json_object *o);
 
 /* schedule [--json] | schedule run JOB (schedule.c). */
 int		 cmd_schedule(struct ctl *ctl, int argc, char **argv);

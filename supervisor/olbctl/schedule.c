@@ -219,7 +219,15 @@ ctl_schedule_run(struct ctl *ctl, const char *job)
 		r = redisCommand(rc, "HGET %s%s %s", keys_schedule_runs_prefix(),
 		    job, atbuf);
 		if (r != NULL && r->type == REDIS_REPLY_STRING) {
-			printf("%s: run %s claimed by the scheduler\n", job, atbuf);
+			if (ctl->json) {
+				json_object *o = json_object_new_object();
+
+				json_object_object_add(o, "job", json_object_new_string(job));
+				json_object_object_add(o, "run", json_object_new_int64(at));
+				json_object_object_add(o, "claimed", json_object_new_boolean(1));
+				ctl_json_print(o);
+			} else
+				printf("%s: run %s claimed by the scheduler\n", job, atbuf);
 			freeReplyObject(r);
 			redisFree(rc);
 			return 0;
@@ -242,10 +250,10 @@ cmd_schedule(struct ctl *ctl, int argc, char **argv)
 		    "database\n", ctl->conf->scheduler.timezone);
 		return 1;
 	}
-	if (argc == 1 || (argc == 2 && strcmp(argv[1], "--json") == 0))
-		return ctl_schedule_show(ctl, argc == 2);
+	if (argc == 1)
+		return ctl_schedule_show(ctl, ctl->json);
 	if (argc == 3 && strcmp(argv[1], "run") == 0)
 		return ctl_schedule_run(ctl, argv[2]);
-	fprintf(stderr, "usage: olbctl schedule [--json] | schedule run JOB\n");
+	fprintf(stderr, "usage: olbctl schedule [--json] | schedule run JOB [--json]\n");
 	return 2;
 }

@@ -22,6 +22,8 @@ COMMANDS = [
     ["fleet", "deployment", "abc"], ["schedule"], ["schedule", "--json"],
     ["schedule", "run", "terminate_all"],
 ]
+# ... and each with --json: still one line on stderr, nothing on stdout.
+COMMANDS += [c + ["--json"] for c in COMMANDS if "--json" not in c]
 
 
 def olbctl(port, args):
