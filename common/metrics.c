@@ -169,6 +169,8 @@ metric_observe_us(struct metric_hist *h, uint64_t us)
 {
 	size_t i = 0;
 
+	if (!METRICS_ON)
+		return;
 	while (i < METRIC_BUCKETS - 1 && us > bounds_us[i])
 		i++;
 	h->count[i]++;

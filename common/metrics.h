@@ -26,6 +26,14 @@
 
 struct rconn;
 
+/* A build with -DOLB_NO_METRICS counts nothing (the benchmark of what the
+ * metrics cost, docs/PERFORMANCE.md). */
+#ifdef OLB_NO_METRICS
+#define METRICS_ON	0
+#else
+#define METRICS_ON	1
+#endif
+
 /* One counter series of this process. */
 struct metric {
 	uint64_t	 value;		/* counted since this process started */
@@ -70,7 +78,8 @@ struct metric_hist *metric_histogram(const char *name, const char *labels, ...)
 static inline void
 metric_add(struct metric *m, uint64_t n)
 {
-	m->value += n;
+	if (METRICS_ON)
+		m->value += n;
 }
 
 /* A counter kept elsewhere (rconn_errors, say): its total so far. */

@@ -22,6 +22,20 @@ static const time_t schedule_windows[] = {
 	86400, 8 * 86400, 64 * 86400, 400 * 86400, 8 * 366 * 86400
 };
 
+void
+schedule_format(time_t t, int utc, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (utc)
+		gmtime_r(&t, &tm);
+	else
+		localtime_r(&t, &tm);
+	if (strftime(buf, size, utc ? "%Y-%m-%d %H:%M UTC" : "%Y-%m-%d %H:%M %Z",
+	    &tm) == 0)
+		snprintf(buf, size, "?");
+}
+
 int
 schedule_date(time_t t)
 {

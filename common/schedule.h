@@ -35,6 +35,9 @@ struct schedule_due {
 
 /* The local calendar date of t as YYYYMMDD (20261206). */
 int		 schedule_date(time_t t);
+/* t as "YYYY-MM-DD HH:MM <zone>" in the local zone, or with utc "... UTC",
+ * for people ("?" if it does not fit). */
+void		 schedule_format(time_t t, int utc, char *buf, size_t size);
 /* 1 if date (YYYYMMDD) is one of j's holidays. */
 int		 schedule_skipped(const struct schedule_job *j, int date);
 

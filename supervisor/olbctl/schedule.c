@@ -24,21 +24,6 @@
 #define CTL_RUN_WAIT_MS		10000	/* schedule run waits for the claim */
 #define CTL_RUN_POLL_MS		100
 
-/* t as "2026-12-06 23:52 IST" in the zone set, or in UTC. */
-static void
-ctl_time(time_t t, int utc, char *buf, size_t size)
-{
-	struct tm tm;
-
-	if (utc)
-		gmtime_r(&t, &tm);
-	else
-		localtime_r(&t, &tm);
-	if (strftime(buf, size, utc ? "%Y-%m-%d %H:%M UTC" :
-	    "%Y-%m-%d %H:%M %Z", &tm) == 0)
-		snprintf(buf, size, "?");
-}
-
 /* The newest run record of job (JSON, caller frees), or NULL. */
 static json_object *
 ctl_last_run(redisContext *rc, const char *job)
@@ -95,14 +80,14 @@ ctl_schedule_job(redisContext *rc, const struct conf_job *cj, time_t now,
 
 	if (cron_parse(cj->cron, &j.cron, NULL, 0) == 0 &&
 	    schedule_next(&j, now, &next) == 0) {
-		ctl_time(next, 0, next_l, sizeof(next_l));
-		ctl_time(next, 1, next_u, sizeof(next_u));
+		schedule_format(next, 0, next_l, sizeof(next_l));
+		schedule_format(next, 1, next_u, sizeof(next_u));
 	} else {
 		next = 0;
 	}
 	rec = rc != NULL ? ctl_last_run(rc, cj->name) : NULL;
 	if (rec != NULL) {
-		ctl_time((time_t)(ctl_int(rec, "scheduled") / 1000), 0, last_at,
+		schedule_format((time_t)(ctl_int(rec, "scheduled") / 1000), 0, last_at,
 		    sizeof(last_at));
 		snprintf(last, sizeof(last), "%s %s on %s, %.1f s",
 		    ctl_str(rec, "status", "?"), last_at, ctl_str(rec, "host", "?"),
@@ -149,8 +134,8 @@ ctl_schedule_show(struct ctl *ctl, int json)
 		redisFree(rc);
 		return 1;
 	}
-	ctl_time(now, 0, now_l, sizeof(now_l));
-	ctl_time(now, 1, now_u, sizeof(now_u));
+	schedule_format(now, 0, now_l, sizeof(now_l));
+	schedule_format(now, 1, now_u, sizeof(now_u));
 	if (!json) {
 		printf("time zone %s, now %s (%s); scheduler lease %s\n",
 		    conf->scheduler.timezone, now_l, now_u,

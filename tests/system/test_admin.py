@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -294,6 +295,20 @@ def test_admin_routes_and_auth(olbd_factory):
     status, headers, body = get(o.admin_port, "/status", token="adm-secret-7",
                                 method="HEAD")
     assert status == 200 and body == b"" and headers["content-type"].startswith("text/html")
+    # Bodies are refused (none is expected), chunked or not, and the worker
+    # keeps serving.
+    pid = o.worker_pids("olbd: admin")[0]
+    auth = b"Authorization: Bearer adm-secret-7\r\n"
+    for raw in (b"POST /metrics HTTP/1.1\r\nHost: x\r\n" + auth +
+                b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + auth +
+                b"Content-Length: 3\r\n\r\nabc",
+                b"GARBAGE\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", o.admin_port), timeout=5) as sock:
+            sock.sendall(raw)
+            assert sock.recv(100).split(b" ")[1] in (b"400", b"413"), raw
+    assert o.worker_pids("olbd: admin") == [pid]
+    assert get(o.admin_port, "/metrics", token="adm-secret-7")[0] == 200
     # The API port serves none of it.
     assert http_get(o.port, "/metrics")[0] == 404
     assert "adm-secret-7" not in o.log_text()

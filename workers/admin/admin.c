@@ -418,20 +418,6 @@ status_instances(const redisReply *details, const redisReply *counts,
 	return arr;
 }
 
-static void
-status_time(time_t t, int utc, char *buf, size_t size)
-{
-	struct tm tm;
-
-	if (utc)
-		gmtime_r(&t, &tm);
-	else
-		localtime_r(&t, &tm);
-	if (strftime(buf, size, utc ? "%Y-%m-%d %H:%M UTC" : "%Y-%m-%d %H:%M %Z",
-	    &tm) == 0)
-		snprintf(buf, size, "?");
-}
-
 /* The configured jobs, their next runs and the last run of each. */
 static json_object *
 status_schedule(const redisReply *runs)
@@ -454,7 +440,7 @@ status_schedule(const redisReply *runs)
 		json_object_object_add(x, "cron", json_object_new_string(cj->cron));
 		if (cron_parse(cj->cron, &j.cron, NULL, 0) == 0 &&
 		    schedule_next(&j, now, &next) == 0) {
-			status_time(next, 0, local, sizeof(local));
+			schedule_format(next, 0, local, sizeof(local));
 			json_object_object_add(x, "next",
 			    json_object_new_int64((int64_t)next * 1000));
 			json_object_object_add(x, "nextLocal",
@@ -607,12 +593,22 @@ admin_on_head(struct hconn *hc, const struct http_request *req)
 		c->status = 404;
 	if (c->status == 0 && req->method != HTTP_GET && req->method != HTTP_HEAD)
 		c->status = 405;
-	if (hconn_body_too_large(req, 0))
-		c->status = 413;
+	if (req->chunked || hconn_body_too_large(req, 0))
+		c->status = 413;	/* no admin request has a body */
 	if ((status = admin_auth(req)) != 0)
 		c->status = status;
 	if (c->status == 401 || c->status == 403 || c->status == 413)
 		hconn_error(hc, c->status);
+}
+
+/* Never called: a request with a body is refused at its head. */
+static int
+admin_on_body(struct hconn *hc, const char *data, size_t len)
+{
+	(void)hc;
+	(void)data;
+	(void)len;
+	return 0;
 }
 
 static void
@@ -667,6 +663,7 @@ admin_on_closed(struct hserver *s)
 
 static const struct hserver_ops admin_conn_ops = {
 	.head = admin_on_head,
+	.body = admin_on_body,
 	.request = admin_on_request,
 	.closing = admin_on_closing,
 	.closed = admin_on_closed,

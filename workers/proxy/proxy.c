@@ -126,7 +126,7 @@ proxy_on_head(struct hconn *hc, const struct http_request *req)
 	struct conn *c = proxy_conn(hc);
 
 	c->route = ROUTE_OTHER;
-	c->started_us = util_mono_us();
+	c->started_us = METRICS_ON ? util_mono_us() : 0;
 	conn_log_start(c, req);
 	if (req->method == HTTP_OTHER) {
 		hconn_error(hc, 501);
