@@ -39,6 +39,7 @@ static struct {
 	char		*batch;		/* built, not yet acknowledged */
 	size_t		 batch_len, batch_cap;
 	int		 inflight;	/* batch sent, its reply due */
+	uint64_t	 sent_ms;	/* monotonic: the last batch built */
 	/* The process's Redis connection, counted as its role's. */
 	struct metric	*redis_errors, *redis_reconnects;
 	const struct rconn *rc;		/* whose counts were last seen */
@@ -88,6 +89,7 @@ metrics_process(const char *role)
 	M.batch_len = M.batch_cap = 0;
 	M.inflight = 0;
 	M.seq = 0;
+	M.sent_ms = util_mono_ms();
 	M.redis_errors = metric_counter("olb_redis_errors_total", "role=\"%s\"",
 	    role);
 	M.redis_reconnects = metric_counter("olb_redis_reconnects_total",
@@ -254,8 +256,17 @@ batch_build(void)
 	for (struct metric_hist *h = M.hists; h != NULL; h = h->next)
 		if (batch_add_hist(h) == -1)
 			return -1;
-	if (M.batch_len == 0)
+	/* Nothing counted: an empty batch now and then keeps the hash from
+	 * expiring under a quiet olbd. */
+	if (M.batch_len == 0 && util_mono_ms() - M.sent_ms < (uint64_t)M.ttl_ms / 4)
 		return 0;
+	if (M.batch == NULL) {
+		if ((M.batch = malloc(4096)) == NULL)
+			return -1;
+		M.batch_cap = 4096;
+	}
+	M.batch[M.batch_len] = '\0';
+	M.sent_ms = util_mono_ms();
 	M.seq++;
 	return 1;
 }
