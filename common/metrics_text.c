@@ -155,7 +155,7 @@ sample_cmp(const void *pa, const void *pb)
 
 	if (a->fam != b->fam)
 		return a->fam < b->fam ? -1 : 1;
-	if ((c = memcmp(a->labels, b->labels, n)) != 0)
+	if (n > 0 && (c = memcmp(a->labels, b->labels, n)) != 0)
 		return c;
 	if (a->labels_len != b->labels_len)
 		return a->labels_len < b->labels_len ? -1 : 1;
