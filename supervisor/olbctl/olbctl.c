@@ -253,6 +253,34 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The holders of the three singleton duties: printed (one line), or as
+ * JSON (duty -> token or null). */
+static json_object *
+status_leases(redisContext *rc, int print)
+{
+	static const char *const duties[] = { "scaler", "health", "scheduler" };
+	json_object *o = json_object_new_object();
+	char key[KEYS_NAME_MAX];
+	redisReply *r;
+
+	if (print)
+		printf("\nleases:");
+	for (size_t i = 0; i < ARRAY_SIZE(duties); i++) {
+		r = keys_lease(key, sizeof(key), duties[i]) == 0 ?
+		    redisCommand(rc, "GET %s", key) : NULL;
+		if (print)
+			printf(" %s %s", duties[i], r != NULL &&
+			    r->type == REDIS_REPLY_STRING ? r->str : "free");
+		json_object_object_add(o, duties[i], r != NULL &&
+		    r->type == REDIS_REPLY_STRING ? json_object_new_string(r->str) :
+		    NULL);
+		freeReplyObject(r);
+	}
+	if (print)
+		printf("\n");
+	return o;
+}
+
 /* status: SCAN the heartbeat keys, print one line per live worker. */
 static int
 cmd_status(struct ctl *ctl)
@@ -261,7 +289,7 @@ cmd_status(struct ctl *ctl)
 	redisReply *r, *v;
 	char pattern[512], cursor[32] = "0";
 	char **keys = NULL;
-	json_object *workers = NULL, *fleet = NULL, *o;
+	json_object *workers = NULL, *fleet = NULL, *leases, *o;
 	size_t nkeys = 0;
 	int rv;
 
@@ -301,16 +329,20 @@ cmd_status(struct ctl *ctl)
 		free(keys[i]);
 	}
 	free(keys);
+	leases = status_leases(rc, workers == NULL);
 	if (workers == NULL) {
 		printf("\n");
 		rv = fleet_print(ctl, rc, NULL);
 	} else if ((rv = fleet_print(ctl, rc, &fleet)) == 0) {
 		o = json_object_new_object();
 		json_object_object_add(o, "workers", workers);
+		json_object_object_add(o, "leases", leases);
 		json_object_object_add(o, "fleet", fleet);
 		ctl_json_print(o);
+		leases = NULL;
 	} else
 		json_object_put(workers);
+	json_object_put(leases);
 	redisFree(rc);
 	return rv;
 }

@@ -1,8 +1,9 @@
 """olbctl's commands (SPEC §10), each as a table for people and with --json
 for scripts, against a real olbd and real instances."""
 import json
-import signal
+import queue
 import subprocess
+import threading
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_status(ctl):
     o, fleet, run, js = ctl
     table = run("status")
     assert "ROLE" in table and "proxy-1" in table and "scheduler" in table
-    assert "fleet unset" in table
+    assert "fleet unset" in table and "leases: scaler " in table
     doc = js("status")
     roles = sorted(w["role"] for w in doc["workers"])
     assert roles == ["health", "proxy", "proxy", "scaler", "scheduler", "supervisor"]
@@ -48,6 +49,7 @@ def test_status(ctl):
     wait_for(lambda: js("status")["fleet"]["scalerLease"], 10, what="a scaler lease")
     assert "#" in js("status")["fleet"]["scalerLease"]    # <host>:<pid>#<fence>
     assert doc["fleet"]["otherProviders"] == 2   # the two manual instances
+    assert set(doc["leases"]) == {"scaler", "health", "scheduler"}
 
 
 def test_instances(ctl):
@@ -116,6 +118,48 @@ def test_fleet(ctl):
     table = run("fleet")
     assert table.startswith("fleet down") and "masters" in table
     assert js("fleet", "unblock") == {"unblocked": 0}
+    doc = js("fleet", "up")      # scaling.initial_instances = 2
+    assert doc["state"] == "up"
+    assert (doc["roles"]["master"]["desired"], doc["roles"]["client"]["desired"]) == (1, 1)
+    assert run("fleet", "down").startswith("fleet down")
+
+
+def test_events(ctl):
+    o, fleet, run, js = ctl
+    base = [OLBCTL, "-c", o.conf] + o.args() + ["events"]
+    procs = [subprocess.Popen(base, stdout=subprocess.PIPE, text=True),
+             subprocess.Popen(base + ["--json"], stdout=subprocess.PIPE, text=True)]
+    lines = [queue.Queue(), queue.Queue()]
+    for p, q in zip(procs, lines):
+        threading.Thread(target=lambda p=p, q=q: [q.put(l) for l in p.stdout],
+                         daemon=True).start()
+    try:
+        def seen(q, want):
+            try:
+                while True:
+                    line = q.get(timeout=0.2)
+                    if want in line:
+                        return line
+            except queue.Empty:
+                return None
+
+        got = [None, None]
+
+        def both():
+            run("fleet", "scale", "--clients", "0")
+            for i in (0, 1):
+                got[i] = got[i] or seen(lines[i], "fleet.changed")
+            return all(got)
+
+        wait_for(both, 15, interval=0.3, what="fleet.changed on both")
+        assert "notify" in got[0] and "fleet.changed" in got[0] and "clients=0" in got[0]
+        ev = json.loads(got[1])
+        assert ev["type"] == "fleet.changed" and ev["clients"] == 0
+        assert ev["role"] == "olbctl" and ev["level"] == "notify"
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(5)
 
 
 def test_reload(ctl):
