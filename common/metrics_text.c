@@ -5,12 +5,12 @@
  * (tests/fuzz/fuzz_metrics.c).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/metrics.h"
+#include "common/sbuf.h"
 #include "common/util.h"
 
 enum metric_type { M_COUNTER, M_GAUGE, M_HISTOGRAM };
@@ -164,55 +164,20 @@ sample_cmp(const void *pa, const void *pb)
 	return a->le < b->le ? -1 : a->le > b->le;
 }
 
-struct out {
-	char	*buf;
-	size_t	 len, cap;
-	int	 failed;
-};
-
-static void
-out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			o->failed = 1;
-			return;
-		}
-		if ((size_t)n < o->cap - o->len) {
-			o->len += (size_t)n;
-			return;
-		}
-		char *p = realloc(o->buf, o->cap * 2 + (size_t)n);
-		if (p == NULL) {
-			o->failed = 1;
-			return;
-		}
-		o->buf = p;
-		o->cap = o->cap * 2 + (size_t)n;
-	}
-}
-
 static const char *const type_names[] = { "counter", "gauge", "histogram" };
 
 char *
 metrics_render(struct metric_sample *samples, size_t n, size_t *len)
 {
 	struct sample *x = calloc(n + 1, sizeof(*x));
-	struct out o = { .cap = 4096 };
+	struct sbuf o;
 	const struct family *last = NULL;
 	size_t nx = 0;
 
-	if (x == NULL || (o.buf = malloc(o.cap)) == NULL) {
+	if (x == NULL || sbuf_init(&o, 4096) == -1) {
 		free(x);
 		return NULL;
 	}
-	o.buf[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		if (sample_parse(&x[nx], &samples[i]) == 0)
 			nx++;
@@ -220,20 +185,15 @@ metrics_render(struct metric_sample *samples, size_t n, size_t *len)
 	for (size_t i = 0; i < nx && !o.failed; i++) {
 		if (x[i].fam != last) {
 			last = x[i].fam;
-			out_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", last->name,
+			sbuf_printf(&o, "# HELP %s %s\n# TYPE %s %s\n", last->name,
 			    last->help, last->name, type_names[last->type]);
 		}
 		if (last->type == M_HISTOGRAM && x[i].kind == 2)
-			out_printf(&o, "%s %lld.%06lld\n", x[i].s->field,
+			sbuf_printf(&o, "%s %lld.%06lld\n", x[i].s->field,
 			    x[i].value / 1000000, x[i].value % 1000000);
 		else
-			out_printf(&o, "%s %lld\n", x[i].s->field, x[i].value);
+			sbuf_printf(&o, "%s %lld\n", x[i].s->field, x[i].value);
 	}
 	free(x);
-	if (o.failed) {
-		free(o.buf);
-		return NULL;
-	}
-	*len = o.len;
-	return o.buf;
+	return sbuf_finish(&o, len);
 }
