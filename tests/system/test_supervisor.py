@@ -264,7 +264,7 @@ def test_olbctl_status_and_events(olbd, redis_server):
     wait_for(lambda: r.get("loadbalancer:lease:scaler"), 3, what="the scaler lease")
     out = subprocess.run(args + ["status"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
-    workers, fleet = out.stdout.split("\n\n")
+    workers, leases, fleet = out.stdout.split("\n\n")
     lines = workers.splitlines()
     assert lines[0].split()[:3] == ["ROLE", "PID", "HOST"]
     names = sorted(line.split()[0] for line in lines[1:])
@@ -272,6 +272,9 @@ def test_olbctl_status_and_events(olbd, redis_server):
     # Then the fleet, with the scaler lease's holder (the scaler of this olbd).
     head = fleet.splitlines()[0]
     scaler = olbd.worker_pids("olbd: scaler")[0]
+    # Between them, the holders of the three duties' leases.
+    assert re.match(r"leases: scaler \S+:%d#\d+ health \S+ scheduler \S+$" % scaler,
+                    leases), leases
     assert head.startswith("fleet unset (provider process, cluster %s, deployment "
                            % olbd.cluster)
     assert re.search(r"scaler lease \S+:%d#\d+$" % scaler, head), head
