@@ -22,9 +22,7 @@
 #include <time.h>
 
 #include <json-c/json.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
+#include "common/bearer.h"
 #include "common/conf.h"
 #include "common/crontz.h"
 #include "common/hconn.h"
@@ -78,7 +76,7 @@ static struct {
 	struct worker		*w;
 	const struct conf	*conf;
 	struct hserver		 srv;
-	unsigned char		 token[32];	/* SHA-256 of admin.auth_token */
+	struct bearer		 token;		/* admin.auth_token */
 	int			 has_token;
 } adm;
 
@@ -551,24 +549,6 @@ admin_status_start(struct gather *g)
 
 /* HTTP */
 
-/* 0 if the request may pass, else 401 or 403. */
-static int
-admin_auth(const struct http_request *req)
-{
-	const struct http_header *h = req->authorization;
-	unsigned char digest[32];
-	unsigned int n = sizeof(digest);
-
-	if (!adm.has_token)
-		return 0;
-	if (h == NULL || h->value_len < 7 || strncmp(h->value, "Bearer ", 7) != 0)
-		return 401;
-	if (EVP_Digest(h->value + 7, h->value_len - 7, digest, &n, EVP_sha256(),
-	    NULL) != 1)
-		return 403;
-	return CRYPTO_memcmp(digest, adm.token, sizeof(digest)) == 0 ? 0 : 403;
-}
-
 static int
 path_is(const struct http_request *req, const char *path)
 {
@@ -595,7 +575,8 @@ admin_on_head(struct hconn *hc, const struct http_request *req)
 		c->status = 405;
 	if (req->chunked || hconn_body_too_large(req, 0))
 		c->status = 413;	/* no admin request has a body */
-	if ((status = admin_auth(req)) != 0)
+	if (adm.has_token &&
+	    (status = bearer_check(&adm.token, req->authorization)) != 0)
 		c->status = status;
 	if (c->status == 401 || c->status == 403 || c->status == 413)
 		hconn_error(hc, c->status);
@@ -684,25 +665,35 @@ admin_start(struct worker *w)
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 10000,
 	};
-	unsigned int n = sizeof(adm.token);
+	char *token = conf->admin.auth_token;
 
 	memset(&adm, 0, sizeof(adm));
 	adm.w = w;
 	adm.conf = conf;
-	if (conf->admin.auth_token != NULL && conf->admin.auth_token[0] != '\0') {
-		if (EVP_Digest(conf->admin.auth_token, strlen(conf->admin.auth_token),
-		    adm.token, &n, EVP_sha256(), NULL) != 1)
-			return -1;
-		adm.has_token = 1;
-	}
+	adm.has_token = token != NULL && token[0] != '\0';
+	if (adm.has_token && bearer_init(&adm.token, &token, 1) == -1)
+		return -1;
 	if (crontz_zone(conf->scheduler.timezone) == -1)
 		log_warn("time zone %s is not in the tz database; the status page "
 		    "shows next runs in the host's", conf->scheduler.timezone);
 	if (hserver_init(&adm.srv, w->loop, w->listen_fd, &admin_conn_ops, &lim,
 	    &adm) == -1)
 		return -1;
-	hserver_accept_resume(&adm.srv);
+	/* As the proxies do: a scrape that arrives before Redis is up waits in
+	 * the kernel's queue (at most proxy.redis_wait_ms) rather than get a
+	 * 503 from a worker that has just started. */
+	if (conf->proxy.redis_wait_ms > 0 && !rconn_is_up(w->redis))
+		hserver_accept_pause(&adm.srv, (uint64_t)conf->proxy.redis_wait_ms);
+	else
+		hserver_accept_resume(&adm.srv);
 	return 0;
+}
+
+static void
+admin_redis_state(struct worker *w, int up)
+{
+	if (up && !w->stopping)
+		hserver_accept_resume(&adm.srv);
 }
 
 static void
@@ -718,11 +709,14 @@ admin_cleanup(struct worker *w)
 {
 	(void)w;
 	hserver_close_all(&adm.srv);
+	if (adm.has_token)
+		bearer_free(&adm.token);
 }
 
 static const struct worker_role_ops admin_ops = {
 	.start = admin_start,
 	.drain = admin_drain,
+	.redis_state = admin_redis_state,
 	.cleanup = admin_cleanup,
 };
 

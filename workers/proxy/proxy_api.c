@@ -25,11 +25,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include <json-c/json.h>
 
+#include "common/bearer.h"
 #include "common/conf.h"
 #include "common/events.h"
 #include "common/keys.h"
@@ -107,8 +105,7 @@ TAILQ_HEAD(api_request_list, api_request);
 static struct {
 	struct proxy		*proxy;
 	const struct conf	*conf;
-	unsigned char		 (*token_digests)[32];	/* owned */
-	size_t			 ntokens;
+	struct bearer		 tokens;	/* proxy.auth_tokens */
 
 
 	/* Requests waiting for Redis, oldest (first deadline) first; releases
@@ -135,7 +132,6 @@ static struct {
 	struct pcache		*cache;
 	struct api_request	*spare;		/* finished requests kept for reuse */
 	size_t			 nspare;
-	EVP_MD			*sha256;	/* fetched once: no lookup per request */
 	uint64_t		 rid_state[2];
 
 	/* By placement role (PLACEMENT_MASTER, PLACEMENT_CLIENT). */
@@ -238,14 +234,6 @@ api_spare_free(void)
 	api.nspare = 0;
 }
 
-static void
-api_digest(const char *token, size_t len, unsigned char out[32])
-{
-	unsigned int n = 32;
-
-	EVP_Digest(token, len, out, &n, api.sha256, NULL);
-}
-
 static void	api_tracking_flush(void);
 
 /* A flush answered: a full batch means more masters may be waiting. */
@@ -295,15 +283,10 @@ api_init(struct proxy *p)
 	api.proxy = p;
 	api.conf = conf;
 	api_metrics_init();
-	api.ntokens = conf->proxy.auth_tokens.n;
-	api.token_digests = calloc(api.ntokens ? api.ntokens : 1, 32);
 	api.cache = pcache_new((size_t)conf->proxy.placement_cache);
-	api.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (api.token_digests == NULL || api.cache == NULL || api.sha256 == NULL)
+	if (api.cache == NULL || bearer_init(&api.tokens, conf->proxy.auth_tokens.v,
+	    conf->proxy.auth_tokens.n) == -1)
 		return -1;
-	for (size_t i = 0; i < api.ntokens; i++)
-		api_digest(conf->proxy.auth_tokens.v[i], strlen(conf->proxy.auth_tokens.v[i]),
-		    api.token_digests[i]);
 	if (getrandom(api.rid_state, sizeof(api.rid_state), 0) != sizeof(api.rid_state))
 		api.rid_state[0] = util_mono_ms() ^ (uint64_t)getpid();
 	us.connect_timeout_ms = (uint64_t)conf->proxy.connect_timeout_ms;
@@ -334,27 +317,7 @@ api_shutdown(void)
 	pcache_free(api.cache);
 	api.cache = NULL;
 	api_spare_free();
-	EVP_MD_free(api.sha256);
-	api.sha256 = NULL;
-	free(api.token_digests);
-	api.token_digests = NULL;
-}
-
-/* Bearer auth (SPEC §3): 0 ok, else the status to answer (401, 403).  Every
- * configured token is compared, in constant time, through its digest. */
-static int
-api_auth(const struct http_request *req)
-{
-	const struct http_header *h = req->authorization;
-	unsigned char digest[32];
-	int ok = 0;
-
-	if (h == NULL || h->value_len < 7 || strncmp(h->value, "Bearer ", 7) != 0)
-		return 401;
-	api_digest(h->value + 7, h->value_len - 7, digest);
-	for (size_t i = 0; i < api.ntokens; i++)
-		ok |= CRYPTO_memcmp(digest, api.token_digests[i], 32) == 0;
-	return ok ? 0 : 403;
+	bearer_free(&api.tokens);
 }
 
 /* 1 if header h must not be forwarded: hop-by-hop, or named by Connection. */
@@ -496,7 +459,7 @@ api_route_listener(struct conn *c, const struct http_request *req)
 		route = API_REMOVE;
 	if (route != -1)
 		c->route = route == API_CREATE ? ROUTE_CREATE : ROUTE_REMOVE;
-	if ((status = api_auth(req)) != 0) {
+	if ((status = bearer_check(&api.tokens, req->authorization)) != 0) {
 		hconn_error(&c->hc, status);
 		return;
 	}
