@@ -20,6 +20,7 @@
 
 #include "common/conf.h"
 #include "common/events.h"
+#include "common/hconn.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -113,6 +114,19 @@ worker_done_after_lease(struct worker *w, struct lease *l)
 {
 	if (lease_drop(l, worker_lease_dropped, w) == -1)
 		worker_done(w);
+}
+
+void
+worker_accept_gate(struct worker *w, struct hserver *s, int start)
+{
+	uint64_t wait = (uint64_t)w->conf->proxy.redis_wait_ms;
+
+	if (w->stopping)
+		return;
+	if (rconn_is_up(w->redis) || wait == 0)
+		hserver_accept_resume(s);
+	else if (start)
+		hserver_accept_pause(s, wait);
 }
 
 void

@@ -62,6 +62,13 @@ void		 worker_done(struct worker *w);
 struct lease;
 void		 worker_done_after_lease(struct worker *w, struct lease *l);
 
+/* A listening role (proxy, admin) on its slot's socket: accept once the
+ * worker's Redis is up, or after proxy.redis_wait_ms anyway so the slot is
+ * never deaf (the kernel queues connections meanwhile).  Call at start and
+ * from the role's redis_state hook (up: 1 or 0). */
+struct hserver;
+void		 worker_accept_gate(struct worker *w, struct hserver *s, int start);
+
 /* Role entry points, named in the supervisor's role table. */
 int		 proxy_main(struct worker *w);
 int		 scaler_main(struct worker *w);

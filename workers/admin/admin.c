@@ -679,21 +679,16 @@ admin_start(struct worker *w)
 	if (hserver_init(&adm.srv, w->loop, w->listen_fd, &admin_conn_ops, &lim,
 	    &adm) == -1)
 		return -1;
-	/* As the proxies do: a scrape that arrives before Redis is up waits in
-	 * the kernel's queue (at most proxy.redis_wait_ms) rather than get a
-	 * 503 from a worker that has just started. */
-	if (conf->proxy.redis_wait_ms > 0 && !rconn_is_up(w->redis))
-		hserver_accept_pause(&adm.srv, (uint64_t)conf->proxy.redis_wait_ms);
-	else
-		hserver_accept_resume(&adm.srv);
+	/* A scrape right after start waits for Redis, not a 503. */
+	worker_accept_gate(w, &adm.srv, 1);
 	return 0;
 }
 
 static void
 admin_redis_state(struct worker *w, int up)
 {
-	if (up && !w->stopping)
-		hserver_accept_resume(&adm.srv);
+	if (up)
+		worker_accept_gate(w, &adm.srv, 0);
 }
 
 static void

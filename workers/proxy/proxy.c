@@ -217,21 +217,16 @@ proxy_start(struct worker *w)
 	    access_log_open(conf->log.access_log,
 	    conf->log.format == LOG_FORMAT_JSON) == -1)
 		return -1;
-	/* Accept once Redis is up (a request for an account not in memory
-	 * needs it), or after proxy.redis_wait_ms anyway so the slot is never
-	 * deaf; the kernel queues connections on the socket meanwhile. */
-	if (conf->proxy.redis_wait_ms > 0 && !rconn_is_up(w->redis))
-		hserver_accept_pause(&p->srv, (uint64_t)conf->proxy.redis_wait_ms);
-	else
-		hserver_accept_resume(&p->srv);
+	/* A request for an account not in memory needs Redis. */
+	worker_accept_gate(w, &p->srv, 1);
 	return 0;
 }
 
 static void
 proxy_redis_state(struct worker *w, int up)
 {
-	if (up && !w->stopping)
-		hserver_accept_resume(&proxy.srv);
+	if (up)
+		worker_accept_gate(w, &proxy.srv, 0);
 	api_redis_state(up);
 }
 
