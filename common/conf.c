@@ -103,7 +103,6 @@ static char	 conf_base[PATH_MAX];
 static char	 conf_override_mark;	/* hook of settings that came from -o */
 
 static conf_check_fn	conf_check_nonempty, conf_check_socket, conf_check_user,
-			conf_check_hostport,
 			conf_check_ipport, conf_check_command, conf_check_url,
 			conf_check_region, conf_check_timezone,
 			conf_check_http_path;
@@ -188,7 +187,10 @@ static const struct conf_entry conf_schema[] = {
 	SET_STR("redis.events_channel", redis.events_channel, "loadbalancer:events", 0,
 	    conf_check_nonempty),
 	SET_STR("redis.sentinel.master", redis.sentinel.master, "", 0, NULL),
-	SET_LIST("redis.sentinel.nodes", redis.sentinel.nodes, 0, conf_check_hostport),
+	SET_LIST("redis.sentinel.nodes", redis.sentinel.nodes, 0, conf_check_ipport),
+	SET_INT("redis.sentinel.check_ms", redis.sentinel.check_ms, 1000, 100, 60000),
+	SET_INT("redis.wait_replicas", redis.wait_replicas, 0, 0, 16),
+	SET_INT("redis.wait_timeout_ms", redis.wait_timeout_ms, 200, 1, 10000),
 
 	SET_ADDR("proxy.listen", proxy.listen, "127.0.0.1:8080", 1),
 	SET_INT("proxy.workers", proxy.workers, 0, 0, 256),
@@ -1148,17 +1150,6 @@ conf_check_user(const char *v, char *buf, size_t len)
 }
 
 static const char *
-conf_check_hostport(const char *v, char *buf, size_t len)
-{
-	struct conf_addr a;
-
-	if (conf_addr_parse(v, &a) == 0 && a.port != 0)
-		return NULL;
-	snprintf(buf, len, "'%s' is not host:port", v);
-	return buf;
-}
-
-static const char *
 conf_check_ipport(const char *v, char *buf, size_t len)
 {
 	unsigned char bin[sizeof(struct in6_addr)];
@@ -1330,10 +1321,11 @@ conf_check_redis(struct conf_ctx *ctx)
 		    "redis.sentinel.master is set");
 	/* Refused rather than ignored: olbd must never silently talk to a
 	 * Redis other than the one the operator meant. */
-	if (conf_ok(ctx, "redis.sentinel.master") && c->redis.sentinel.master[0] != '\0')
+	if (conf_ok(ctx, "redis.sentinel.master") && conf_ok(ctx, "redis.embedded") &&
+	    c->redis.sentinel.master[0] != '\0' && c->redis.embedded)
 		conf_err(ctx, conf_in_file(conf_setting(ctx, "redis.sentinel.master")),
-		    "redis.sentinel.master: Sentinel discovery is not supported by "
-		    "this version; set redis.host and redis.port");
+		    "redis.sentinel.master: Sentinel cannot be used with "
+		    "redis.embedded (a private Redis has no sentinels)");
 	if (conf_ok(ctx, "redis.embedded") && conf_ok(ctx, "redis.host") &&
 	    conf_ok(ctx, "redis.socket") && c->redis.embedded &&
 	    c->redis.socket[0] == '\0' && inet_pton(AF_INET, c->redis.host, bin) != 1 &&

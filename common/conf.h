@@ -87,9 +87,12 @@ struct conf {
 		char		*embedded_bin;	/* NO_RELOAD: redis-server executable */
 		char		*prefix;	/* "loadbalancer:" */
 		char		*events_channel;/* "loadbalancer:events" */
+		int64_t		 wait_replicas;	/* placements: WAIT for this many */
+		int64_t		 wait_timeout_ms;
 		struct {
 			char			*master;	/* "" = no Sentinel */
-			struct conf_strlist	 nodes;		/* "host:port" */
+			struct conf_strlist	 nodes;		/* "ip:port" */
+			int64_t			 check_ms;	/* ask this often */
 		} sentinel;
 	} redis;
 

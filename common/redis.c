@@ -34,9 +34,10 @@
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/redis.h"
+#include "common/sentinel.h"
 
 #define RCONN_CONNECT_TIMEOUT_DEFAULT_MS	1000
-#define RCONN_HANDSHAKE_MAX			3	/* AUTH, SELECT, PING */
+#define RCONN_HANDSHAKE_MAX			4	/* AUTH, SELECT, ROLE, PING */
 #define RCONN_MSG_MAX				512	/* one failure message */
 
 enum rconn_state {
@@ -83,6 +84,13 @@ struct rconn {
 	char			*socket;	/* NULL = TCP */
 	char			*password;	/* NULL = no AUTH; wiped, never logged */
 	int			 db;
+	/* Sentinel: a master connection has its watcher; a connection to
+	 * the sentinels themselves (rconn_new_sentinel) has their list and
+	 * the one in use, and skips AUTH, SELECT and ROLE. */
+	struct sentinel		*sentinel;
+	char			**nodes;
+	size_t			 nnodes;
+	size_t			 node;
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;	/* 0 = no command timeout */
 
@@ -189,32 +197,44 @@ rconn_backoff(struct rconn *rc)
 }
 
 /*
- * Where to connect: the one place that decides, before every attempt.  Today
- * the configured socket (which wins) or host:port; Sentinel discovery (ask the
- * sentinels for the current master) belongs here.  Fills rc->target and
- * rc->addr.  0, or -1 if the address does not fit.
+ * Where to connect: the one place that decides, before every attempt.  A
+ * connection to the sentinels: the sentinel in use.  A master connection
+ * with Sentinel: the master as the watcher last heard it (which asks
+ * again).  Otherwise the configured socket (which wins) or host:port.
+ * Fills rc->target and rc->addr.  NULL, or why there is nowhere to go.
  */
-static int
+static const char *
 rconn_resolve(struct rconn *rc)
 {
 	struct rconn_target *t = &rc->target;
+	struct conf_addr a;
 	int n;
 
 	memset(t, 0, sizeof(*t));
-	if (rc->socket != NULL) {
+	if (rc->nodes != NULL) {
+		if (conf_addr_parse(rc->nodes[rc->node], &a) == -1)
+			return "sentinel address unreadable";
+		snprintf(t->host, sizeof(t->host), "%s", a.host);
+		t->port = a.port;
+	} else if (rc->sentinel != NULL) {
+		if (sentinel_master(rc->sentinel, t->host, sizeof(t->host),
+		    &t->port) == -1)
+			return "master not known yet (no sentinel answered)";
+	} else if (rc->socket != NULL) {
 		n = snprintf(t->path, sizeof(t->path), "%s", rc->socket);
 		if (n < 0 || (size_t)n >= sizeof(t->path))
-			return -1;
+			return "socket path too long";
 		snprintf(rc->addr, sizeof(rc->addr), "%s", t->path);
-		return 0;
+		return NULL;
+	} else {
+		n = snprintf(t->host, sizeof(t->host), "%s", rc->host);
+		if (n < 0 || (size_t)n >= sizeof(t->host))
+			return "host name too long";
+		t->port = rc->port;
 	}
-	n = snprintf(t->host, sizeof(t->host), "%s", rc->host);
-	if (n < 0 || (size_t)n >= sizeof(t->host))
-		return -1;
-	t->port = rc->port;
 	snprintf(rc->addr, sizeof(rc->addr),
 	    strchr(t->host, ':') != NULL ? "[%s]:%d" : "%s:%d", t->host, t->port);
-	return 0;
+	return NULL;
 }
 
 /* ev adapter: hiredis' hooks; privdata is the rconn, the fd is rc->fd. */
@@ -342,6 +362,8 @@ rconn_down(struct rconn *rc, const char *fmt, ...)
 	rc->state = RCONN_WAITING;
 	rc->errors++;
 	rc->close_pending = rc->ac != NULL;
+	if (rc->nodes != NULL)		/* the next attempt asks the next one */
+		rc->node = (rc->node + 1) % rc->nnodes;
 	ev_timer_stop(rc->loop, &rc->connect_timer);
 	ev_timer_stop(rc->loop, &rc->command_timer);
 	if (rc->down_since == 0)
@@ -454,7 +476,7 @@ rconn_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct rconn *rc = privdata;
 	redisReply *reply = r;
-	const char *name;
+	const char *name, *role;
 
 	if (reply == NULL) {
 		rconn_lost(rc, ac);
@@ -467,6 +489,12 @@ rconn_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 	if (reply->type == REDIS_REPLY_ERROR) {
 		/* Never the arguments: AUTH's is the password. */
 		rconn_down(rc, "%s(%s): %s", name, rc->addr, reply->str);
+		return;
+	}
+	if (strcmp(name, "ROLE") == 0 && (role = sentinel_parse_role(reply),
+	    role == NULL || strcmp(role, "master") != 0)) {
+		rconn_down(rc, "ROLE(%s): %s, not the master", rc->addr,
+		    role != NULL ? role : "unreadable answer");
 		return;
 	}
 	rconn_handshake_step(rc);
@@ -528,8 +556,9 @@ rconn_send_handshake(struct rconn *rc, const char *name, const char *fmt, ...)
 	return 0;
 }
 
-/* Connected: AUTH, SELECT, then PING (or SUBSCRIBE), all pipelined.  UP is
- * reported when the last of them has answered. */
+/* Connected: AUTH, SELECT, ROLE (with Sentinel: only a master will do),
+ * then PING (or SUBSCRIBE), all pipelined; a sentinel gets only the last.
+ * UP is reported when the last of them has answered. */
 static void
 rconn_handshake(struct rconn *rc)
 {
@@ -537,11 +566,14 @@ rconn_handshake(struct rconn *rc)
 	rc->hs_next = 0;
 	rc->hs_left = 0;
 	memset(rc->hs_names, 0, sizeof(rc->hs_names));
-	if (rc->password != NULL &&
+	if (rc->password != NULL && rc->nodes == NULL &&
 	    rconn_send_handshake(rc, "AUTH", "AUTH %s", rc->password) == -1)
 		return;
-	if (rc->db != 0 &&
+	if (rc->db != 0 && rc->nodes == NULL &&
 	    rconn_send_handshake(rc, "SELECT", "SELECT %d", rc->db) == -1)
+		return;
+	if (rc->sentinel != NULL &&
+	    rconn_send_handshake(rc, "ROLE", "ROLE") == -1)
 		return;
 	if (rc->nsubs == 0) {
 		(void)rconn_send_handshake(rc, "PING", "PING");
@@ -586,14 +618,15 @@ static void
 rconn_connect(struct rconn *rc)
 {
 	redisAsyncContext *ac;
+	const char *why;
 
 	if (rc->ac != NULL)
 		rconn_close(rc);
 	rc->state = RCONN_CONNECTING;
 	ev_now_update(rc->loop);	/* the connect timer starts now */
-	if (rconn_resolve(rc) == -1) {
-		rconn_down(rc, "rconn_resolve(%s): address too long",
-		    rc->socket != NULL ? rc->socket : rc->host);
+	if ((why = rconn_resolve(rc)) != NULL) {
+		rconn_down(rc, "rconn_resolve(%s): %s", rc->socket != NULL ?
+		    rc->socket : rc->sentinel != NULL ? "sentinel" : rc->host, why);
 		return;
 	}
 	if (rc->target.path[0] != '\0')
@@ -653,9 +686,26 @@ rconn_copy_conf(struct rconn *rc, const struct conf *conf, const char *name)
 	return 0;
 }
 
-struct rconn *
-rconn_new(struct ev_loop *loop, const struct conf *conf, const char *name,
-    rconn_state_cb *state_cb, void *arg)
+/* A copy of conf's sentinels for a connection to them.  0 or -1. */
+static int
+rconn_copy_nodes(struct rconn *rc, const struct conf *conf)
+{
+	const struct conf_strlist *l = &conf->redis.sentinel.nodes;
+
+	if (l->n == 0 || (rc->nodes = calloc(l->n, sizeof(char *))) == NULL)
+		return -1;
+	rc->nnodes = l->n;
+	for (size_t i = 0; i < l->n; i++)
+		if ((rc->nodes[i] = strdup(l->v[i])) == NULL)
+			return -1;
+	return 0;
+}
+
+enum rconn_kind { RCONN_MASTER, RCONN_SENTINEL };
+
+static struct rconn *
+rconn_make(struct ev_loop *loop, const struct conf *conf, const char *name,
+    rconn_state_cb *state_cb, void *arg, enum rconn_kind kind)
 {
 	struct rconn *rc;
 
@@ -673,6 +723,12 @@ rconn_new(struct ev_loop *loop, const struct conf *conf, const char *name,
 		rc->rng = 1;
 	if (rconn_copy_conf(rc, conf, name) == -1)
 		goto fail;
+	if (kind == RCONN_SENTINEL && rconn_copy_nodes(rc, conf) == -1)
+		goto fail;
+	if (kind == RCONN_MASTER && conf->redis.sentinel.master != NULL &&
+	    conf->redis.sentinel.master[0] != '\0' &&
+	    (rc->sentinel = sentinel_attach(loop, conf, rc)) == NULL)
+		goto fail;
 	/* A failed first attempt only arms the retry timer. */
 	rconn_enter(rc);
 	rconn_connect(rc);
@@ -685,6 +741,20 @@ fail:
 		rconn_destroy(rc);
 	}
 	return NULL;
+}
+
+struct rconn *
+rconn_new(struct ev_loop *loop, const struct conf *conf, const char *name,
+    rconn_state_cb *state_cb, void *arg)
+{
+	return rconn_make(loop, conf, name, state_cb, arg, RCONN_MASTER);
+}
+
+struct rconn *
+rconn_new_sentinel(struct ev_loop *loop, const struct conf *conf,
+    const char *name, rconn_state_cb *state_cb, void *arg)
+{
+	return rconn_make(loop, conf, name, state_cb, arg, RCONN_SENTINEL);
 }
 
 static void
@@ -707,6 +777,10 @@ rconn_destroy(struct rconn *rc)
 		free(rc->subs[i]);
 	}
 	free(rc->subs);
+	sentinel_detach(rc->sentinel, rc);
+	for (size_t i = 0; rc->nodes != NULL && i < rc->nnodes; i++)
+		free(rc->nodes[i]);
+	free(rc->nodes);
 	if (rc->password != NULL) {
 		explicit_bzero(rc->password, strlen(rc->password));
 		free(rc->password);
@@ -771,7 +845,33 @@ rconn_addr(const struct rconn *rc)
 	return rc->addr;
 }
 
+void
+rconn_master_moved(struct rconn *rc, const char *host, int port)
+{
+	if (rc->freeing)
+		return;
+	rconn_enter(rc);
+	if (rc->state == RCONN_WAITING)
+		ev_timer_start(rc->loop, &rc->retry_timer, 0, rconn_retry, rc);
+	else if (strcmp(rc->target.host, host) != 0 || rc->target.port != port)
+		rconn_down(rc, "%s(%s): the master is now %s:%d",
+		    rc->nsubs > 0 ? "subscriber" : "connection", rc->addr,
+		    host, port);
+	rconn_leave(rc);
+}
+
 /* Commands */
+
+/* An error reply of a replica refusing a write: the plain command's, or
+ * the same inside a script's error ("... READONLY You can't write..."). */
+static int
+rconn_is_readonly(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+	    (strncmp(r->str, "READONLY", 8) == 0 ||
+	    strstr(r->str, "-READONLY") != NULL ||
+	    strstr(r->str, " READONLY ") != NULL);
+}
 
 static void
 rconn_on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -785,6 +885,9 @@ rconn_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		rc->errors++;	/* a lost command counts with its connection */
 	if (r == NULL)
 		rconn_lost(rc, ac);
+	else if (rc->sentinel != NULL && rconn_is_readonly(r))
+		rconn_down(rc, "command(%s): READONLY: the server is no "
+		    "longer the master", rc->addr);
 	if (cmd->cb != NULL)
 		cmd->cb(rc, rc->freeing ? NULL : r, cmd->arg);
 	free(cmd);

@@ -7,8 +7,10 @@
  * callback is not called and -1 is returned); a command unanswered for
  * redis.command_timeout_ms drops the connection, which calls every pending
  * callback with a NULL reply and starts a reconnect.  Where to connect is
- * decided in one place (rconn_resolve in redis.c), so Sentinel discovery can be
- * added there without touching callers.
+ * decided in one place (rconn_resolve in redis.c): with redis.sentinel.master
+ * set, the master the sentinels name (see sentinel.h), accepted only if ROLE
+ * says master; a READONLY error reply then drops the connection, which
+ * reconnects to the master named afresh.
  *
  * Backoff: the first retry waits RCONN_BACKOFF_MIN_MS, each further failure
  * doubles the delay up to RCONN_BACKOFF_MAX_MS, and each wait is drawn between
@@ -60,6 +62,15 @@ typedef void rconn_message_cb(struct rconn *rc, const char *channel,
  * NULL only when out of memory: an unreachable server is retried forever. */
 struct rconn	*rconn_new(struct ev_loop *loop, const struct conf *conf, const char *name,
 		    rconn_state_cb *state_cb, void *arg);
+/* A connection to the sentinels of conf's redis.sentinel.nodes rather than
+ * to the master: each attempt goes to one of them, the next after a
+ * failure; no AUTH, SELECT or ROLE.  For the watcher in sentinel.c. */
+struct rconn	*rconn_new_sentinel(struct ev_loop *loop, const struct conf *conf,
+		    const char *name, rconn_state_cb *state_cb, void *arg);
+/* The sentinels now name host:port as the master: a connection elsewhere is
+ * dropped (and reconnects there), one waiting to retry retries now.  For
+ * the watcher in sentinel.c. */
+void		 rconn_master_moved(struct rconn *rc, const char *host, int port);
 /* Disconnect (pending callbacks get NULL) and free; no state callback.  Safe
  * anywhere, also inside rc's own callbacks: the work is then deferred to the
  * moment the loop's dispatch into rc returns (no later callback sees a reply).

@@ -35,6 +35,7 @@
 #include "common/registry.h"
 #include "common/rscript.h"
 #include "common/scripts.h"
+#include "common/sentinel.h"
 #include "common/util.h"
 
 #include "supervisor/olbctl/olbctl.h"
@@ -126,23 +127,65 @@ ctl_redis(const struct conf *conf)
 	return ctl_redis_connect(conf, 0);
 }
 
+/* The master as the first sentinel that answers names it (in the order of
+ * redis.sentinel.nodes, 1 s each): 0 and host, *port filled, or -1. */
+static int
+ctl_sentinel_master(const struct conf *conf, char *host, size_t hostlen,
+    int *port, int quiet)
+{
+	const struct conf_strlist *nodes = &conf->redis.sentinel.nodes;
+	struct timeval tv = { 1, 0 };
+	struct conf_addr a;
+
+	for (size_t i = 0; i < nodes->n; i++) {
+		redisContext *c;
+		redisReply *r = NULL;
+		int ok;
+
+		if (conf_addr_parse(nodes->v[i], &a) == -1)
+			continue;
+		c = redisConnectWithTimeout(a.host, a.port, tv);
+		if (c != NULL && c->err == 0) {
+			redisSetTimeout(c, tv);
+			r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+			    conf->redis.sentinel.master);
+		}
+		ok = sentinel_parse_addr(r, host, hostlen, port) == 0;
+		freeReplyObject(r);
+		if (c != NULL)
+			redisFree(c);
+		if (ok)
+			return 0;
+	}
+	if (!quiet)
+		fprintf(stderr, "olbctl: no sentinel of redis.sentinel.nodes names "
+		    "the master %s\n", conf->redis.sentinel.master);
+	return -1;
+}
+
 /* ctl_redis, silent on failure if quiet (a follower reconnecting). */
 static redisContext *
 ctl_redis_connect(const struct conf *conf, int quiet)
 {
 	struct timeval tv = { 2, 0 };
+	char host[256];
+	int port = (int)conf->redis.port;
+	const char *role;
 	redisContext *rc;
 	redisReply *r;
 
-	if (conf->redis.socket[0] != '\0')
+	snprintf(host, sizeof(host), "%s", conf->redis.host);
+	if (conf->redis.sentinel.master[0] != '\0' &&
+	    ctl_sentinel_master(conf, host, sizeof(host), &port, quiet) == -1)
+		return NULL;
+	if (conf->redis.socket[0] != '\0' && conf->redis.sentinel.master[0] == '\0')
 		rc = redisConnectUnixWithTimeout(conf->redis.socket, tv);
 	else
-		rc = redisConnectWithTimeout(conf->redis.host, (int)conf->redis.port, tv);
+		rc = redisConnectWithTimeout(host, port, tv);
 	if (rc == NULL || rc->err) {
 		if (!quiet)
-			fprintf(stderr, "olbctl: connect(redis %s:%lld): %s\n",
-			    conf->redis.host, (long long)conf->redis.port,
-			    rc ? rc->errstr : "out of memory");
+			fprintf(stderr, "olbctl: connect(redis %s:%d): %s\n",
+			    host, port, rc ? rc->errstr : "out of memory");
 		goto fail;
 	}
 	redisSetTimeout(rc, tv);
@@ -158,6 +201,18 @@ ctl_redis_connect(const struct conf *conf, int quiet)
 	}
 	if (conf->redis.db != 0) {
 		r = redisCommand(rc, "SELECT %lld", (long long)conf->redis.db);
+		freeReplyObject(r);
+	}
+	if (conf->redis.sentinel.master[0] != '\0') {
+		r = redisCommand(rc, "ROLE");
+		role = sentinel_parse_role(r);
+		if (role == NULL || strcmp(role, "master") != 0) {
+			if (!quiet)
+				fprintf(stderr, "olbctl: redis %s:%d is %s, not the "
+				    "master\n", host, port, role ? role : "unreadable");
+			freeReplyObject(r);
+			goto fail;
+		}
 		freeReplyObject(r);
 	}
 	return rc;
@@ -405,8 +460,7 @@ cmd_events(struct ctl *ctl, int raw)
 		/* the confirmation within ctl_redis' timeout, then wait forever */
 		r = redisCommand(rc, "SUBSCRIBE %s", ctl->conf->redis.events_channel);
 		if (r == NULL && !connected) {
-			fprintf(stderr, "olbctl: SUBSCRIBE(redis %s:%lld): %s\n",
-			    ctl->conf->redis.host, (long long)ctl->conf->redis.port,
+			fprintf(stderr, "olbctl: SUBSCRIBE(redis): %s\n",
 			    rc->errstr);
 			redisFree(rc);
 			return 1;

@@ -144,16 +144,17 @@ class TcpServer:
 
 
 class RedisServer:
-    def __init__(self, tmp, port=None):
+    def __init__(self, tmp, port=None, extra=()):
         self.port = port or free_port()
         self.dir = tmp
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--dir", self.dir, "--loglevel", "warning"],
+             "--dir", self.dir, "--loglevel", "warning"] + self.extra,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.ping, 5, what="redis-server on %d" % self.port)
 
@@ -170,6 +171,95 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+class SentinelGroup:
+    """A master, its replicas and three real redis-sentinel processes on
+    loopback, monitoring the master as NAME with a quorum of 2.  Fast
+    settings: the master is down after 500 ms without an answer."""
+
+    NAME = "olbm"
+    SERVER = ["--repl-diskless-sync-delay", "0"]
+
+    def __init__(self, tmp, replicas=1):
+        self.dir = tmp
+        # A replica's full sync starts at once (no diskless delay), as
+        # after a failover the demoted master needs one.
+        self.servers = [RedisServer(self._mkdir("r0"), extra=self.SERVER)]
+        for i in range(replicas):
+            self.servers.append(RedisServer(self._mkdir("r%d" % (i + 1)), extra=self.SERVER + [
+                "--replicaof", "127.0.0.1", str(self.servers[0].port)]))
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels = []
+
+    def _mkdir(self, name):
+        d = os.path.join(self.dir, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def start(self):
+        for r in self.servers:
+            r.start()
+        for i, port in enumerate(self.sentinel_ports):
+            d = self._mkdir("s%d" % i)
+            conf = os.path.join(d, "sentinel.conf")
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndir %s\ndaemonize no\n"
+                        "sentinel monitor %s 127.0.0.1 %d 2\n"
+                        "sentinel down-after-milliseconds %s 500\n"
+                        "sentinel failover-timeout %s 4000\n"
+                        "sentinel parallel-syncs %s 1\n" % (
+                            port, d, self.NAME, self.servers[0].port,
+                            self.NAME, self.NAME, self.NAME))
+            self.sentinels.append(subprocess.Popen(
+                ["redis-sentinel", conf, "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.sentinel_ports:
+            wait_for(lambda: self._sentinel_sees_replica(port), 15,
+                     what="sentinel on %d to see the replica" % port)
+        return self
+
+    def _sentinel_sees_replica(self, port):
+        try:
+            s = redis.Redis(port=port, socket_timeout=0.5, decode_responses=True)
+            return any(r.get("master-link-status") == "ok" and
+                       "s_down" not in r.get("flags", "")
+                       for r in s.sentinel_slaves(self.NAME))
+        except redis.exceptions.RedisError:
+            return False
+
+    def sentinel(self, i=0):
+        return redis.Redis(port=self.sentinel_ports[i], decode_responses=True)
+
+    def master_port(self):
+        """The master's port as a majority of the sentinels name it."""
+        ports = []
+        for port in self.sentinel_ports:
+            try:
+                addr = redis.Redis(port=port, socket_timeout=0.5).sentinel_get_master_addr_by_name(
+                    self.NAME)
+                ports.append(int(addr[1]))
+            except (redis.exceptions.RedisError, TypeError):
+                pass
+        best = max(set(ports), key=ports.count) if ports else None
+        return best if ports.count(best) >= 2 else None
+
+    def server(self, port):
+        return [r for r in self.servers if r.port == port][0]
+
+    def overrides(self):
+        nodes = ", ".join('"127.0.0.1:%d"' % p for p in self.sentinel_ports)
+        return ["redis.sentinel.master=%s" % self.NAME,
+                "redis.sentinel.nodes=[%s]" % nodes,
+                "redis.sentinel.check_ms=500"]
+
+    def stop(self):
+        for p in self.sentinels:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        for r in self.servers:
+            r.stop()
 
 
 class Events:

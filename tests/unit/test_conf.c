@@ -270,7 +270,7 @@ test_unknown_settings(void **state)
 	expect_errors("# comment\nbogus = 1;\n", "t.conf:2: unknown setting 'bogus'");
 	expect_errors("proxy = {\n\tworkers = 2;\n\tfoo = 1;\n};\n",
 	    "t.conf:3: unknown setting 'proxy.foo'");
-	expect_errors("redis = {\n\tsentinel = {\n\t\tnodes = [\"h:1\"];\n"
+	expect_errors("redis = {\n\tsentinel = {\n\t\tnodes = [\"10.0.0.1:1\"];\n"
 	    "\t\tnode = \"x\";\n\t};\n};\n",
 	    "t.conf:4: unknown setting 'redis.sentinel.node'");
 	expect_errors("proxy = 5;\n", "t.conf:1: proxy: expected a group");
@@ -330,12 +330,19 @@ test_bad_addr(void **state)
 	expect_errors("proxy = { listen = \"x\"; };\n", "t.conf:1: proxy.listen: 'x' is not host:port");
 	expect_errors("admin = { listen = \"::1:80\"; };\n",
 	    "t.conf:1: admin.listen: '::1:80' is not host:port");
-	expect_errors("redis = { sentinel = {\n\tnodes = [\"a:1\", \"b\"]; }; };\n",
-	    "t.conf:2: redis.sentinel.nodes[1]: 'b' is not host:port");
-	/* Refused until Sentinel discovery exists, never silently ignored. */
-	expect_errors("redis = { sentinel = {\n\tmaster = \"m\";\n\tnodes = [\"a:1\"]; }; };\n",
-	    "t.conf:2: redis.sentinel.master: Sentinel discovery is not supported by "
-	    "this version; set redis.host and redis.port");
+	/* Sentinels are addresses: hiredis would resolve a name blocking. */
+	expect_errors("redis = { sentinel = {\n\tnodes = [\"10.0.0.1:1\", \"b\"]; }; };\n",
+	    "t.conf:2: redis.sentinel.nodes[1]: 'b' is not ip:port");
+	expect_errors("redis = { sentinel = {\n\tnodes = [\"sentinel-1:26379\"]; }; };\n",
+	    "t.conf:2: redis.sentinel.nodes[0]: 'sentinel-1:26379' is not ip:port");
+	/* A private Redis has no sentinels: refused, never silently ignored. */
+	expect_errors("redis = { embedded = true; sentinel = {\n\tmaster = \"m\";\n"
+	    "\tnodes = [\"10.0.0.1:26379\"]; }; };\n",
+	    "t.conf:2: redis.sentinel.master: Sentinel cannot be used with "
+	    "redis.embedded (a private Redis has no sentinels)");
+	expect_errors("redis = { sentinel = {\n\tmaster = \"m\"; }; };\n",
+	    "t.conf:2: redis.sentinel.nodes: at least one node is required when "
+	    "redis.sentinel.master is set");
 }
 
 static void
@@ -615,7 +622,7 @@ test_overrides(void **state)
 		"redis.host=\"10.0.0.9\"",
 		"proxy.auth_tokens=[\"t1\",\"t2\"]",
 		"daemon.user=",
-		"redis.sentinel.nodes=h1:26379",
+		"redis.sentinel.nodes=10.1.0.1:26379",
 		"scheduler.jobs=({ name = \"x\"; cron = \"0 1 * * *\"; action = \"fleet_up\"; })",
 		"proxy.workers=4",
 	};

@@ -45,6 +45,14 @@ struct placement_batch {
 	long long		 max;
 	size_t			 n;
 	struct placement_req	*req[SCRIPTS_BATCH_MAX];
+	/* With replicas to wait for: the script's answers, held until WAIT
+	 * says they are on enough replicas. */
+	struct placement_held	*held;
+};
+
+struct placement_held {
+	enum placement_status	 status[SCRIPTS_BATCH_MAX];
+	struct placement	 where[SCRIPTS_BATCH_MAX];
 };
 
 #define PLACEMENT_PENDING_MAX	8	/* batches waiting for the hook */
@@ -55,6 +63,8 @@ static struct {
 	struct ev_loop		*hooked;	/* loop the hook is on, if any */
 	int			 failing;	/* only the first failure is logged
 						   as an error */
+	int			 wait_replicas;	/* placement_set_wait */
+	int			 wait_ms;
 } pl;
 
 static void placement_fail(const struct placement_req *req, const char *fmt,
@@ -330,7 +340,44 @@ placement_batch_fail(struct placement_batch *b, enum placement_status status)
 		b->req[i]->cb(status, &none, b->req[i]->arg);
 		free(b->req[i]);
 	}
+	free(b->held);
 	free(b);
+}
+
+/* Deliver the answers b holds, then free b. */
+static void
+placement_batch_deliver(struct placement_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		b->req[i]->cb(b->held->status[i], &b->held->where[i],
+		    b->req[i]->arg);
+		free(b->req[i]);
+	}
+	free(b->held);
+	free(b);
+}
+
+/* WAIT answered: the batch's writes are on enough replicas, or they may be
+ * lost in a failover and no account of it is acknowledged (503; a retry
+ * finds the account where it was put, if that survived). */
+static void
+placement_on_wait(struct rconn *rc, redisReply *reply, void *arg)
+{
+	struct placement_batch *b = arg;
+
+	(void)rc;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer >= pl.wait_replicas) {
+		placement_batch_deliver(b);
+		return;
+	}
+	placement_fail(b->req[0], "WAIT: %s", reply == NULL ? "connection lost" :
+	    reply->type == REDIS_REPLY_INTEGER ? "too few replicas acknowledged in "
+	    "time" : "unexpected reply");
+	/* Lost connection: wait for Redis as any placement does.  Too few
+	 * replicas: answer now; waiting would not bring them. */
+	placement_batch_fail(b, reply == NULL ? PLACEMENT_UNAVAILABLE :
+	    PLACEMENT_ERROR);
 }
 
 static void
@@ -361,6 +408,28 @@ placement_hook(struct ev_loop *loop, void *arg)
 		placement_batch_send(todo[i]);
 }
 
+/* Keep the answers of b's script and ask for WAIT on its connection. */
+static void
+placement_batch_hold(struct placement_batch *b, const redisReply *reply,
+    uint64_t seq)
+{
+	if ((b->held = calloc(1, sizeof(*b->held))) == NULL) {
+		placement_fail(b->req[0], "out of memory");
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if ((b->held->status[i] = placement_parse_where(
+		    reply->element[i + 1], seq, &b->held->where[i])) ==
+		    PLACEMENT_ERROR)
+			placement_fail(b->req[i], "unexpected answer for one account");
+	if (rconn_command(b->rc, placement_on_wait, b, "WAIT %d %d",
+	    pl.wait_replicas, pl.wait_ms) == -1) {
+		placement_fail(b->req[0], "WAIT not sent (connection down)");
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+	}
+}
+
 static void
 placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
@@ -386,6 +455,10 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 		return;
 	}
 	pl.failing = 0;
+	if (pl.wait_replicas > 0) {
+		placement_batch_hold(b, reply, seq);
+		return;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		enum placement_status status = placement_parse_where(
 		    reply->element[i + 1], seq, &where);
@@ -396,6 +469,13 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 		free(b->req[i]);
 	}
 	free(b);
+}
+
+void
+placement_set_wait(int replicas, int timeout_ms)
+{
+	pl.wait_replicas = replicas;
+	pl.wait_ms = timeout_ms;
 }
 
 /* Queue req in the waiting batch of its connection and script (max must

@@ -63,6 +63,12 @@ struct placement {
 typedef void placement_cb(enum placement_status status,
     const struct placement *where, void *arg);
 
+/* Placements answer only once that many Redis replicas have their writes
+ * (WAIT replicas timeout_ms): PLACEMENT_ERROR when too few did in time,
+ * PLACEMENT_UNAVAILABLE when the connection was lost meanwhile; 0 replicas
+ * (the default) = answer at once. */
+void		 placement_set_wait(int replicas, int timeout_ms);
+
 /* Place a master account on the least-loaded live master below
  * max_per_master, or find where it is.  0 if sent (cb is then called exactly
  * once, also with PLACEMENT_ERROR if the connection is lost), -1 if not sent

@@ -283,6 +283,8 @@ api_init(struct proxy *p)
 	api.proxy = p;
 	api.conf = conf;
 	api_metrics_init();
+	placement_set_wait((int)conf->redis.wait_replicas,
+	    (int)conf->redis.wait_timeout_ms);
 	api.cache = pcache_new((size_t)conf->proxy.placement_cache);
 	if (api.cache == NULL || bearer_init(&api.tokens, conf->proxy.auth_tokens.v,
 	    conf->proxy.auth_tokens.n) == -1)
