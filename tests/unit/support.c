@@ -53,21 +53,40 @@ test_free_port(void)
 static void
 redis_exec(struct test_redis *s)
 {
-	char port[16], *argv[24];
+	char port[16], master[16], *argv[32];
 	int n = 0, fd;
 
 	snprintf(port, sizeof(port), "%d", s->sock[0] ? 0 : s->port);
+	snprintf(master, sizeof(master), "%d", s->replicaof);
 	argv[n++] = "redis-server";
+	if (s->sentinel[0]) {
+		argv[n++] = s->sentinel;
+		argv[n++] = "--sentinel";
+	}
 	argv[n++] = "--port";
 	argv[n++] = port;
 	argv[n++] = "--bind";
 	argv[n++] = "127.0.0.1";
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
 	argv[n++] = "--daemonize";
 	argv[n++] = "no";
+	if (!s->sentinel[0]) {
+		argv[n++] = "--save";
+		argv[n++] = "";
+		argv[n++] = "--appendonly";
+		argv[n++] = "no";
+		/* A replica (or a master demoted by a failover) loads its
+		 * sync from the socket: no dump.rdb in the working directory
+		 * for the next server to load. */
+		argv[n++] = "--repl-diskless-load";
+		argv[n++] = "swapdb";
+	}
+	if (s->replicaof > 0) {
+		argv[n++] = "--replicaof";
+		argv[n++] = "127.0.0.1";
+		argv[n++] = master;
+		argv[n++] = "--repl-diskless-sync-delay";
+		argv[n++] = "0";
+	}
 	if (s->password[0]) {
 		argv[n++] = "--requirepass";
 		argv[n++] = s->password;

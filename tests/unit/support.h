@@ -29,6 +29,9 @@ struct test_redis {
 	char	 password[64];	/* "" = none, else --requirepass */
 	char	 sock[108];	/* unix socket path, "" = TCP only (then the
 				 * server listens on no TCP port) */
+	int	 replicaof;	/* > 0: a replica of 127.0.0.1:replicaof */
+	char	 sentinel[256];	/* "" or a sentinel's configuration file:
+				 * run as redis-sentinel with it */
 };
 
 /* A loopback TCP port free at the time of the call, or -1. */

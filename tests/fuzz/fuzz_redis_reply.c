@@ -1,0 +1,84 @@
+/*
+ * libFuzzer target for olb's readers of Redis replies (common/sentinel.c):
+ * arbitrary bytes read as RESP by hiredis' own reader, each reply handed to
+ * sentinel_parse_addr, sentinel_parse_role and redis_hash_field; the raw
+ * bytes also as a +switch-master message.
+ *
+ * Invariants: an address read is a non-empty host without blanks or control
+ * bytes, terminated in its buffer, and a port in 1..65535; a role is one of
+ * the three names; a hash field found is a string of the reply.
+ *
+ * Build and run: make -f tests/fuzz/Makefile fuzz-run TARGET=redis_reply
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/redis.h"
+#include "common/sentinel.h"
+#include "tests/fuzz/fuzz.h"
+
+#define MAX_REPLIES	16
+
+static void
+check_addr(int rv, const char *host, size_t hostlen, int port)
+{
+	size_t len;
+
+	if (rv == -1)
+		return;
+	CHECK(rv == 0);
+	len = strnlen(host, hostlen);
+	CHECK(len > 0 && len < hostlen);
+	for (size_t i = 0; i < len; i++)
+		CHECK((unsigned char)host[i] > ' ' && host[i] != 0x7f);
+	CHECK(port >= 1 && port <= 65535);
+}
+
+static void
+check_reply(const redisReply *r)
+{
+	char host[64];
+	const char *role, *v;
+	int port = 0;
+
+	memset(host, 'x', sizeof(host));
+	check_addr(sentinel_parse_addr(r, host, sizeof(host), &port), host,
+	    sizeof(host), port);
+	role = sentinel_parse_role(r);
+	CHECK(role == NULL || strcmp(role, "master") == 0 ||
+	    strcmp(role, "slave") == 0 || strcmp(role, "sentinel") == 0);
+	if ((v = redis_hash_field(r, "master-link-status")) != NULL) {
+		int found = 0;
+
+		for (size_t i = 1; i < r->elements; i += 2)
+			found |= r->element[i]->str == v;
+		CHECK(found);
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	redisReader *rd = redisReaderCreate();
+	char host[64];
+	int port = 0;
+	void *r;
+
+	if (rd == NULL)
+		return 0;
+	if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK)
+		for (int i = 0; i < MAX_REPLIES; i++) {
+			r = NULL;
+			if (redisReaderGetReply(rd, &r) != REDIS_OK || r == NULL)
+				break;
+			check_reply(r);
+			freeReplyObject(r);
+		}
+	redisReaderFree(rd);
+	check_addr(sentinel_parse_switch((const char *)data, size, "olbm", host,
+	    sizeof(host), &port), host, sizeof(host), port);
+	return 0;
+}
