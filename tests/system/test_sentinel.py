@@ -60,11 +60,16 @@ class NewAccounts:
     def acked(self):
         return [(end, a) for _, end, a, status in self.done if status == 200]
 
+    def failed_between(self, t0, t1):
+        return sum(1 for start, _, _, status in self.done
+                   if t0 <= start <= t1 and status != 200)
+
 
 def failover(group, new_accounts, how, limit=15):
     """Fail over (how() does it) and wait for the promotion as the sentinels
     see it; returns (the time how() was called, seconds from the promotion
-    to the first new placement asked after it, the new master's port)."""
+    to the first new placement asked after it, the new master's port).
+    Prints the figures of docs/PERFORMANCE.md with pytest -s."""
     old = group.master_port()
     t0 = time.monotonic()
     how()
@@ -73,6 +78,10 @@ def failover(group, new_accounts, how, limit=15):
     t_promoted = time.monotonic()
     end = wait_for(lambda: new_accounts.first_placed_after(t_promoted), limit,
                    what="a new placement after the promotion")
+    print("\nfailover: promoted %.2f s after the fault, first new placement %.2f s "
+          "after the promotion, %d new placements failed" % (
+              t_promoted - t0, end - t_promoted,
+              new_accounts.failed_between(t0, end)))
     return t0, end - t_promoted, port
 
 
