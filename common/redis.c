@@ -40,6 +40,9 @@
 #define RCONN_HANDSHAKE_MAX			4	/* AUTH, SELECT, ROLE, PING */
 #define RCONN_MSG_MAX				512	/* one failure message */
 
+/* rconn_resolve's answer while the sentinels have not named a master. */
+static const char	rconn_no_master[] = "no sentinel has named the master yet";
+
 enum rconn_state {
 	RCONN_WAITING,		/* no context; the retry timer is armed */
 	RCONN_CONNECTING,	/* connect(2) in progress */
@@ -219,7 +222,7 @@ rconn_resolve(struct rconn *rc)
 	} else if (rc->sentinel != NULL) {
 		if (sentinel_master(rc->sentinel, t->host, sizeof(t->host),
 		    &t->port) == -1)
-			return "master not known yet (no sentinel answered)";
+			return rconn_no_master;
 	} else if (rc->socket != NULL) {
 		n = snprintf(t->path, sizeof(t->path), "%s", rc->socket);
 		if (n < 0 || (size_t)n >= sizeof(t->path))
@@ -624,9 +627,18 @@ rconn_connect(struct rconn *rc)
 		rconn_close(rc);
 	rc->state = RCONN_CONNECTING;
 	ev_now_update(rc->loop);	/* the connect timer starts now */
-	if ((why = rconn_resolve(rc)) != NULL) {
+	if ((why = rconn_resolve(rc)) == rconn_no_master) {
+		/* Not a failure of this connection: the watcher's own
+		 * connections log why, and its answer retries us at once. */
+		log_debug("redis %s: %s", rc->name, why);
+		rc->state = RCONN_WAITING;
+		ev_timer_start(rc->loop, &rc->retry_timer, rconn_backoff(rc),
+		    rconn_retry, rc);
+		return;
+	}
+	if (why != NULL) {
 		rconn_down(rc, "rconn_resolve(%s): %s", rc->socket != NULL ?
-		    rc->socket : rc->sentinel != NULL ? "sentinel" : rc->host, why);
+		    rc->socket : rc->host, why);
 		return;
 	}
 	if (rc->target.path[0] != '\0')
