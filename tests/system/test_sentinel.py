@@ -9,6 +9,7 @@ replica and a manual SENTINEL FAILOVER moves the master back: followed too.
 With redis.wait_replicas, a placement is acknowledged only once a replica
 has it: then a failover loses none.
 """
+import contextlib
 import tempfile
 import threading
 import time
@@ -85,13 +86,30 @@ def failover(group, new_accounts, how, limit=15):
     return t0, end - t_promoted, port
 
 
-def start_olbd(tmpdir_path, group, *extra):
-    o = Olbd(tempfile.mkdtemp(dir=tmpdir_path), group.servers[0].port, workers=2,
-             extra=settings(*group.overrides(), "proxy.redis_wait_ms=3000", *extra))
-    o.start()
-    fleet = Fleet(o)
-    fleet.add("client", "Client_Listener-1")
-    return o, fleet
+@contextlib.contextmanager
+def sentinel_olbd(tmpdir_path, *extra):
+    """A SentinelGroup and an olbd following it with one client instance:
+    yields (group, olbd, stops), stops being a list the test appends the
+    stop of each load it starts to.  Everything is stopped on the way out."""
+    group = SentinelGroup(tmpdir_path).start()
+    o = fleet = None
+    stops = []
+    try:
+        o = Olbd(tempfile.mkdtemp(dir=tmpdir_path), group.servers[0].port, workers=2,
+                 extra=settings(*group.overrides(), "proxy.redis_wait_ms=3000", *extra))
+        o.start()
+        fleet = Fleet(o)
+        fleet.add("client", "Client_Listener-1")
+        yield group, o, stops
+    finally:
+        for stop in reversed(stops):
+            stop()
+        if fleet is not None:
+            fleet.stop()
+        if o is not None:
+            o.stop()
+            o.check_sanitizers()
+        group.stop()
 
 
 def manual_failover(group):
@@ -106,16 +124,15 @@ def lost_placements(group, port, acked, keep):
 
 
 def test_master_killed_under_load_then_manual_failover(tmpdir_path):
-    group = SentinelGroup(tmpdir_path).start()
-    o = fleet = load = new = None
-    try:
-        o, fleet = start_olbd(tmpdir_path, group)
+    with sentinel_olbd(tmpdir_path) as (group, o, stops):
         placed = ["S%03d" % n for n in range(200)]
         for _ in range(3):      # every worker has every account in memory
             place(o, placed)
         before = o.workers()
         load = KeepAliveLoad(o.port, placed, threads=6).start()
+        stops.append(lambda: setattr(load, "stopping", True))
         new = NewAccounts(o.port, "N").start()
+        stops.append(new.stop)
         time.sleep(1.5)
 
         old_master = group.master_port()
@@ -159,17 +176,6 @@ def test_master_killed_under_load_then_manual_failover(tmpdir_path):
               "manual failover's window" % (first, second, load.ok, len(acked), len(window)))
         assert first < 5 and second < 5
         olbctl_check(o)
-    finally:
-        if new is not None:
-            new.stop()
-        if load is not None:
-            load.stopping = True
-        if fleet is not None:
-            fleet.stop()
-        if o is not None:
-            o.stop()
-            o.check_sanitizers()
-        group.stop()
 
 
 def test_wait_replicas_loses_no_acknowledged_placement(tmpdir_path):
@@ -177,11 +183,9 @@ def test_wait_replicas_loses_no_acknowledged_placement(tmpdir_path):
     where the old master takes writes until the sentinels demote it, no
     acknowledged placement is lost (the old master's last ones are never
     acknowledged: its promoted replica no longer copies them)."""
-    group = SentinelGroup(tmpdir_path).start()
-    o = fleet = new = None
-    try:
-        o, fleet = start_olbd(tmpdir_path, group, "redis.wait_replicas=1")
+    with sentinel_olbd(tmpdir_path, "redis.wait_replicas=1") as (group, o, stops):
         new = NewAccounts(o.port, "W").start()
+        stops.append(new.stop)
         time.sleep(1.0)
         # Placements resume once the demoted master has resynced from the
         # new one (a full sync: it took writes the new one never had).
@@ -195,12 +199,3 @@ def test_wait_replicas_loses_no_acknowledged_placement(tmpdir_path):
         print("\n%d placements, none lost; first new one %.2f s after the promotion" % (
             len(acked), took))
         olbctl_check(o)
-    finally:
-        if new is not None:
-            new.stop()
-        if fleet is not None:
-            fleet.stop()
-        if o is not None:
-            o.stop()
-            o.check_sanitizers()
-        group.stop()
