@@ -504,6 +504,22 @@ hserver_accept_pause(struct hserver *s, uint64_t retry_ms)
 		    hserver_on_accept_timer, s);
 }
 
+/* Out of descriptors or memory: wait a little before accepting again (the
+ * connections stay in the listen queue).  Logged at warn once a shortage,
+ * at debug while it lasts (under a flood each freed descriptor takes one
+ * connection and the next accept fails again), at info when the queue is
+ * empty again. */
+static void
+hserver_accept_failed(struct hserver *s)
+{
+	if (s->accept_failures++ == 0)
+		log_warn("accept: %m; retrying every %d ms until it succeeds",
+		    HCONN_ACCEPT_RETRY_MS);
+	else
+		log_debug("accept: %m (still failing)");
+	hserver_accept_pause(s, HCONN_ACCEPT_RETRY_MS);
+}
+
 static void
 hserver_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
 {
@@ -527,10 +543,15 @@ hserver_on_accept(struct ev_loop *loop, int fd, int mask, void *arg)
 			continue;
 		if (cfd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("accept: %m; pausing for %d ms",
-				    HCONN_ACCEPT_RETRY_MS);
-				hserver_accept_pause(s, HCONN_ACCEPT_RETRY_MS);
+			    errno == ENOBUFS || errno == ENOMEM)
+				hserver_accept_failed(s);
+			else if (s->accept_failures > 0 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				/* The queue is empty: the shortage is over. */
+				log_info("accept: every queued connection "
+				    "accepted, after %llu refusals",
+				    (unsigned long long)s->accept_failures);
+				s->accept_failures = 0;
 			}
 			return;
 		}

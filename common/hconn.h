@@ -114,6 +114,7 @@ struct hserver {
 	int			 accepting;
 	int			 draining;	/* answers close their connection */
 	int			 closing_all;
+	uint64_t		 accept_failures;	/* in a row: EMFILE... */
 	size_t			 nconns;
 	LIST_HEAD(, hconn)	 conns;
 	struct ev_timer		 accept_timer;
