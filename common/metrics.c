@@ -42,7 +42,7 @@ static struct {
 	uint64_t	 sent_ms;	/* monotonic: the last batch built */
 	/* The process's Redis connection, counted as its role's. */
 	struct metric	*redis_errors, *redis_reconnects;
-	const struct rconn *rc;		/* whose counts were last seen */
+	uint64_t	 rc_serial;	/* whose counts were last seen, 0 none */
 	uint64_t	 rc_errors, rc_reconnects;
 } M;
 
@@ -94,7 +94,7 @@ metrics_process(const char *role)
 	    role);
 	M.redis_reconnects = metric_counter("olb_redis_reconnects_total",
 	    "role=\"%s\"", role);
-	M.rc = NULL;
+	M.rc_serial = 0;
 	snprintf(M.proc, sizeof(M.proc), "%ld.%llu", (long)getpid(),
 	    (unsigned long long)util_wall_ms());
 	snprintf(M.seq_key, sizeof(M.seq_key), "%s" METRICS_SEQ_SUFFIX "%s",
@@ -300,13 +300,14 @@ batch_send(struct rconn *rc)
 	return 0;
 }
 
-/* Count rc's errors and reconnects since the last look (a connection
- * made anew counts from 0). */
+/* Count rc's errors and reconnects since the last look.  A connection made
+ * anew counts from 0; it is told by its serial, never by its address (the
+ * supervisor's new connection after a reload may reuse the freed one's). */
 static void
 metrics_mirror(const struct rconn *rc)
 {
-	if (rc != M.rc) {
-		M.rc = rc;
+	if (rconn_serial(rc) != M.rc_serial) {
+		M.rc_serial = rconn_serial(rc);
 		M.rc_errors = M.rc_reconnects = 0;
 	}
 	metric_add(M.redis_errors, rconn_errors(rc) - M.rc_errors);

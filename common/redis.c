@@ -40,6 +40,8 @@
 #define RCONN_HANDSHAKE_MAX			4	/* AUTH, SELECT, ROLE, PING */
 #define RCONN_MSG_MAX				512	/* one failure message */
 
+static uint64_t		rconn_serials;	/* the last rconn_serial given */
+
 /* rconn_resolve's answer while the sentinels have not named a master. */
 static const char	rconn_no_master[] = "no sentinel has named the master yet";
 
@@ -125,6 +127,7 @@ struct rconn {
 	uint64_t		 down_since;	/* ev_now when the outage began */
 	char			 last_error[RCONN_MSG_MAX];	/* last failure logged at warn */
 
+	uint64_t		 serial;	/* see rconn_serial */
 	int			 busy;		/* nested entries from the loop */
 	int			 close_pending;	/* drop ac at the outermost leave */
 	int			 freeing;	/* rconn_free was called */
@@ -723,6 +726,7 @@ rconn_make(struct ev_loop *loop, const struct conf *conf, const char *name,
 
 	if ((rc = calloc(1, sizeof(*rc))) == NULL)
 		goto fail;
+	rc->serial = ++rconn_serials;
 	rc->loop = loop;
 	rc->fd = -1;
 	rc->state = RCONN_WAITING;
@@ -831,6 +835,12 @@ rconn_is_up(const struct rconn *rc)
 {
 	return rc->state == RCONN_UP && rc->ac != NULL && !rc->close_pending &&
 	    !rc->freeing;
+}
+
+uint64_t
+rconn_serial(const struct rconn *rc)
+{
+	return rc->serial;
 }
 
 uint64_t

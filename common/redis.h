@@ -83,6 +83,9 @@ int		 rconn_is_up(const struct rconn *rc);
  * state callback reports the loss.  Safe anywhere, also inside rc's own
  * callbacks (the close is deferred as in rconn_free). */
 void		 rconn_reset(struct rconn *rc, const char *why);
+/* This rconn's number, unique in the process (never 0): tells a new rconn
+ * from a freed one whose address it took. */
+uint64_t	 rconn_serial(const struct rconn *rc);
 /* Times the connection came up after having been lost. */
 uint64_t	 rconn_reconnects(const struct rconn *rc);
 /* Error replies (but NOSCRIPT, which rscript answers) and failed or lost
