@@ -22,8 +22,17 @@ if last then
         return 0
     end
 end
+-- All or nothing: every delta is checked before any is added (a script's
+-- writes before an error stay).  More than 15 digits is no real count.
+local fields, deltas = {}, {}
 for field, delta in string.gmatch(batch, '([^\n]+) (%d+)\n') do
-    redis.call('HINCRBY', hash, field, delta)
+    if #delta > 15 then
+        return redis.error_reply('metrics_flush: delta out of range for ' .. field)
+    end
+    fields[#fields + 1], deltas[#deltas + 1] = field, delta
+end
+for i = 1, #fields do
+    redis.call('HINCRBY', hash, fields[i], deltas[i])
 end
 redis.call('PEXPIRE', hash, ttl)
 redis.call('SET', seqkey, proc .. ' ' .. seq, 'PX', math.min(ttl, 600000))

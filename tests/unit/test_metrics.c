@@ -218,6 +218,77 @@ test_flush_counts_and_histograms(void **state)
 	metrics_process("proxy");	/* frees what was registered */
 }
 
+static int
+replied(void *arg)
+{
+	return *(int *)arg == 0;
+}
+
+static void
+count_reply(struct rconn *rc, redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)r;
+	(*(int *)arg)--;
+}
+
+static int
+restart_counted(void *arg)
+{
+	struct test_sync *f = arg;
+
+	return test_redis_int(f->ctx, "HGET %s %s", metrics_hash(),
+	    "olb_worker_restarts_total{role=\"proxy\"}") == 1;
+}
+
+/* A connection that replaces another (the supervisor's after a reload,
+ * often at the freed one's address) counts its errors from 0: the first
+ * connection's 3 are kept, none is taken back, and the flushes go on. */
+static void
+test_new_connection_counts_from_zero(void **state)
+{
+	struct test_sync *f = *state;
+	struct rconn *rc;
+	struct metric *restarts;
+	uintptr_t first;
+	int due = 3;
+
+	assert_int_equal(metrics_setup("hosty", 43, 60000), 0);
+	metrics_process("supervisor");
+	restarts = metric_counter("olb_worker_restarts_total", "role=\"proxy\"");
+	assert_int_equal(test_redis_do(f->ctx, "SET olbtest:s text"), 0);
+	assert_non_null(rc = rconn_new(f->env.loop, &f->env.conf, "a", NULL, NULL));
+	assert_int_equal(test_wait_for(f->env.loop, NULL, NULL, 300), -1);
+	for (int i = 0; i < 3; i++)	/* three error replies */
+		assert_int_equal(rconn_command(rc, count_reply, &due,
+		    "INCR olbtest:s"), 0);
+	assert_int_equal(test_wait_for(f->env.loop, replied, &due, 2000), 0);
+	assert_int_equal(rconn_errors(rc), 3);
+	assert_int_equal(metrics_flush(rc, 0), 0);
+	assert_int_equal(test_wait_for(f->env.loop, NULL, NULL, 200), -1);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s %s", metrics_hash(),
+	    "olb_redis_errors_total{role=\"supervisor\"}"), 3);
+	first = (uintptr_t)rc;
+	rconn_free(rc);
+	assert_non_null(rc = rconn_new(f->env.loop, &f->env.conf, "b", NULL, NULL));
+	if ((uintptr_t)rc != first)
+		print_message("note: the new rconn is not at the old address\n");
+	assert_int_equal(test_wait_for(f->env.loop, NULL, NULL, 300), -1);
+	metric_add(restarts, 1);
+	assert_int_equal(metrics_flush(rc, 0), 0);
+	assert_int_equal(test_wait_for(f->env.loop, restart_counted, f, 2000), 0);
+	assert_int_equal(test_redis_int(f->ctx, "HGET %s %s", metrics_hash(),
+	    "olb_redis_errors_total{role=\"supervisor\"}"), 3);
+	/* That batch was applied and acknowledged: the next flush sends
+	 * nothing again (a refused batch would be sent again, and its lines
+	 * before the refused one added again). */
+	assert_int_equal(metrics_flush(rc, 0), 0);
+	assert_int_equal(test_wait_for(f->env.loop, NULL, NULL, 200), -1);
+	assert_true(restart_counted(f));
+	rconn_free(rc);
+	metrics_process("proxy");	/* frees what was registered */
+}
+
 int
 main(void)
 {
@@ -227,6 +298,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flush_script_applies_a_batch_once,
 		    test_sync_setup, test_sync_teardown),
 		cmocka_unit_test_setup_teardown(test_flush_counts_and_histograms,
+		    test_sync_setup, test_sync_teardown),
+		cmocka_unit_test_setup_teardown(test_new_connection_counts_from_zero,
 		    test_sync_setup, test_sync_teardown),
 	};
 
