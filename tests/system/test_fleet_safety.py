@@ -168,7 +168,10 @@ def test_fleet_down_past_the_deadline_ends_sessions(olbd_factory, redis_server, 
     pids = [v["pid"] for v in running(r, None).values()]
     ctl(olbd, "fleet", "down")
     wait_for(lambda: not any(pid_alive(p) for p in pids), 20, what="every instance stopped")
-    term = events.of_type("instance.terminating")
+    # The events may still be on their way when the processes are gone.
+    term = wait_for(lambda: len(events.of_type("instance.terminating")) >= 2 and
+                    events.of_type("instance.terminating"), 10,
+                    what="two instance.terminating events")
     assert sorted((e["reason"], e["accounts"]) for e in term) == [
         ("fleet down: drain timeout", 1), ("fleet down: drain timeout", 1)]
     assert not events.of_type("instance.drain_stuck")
