@@ -37,6 +37,7 @@ struct sentinel {
 	char		  host[SENTINEL_HOST_MAX];	/* "" = not known yet */
 	int		  port;
 	int		  asking;	/* a question is out */
+	int		  complained;	/* about a useless answer, until a good one */
 
 	struct rconn	**rcs;		/* registered; NULL = detached slot */
 	size_t		  nrcs, cap;
@@ -220,16 +221,19 @@ sentinel_on_addr(struct rconn *rc, redisReply *r, void *arg)
 	if (r == NULL)
 		return;
 	sentinel_enter(s);
-	if (sentinel_parse_addr(r, host, sizeof(host), &port) == 0)
+	if (sentinel_parse_addr(r, host, sizeof(host), &port) == 0) {
+		s->complained = 0;
 		sentinel_learn(s, host, port, "asked");
-	else if (r->type == REDIS_REPLY_NIL)
-		log_warn("sentinel %s: master name %s is not monitored",
-		    rconn_addr(rc), s->master);
-	else
-		log_warn("sentinel %s: unreadable answer for master %s%s%s",
-		    rconn_addr(rc), s->master,
-		    r->type == REDIS_REPLY_ERROR ? ": " : "",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "");
+	} else if (!s->complained++) {	/* once, not every check_ms */
+		if (r->type == REDIS_REPLY_NIL)
+			log_warn("sentinel %s: master name %s is not monitored",
+			    rconn_addr(rc), s->master);
+		else
+			log_warn("sentinel %s: unreadable answer for master %s%s%s",
+			    rconn_addr(rc), s->master,
+			    r->type == REDIS_REPLY_ERROR ? ": " : "",
+			    r->type == REDIS_REPLY_ERROR ? r->str : "");
+	}
 	sentinel_leave(s);
 }
 

@@ -345,6 +345,33 @@ test_follows_failover(void **state)
 	rconn_free(w.cmd);
 }
 
+static int
+is_up(void *arg)
+{
+	return rconn_is_up(arg);
+}
+
+/* A name the sentinels do not monitor: nothing to connect to, never a
+ * guess (redis.host is a live server here, and still unused). */
+static void
+test_unknown_master_is_never_guessed(void **state)
+{
+	struct group *g = *state;
+	struct rconn *rc;
+
+	g->env.conf.redis.sentinel.master = "nosuch";
+	g->env.conf.redis.port = g->env.srv.port;
+	assert_non_null(rc = rconn_new(g->env.loop, &g->env.conf, "x", NULL, NULL));
+	assert_int_equal(test_wait_for(g->env.loop, is_up, rc, 1000), -1);
+	rconn_free(rc);
+	/* The right name from the same process: up at once. */
+	g->env.conf.redis.sentinel.master = NAME;
+	assert_non_null(rc = rconn_new(g->env.loop, &g->env.conf, "y", NULL, NULL));
+	assert_int_equal(test_wait_for(g->env.loop, is_up, rc, 3000), 0);
+	assert_int_equal(rconn_errors(rc), 0);
+	rconn_free(rc);
+}
+
 int
 main(void)
 {
@@ -354,6 +381,8 @@ main(void)
 		cmocka_unit_test(test_parse_role),
 		cmocka_unit_test_setup_teardown(test_follows_failover, group_setup,
 		    group_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_master_is_never_guessed,
+		    group_setup, group_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
