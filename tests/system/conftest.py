@@ -247,6 +247,16 @@ class SentinelGroup:
     def server(self, port):
         return [r for r in self.servers if r.port == port][0]
 
+    def bring_back(self, old, master):
+        """Start the server that was on port old again, as a replica of the
+        master on port master (as an operator brings a failed master back);
+        returns it."""
+        back = RedisServer(self.server(old).dir, port=old, extra=self.SERVER + [
+            "--replicaof", "127.0.0.1", str(master)])
+        self.servers = [r for r in self.servers if r.port != old] + [back]
+        back.start()
+        return back
+
     def overrides(self):
         nodes = ", ".join('"127.0.0.1:%d"' % p for p in self.sentinel_ports)
         return ["redis.sentinel.master=%s" % self.NAME,

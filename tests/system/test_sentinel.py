@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from conftest import Olbd, RedisServer, SentinelGroup, olbctl_check, wait_for
+from conftest import Olbd, SentinelGroup, olbctl_check, wait_for
 from test_blips import KeepAliveLoad
 from test_placement_races import CREATE, Fleet, P, call, place, settings
 
@@ -142,10 +142,7 @@ def test_master_killed_under_load_then_manual_failover(tmpdir_path):
 
         # The old master returns as a replica of the new one; then a manual
         # failover moves the master back to it.
-        back = RedisServer(group.server(old_master).dir, port=old_master,
-                           extra=SentinelGroup.SERVER + ["--replicaof", "127.0.0.1", str(port)])
-        group.servers = [r for r in group.servers if r.port != old_master] + [back]
-        back.start()
+        back = group.bring_back(old_master, port)
         wait_for(lambda: group._sentinel_sees_replica(group.sentinel_ports[0]) and
                  back.client().info("replication").get("master_link_status") == "up",
                  30, what="the old master to sync as a replica")
