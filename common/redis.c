@@ -11,7 +11,8 @@
  * progress, connect timer armed) -> HANDSHAKE (AUTH, SELECT, then PING or the
  * SUBSCRIBEs; same timer) -> UP.  Any failure goes back to WAITING with capped
  * exponential backoff and jitter; the backoff restarts from the minimum once a
- * connection is UP again.
+ * connection is UP again.  While an owner has work waiting (rconn_hurry), the
+ * delay is capped at RCONN_HURRY_MS and attempts are at least that far apart.
  *
  * Lifetime rules of hiredis 0.14: after a failed connect or an I/O error
  * hiredis frees the context itself, running every pending callback with a NULL
@@ -120,6 +121,8 @@ struct rconn {
 	struct ev_timer		 connect_timer;	/* connect and handshake */
 	struct ev_timer		 command_timer;
 	uint64_t		 backoff_ms;
+	uint64_t		 hurry_until;	/* ev_now bound of rconn_hurry */
+	uint64_t		 attempt_at;	/* ev_now of the last attempt */
 	uint64_t		 rng;
 	uint64_t		 reconnects;
 	uint64_t		 errors;	/* see rconn_errors */
@@ -189,17 +192,24 @@ rconn_random(struct rconn *rc)
 }
 
 /* Next delay: the backoff doubles up to the cap; wait between half of it and
- * all of it, so processes that lost Redis together do not return together. */
+ * all of it, so processes that lost Redis together do not return together.
+ * While work waits (rconn_hurry), at most RCONN_HURRY_MS; the backoff goes
+ * on doubling underneath, for when the hurry is over. */
 static uint64_t
 rconn_backoff(struct rconn *rc)
 {
+	uint64_t ms;
+
 	if (rc->backoff_ms == 0)
 		rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	else if (rc->backoff_ms * 2 > RCONN_BACKOFF_MAX_MS)
 		rc->backoff_ms = RCONN_BACKOFF_MAX_MS;
 	else
 		rc->backoff_ms *= 2;
-	return rc->backoff_ms / 2 + rconn_random(rc) % (rc->backoff_ms / 2 + 1);
+	ms = rc->backoff_ms / 2 + rconn_random(rc) % (rc->backoff_ms / 2 + 1);
+	if (ev_now(rc->loop) < rc->hurry_until && ms > RCONN_HURRY_MS)
+		ms = RCONN_HURRY_MS;
+	return ms;
 }
 
 /*
@@ -334,6 +344,17 @@ rconn_retry(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	rconn_enter(rc);
 	rconn_connect(rc);
 	rconn_leave(rc);
+}
+
+/* A WAITING connection retries within ms at the latest (a retry already
+ * due sooner stays). */
+static void
+rconn_retry_within(struct rconn *rc, uint64_t ms)
+{
+	if (rc->state != RCONN_WAITING || (rc->retry_timer.armed &&
+	    rc->retry_timer.when <= ev_now(rc->loop) + ms))
+		return;
+	ev_timer_start(rc->loop, &rc->retry_timer, ms, rconn_retry, rc);
 }
 
 /* Log one failure: at warn when it is news (the first one of an outage, or a
@@ -629,7 +650,7 @@ rconn_connect(struct rconn *rc)
 	if (rc->ac != NULL)
 		rconn_close(rc);
 	rc->state = RCONN_CONNECTING;
-	ev_now_update(rc->loop);	/* the connect timer starts now */
+	rc->attempt_at = ev_now_update(rc->loop); /* the connect timer starts now */
 	if ((why = rconn_resolve(rc)) == rconn_no_master) {
 		/* Not a failure of this connection: the watcher's own
 		 * connections log why, and its answer retries us at once. */
@@ -874,12 +895,25 @@ rconn_master_moved(struct rconn *rc, const char *host, int port)
 		return;
 	rconn_enter(rc);
 	if (rc->state == RCONN_WAITING)
-		ev_timer_start(rc->loop, &rc->retry_timer, 0, rconn_retry, rc);
+		rconn_retry_within(rc, 0);
 	else if (strcmp(rc->target.host, host) != 0 || rc->target.port != port)
 		rconn_down(rc, "%s(%s): the master is now %s:%d",
 		    rc->nsubs > 0 ? "subscriber" : "connection", rc->addr,
 		    host, port);
 	rconn_leave(rc);
+}
+
+void
+rconn_hurry(struct rconn *rc, uint64_t ms)
+{
+	uint64_t now = ev_now(rc->loop);
+	uint64_t next = rc->attempt_at + RCONN_HURRY_MS;
+
+	if (rc->freeing)
+		return;
+	if (rc->hurry_until < now + ms)
+		rc->hurry_until = now + ms;
+	rconn_retry_within(rc, next > now ? next - now : 0);
 }
 
 /* Commands */

@@ -15,7 +15,10 @@
  * Backoff: the first retry waits RCONN_BACKOFF_MIN_MS, each further failure
  * doubles the delay up to RCONN_BACKOFF_MAX_MS, and each wait is drawn between
  * half of it and all of it (jitter); it restarts from the minimum once the
- * connection is up.  redis.connect_timeout_ms bounds connect plus handshake
+ * connection is up.  An owner with work waiting for the connection (requests
+ * that must be answered within a bound) says so with rconn_hurry: until then
+ * the delay is at most RCONN_HURRY_MS, so the connection is back within that
+ * of Redis, at the cost of a few refused connects a second.  redis.connect_timeout_ms bounds connect plus handshake
  * (AUTH, SELECT, PING or SUBSCRIBE): "up" means the server answered.  A
  * failure is logged at warn when it is news (first of an outage, or a new
  * error), at debug while it repeats; the recovery at info.
@@ -56,6 +59,7 @@ typedef void rconn_message_cb(struct rconn *rc, const char *channel,
 /* Reconnect backoff bounds, in ms. */
 #define RCONN_BACKOFF_MIN_MS	50
 #define RCONN_BACKOFF_MAX_MS	2000
+#define RCONN_HURRY_MS		100
 
 /* Create and start connecting with the redis.* settings of conf (copied; conf
  * may be freed afterwards).  name is for log lines ("events", "placement").
@@ -71,6 +75,10 @@ struct rconn	*rconn_new_sentinel(struct ev_loop *loop, const struct conf *conf,
  * dropped (and reconnects there), one waiting to retry retries now.  For
  * the watcher in sentinel.c. */
 void		 rconn_master_moved(struct rconn *rc, const char *host, int port);
+/* Work waits for rc for the next ms milliseconds: while it is down, retry
+ * at least every RCONN_HURRY_MS until then (never more often, however many
+ * callers; see Backoff above).  Harmless while it is up. */
+void		 rconn_hurry(struct rconn *rc, uint64_t ms);
 /* Disconnect (pending callbacks get NULL) and free; no state callback.  Safe
  * anywhere, also inside rc's own callbacks: the work is then deferred to the
  * moment the loop's dispatch into rc returns (no later callback sees a reply).

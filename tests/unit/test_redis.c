@@ -2,8 +2,8 @@
  * Tests of rconn (common/redis.c) against a real redis-server started on a
  * free loopback port for each test: round trips through the ev loop, AUTH and
  * SELECT, losing and regaining the server, command timeouts (server paused
- * with SIGSTOP), pub/sub across a restart, a unix socket, and rconn_free from
- * inside callbacks.  Every wait is bounded by an ev timer.
+ * with SIGSTOP), pub/sub across a restart, a unix socket, rconn_free from
+ * inside callbacks, and rconn_hurry's bounds.  Every wait is bounded by an ev timer.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -392,6 +392,64 @@ test_first_connect_waits_quietly(void **state)
 	rconn_free(p.rc);
 }
 
+/* A caller that asks for a hurry every 5 ms (requests arriving). */
+struct hurrier {
+	struct rconn	*rc;
+	struct ev_timer	 timer;
+	uint64_t	 until;	/* ev_now at which it stops asking */
+};
+
+static void
+hurrier_tick(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct hurrier *h = arg;
+
+	if (ev_now(loop) >= h->until)
+		return;
+	rconn_hurry(h->rc, h->until - ev_now(loop));
+	ev_timer_start(loop, t, 5, hurrier_tick, h);
+}
+
+static void
+test_hurry_caps_the_backoff_not_the_rate(void **state)
+{
+	struct test_env *fx = *state;
+	struct hurrier h;
+	struct probe p;
+	uint64_t e0, e1, e2;
+
+	/* No server, for long enough that attempts are 1 to 2 s apart. */
+	assert_non_null(probe_connect(fx, &p, "hurried"));
+	test_wait_for(fx->loop, never, NULL, 3000);
+	e0 = rconn_errors(p.rc);
+
+	/* Asked 200 times in a second: an attempt every RCONN_HURRY_MS (the
+	 * first at once), never more often. */
+	memset(&h, 0, sizeof(h));
+	h.rc = p.rc;
+	h.until = ev_now_update(fx->loop) + 1000;
+	ev_timer_start(fx->loop, &h.timer, 0, hurrier_tick, &h);
+	test_wait_for(fx->loop, never, NULL, 1000);
+	e1 = rconn_errors(p.rc);
+	assert_true(e1 - e0 >= 4);
+	assert_true(e1 - e0 <= 1000 / RCONN_HURRY_MS + 1);
+
+	/* Nobody waits any more: back to the capped backoff, which went on
+	 * doubling meanwhile (at most the attempt already armed, and one). */
+	test_wait_for(fx->loop, never, NULL, 1000);
+	e2 = rconn_errors(p.rc);
+	assert_true(e2 - e1 <= 2);
+
+	/* And a hurried connection is up at the next attempt. */
+	assert_int_equal(test_redis_start(&fx->srv), 0);
+	h.until = ev_now_update(fx->loop) + 2000;
+	ev_timer_start(fx->loop, &h.timer, 0, hurrier_tick, &h);
+	assert_int_equal(test_wait_for(fx->loop, probe_is_up, &p,
+	    RCONN_BACKOFF_MAX_MS), 0);
+	ev_timer_stop(fx->loop, &h.timer);
+	rconn_free(p.rc);
+}
+
 static void
 test_free_inside_callbacks(void **state)
 {
@@ -442,6 +500,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_free_inside_callbacks,
 		    test_env_setup, test_env_teardown),
 		cmocka_unit_test_setup_teardown(test_first_connect_waits_quietly,
+		    test_env_setup, test_env_teardown),
+		cmocka_unit_test_setup_teardown(test_hurry_caps_the_backoff_not_the_rate,
 		    test_env_setup, test_env_teardown),
 	};
 

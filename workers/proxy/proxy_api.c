@@ -703,7 +703,8 @@ api_role(const struct payload *p)
  * whose connection was lost before the answer (every script here may run
  * again: placements and locate are idempotent, a release is a compare and
  * delete), waits on api.waiting until Redis is back (api_redis_state), for
- * at most proxy.redis_wait_ms from its first wait.  Then a placement gets
+ * at most proxy.redis_wait_ms from its first wait, and the connection is
+ * hurried meanwhile (rconn_hurry).  Then a placement gets
  * api_fail_unavailable; a remove's release sends the instance's answer to
  * its client and goes on waiting, without a deadline, detached.
  */
@@ -796,8 +797,11 @@ api_wait(struct api_request *r)
 	r->waiting = 1;
 	TAILQ_INSERT_TAIL(&api.waiting, r, wait_entry);
 	api.nwaiting++;
-	if (r->conn != NULL)
+	if (r->conn != NULL) {
 		api_wait_arm_for(r->wait_until);
+		/* a client waits: the backoff must not outlast the outage */
+		rconn_hurry(api.proxy->w->redis, r->wait_until - now);
+	}
 }
 
 static void
