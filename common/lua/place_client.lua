@@ -28,24 +28,28 @@ local k = { tracking = KEYS[6], dirty = KEYS[8], seq = KEYS[9],
     list = ARGV[3] }
 
 local f = fleet_new(details, live, counts)
+local actids = {}
+for i = 6, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
+local placed_on, master_of = batch_read(mapping, actids), batch_read(masters, actids)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid, master)
-    local cur = redis.call('HGET', mapping, actid)
-    local old = redis.call('HGET', masters, actid) or master
+    local cur = placed_on[actid]
+    local old = master_of[actid] or master
     -- Idempotent re-login; a client that now copies another master moves
     -- to that master's books on the same instance.
     if cur then
         local rec = fleet_record(f, cur)
         if rec then
             if old ~= master then
-                fleet_spread_add(f, spread, old, cur, -1)
-                fleet_spread_add(f, spread, master, cur, 1)
+                fleet_spread_add(f, old, cur, -1)
+                fleet_spread_add(f, master, cur, 1)
                 tracking_remove(k, old, actid)
                 tracking_add(k, master, actid)
-                redis.call('HSET', masters, actid, master)
+                batch_hset(f, masters, actid, master)
+                master_of[actid] = master
             end
             -- heals a set written before sets existed
-            accounts_move(accounts, actid, nil, cur)
+            batch_move(f, accounts, actid, nil, cur)
             return answer(cur, rec, 'existing')
         end
     end
@@ -53,21 +57,23 @@ local function place(actid, master)
     if id == nil then return false end
     if cur then
         -- a move off an instance that is no longer live
-        fleet_count_down(f, cur)
-        fleet_spread_add(f, spread, old, cur, -1)
+        fleet_count(f, cur, -1)
+        fleet_spread_add(f, old, cur, -1)
         if old ~= master then tracking_remove(k, old, actid) end
     else
         added = added + 1
     end
-    redis.call('HSET', mapping, actid, id)
-    accounts_move(accounts, actid, cur, id)
-    redis.call('HSET', masters, actid, master)
-    fleet_spread_add(f, spread, master, id, 1)
+    batch_hset(f, mapping, actid, id)
+    batch_move(f, accounts, actid, cur, id)
+    batch_hset(f, masters, actid, master)
+    placed_on[actid], master_of[actid] = id, master
+    fleet_spread_add(f, master, id, 1)
     tracking_add(k, master, actid)
-    fleet_count_up(f, id)
+    fleet_count(f, id, 1)
     return answer(id, rec, 'placed')
 end
 for i = 6, #ARGV, 2 do out[(i - 2) / 2] = place(ARGV[i], ARGV[i + 1]) end
+batch_write(f, spread)
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end
 return out

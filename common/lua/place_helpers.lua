@@ -1,16 +1,64 @@
--- The live instances of one role, read once per batch: ids in launch
--- order, live[id], total[id] (accounts), rec[id] (decoded records) and
--- spread[master][id] (clients of master per instance).
+-- A batch of placements reads what it needs once and writes once per key:
+-- each redis.call costs far more than the Lua around it.  The batch
+-- (fleet_new) holds the live instances of one role: ids in launch order,
+-- live[id], total[id] (accounts), rec[id] (decoded records) and
+-- spread[master][id] (clients of master per instance), each kept up to
+-- date in Lua as the batch decides; what it changes waits in the batch and
+-- batch_write sends it: mappings, client records, the sets of accounts per
+-- instance, counts and spreads.  Decisions are exactly those of one call per
+-- account (tests/unit/test_place_batch.c).
 local function fleet_new(details, live, counts)
     local ids = redis.call('ZRANGE', live, 0, -1)
     local total = hmget_many(counts, ids)
     local f = { details = details, key = live, counts = counts, ids = ids,
-        live = {}, total = {}, rec = {}, spread = {} }
+        live = {}, total = {}, rec = {}, spread = {},
+        counted = {}, spread_delta = {}, sets = {}, hashes = {} }
     for i, id in ipairs(ids) do
         f.live[id] = true
         f.total[id] = tonumber(total[i]) or 0
     end
     return f
+end
+
+-- The values of fields of a hash key, read in one call: field -> value or
+-- false (a repeated field is read once).
+local function batch_read(key, fields)
+    local got = hmget_many(key, fields)
+    local out = {}
+    for i, field in ipairs(fields) do out[field] = got[i] end
+    return out
+end
+
+-- field of hash key is value when the batch is written (the last one set
+-- wins; fields are written in the order first set).
+local function batch_hset(f, key, field, value)
+    local h = f.hashes[key]
+    if h == nil then
+        h = { order = {}, value = {} }
+        f.hashes[key] = h
+        f.hashes[#f.hashes + 1] = key
+    end
+    if h.value[field] == nil then h.order[#h.order + 1] = field end
+    h.value[field] = value
+end
+
+-- actid leaves the set of accounts of from (if any) and joins to's (if
+-- any), as accounts_move does, when the batch is written.  In a batch an
+-- account only leaves an instance that is not live, and only joins a live
+-- one: a set never has both.
+local function batch_move(f, prefix, actid, from, to)
+    for _, op in ipairs({ { from, 'SREM' }, { to, 'SADD' } }) do
+        if op[1] then
+            local key = prefix .. op[1]
+            local s = f.sets[key]
+            if s == nil then
+                s = { op = op[2] }
+                f.sets[key] = s
+                f.sets[#f.sets + 1] = key
+            end
+            s[#s + 1] = actid
+        end
+    end
 end
 
 -- The record of a live id, or nil; a live id without a usable record
@@ -34,21 +82,33 @@ local function fleet_record(f, id)
     return nil
 end
 
--- master's clients per live instance (read once per batch).
+-- master's clients per live instance (read once per batch, with what the
+-- batch has changed so far).
 local function fleet_spread(f, spread, master)
     local t = f.spread[master]
     if t then return t end
     t = {}
     local same = hmget_many(spread .. master, f.ids)
-    for i, id in ipairs(f.ids) do t[id] = tonumber(same[i]) or 0 end
+    local pending = f.spread_delta[master] or {}
+    for i, id in ipairs(f.ids) do
+        t[id] = math.max((tonumber(same[i]) or 0) + (pending[id] or 0), 0)
+    end
     f.spread[master] = t
     return t
 end
 
--- Add delta to master's clients on id, in Redis and in the batch's view.
-local function fleet_spread_add(f, spread, master, id, delta)
-    local n = hash_add(spread .. master, id, delta, true)
-    if f.spread[master] and f.live[id] then f.spread[master][id] = n end
+-- Add delta to master's clients on id, in the batch's view now and in
+-- Redis when the batch is written.
+local function fleet_spread_add(f, master, id, delta)
+    local d = f.spread_delta[master]
+    if d == nil then
+        d = {}
+        f.spread_delta[master] = d
+        f.spread_delta[#f.spread_delta + 1] = master
+    end
+    d[id] = (d[id] or 0) + delta
+    local t = f.spread[master]
+    if t and f.live[id] then t[id] = math.max(t[id] + delta, 0) end
 end
 
 -- The live instance for a new account: below max, fewest in same (id ->
@@ -72,12 +132,40 @@ local function fleet_pick(f, max, same)
 end
 
 -- One account more on id (live) or one fewer on id (any instance).
-local function fleet_count_up(f, id)
-    f.total[id] = hash_add(f.counts, id, 1, false)
+local function fleet_count(f, id, delta)
+    if f.counted[id] == nil then f.counted[#f.counted + 1] = id end
+    f.counted[id] = (f.counted[id] or 0) + delta
+    if f.live[id] then f.total[id] = math.max(f.total[id] + delta, 0) end
 end
-local function fleet_count_down(f, id)
-    count_down(f.counts, f.details, id)
-    if f.live[id] then f.total[id] = math.max(f.total[id] - 1, 0) end
+
+-- Send what the batch changed: a call per hash, per set, per count and per
+-- spread that changed.
+local function batch_write(f, spread)
+    for _, key in ipairs(f.hashes) do
+        local h, args = f.hashes[key], {}
+        for _, field in ipairs(h.order) do
+            args[#args + 1] = field
+            args[#args + 1] = h.value[field]
+        end
+        redis.call('HSET', key, unpack(args))
+    end
+    for _, key in ipairs(f.sets) do
+        local s = f.sets[key]
+        redis.call(s.op, key, unpack(s))
+    end
+    for _, id in ipairs(f.counted) do
+        local n = f.counted[id]
+        if n > 0 then
+            hash_add(f.counts, id, n, false)
+        elseif n < 0 then
+            count_down(f.counts, f.details, id, -n)
+        end
+    end
+    for _, master in ipairs(f.spread_delta) do
+        for id, n in pairs(f.spread_delta[master]) do
+            if n ~= 0 then hash_add(spread .. master, id, n, true) end
+        end
+    end
 end
 
 -- The batch's answer for one account.

@@ -20,15 +20,18 @@ for i = 4, #ARGV do
 end
 
 local f = fleet_new(details, live, counts)
+local actids = {}
+for i = 4, #ARGV do actids[#actids + 1] = ARGV[i] end
+local placed_on = batch_read(mapping, actids)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid)
     -- Idempotent re-login: still on a live master.
-    local cur = redis.call('HGET', mapping, actid)
+    local cur = placed_on[actid]
     if cur then
         local rec = fleet_record(f, cur)
         if rec then
             -- heals a set written before sets existed
-            accounts_move(accounts, actid, nil, cur)
+            batch_move(f, accounts, actid, nil, cur)
             return answer(cur, rec, 'existing')
         end
     end
@@ -36,15 +39,17 @@ local function place(actid)
     if id == nil then return false end
     if cur then
         -- a move off an instance that is no longer live
-        fleet_count_down(f, cur)
+        fleet_count(f, cur, -1)
     else
         added = added + 1
     end
-    redis.call('HSET', mapping, actid, id)
-    accounts_move(accounts, actid, cur, id)
-    fleet_count_up(f, id)
+    batch_hset(f, mapping, actid, id)
+    batch_move(f, accounts, actid, cur, id)
+    placed_on[actid] = id
+    fleet_count(f, id, 1)
     return answer(id, rec, 'placed')
 end
 for i = 4, #ARGV do out[i - 2] = place(ARGV[i]) end
+batch_write(f, nil)
 if added > 0 then hash_add(global, 'masterCount', added, false) end
 return out

@@ -45,11 +45,12 @@ local function hash_add(key, field, delta, drop)
     return n
 end
 
--- One less account on an instance.  A removed instance keeps its count field
--- while accounts are still mapped to it, and loses it at zero.
-local function count_down(counts, details, id)
+-- n (default 1) fewer accounts on an instance.  A removed instance keeps
+-- its count field while accounts are still mapped to it, and loses it at
+-- zero.
+local function count_down(counts, details, id, n)
     if redis.call('HEXISTS', counts, id) == 0 then return end
-    hash_add(counts, id, -1, redis.call('HEXISTS', details, id) == 0)
+    hash_add(counts, id, -(n or 1), redis.call('HEXISTS', details, id) == 0)
 end
 
 -- The accounts placed on each instance: a set per instance (prefix ..
@@ -149,10 +150,13 @@ local function clients_key(k, master)
 end
 
 -- Add actid to master's clients.  A batch reserves its placement order
--- numbers with one INCR and settles the counter in tracking_done; it
--- checks each master's set and marks it dirty once.
+-- numbers with one INCR and settles the counter in tracking_done (numbers
+-- of clients already there are skipped: only their order counts); it checks
+-- each master's set once, and adds to it with one ZADD in tracking_done,
+-- or before a removal from it.
 local function tracking_add(k, master, actid)
     k.known = k.known or {}
+    k.adds = k.adds or {}
     local key = k.known[master]
     if key == nil then
         key = clients_key(k, master)
@@ -161,26 +165,46 @@ local function tracking_add(k, master, actid)
     if k.seq_next == nil then
         k.seq_next, k.seq_used = redis.call('INCR', k.seq), 0
     end
-    if redis.call('ZADD', key, 'NX', k.seq_next + k.seq_used, actid) == 1 then
-        k.seq_used = k.seq_used + 1
+    local adds = k.adds[master]
+    if adds == nil then
+        adds = { key = key }
+        k.adds[master] = adds
+        k.adds[#k.adds + 1] = master
+    end
+    adds[#adds + 1] = k.seq_next + k.seq_used
+    adds[#adds + 1] = actid
+    k.seq_used = k.seq_used + 1
+end
+
+-- Send master's waiting adds; a master whose set gained a client is
+-- marked dirty (once per script, in tracking_done).
+local function tracking_send(k, master)
+    local adds = k.adds and k.adds[master]
+    if adds == nil or #adds == 0 then return end
+    k.adds[master] = { key = adds.key }
+    if redis.call('ZADD', adds.key, 'NX', unpack(adds)) > 0 then
         k.dirtied = k.dirtied or {}
-        if not k.dirtied[master] then
-            redis.call('SADD', k.dirty, master)
-            k.dirtied[master] = true
-        end
+        k.dirtied[master] = true
     end
 end
 
--- After the last tracking_add of a script: the order numbers it used.
+-- After the last tracking_add of a script: the adds, the dirty marks and
+-- the order numbers it used.
 local function tracking_done(k)
-    if k.seq_used ~= nil and k.seq_used > 1 then
-        redis.call('INCRBY', k.seq, k.seq_used - 1)
+    if k.adds == nil then return end
+    local dirty = {}
+    for _, master in ipairs(k.adds) do
+        tracking_send(k, master)
+        if k.dirtied and k.dirtied[master] then dirty[#dirty + 1] = master end
     end
+    if #dirty > 0 then redis.call('SADD', k.dirty, unpack(dirty)) end
+    if k.seq_used > 1 then redis.call('INCRBY', k.seq, k.seq_used - 1) end
 end
 
 -- Remove actid; the last one removes the tracking field at once (and
 -- leaves the master dirty, so tracking_flush forgets it).
 local function tracking_remove(k, master, actid)
+    tracking_send(k, master)
     local key = clients_key(k, master)
     if k.known then k.known[master] = nil end
     if redis.call('ZREM', key, actid) == 0 then return end

@@ -1,0 +1,365 @@
+/*
+ * A batch of placements decides exactly what the same accounts decide one
+ * call each (common/lua/place_client.lua, place_master.lua).  A seeded
+ * random run of steps is played on two databases of one real redis-server:
+ * batches on database 0, the same accounts one per call on database 1, and
+ * the same releases, state changes and tracking flushes on both.  Batches
+ * repeat accounts, move clients between masters, meet instances that left
+ * or came back and fill instances to their cap.  Every answer must agree,
+ * and after every step so must every key the scripts keep (a zset by the
+ * order of its members: a batch may leave gaps in the order numbers).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/sbuf.h"
+#include "common/scripts.h"
+#include "tests/unit/support.h"
+
+#define STEPS		400
+#define CLIENTS		40	/* client accounts c0..c39 */
+#define MASTERS		5	/* of masters m0..m4 */
+#define MASTER_ACCTS	15	/* master accounts M0..M14 */
+#define CLIENT_MAX	12	/* 3 client instances: 36 places for 40 */
+#define MASTER_MAX	6	/* 2 master instances: 12 places for 15 */
+#define NINST		5
+
+struct two {
+	struct test_sync	 s;
+	redisContext		*one;	/* database 1: one account per call */
+	unsigned		 rng;
+	char			 ids[NINST][REGISTRY_ID_MAX];
+	int			 placed, existing, none;	/* answers seen */
+};
+
+static int
+two_setup(void **state)
+{
+	struct two *t = calloc(1, sizeof(*t));
+
+	*state = t;
+	if (t == NULL || test_sync_init(&t->s) == -1)
+		return -1;
+	t->one = redisConnect("127.0.0.1", t->s.env.srv.port);
+	if (t->one == NULL || t->one->err)
+		return -1;
+	return test_redis_do(t->one, "SELECT 1");
+}
+
+static int
+two_teardown(void **state)
+{
+	struct two *t = *state;
+
+	if (t->one != NULL)
+		redisFree(t->one);
+	test_sync_fini(&t->s);
+	free(t);
+	return 0;
+}
+
+static unsigned
+rnd(struct two *t, unsigned n)
+{
+	return (unsigned)rand_r(&t->rng) % n;
+}
+
+/* Keys compared: everything but what holds times or order numbers. */
+static int
+compared(const char *key)
+{
+	return strstr(key, "instance_details") == NULL &&
+	    strstr(key, "tracking_seq") == NULL &&
+	    strstr(key, "tracking_built") == NULL &&
+	    strstr(key, "events") == NULL;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The elements of an array reply as text, sorted unless keep_order; hashes
+ * as "field=value" pairs. */
+static void
+dump_elements(struct sbuf *b, const redisReply *r, int pairs, int keep_order)
+{
+	size_t n = pairs ? r->elements / 2 : r->elements;
+	char **v = calloc(n + 1, sizeof(*v));
+
+	assert_non_null(v);
+	for (size_t i = 0; i < n; i++) {
+		if (pairs)
+			assert_true(asprintf(&v[i], "%s=%s", r->element[2 * i]->str,
+			    r->element[2 * i + 1]->str) > 0);
+		else
+			assert_non_null(v[i] = strdup(r->element[i]->str));
+	}
+	if (!keep_order)
+		qsort(v, n, sizeof(*v), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		sbuf_printf(b, " %s", v[i]);
+		free(v[i]);
+	}
+	free(v);
+}
+
+/* Every compared key of ctx's database, one line each, by name. */
+static char *
+dump(redisContext *ctx)
+{
+	redisReply *keys = redisCommand(ctx, "KEYS *"), *r;
+	struct sbuf b;
+	char **names;
+	size_t len;
+
+	assert_non_null(keys);
+	assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+	assert_non_null(names = calloc(keys->elements + 1, sizeof(*names)));
+	for (size_t i = 0; i < keys->elements; i++)
+		names[i] = keys->element[i]->str;
+	qsort(names, keys->elements, sizeof(*names), cmp_str);
+	assert_int_equal(sbuf_init(&b, 4096), 0);
+	for (size_t i = 0; i < keys->elements; i++) {
+		if (!compared(names[i]))
+			continue;
+		r = redisCommand(ctx, "TYPE %s", names[i]);
+		assert_non_null(r);
+		sbuf_printf(&b, "%s (%s):", names[i], r->str);
+		if (strcmp(r->str, "hash") == 0) {
+			freeReplyObject(r);
+			r = redisCommand(ctx, "HGETALL %s", names[i]);
+			dump_elements(&b, r, 1, 0);
+		} else if (strcmp(r->str, "set") == 0) {
+			freeReplyObject(r);
+			r = redisCommand(ctx, "SMEMBERS %s", names[i]);
+			dump_elements(&b, r, 0, 0);
+		} else if (strcmp(r->str, "zset") == 0) {
+			freeReplyObject(r);
+			r = redisCommand(ctx, "ZRANGE %s 0 -1", names[i]);
+			dump_elements(&b, r, 0, 1);
+		} else if (strcmp(r->str, "string") == 0) {
+			freeReplyObject(r);
+			r = redisCommand(ctx, "GET %s", names[i]);
+			sbuf_printf(&b, " %s", r->str);
+		}
+		freeReplyObject(r);
+		sbuf_printf(&b, "\n");
+	}
+	free(names);
+	freeReplyObject(keys);
+	return sbuf_finish(&b, &len);
+}
+
+static void
+same_keys(struct two *t, int step)
+{
+	char *a = dump(t->s.ctx), *b = dump(t->one);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	if (strcmp(a, b) != 0)
+		fail_msg("step %d: the keys differ\nbatched:\n%s\none by one:\n%s",
+		    step, a, b);
+	free(a);
+	free(b);
+}
+
+/* One account's answer as text: "id how" or "none". */
+static void
+answer_text(const redisReply *r, char *out, size_t size)
+{
+	if (r->type != REDIS_REPLY_ARRAY)
+		snprintf(out, size, "none");
+	else {
+		assert_int_equal(r->elements, 4);
+		snprintf(out, size, "%s %s", r->element[0]->str,
+		    r->element[3]->str);
+	}
+}
+
+/* Place n accounts (clients when masters is not NULL) batched on database 0
+ * and one by one on database 1; the answers must agree. */
+static void
+place_both(struct two *t, int step, const char *const *actids,
+    const char *const *masters, size_t n)
+{
+	struct scripts_call c;
+	redisReply *batch, *one;
+	char a[128], b[128];
+
+	if (masters != NULL)
+		assert_int_equal(scripts_call_place_clients(&c, CLIENT_MAX,
+		    actids, masters, n), 0);
+	else
+		assert_int_equal(scripts_call_place_masters(&c, MASTER_MAX,
+		    actids, n), 0);
+	assert_non_null(batch = test_script(t->s.ctx, &c));
+	assert_int_equal(batch->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(batch->elements, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (masters != NULL)
+			assert_int_equal(scripts_call_place_client(&c, actids[i],
+			    masters[i], CLIENT_MAX), 0);
+		else
+			assert_int_equal(scripts_call_place_master(&c, actids[i],
+			    MASTER_MAX), 0);
+		assert_non_null(one = test_script(t->one, &c));
+		assert_int_equal(one->type, REDIS_REPLY_ARRAY);
+		assert_int_equal(one->elements, 2);
+		answer_text(batch->element[i + 1], a, sizeof(a));
+		answer_text(one->element[1], b, sizeof(b));
+		if (strcmp(a, b) != 0)
+			fail_msg("step %d: %s (of %zu) batched: %s, alone: %s",
+			    step, actids[i], n, a, b);
+		t->none += strcmp(a, "none") == 0;
+		t->placed += strstr(a, " placed") != NULL;
+		t->existing += strstr(a, " existing") != NULL;
+		freeReplyObject(one);
+	}
+	freeReplyObject(batch);
+}
+
+/* The same script call on both databases; their answers must agree. */
+static void
+call_both(struct two *t, int step, struct scripts_call *c)
+{
+	redisReply *a = test_script(t->s.ctx, c), *b = test_script(t->one, c);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	if (a->type != b->type || a->integer != b->integer)
+		fail_msg("step %d: %s answered differently", step,
+		    scripts_name(c->id));
+	freeReplyObject(a);
+	freeReplyObject(b);
+}
+
+static void
+batch_of_clients(struct two *t, int step)
+{
+	char ids[SCRIPTS_BATCH_MAX][16], ms[SCRIPTS_BATCH_MAX][16];
+	const char *actids[SCRIPTS_BATCH_MAX], *masters[SCRIPTS_BATCH_MAX];
+	size_t n = 1 + rnd(t, 12);
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "c%u", rnd(t, CLIENTS));
+		snprintf(ms[i], sizeof(ms[i]), "m%u", rnd(t, MASTERS));
+		actids[i] = ids[i];
+		masters[i] = ms[i];
+	}
+	place_both(t, step, actids, masters, n);
+}
+
+static void
+batch_of_masters(struct two *t, int step)
+{
+	char ids[SCRIPTS_BATCH_MAX][16];
+	const char *actids[SCRIPTS_BATCH_MAX];
+	size_t n = 1 + rnd(t, 8);
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "M%u", rnd(t, MASTER_ACCTS));
+		actids[i] = ids[i];
+	}
+	place_both(t, step, actids, NULL, n);
+}
+
+static void
+release_one(struct two *t, int step)
+{
+	struct scripts_call c;
+	char actid[16], master[16] = "";
+	int client = rnd(t, 3) != 0;
+
+	snprintf(actid, sizeof(actid), client ? "c%u" : "M%u",
+	    rnd(t, client ? CLIENTS : MASTER_ACCTS));
+	if (client && rnd(t, 2))
+		snprintf(master, sizeof(master), "m%u", rnd(t, MASTERS));
+	assert_int_equal(scripts_call_release(&c, client ? "client" : "master",
+	    actid, master, NULL), 0);
+	call_both(t, step, &c);
+}
+
+/* An instance leaves (unhealthy, draining) or comes back (running). */
+static void
+change_state(struct two *t, int step)
+{
+	static const char *const states[] = { "running", "running",
+	    "unhealthy", "draining" };
+	const char *id = t->ids[rnd(t, NINST)];
+	const char *state = states[rnd(t, 4)];
+
+	(void)step;
+	assert_int_equal(registry_set_state(t->s.ctx, id, state, NULL), 0);
+	assert_int_equal(registry_set_state(t->one, id, state, NULL), 0);
+}
+
+static void
+flush_both(struct two *t, int step)
+{
+	struct scripts_call c;
+
+	assert_int_equal(scripts_call_tracking_flush(&c, MASTERS, 0), 0);
+	call_both(t, step, &c);
+}
+
+static void
+test_batch_decides_as_one_by_one(void **state)
+{
+	struct two *t = *state;
+	char other[REGISTRY_ID_MAX];
+
+	t->rng = 20261207;
+	for (int i = 0; i < NINST; i++) {
+		const char *role = i < 3 ? "client" : "master";
+
+		t->ids[i][0] = other[0] = '\0';
+		assert_int_equal(registry_add(t->s.ctx, role, "127.0.0.1",
+		    (uint16_t)(9000 + i), NULL, "running", "test", t->ids[i],
+		    sizeof(t->ids[i])), 0);
+		assert_int_equal(registry_add(t->one, role, "127.0.0.1",
+		    (uint16_t)(9000 + i), NULL, "running", "test", other,
+		    sizeof(other)), 0);
+		assert_string_equal(t->ids[i], other);
+	}
+	for (int step = 0; step < STEPS; step++) {
+		unsigned what = rnd(t, 20);
+
+		if (what < 10)
+			batch_of_clients(t, step);
+		else if (what < 13)
+			batch_of_masters(t, step);
+		else if (what < 16)
+			release_one(t, step);
+		else if (what < 19)
+			change_state(t, step);
+		else
+			flush_both(t, step);
+		same_keys(t, step);
+	}
+	/* the run met every kind of answer */
+	assert_true(t->placed > 50 && t->existing > 50 && t->none > 10);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_batch_decides_as_one_by_one,
+		    two_setup, two_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
