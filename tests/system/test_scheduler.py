@@ -159,7 +159,12 @@ def test_thirty_days(olbd_factory, redis_server, events):
     clock = Clock(ist(2026, 12, 1, 0, 0), 86400 // DAY_S)
     rnd = random.Random(20261206)
     r = redis_server.client()
-    a = sched_olbd(olbd_factory, clock, extra=[jobs()])
+    # A killed holder's lease expires within lease_ms and the others try
+    # every lease_ms / 3: at the 3 s of the other tests a run taken over
+    # could start after the 3.5 s (12 simulated hours) before the day's
+    # teardown overtakes it.  At 1 s it has more than 2 s to spare.
+    lease = ["daemon.lease_ms=1000"]
+    a = sched_olbd(olbd_factory, clock, extra=[jobs()] + lease)
     hosts = [a]
     chaos = {d: rnd.choice(["scheduler-up", "scheduler-down", "scaler-up",
                             "scaler-down", "scheduler-midday"])
@@ -171,7 +176,7 @@ def test_thirty_days(olbd_factory, redis_server, events):
         up_at, down_at = d0 + 6 * 3600000, d0 + 18 * 3600000
         if day == 2:
             hosts.append(sched_olbd(olbd_factory, clock, cluster=a.cluster,
-                                    extra=[jobs()]))
+                                    extra=[jobs()] + lease))
         what = chaos.get(day, "")
         if what.endswith("-up"):
             events.wait("schedule.started", clock.real_s(up_at) + 8,
