@@ -576,6 +576,63 @@ test_client_cap(void **state)
 	check_invariants(f, 1);
 }
 
+/* The calls of one command Redis has run since the last RESETSTAT. */
+static long long
+command_calls(struct pfx *f, const char *command)
+{
+	redisReply *r = redisCommand(f->sync, "INFO commandstats");
+	char needle[64];
+	const char *p;
+	long long n = 0;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", command);
+	if ((p = strstr(r->str, needle)) != NULL)
+		n = strtoll(p + strlen(needle), NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+static int
+all_answered(void *arg)
+{
+	struct answer *a = arg;
+
+	for (int i = 0; i < 21; i++)
+		if (!a[i].done)
+			return 0;
+	return 1;
+}
+
+/* While a batch waits for its answer (Redis paused), the placements asked
+ * for meanwhile, one per loop iteration, fill the next batch: 21 accounts
+ * in 2 script calls. */
+static void
+test_batch_fills_while_one_is_answered(void **state)
+{
+	struct pfx *f = *state;
+	struct answer a[21];
+	char actid[21][16];
+
+	add_instance(f, "client", 9001, "inst-1");
+	assert_int_equal(place_client(f, "WARM", "M", 100, NULL), PLACEMENT_OK);
+	assert_int_equal(test_redis_do(f->sync, "CONFIG RESETSTAT"), 0);
+	assert_int_equal(test_redis_do(f->sync, "CLIENT PAUSE 300 ALL"), 0);
+	memset(a, 0, sizeof(a));
+	for (int i = 0; i < 21; i++) {
+		snprintf(actid[i], sizeof(actid[i]), "C%d", i);
+		assert_int_equal(placement_place_client(f->rc[0], actid[i], "M",
+		    100, on_answer, &a[i]), 0);
+		test_wait_for(f->env.loop, NULL, NULL, 5);
+	}
+	assert_int_equal(test_wait_for(f->env.loop, all_answered, a, 3000), 0);
+	for (int i = 0; i < 21; i++)
+		assert_int_equal(a[i].status, PLACEMENT_OK);
+	assert_int_equal(command_calls(f, "evalsha"), 2);
+	check_invariants(f, 100);
+}
+
 static void
 test_release(void **state)
 {
@@ -1163,6 +1220,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_connection_lost,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_invariants,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_batch_fills_while_one_is_answered,
 		    pfx_setup, pfx_teardown),
 	};
 

@@ -3,10 +3,12 @@
  * placement.h).  Each call is one heap request that owns copies of its
  * arguments, freed after its callback; common/rscript.c sends it (EVALSHA,
  * and EVAL after a NOSCRIPT error).  Placements are batched: those asked
- * for during one loop iteration wait in a batch per connection and script,
- * and a before-sleep hook sends each batch as one EVALSHA of up to
- * SCRIPTS_BATCH_MAX accounts, so Redis runs one script, not one per
- * account.  Talks to Redis through the caller's rconn (common/redis.c); the
+ * for wait in a batch per connection and script, and a before-sleep hook
+ * sends each batch as one EVALSHA of up to SCRIPTS_BATCH_MAX accounts, so
+ * Redis runs one script, not one per account.  While a batch of a
+ * connection and script waits for its answer, the next one fills (it goes
+ * at once when full): under load every waiting request shares one script
+ * call, and an idle worker sends each placement at once.  Talks to Redis through the caller's rconn (common/redis.c); the
  * scripts and their KEYS come from common/scripts.c.
  */
 #include <stdarg.h>
@@ -60,6 +62,8 @@ struct placement_held {
 static struct {
 	struct placement_batch	*pending[PLACEMENT_PENDING_MAX];
 	size_t			 npending;
+	struct placement_batch	*inflight[PLACEMENT_PENDING_MAX];
+	size_t			 ninflight;	/* sent, script not answered */
 	struct ev_loop		*hooked;	/* loop the hook is on, if any */
 	int			 failing;	/* only the first failure is logged
 						   as an error */
@@ -389,11 +393,37 @@ placement_batch_send(struct placement_batch *b)
 	    rscript_run(b->rc, &c, placement_on_batch_reply, b) == -1) {
 		placement_fail(b->req[0], "not sent (connection down)");
 		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+		return;
 	}
+	if (pl.ninflight < PLACEMENT_PENDING_MAX)
+		pl.inflight[pl.ninflight++] = b;
 }
 
-/* Before the loop sleeps: send every waiting batch.  The list is detached
- * first, as callbacks of a failed send may queue new placements. */
+/* Is a batch of b's connection and script waiting for its answer? */
+static int
+placement_busy(const struct placement_batch *b)
+{
+	for (size_t i = 0; i < pl.ninflight; i++)
+		if (pl.inflight[i]->rc == b->rc &&
+		    pl.inflight[i]->script == b->script)
+			return 1;
+	return 0;
+}
+
+/* b's script answered (or never will): the next batch may go. */
+static void
+placement_landed(const struct placement_batch *b)
+{
+	for (size_t i = 0; i < pl.ninflight; i++)
+		if (pl.inflight[i] == b) {
+			pl.inflight[i] = pl.inflight[--pl.ninflight];
+			return;
+		}
+}
+
+/* Before the loop sleeps: send every waiting batch whose previous one has
+ * been answered.  The list is detached first, as callbacks of a failed
+ * send may queue new placements. */
 static void
 placement_hook(struct ev_loop *loop, void *arg)
 {
@@ -404,8 +434,14 @@ placement_hook(struct ev_loop *loop, void *arg)
 	(void)arg;
 	memcpy(todo, pl.pending, n * sizeof(todo[0]));
 	pl.npending = 0;
-	for (size_t i = 0; i < n; i++)
-		placement_batch_send(todo[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (!placement_busy(todo[i]))
+			placement_batch_send(todo[i]);
+		else if (pl.npending < PLACEMENT_PENDING_MAX)
+			pl.pending[pl.npending++] = todo[i];
+		else
+			placement_batch_send(todo[i]);
+	}
 }
 
 /* Keep the answers of b's script and ask for WAIT on its connection. */
@@ -438,6 +474,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	uint64_t seq = 0;
 
 	(void)rc;
+	placement_landed(b);
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
 	    reply->elements != b->n + 1 ||
 	    placement_parse_seq(reply->element[0], &seq) == -1) {
