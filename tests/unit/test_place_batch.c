@@ -115,6 +115,19 @@ dump_elements(struct sbuf *b, const redisReply *r, int pairs, int keep_order)
 	free(v);
 }
 
+/* How to read a key of each type, and how its elements compare. */
+static const struct {
+	const char	*type;
+	const char	*command;
+	int		 pairs;		/* field=value */
+	int		 keep_order;
+} readers[] = {
+	{ "hash", "HGETALL %s", 1, 0 },
+	{ "set", "SMEMBERS %s", 0, 0 },
+	{ "zset", "ZRANGE %s 0 -1", 0, 1 },
+	{ "string", "GET %s", 0, 0 },
+};
+
 /* Every compared key of ctx's database, one line each, by name. */
 static char *
 dump(redisContext *ctx)
@@ -122,7 +135,7 @@ dump(redisContext *ctx)
 	redisReply *keys = redisCommand(ctx, "KEYS *"), *r;
 	struct sbuf b;
 	char **names;
-	size_t len;
+	size_t len, j;
 
 	assert_non_null(keys);
 	assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
@@ -137,23 +150,16 @@ dump(redisContext *ctx)
 		r = redisCommand(ctx, "TYPE %s", names[i]);
 		assert_non_null(r);
 		sbuf_printf(&b, "%s (%s):", names[i], r->str);
-		if (strcmp(r->str, "hash") == 0) {
-			freeReplyObject(r);
-			r = redisCommand(ctx, "HGETALL %s", names[i]);
-			dump_elements(&b, r, 1, 0);
-		} else if (strcmp(r->str, "set") == 0) {
-			freeReplyObject(r);
-			r = redisCommand(ctx, "SMEMBERS %s", names[i]);
-			dump_elements(&b, r, 0, 0);
-		} else if (strcmp(r->str, "zset") == 0) {
-			freeReplyObject(r);
-			r = redisCommand(ctx, "ZRANGE %s 0 -1", names[i]);
-			dump_elements(&b, r, 0, 1);
-		} else if (strcmp(r->str, "string") == 0) {
-			freeReplyObject(r);
-			r = redisCommand(ctx, "GET %s", names[i]);
+		for (j = 0; j < sizeof(readers) / sizeof(readers[0]) &&
+		    strcmp(readers[j].type, r->str) != 0; j++)
+			;
+		freeReplyObject(r);
+		assert_true(j < sizeof(readers) / sizeof(readers[0]));
+		assert_non_null(r = redisCommand(ctx, readers[j].command, names[i]));
+		if (r->type == REDIS_REPLY_ARRAY)
+			dump_elements(&b, r, readers[j].pairs, readers[j].keep_order);
+		else
 			sbuf_printf(&b, " %s", r->str);
-		}
 		freeReplyObject(r);
 		sbuf_printf(&b, "\n");
 	}
