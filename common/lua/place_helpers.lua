@@ -42,23 +42,25 @@ local function batch_hset(f, key, field, value)
     h.value[field] = value
 end
 
+-- actid joins (op 'SADD') or leaves ('SREM') the set key when the batch is
+-- written.
+local function batch_set(f, op, key, actid)
+    local s = f.sets[key]
+    if s == nil then
+        s = { op = op }
+        f.sets[key] = s
+        f.sets[#f.sets + 1] = key
+    end
+    s[#s + 1] = actid
+end
+
 -- actid leaves the set of accounts of from (if any) and joins to's (if
 -- any), as accounts_move does, when the batch is written.  In a batch an
 -- account only leaves an instance that is not live, and only joins a live
 -- one: a set never has both.
 local function batch_move(f, prefix, actid, from, to)
-    for _, op in ipairs({ { from, 'SREM' }, { to, 'SADD' } }) do
-        if op[1] then
-            local key = prefix .. op[1]
-            local s = f.sets[key]
-            if s == nil then
-                s = { op = op[2] }
-                f.sets[key] = s
-                f.sets[#f.sets + 1] = key
-            end
-            s[#s + 1] = actid
-        end
-    end
+    if from then batch_set(f, 'SREM', prefix .. from, actid) end
+    if to then batch_set(f, 'SADD', prefix .. to, actid) end
 end
 
 -- The record of a live id, or nil; a live id without a usable record
