@@ -32,12 +32,8 @@ end
 -- field of hash key is value when the batch is written (the last one set
 -- wins; fields are written in the order first set).
 local function batch_hset(f, key, field, value)
-    local h = f.hashes[key]
-    if h == nil then
-        h = { order = {}, value = {} }
-        f.hashes[key] = h
-        f.hashes[#f.hashes + 1] = key
-    end
+    local h, fresh = ordered_entry(f.hashes, key)
+    if fresh then h.order, h.value = {}, {} end
     if h.value[field] == nil then h.order[#h.order + 1] = field end
     h.value[field] = value
 end
@@ -45,12 +41,8 @@ end
 -- actid joins (op 'SADD') or leaves ('SREM') the set key when the batch is
 -- written.
 local function batch_set(f, op, key, actid)
-    local s = f.sets[key]
-    if s == nil then
-        s = { op = op }
-        f.sets[key] = s
-        f.sets[#f.sets + 1] = key
-    end
+    local s = ordered_entry(f.sets, key)
+    s.op = op
     s[#s + 1] = actid
 end
 
@@ -102,12 +94,7 @@ end
 -- Add delta to master's clients on id, in the batch's view now and in
 -- Redis when the batch is written.
 local function fleet_spread_add(f, master, id, delta)
-    local d = f.spread_delta[master]
-    if d == nil then
-        d = {}
-        f.spread_delta[master] = d
-        f.spread_delta[#f.spread_delta + 1] = master
-    end
+    local d = ordered_entry(f.spread_delta, master)
     d[id] = (d[id] or 0) + delta
     local t = f.spread[master]
     if t and f.live[id] then t[id] = math.max(t[id] + delta, 0) end

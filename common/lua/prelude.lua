@@ -149,6 +149,17 @@ local function clients_key(k, master)
     return key
 end
 
+-- t[name], a new empty table the first time, its name then appended to
+-- t's list: entries kept in the order first asked for.  entry, fresh.
+local function ordered_entry(t, name)
+    local e = t[name]
+    if e ~= nil then return e, false end
+    e = {}
+    t[name] = e
+    t[#t + 1] = name
+    return e, true
+end
+
 -- Add actid to master's clients.  A batch reserves its placement order
 -- numbers with one INCR and settles the counter in tracking_done (numbers
 -- of clients already there are skipped: only their order counts); it checks
@@ -165,12 +176,8 @@ local function tracking_add(k, master, actid)
     if k.seq_next == nil then
         k.seq_next, k.seq_used = redis.call('INCR', k.seq), 0
     end
-    local adds = k.adds[master]
-    if adds == nil then
-        adds = { key = key }
-        k.adds[master] = adds
-        k.adds[#k.adds + 1] = master
-    end
+    local adds, fresh = ordered_entry(k.adds, master)
+    if fresh then adds.key = key end
     adds[#adds + 1] = k.seq_next + k.seq_used
     adds[#adds + 1] = actid
     k.seq_used = k.seq_used + 1
