@@ -30,6 +30,9 @@ static struct {
 	char	 tracking_dirty[KEYS_NAME_MAX];
 	char	 tracking_seq[KEYS_NAME_MAX];
 	char	 tracking_built[KEYS_NAME_MAX];
+	char	 tracking_log[KEYS_NAME_MAX];
+	char	 tracking_pending_prefix[KEYS_NAME_MAX];
+	char	 tracking_due[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
 	char	 routing_seq[KEYS_NAME_MAX];
 	char	 fleet[KEYS_NAME_MAX];
@@ -95,6 +98,13 @@ keys_init_placement(const char *prefix)
 	    "%stracking_seq", prefix) == -1 ||
 	    keys_format(keys.tracking_built, sizeof(keys.tracking_built),
 	    "%stracking_built", prefix) == -1 ||
+	    keys_format(keys.tracking_log, sizeof(keys.tracking_log),
+	    "%stracking_log", prefix) == -1 ||
+	    keys_format(keys.tracking_pending_prefix,
+	    sizeof(keys.tracking_pending_prefix), "%stracking_pending:",
+	    prefix) == -1 ||
+	    keys_format(keys.tracking_due, sizeof(keys.tracking_due),
+	    "%stracking_due", prefix) == -1 ||
 	    keys_format(keys.routing_channel, sizeof(keys.routing_channel),
 	    "%srouting", prefix) == -1 ||
 	    keys_format(keys.routing_seq, sizeof(keys.routing_seq),
@@ -321,6 +331,24 @@ const char *
 keys_tracking_built(void)
 {
 	return keys.tracking_built;
+}
+
+const char *
+keys_tracking_log(void)
+{
+	return keys.tracking_log;
+}
+
+const char *
+keys_tracking_pending_prefix(void)
+{
+	return keys.tracking_pending_prefix;
+}
+
+const char *
+keys_tracking_due(void)
+{
+	return keys.tracking_due;
 }
 
 const char *

@@ -49,10 +49,6 @@ const char	*keys_launch_seq(void);
 const char	*keys_client_spread_prefix(void);
 /* "<prefix>client_spread:<master actid>".  0, or -1 if buf is too small. */
 int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
-/* "<prefix>client_list:": + a master actid names the sorted set of that
- * master's clients (actid -> placement order, from the counter
- * "<prefix>tracking_seq"); "<prefix>tracking_dirty" is the set of masters
- * whose client_master_tracking array must be rebuilt from it. */
 /* The health worker's (workers/health/health.c): the earlier service's
  * "OrderListenerHealthManager:history:" + id (list of probe records,
  * newest first) and "OrderListenerHealthManager:stats:" + id (hash
@@ -90,12 +86,24 @@ const char	*keys_archive_prefix(void);
  * that instance, kept with the mappings by the placement scripts (a
  * drained instance is terminated only when its set proves it empty). */
 const char	*keys_instance_accounts_prefix(void);
+/* The changes to client_master_tracking not yet applied (tracking_flush):
+ * "<prefix>tracking_log" (list of op, master actid, client actid triples,
+ * as the scripts made them), "<prefix>tracking_pending:" + a master actid
+ * (list of op, client actid pairs: that master's, taken from the log),
+ * "<prefix>tracking_due" (sorted set: master actid -> when its array may be
+ * written) and "<prefix>tracking_built" (hash: master actid -> when (ms) its
+ * array was last written). */
+const char	*keys_tracking_log(void);
+const char	*keys_tracking_pending_prefix(void);
+const char	*keys_tracking_due(void);
+const char	*keys_tracking_built(void);
+/* The earlier tracking layout, read once by tracking_flush and deleted by
+ * daily_reset: "<prefix>client_list:" + a master actid (sorted set of its
+ * clients), "<prefix>tracking_dirty" (set of masters whose array is stale)
+ * and "<prefix>tracking_seq". */
 const char	*keys_client_list_prefix(void);
 const char	*keys_tracking_dirty(void);
 const char	*keys_tracking_seq(void);
-/* "<prefix>tracking_built": hash master actid -> when (ms) its tracking
- * array was last rebuilt. */
-const char	*keys_tracking_built(void);
 /* The scaler (workers/scaler/scaler.c), valid after keys_init:
  * "<prefix>fleet" (hash: the desired fleet: state up|down, masters, clients,
  * and the scaler's lastScaleOut:<role> times),

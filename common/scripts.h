@@ -110,13 +110,13 @@ int		 scripts_call_locate(struct scripts_call *c, const char *role,
  * {masters, clients, instances, then one line of text per difference}. */
 int		 scripts_call_check(struct scripts_call *c,
 		    long long max_per_master, long long max_per_client);
-/* Rebuild the client_master_tracking arrays of up to max (>= 1) masters
- * whose clients changed (the placement scripts list them in tracking_dirty);
- * someone must call it now and then, as the placement scripts do not
- * rewrite the arrays themselves.  A master with n clients is rebuilt at most
- * every n * per_client_ms (>= 0) milliseconds. */
+/* Take up to max (>= 1) entries of the tracking log and write the
+ * client_master_tracking arrays that are due, an array of b bytes at most
+ * every b / 1024 * ms_per_kib (>= 0) ms; someone must call it now and then,
+ * as the placement scripts only append to the log.  The answer is 1 when
+ * work is left that could be done now, else 0. */
 int		 scripts_call_tracking_flush(struct scripts_call *c, int max,
-		    int per_client_ms);
+		    int ms_per_kib);
 /* id "" = assign "inst-<launch_seq>". */
 int		 scripts_call_instance_put(struct scripts_call *c, const char *id,
 		    const char *json);

@@ -4,18 +4,17 @@
 -- for about a millisecond per thousand accounts: an operator's command.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,
 --       4 client_mapping, 5 client_master, 6 global_state,
---       7 client_master_tracking, 8 tracking_dirty, 9 live:master,
---       10 live:client
--- ARGV: 1 the client_spread: prefix, 2 the client_list: prefix,
---       3 max_per_master, 4 max_per_client (0: not checked), 5 the
---       instance_accounts: prefix
+--       7 client_master_tracking, 8 tracking_log, 9 live:master,
+--       10 live:client, 11 tracking_due
+-- ARGV: 1 the client_spread: prefix, 2 max_per_master, 3 max_per_client
+--       (0: not checked), 4 the instance_accounts: prefix
 -- Returns {masters, clients, instances, difference, ...}: each
 -- difference one line of text; none when everything agrees.
-local spread, list, accounts = ARGV[1], ARGV[2], ARGV[5]
-local cap = { master = tonumber(ARGV[3]) or 0,
-    client = tonumber(ARGV[4]) or 0 }
-if spread == nil or list == nil or accounts == nil or accounts == '' or
-    #KEYS < 10 then
+local spread, accounts = ARGV[1], ARGV[4]
+local cap = { master = tonumber(ARGV[2]) or 0,
+    client = tonumber(ARGV[3]) or 0 }
+if spread == nil or accounts == nil or accounts == '' or
+    #KEYS < 11 then
     return redis.error_reply('check: bad arguments')
 end
 local out = {}
@@ -74,7 +73,8 @@ for id in pairs(ids) do
         diff('instance %s: %d accounts, above the cap of %d', id, m, cap[role])
     end
 end
--- clients: a master each; the sets, spreads and arrays agree
+-- clients: a master each; the spreads and arrays agree (an array is
+-- checked when no change to it waits in the tracking log)
 local clients_of = {}
 for actid in pairs(mapping.client) do
     local m = masters_of[actid]
@@ -89,19 +89,13 @@ for actid, m in pairs(masters_of) do
         diff('client %s: master %s recorded, but not placed', actid, m)
     end
 end
-local dirty = {}
-for _, m in ipairs(redis.call('SMEMBERS', KEYS[8])) do dirty[m] = true end
+local dirty, logged = {}, redis.call('LRANGE', KEYS[8], 0, -1)
+for i = 2, #logged, 3 do dirty[logged[i]] = true end
+for _, m in ipairs(redis.call('ZRANGE', KEYS[11], 0, -1)) do dirty[m] = true end
 local tracking = hash(KEYS[7])
 for m, set in pairs(clients_of) do
-    local members = redis.call('ZRANGE', list .. m, 0, -1)
-    local inlist = {}
-    for _, c in ipairs(members) do
-        inlist[c] = true
-        if not set[c] then diff('master %s: %s listed, not its client', m, c) end
-    end
     local per = {}
     for c in pairs(set) do
-        if not inlist[c] then diff('master %s: client %s not listed', m, c) end
         local id = mapping.client[c]
         per[id] = (per[id] or 0) + 1
     end
@@ -151,11 +145,9 @@ local function each_key(prefix, fn)
     until cursor == '0'
 end
 -- keys of masters without clients must be gone
-for _, prefix in ipairs({ spread, list }) do
-    each_key(prefix, function(key, m)
-        if clients_of[m] == nil then diff('%s: left behind, no clients', key) end
-    end)
-end
+each_key(spread, function(key, m)
+    if clients_of[m] == nil then diff('%s: left behind, no clients', key) end
+end)
 -- each instance's set of accounts holds exactly the accounts mapped to it
 local placed_on = {}
 for _, m in pairs(mapping) do

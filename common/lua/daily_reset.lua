@@ -7,17 +7,19 @@
 -- Fenced by the scheduler lease.  O(keys of the day): once a day.
 -- KEYS: 1 the scheduler lease, 2 instance_user_counts, 3 master_mapping,
 --       4 client_mapping, 5 client_master, 6 global_state,
---       7 client_master_tracking, 8 tracking_dirty, 9 tracking_built,
---       10 name_seq
+--       7 client_master_tracking, 8 tracking_log, 9 name_seq,
+--       10 tracking_due, 11 tracking_built, then the earlier tracking
+--       layout's (tracking_flush): 12 tracking_dirty, 13 tracking_seq
 -- ARGV: 1 lease token, 2 archive prefix with the date
 --       ("<prefix>archive:2026-12-06:"), 3 its TTL (ms), 4 the
---       client_spread: prefix, 5 the client_list: prefix, 6 the
---       instance_accounts: prefix, 7 the routing channel
+--       client_spread: prefix, 5 the client_list: prefix (the earlier
+--       layout), 6 the instance_accounts: prefix, 7 the routing channel,
+--       8 the tracking_pending: prefix
 -- Returns {masters archived, clients archived}.
 local archive, ttl = ARGV[2], tonumber(ARGV[3])
-if #KEYS < 10 or archive == nil or archive == '' or ttl == nil or
+if #KEYS < 13 or archive == nil or archive == '' or ttl == nil or
     ttl < 1 or ARGV[4] == nil or ARGV[5] == nil or ARGV[6] == nil or
-    ARGV[6] == '' or ARGV[7] == nil then
+    ARGV[6] == '' or ARGV[7] == nil or ARGV[8] == nil or ARGV[8] == '' then
     return redis.error_reply('daily_reset: bad arguments')
 end
 local refused = fence_refused(KEYS[1], ARGV[1])
@@ -41,7 +43,7 @@ for i, name in ipairs({ 'master_mapping', 'client_mapping' }) do
         redis.call('PEXPIRE', to, ttl)
     end
 end
-for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6] }) do
+for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6], ARGV[8] }) do
     if prefix ~= '' then
         local cursor = '0'
         repeat
@@ -52,7 +54,8 @@ for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6] }) do
         until cursor == '0'
     end
 end
-redis.call('DEL', KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+redis.call('DEL', KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+    KEYS[11], KEYS[12], KEYS[13])
 redis.call('HSET', KEYS[6], 'masterCount', 0, 'clientCount', 0)
 routing_publish(ARGV[7], { op = 'reset' })
 return out

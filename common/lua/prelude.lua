@@ -125,30 +125,6 @@ local function record_to_change(details, id, script)
     return rec
 end
 
--- A master's clients live in a sorted set (actid -> placement order), and
--- the earlier service's JSON array in the tracking hash is rebuilt from it
--- by tracking_flush for the masters listed in the dirty set: a placement
--- costs O(log n), not a copy of an array of thousands of clients.  k holds
--- tracking, dirty, seq (keys) and list (the key prefix of the sets).
--- The name of master's set; if it does not exist yet but the master has a
--- tracking array (written before the sets existed), the set is seeded
--- from that array first, in its order.
-local function clients_key(k, master)
-    local key = k.list .. master
-    if redis.call('EXISTS', key) == 1 then return key end
-    local raw = redis.call('HGET', k.tracking, master)
-    if not raw then return key end
-    local ok, list = pcall(cjson.decode, raw)
-    if not ok or type(list) ~= 'table' or #list == 0 then return key end
-    local seq = redis.call('INCRBY', k.seq, #list) - #list
-    for i, v in ipairs(list) do
-        if type(v) == 'string' or type(v) == 'number' then
-            redis.call('ZADD', key, 'NX', seq + i, tostring(v))
-        end
-    end
-    return key
-end
-
 -- t[name], a new empty table the first time, its name then appended to
 -- t's list: entries kept in the order first asked for.  entry, fresh.
 local function ordered_entry(t, name)
@@ -160,65 +136,48 @@ local function ordered_entry(t, name)
     return e, true
 end
 
--- Add actid to master's clients.  A batch reserves its placement order
--- numbers with one INCR and settles the counter in tracking_done (numbers
--- of clients already there are skipped: only their order counts); it checks
--- each master's set once, and adds to it with one ZADD in tracking_done,
--- or before a removal from it.
+-- RPUSH of any number of values (unpack has a stack limit).
+local function rpush_many(key, values)
+    for i = 1, #values, 999 do
+        redis.call('RPUSH', key, unpack(values, i, math.min(i + 998, #values)))
+    end
+end
+
+-- A master's clients are the earlier service's JSON array in the tracking
+-- hash and, not yet in it, the changes waiting in the tracking log: each
+-- placement or release that adds a client to a master's books or takes
+-- one off appends op ('+' or '-'), master, actid there (one RPUSH per
+-- script, in tracking_done), and tracking_flush applies the log to the
+-- arrays in order, appending to an array rather than rewriting it.  So a
+-- placement costs a few list entries, not a copy of an array of thousands
+-- of clients.  k.log names the log; k.pending holds a script's entries.
+local function tracking_log(k, op, master, actid)
+    local p = k.pending
+    if p == nil then
+        p = {}
+        k.pending = p
+    end
+    p[#p + 1] = op
+    p[#p + 1] = master
+    p[#p + 1] = actid
+end
+
+-- actid joins master's clients (it is not among them: its client record
+-- named another master, or none).
 local function tracking_add(k, master, actid)
-    k.known = k.known or {}
-    k.adds = k.adds or {}
-    local key = k.known[master]
-    if key == nil then
-        key = clients_key(k, master)
-        k.known[master] = key
-    end
-    if k.seq_next == nil then
-        k.seq_next, k.seq_used = redis.call('INCR', k.seq), 0
-    end
-    local adds, fresh = ordered_entry(k.adds, master)
-    if fresh then adds.key = key end
-    adds[#adds + 1] = k.seq_next + k.seq_used
-    adds[#adds + 1] = actid
-    k.seq_used = k.seq_used + 1
+    tracking_log(k, '+', master, actid)
 end
 
--- Send master's waiting adds; a master whose set gained a client is
--- marked dirty (once per script, in tracking_done).
-local function tracking_send(k, master)
-    local adds = k.adds and k.adds[master]
-    if adds == nil or #adds == 0 then return end
-    k.adds[master] = { key = adds.key }
-    if redis.call('ZADD', adds.key, 'NX', unpack(adds)) > 0 then
-        k.dirtied = k.dirtied or {}
-        k.dirtied[master] = true
-    end
-end
-
--- After the last tracking_add of a script: the adds, the dirty marks and
--- the order numbers it used.
-local function tracking_done(k)
-    if k.adds == nil then return end
-    local dirty = {}
-    for _, master in ipairs(k.adds) do
-        tracking_send(k, master)
-        if k.dirtied and k.dirtied[master] then dirty[#dirty + 1] = master end
-    end
-    if #dirty > 0 then redis.call('SADD', k.dirty, unpack(dirty)) end
-    if k.seq_used > 1 then redis.call('INCRBY', k.seq, k.seq_used - 1) end
-end
-
--- Remove actid; the last one removes the tracking field at once (and
--- leaves the master dirty, so tracking_flush forgets it).
+-- actid leaves master's clients (the master's last one takes the array
+-- away when the log is applied).
 local function tracking_remove(k, master, actid)
-    tracking_send(k, master)
-    local key = clients_key(k, master)
-    if k.known then k.known[master] = nil end
-    if redis.call('ZREM', key, actid) == 0 then return end
-    if redis.call('EXISTS', key) == 0 then
-        redis.call('HDEL', k.tracking, master)
-    end
-    redis.call('SADD', k.dirty, master)
+    tracking_log(k, '-', master, actid)
+end
+
+-- After a script's last tracking change: its entries go to the log.
+local function tracking_done(k)
+    if k.pending and #k.pending > 0 then rpush_many(k.log, k.pending) end
+    k.pending = nil
 end
 
 -- Keep the live sets in step with a record: only running instances are live.
@@ -262,6 +221,7 @@ local function release_account(k, role, actid, master, spread, channel,
         redis.call('HDEL', k.masters, actid)
         if master ~= '' then
             tracking_remove(k, master, actid)
+            tracking_done(k)
             if cur then hash_add(spread .. master, cur, -1, true) end
         end
     end
@@ -278,17 +238,16 @@ end
 
 -- The KEYS and ARGV of release, locate and sweep, checked: k, role, actid
 -- (sweep: the cursor), master (sweep: the count), spread prefix, channel;
--- or nil.  ARGV 6 is the client_list: prefix, 7 the instance_accounts:
--- prefix.
+-- or nil.  ARGV 6 is the instance_accounts: prefix.
 local function release_args()
     local role, actid = ARGV[1], ARGV[2]
     if (role ~= 'master' and role ~= 'client') or actid == nil or
         actid == '' or ARGV[4] == nil or ARGV[5] == nil or
-        ARGV[6] == nil or ARGV[7] == nil or ARGV[7] == '' or #KEYS < 8 then
+        ARGV[6] == nil or ARGV[6] == '' or #KEYS < 7 then
         return nil
     end
     local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],
         global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],
-        dirty = KEYS[7], seq = KEYS[8], list = ARGV[6], accounts = ARGV[7] }
+        log = KEYS[7], accounts = ARGV[6] }
     return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]
 end

@@ -233,11 +233,12 @@ def check_invariants(r, fleet, accounts, placed):
     counts = r.hgetall(PREFIX + "instance_user_counts")
     mm = r.hgetall(PREFIX + "master_mapping")
     cm = r.hgetall(PREFIX + "client_mapping")
-    # the proxies rebuild the tracking arrays of changed masters every 250 ms
+    # the proxies apply the tracking log every 250 ms (one script call each:
+    # once the log and the due masters are empty, the arrays are written)
     deadline = time.monotonic() + 5
-    while r.scard(PREFIX + "tracking_dirty") and time.monotonic() < deadline:
+    while (r.exists(PREFIX + "tracking_log") or r.zcard(PREFIX + "tracking_due")) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)     # a rebuild taken by SPOP may still be running
     tracking_raw = r.hgetall(PREFIX + "client_master_tracking")
     gs = r.hgetall(PREFIX + "global_state")
 

@@ -125,6 +125,7 @@ static const struct {
 	{ "hash", "HGETALL %s", 1, 0 },
 	{ "set", "SMEMBERS %s", 0, 0 },
 	{ "zset", "ZRANGE %s 0 -1", 0, 1 },
+	{ "list", "LRANGE %s 0 -1", 0, 1 },
 	{ "string", "GET %s", 0, 0 },
 };
 

@@ -171,25 +171,26 @@ release(struct pfx *f, enum placement_role role, const char *actid,
 	return release_on(f, role, actid, master, NULL);
 }
 
-/* Rebuild the dirty tracking arrays (the proxies' timer does it in olbd),
- * an array of n clients only if not rebuilt in the last n * per_client_ms;
- * returns the number of masters rebuilt or removed. */
+/* Apply the tracking log (the proxies' timer does it in olbd), two entries
+ * per call, until nothing is left that could be done now; an array of n KiB
+ * is written only if not written in the last n * ms_per_kib ms.  Returns the
+ * number of calls. */
 static int
-flush_tracking_per(struct pfx *f, int per_client_ms)
+flush_tracking_per(struct pfx *f, int ms_per_kib)
 {
 	struct answer a;
-	int total = 0;
+	int calls = 0;
 
 	do {
 		memset(&a, 0, sizeof(a));
 		assert_int_equal(placement_flush_tracking(f->rc[0], 2,
-		    per_client_ms, on_answer, &a), 0);
+		    ms_per_kib, on_answer, &a), 0);
 		assert_int_equal(test_wait_for(f->env.loop, answered, &a, 3000),
 		    0);
 		assert_int_equal(a.status, PLACEMENT_OK);
-		total += a.where.found;
-	} while (a.where.found == 2);
-	return total;
+		calls++;
+	} while (a.where.found == 1);
+	return calls;
 }
 
 static int
@@ -405,8 +406,11 @@ check_invariants(struct pfx *f, long long max)
 	assert_int_equal(hlen(f, keys_client_master_tracking()), masters);
 	snprintf(pattern, sizeof(pattern), "%s*", keys_client_spread_prefix());
 	assert_int_equal(count_keys(f, pattern), masters);
-	snprintf(pattern, sizeof(pattern), "%s*", keys_client_list_prefix());
-	assert_int_equal(count_keys(f, pattern), masters);
+	snprintf(pattern, sizeof(pattern), "%s*",
+	    keys_tracking_pending_prefix());
+	assert_int_equal(count_keys(f, pattern), 0);
+	assert_int_equal(test_redis_int(f->sync, "EXISTS %s %s",
+	    keys_tracking_log(), keys_tracking_due()), 0);
 	free(mm);
 	free(cm);
 	free(cmaster);
@@ -657,6 +661,7 @@ test_release(void **state)
 	check_invariants(f, 5);
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", ""), 1);
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", "A"), 0);
+	flush_tracking(f);
 	assert_int_equal(hlen(f, keys_client_master_tracking()), 0);
 	assert_int_equal(spread(f, "A", "inst-2"), -1);
 	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
@@ -687,6 +692,7 @@ test_client_changes_master(void **state)
 	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-2");
 	assert_int_equal(spread(f, "A", "inst-2"), 2);
+	flush_tracking(f);
 	assert_int_equal(hlen(f, keys_client_master_tracking()), 1);
 	check_invariants(f, 5);
 	/* A release names a wrong master: the recorded one is cleaned. */
@@ -707,6 +713,13 @@ tracking_is(struct pfx *f, const char *master, const char *want)
 	freeReplyObject(r);
 }
 
+/* The number of entries (op, master, client) in the tracking log. */
+static long long
+logged(struct pfx *f)
+{
+	return test_redis_int(f->sync, "LLEN %s", keys_tracking_log()) / 3;
+}
+
 static void
 test_tracking_order_and_flush(void **state)
 {
@@ -717,47 +730,75 @@ test_tracking_order_and_flush(void **state)
 	assert_int_equal(place_client(f, "C1", "M", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(place_client(f, "C2", "M", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(place_client(f, "C3", "M", 5, NULL), PLACEMENT_OK);
-	/* Placements only mark the master; a flush writes the array, in
-	 * placement order, once. */
+	/* Placements only log; a flush writes the array, in placement order. */
 	tracking_is(f, "M", "");
-	assert_int_equal(flush_tracking(f), 1);
+	assert_int_equal(logged(f), 3);
+	flush_tracking(f);
 	tracking_is(f, "M", "[\"C1\",\"C2\",\"C3\"]");
-	assert_int_equal(flush_tracking(f), 0);
-	/* A re-login changes nothing. */
+	assert_true(hget_int(f, keys_tracking_built(), "M") > 0);
+	/* A re-login logs nothing. */
 	assert_int_equal(place_client(f, "C2", "M", 5, NULL), PLACEMENT_OK);
-	assert_int_equal(flush_tracking(f), 0);
+	assert_int_equal(logged(f), 0);
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", NULL), 1);
-	assert_int_equal(flush_tracking(f), 1);
+	assert_int_equal(logged(f), 1);
+	flush_tracking(f);
 	tracking_is(f, "M", "[\"C1\",\"C3\"]");
 
-	/* An array written before the sets existed (an upgrade) is kept: the
-	 * set is seeded from it on first use, in its order. */
+	/* An array written before olb is appended to as it is (7 stays a
+	 * number); a removal decodes it, and the ids come out as strings. */
 	assert_int_equal(test_redis_do(f->sync, "HSET %s N [\"X\",7,\"Y\"]",
 	    keys_client_master_tracking()), 0);
 	assert_int_equal(place_client(f, "Z", "N", 5, NULL), PLACEMENT_OK);
-	assert_int_equal(flush_tracking(f), 1);
-	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
-	/* A big array is not rebuilt again too soon: with 1 s per client,
-	 * N's four clients hold it back for 4 s, and N stays dirty. */
+	flush_tracking(f);
+	tracking_is(f, "N", "[\"X\",7,\"Y\",\"Z\"]");
+	/* A big array is not written again too soon: at 100 s per KiB, N's
+	 * 17 bytes hold it back for 1.6 s, and N waits in tracking_due. */
 	assert_int_equal(place_client(f, "Z2", "N", 5, NULL), PLACEMENT_OK);
-	assert_int_equal(flush_tracking_per(f, 1000), 0);
-	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\"]");
-	assert_int_equal(flush_tracking(f), 1);
-	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z\",\"Z2\"]");
-	/* Releasing the last client removes the field at once; the flush then
-	 * forgets when it was built. */
+	assert_int_equal(flush_tracking_per(f, 100000), 1);
+	tracking_is(f, "N", "[\"X\",7,\"Y\",\"Z\"]");
+	assert_int_equal(test_redis_int(f->sync, "ZCARD %s",
+	    keys_tracking_due()), 1);
+	assert_int_equal(test_redis_do(f->sync, "ZADD %s 0 N",
+	    keys_tracking_due()), 0);
+	flush_tracking(f);
+	tracking_is(f, "N", "[\"X\",7,\"Y\",\"Z\",\"Z2\"]");
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "Z", NULL), 1);
+	flush_tracking(f);
+	tracking_is(f, "N", "[\"X\",\"7\",\"Y\",\"Z2\"]");
+	/* Releasing the last client removes the array, and when it was
+	 * written. */
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C1", NULL), 1);
 	assert_int_equal(release(f, PLACEMENT_CLIENT, "C3", NULL), 1);
-	tracking_is(f, "M", "");
-	assert_int_equal(hget_int(f, keys_tracking_built(), "M") > 0, 1);
-	assert_int_equal(flush_tracking(f), 1);
+	flush_tracking(f);
 	tracking_is(f, "M", "");
 	assert_int_equal(hget_int(f, keys_tracking_built(), "M"), -1);
 }
 
-/* One tracking_flush call writes about its budget of clients at most (the
- * budget is 4,096 in olbd; 4 here, by rewriting the call's last argument):
- * the second master waits for the next call, still dirty. */
+/* Arrays of the layout before the log (a sorted set per master, stale ones
+ * listed in tracking_dirty) are rebuilt from their sets first, which then
+ * go; the log is applied after. */
+static void
+test_tracking_earlier_layout(void **state)
+{
+	struct pfx *f = *state;
+
+	add_instance(f, "client", 9001, "inst-1");
+	assert_int_equal(test_redis_do(f->sync, "ZADD %sM 1 A 2 B",
+	    keys_client_list_prefix()), 0);
+	assert_int_equal(test_redis_do(f->sync, "SADD %s M",
+	    keys_tracking_dirty()), 0);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s M [\"A\"]",
+	    keys_client_master_tracking()), 0);
+	assert_int_equal(place_client(f, "C", "M", 5, NULL), PLACEMENT_OK);
+	flush_tracking(f);
+	tracking_is(f, "M", "[\"A\",\"B\",\"C\"]");
+	assert_int_equal(test_redis_int(f->sync, "EXISTS %s %sM",
+	    keys_tracking_dirty(), keys_client_list_prefix()), 0);
+}
+
+/* One tracking_flush call reads about its budget of array bytes at most (a
+ * MiB in olbd; 4 bytes here, by rewriting the call's budget argument): the
+ * second master waits for the next call. */
 static void
 test_tracking_budget(void **state)
 {
@@ -767,24 +808,25 @@ test_tracking_budget(void **state)
 	char actid[16];
 
 	add_instance(f, "client", 9001, "inst-1");
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 8; i++) {
 		snprintf(actid, sizeof(actid), "c%d", i);
-		assert_int_equal(place_client(f, actid, i < 3 ? "P" : "Q", 10, NULL),
-		    PLACEMENT_OK);
+		assert_int_equal(place_client(f, actid, i % 2 ? "P" : "Q", 10,
+		    NULL), PLACEMENT_OK);
+		if (i == 5)
+			flush_tracking(f);
 	}
 	assert_int_equal(scripts_call_tracking_flush(&c, 8, 0), 0);
 	scripts_call_by_source(&c);
-	c.argv[c.argc - 1] = "4";
-	c.argvlen[c.argc - 1] = strlen(c.argv[c.argc - 1]);
+	c.argv[c.argc - 4] = "4";
+	c.argvlen[c.argc - 4] = strlen(c.argv[c.argc - 4]);
 	for (int call = 1; call <= 2; call++) {
 		r = redisCommandArgv(f->sync, c.argc, c.argv, c.argvlen);
 		assert_non_null(r);
 		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-		assert_int_equal(r->integer, 1);	/* 3 + 3 > 4: one master */
+		assert_int_equal(r->integer, call == 1);	/* one array each */
 		freeReplyObject(r);
-		assert_int_equal(test_redis_int(f->sync, "SCARD %s",
-		    keys_tracking_dirty()), 2 - call);
-		assert_int_equal(hlen(f, keys_client_master_tracking()), call);
+		assert_int_equal(test_redis_int(f->sync, "ZCARD %s",
+		    keys_tracking_due()), 2 - call);
 	}
 	check_invariants(f, 10);
 }
@@ -1200,6 +1242,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_changes_master,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_order_and_flush,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_budget,
 		    pfx_setup, pfx_teardown),

@@ -31,7 +31,7 @@ struct placement_req {
 	enum scripts_id		 script;
 	const char		*role;		/* static "master"/"client" */
 	long long		 max;
-	int			 per_client_ms;	/* tracking_flush */
+	int			 ms_per_kib;	/* tracking_flush */
 	placement_cb		*cb;
 	void			*arg;
 	char			*actid;		/* in this allocation */
@@ -137,7 +137,7 @@ placement_build(const struct placement_req *req, struct scripts_call *c)
 		break;
 	case SCRIPTS_TRACKING_FLUSH:
 		rv = scripts_call_tracking_flush(c, (int)req->max,
-		    req->per_client_ms);
+		    req->ms_per_kib);
 		break;
 	default:
 		rv = -1;
@@ -268,7 +268,7 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 
 	if (req->script == SCRIPTS_TRACKING_FLUSH) {
 		if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
-		    r->integer > req->max)
+		    r->integer > 1)
 			return PLACEMENT_ERROR;
 		where->found = (int)r->integer;
 		return PLACEMENT_OK;
@@ -645,18 +645,18 @@ placement_locate(struct rconn *rc, enum placement_role role, const char *actid,
 }
 
 int
-placement_flush_tracking(struct rconn *rc, int max, int per_client_ms,
+placement_flush_tracking(struct rconn *rc, int max, int ms_per_kib,
     placement_cb *cb, void *arg)
 {
 	struct placement_req *req;
 
-	if (rc == NULL || cb == NULL || max < 1 || per_client_ms < 0 ||
+	if (rc == NULL || cb == NULL || max < 1 || ms_per_kib < 0 ||
 	    (req = placement_req_new(rc, SCRIPTS_TRACKING_FLUSH, "", NULL, NULL,
 	    cb, arg)) == NULL)
 		return -1;
 	req->role = "client";
 	req->max = max;
-	req->per_client_ms = per_client_ms;
+	req->ms_per_kib = ms_per_kib;
 	return placement_submit(req);
 }
 

@@ -100,13 +100,12 @@ int		 placement_release(struct rconn *rc, enum placement_role role,
 int		 placement_locate(struct rconn *rc, enum placement_role role,
 		    const char *actid, placement_cb *cb, void *arg);
 
-/* Rebuild the client_master_tracking arrays of up to max (>= 1) masters whose
- * clients changed, a master of n clients at most every n * per_client_ms
- * (see scripts_call_tracking_flush): PLACEMENT_OK with where->found = the
- * number of masters rebuilt (max: call again, more may be waiting).  0 or -1
- * as above. */
-int		 placement_flush_tracking(struct rconn *rc, int max,
-		    int per_client_ms, placement_cb *cb, void *arg);
+/* Take up to max (>= 1) entries of the tracking log and write the
+ * client_master_tracking arrays that are due (see
+ * scripts_call_tracking_flush): PLACEMENT_OK with where->found = 1 when work
+ * is left (call again), else 0.  0 or -1 as above. */
+int		 placement_flush_tracking(struct rconn *rc, int max, int ms_per_kib,
+		    placement_cb *cb, void *arg);
 
 /* Fail (PLACEMENT_UNAVAILABLE) the placements still waiting to be sent on rc:
  * call before rconn_free(rc).  Placements of a loop iteration are sent

@@ -45,11 +45,11 @@
 #define API_REQUEST_ID_MAX	64
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
 #define API_EXHAUSTED_MS	1000	/* least time between capacity events */
-#define API_TRACKING_MS		1000	/* client_master_tracking rebuild period */
-#define API_TRACKING_BATCH	8	/* masters rebuilt per script call */
-#define API_TRACKING_CALLS	16	/* flush calls per period at most */
-#define API_TRACKING_PER_CLIENT_MS 1	/* an array of n clients: rebuilt at
-					   most every n ms */
+#define API_TRACKING_MS		250	/* tracking log flush period */
+#define API_TRACKING_BATCH	2048	/* log entries per flush call */
+#define API_TRACKING_CALLS	8	/* flush calls per period at most */
+#define API_TRACKING_MS_PER_KIB	10	/* an array of n KiB: written at most
+					   every 10 n ms */
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
 #define API_SUSPECTS		16	/* instances reported lately, per worker */
@@ -236,20 +236,20 @@ api_spare_free(void)
 
 static void	api_tracking_flush(void);
 
-/* A flush answered: a full batch means more masters may be waiting. */
+/* A flush answered: 1 means entries are left. */
 static void
 api_on_tracking_flushed(enum placement_status status,
     const struct placement *where, void *arg)
 {
 	(void)arg;
 	api.tracking_busy = 0;
-	if (status == PLACEMENT_OK && where->found == API_TRACKING_BATCH)
+	if (status == PLACEMENT_OK && where->found == 1)
 		api_tracking_flush();
 }
 
-/* Rebuild the next batch of dirty tracking arrays, unless this tick's share
- * is used up (masters are marked dirty again all the time under load: the
- * share keeps the rebuilds from running back to back). */
+/* Apply the next entries of the tracking log, unless this tick's share is
+ * used up (the log grows all the time under load: the share keeps the
+ * flushes from running back to back). */
 static void
 api_tracking_flush(void)
 {
@@ -258,13 +258,13 @@ api_tracking_flush(void)
 		return;
 	api.tracking_left--;
 	if (placement_flush_tracking(api.proxy->w->redis, API_TRACKING_BATCH,
-	    API_TRACKING_PER_CLIENT_MS, api_on_tracking_flushed, NULL) == 0)
+	    API_TRACKING_MS_PER_KIB, api_on_tracking_flushed, NULL) == 0)
 		api.tracking_busy = 1;
 }
 
-/* Every API_TRACKING_MS, rebuild the tracking arrays of masters whose clients
- * changed (the placement scripts only mark them: see common/scripts.c).
- * Every proxy worker does it; SPOP gives each master to one of them. */
+/* Every API_TRACKING_MS, apply the tracking log to the tracking arrays (the
+ * placement scripts only append to it: see common/lua/prelude.lua).  Every
+ * proxy worker does it; each call takes the log's oldest entries. */
 static void
 api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
