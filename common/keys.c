@@ -30,7 +30,6 @@ static struct {
 	char	 tracking_dirty[KEYS_NAME_MAX];
 	char	 tracking_seq[KEYS_NAME_MAX];
 	char	 tracking_built[KEYS_NAME_MAX];
-	char	 tracking_log[KEYS_NAME_MAX];
 	char	 tracking_pending_prefix[KEYS_NAME_MAX];
 	char	 tracking_due[KEYS_NAME_MAX];
 	char	 routing_channel[KEYS_NAME_MAX];
@@ -98,8 +97,6 @@ keys_init_placement(const char *prefix)
 	    "%stracking_seq", prefix) == -1 ||
 	    keys_format(keys.tracking_built, sizeof(keys.tracking_built),
 	    "%stracking_built", prefix) == -1 ||
-	    keys_format(keys.tracking_log, sizeof(keys.tracking_log),
-	    "%stracking_log", prefix) == -1 ||
 	    keys_format(keys.tracking_pending_prefix,
 	    sizeof(keys.tracking_pending_prefix), "%stracking_pending:",
 	    prefix) == -1 ||
@@ -331,12 +328,6 @@ const char *
 keys_tracking_built(void)
 {
 	return keys.tracking_built;
-}
-
-const char *
-keys_tracking_log(void)
-{
-	return keys.tracking_log;
 }
 
 const char *

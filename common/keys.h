@@ -87,23 +87,19 @@ const char	*keys_archive_prefix(void);
  * drained instance is terminated only when its set proves it empty). */
 const char	*keys_instance_accounts_prefix(void);
 /* The changes to client_master_tracking not yet applied (tracking_flush):
- * "<prefix>tracking_log" (list of op, master actid, client actid triples,
- * as the scripts made them), "<prefix>tracking_pending:" + a master actid
- * (list of op, client actid pairs: that master's, taken from the log),
- * "<prefix>tracking_due" (sorted set: master actid -> when its array may be
- * written) and "<prefix>tracking_built" (hash: master actid -> when (ms) its
- * array was last written). */
-const char	*keys_tracking_log(void);
+ * "<prefix>tracking_pending:" + a master actid (list of op, client actid
+ * pairs, in order) and "<prefix>tracking_due" (sorted set: master actid ->
+ * when (ms) its pending list may be applied). */
 const char	*keys_tracking_pending_prefix(void);
 const char	*keys_tracking_due(void);
-const char	*keys_tracking_built(void);
 /* The earlier tracking layout, read once by tracking_flush and deleted by
  * daily_reset: "<prefix>client_list:" + a master actid (sorted set of its
- * clients), "<prefix>tracking_dirty" (set of masters whose array is stale)
- * and "<prefix>tracking_seq". */
+ * clients), "<prefix>tracking_dirty" (set of masters whose array is stale),
+ * "<prefix>tracking_seq" and "<prefix>tracking_built". */
 const char	*keys_client_list_prefix(void);
 const char	*keys_tracking_dirty(void);
 const char	*keys_tracking_seq(void);
+const char	*keys_tracking_built(void);
 /* The scaler (workers/scaler/scaler.c), valid after keys_init:
  * "<prefix>fleet" (hash: the desired fleet: state up|down, masters, clients,
  * and the scaler's lastScaleOut:<role> times),

@@ -37,9 +37,9 @@
  */
 #include "common/scripts_lua.h"
 
-/* Bytes of tracking arrays one tracking_flush call reads at most (unless
- * one master's array is bigger): well under a millisecond of copying. */
-#define SCRIPTS_TRACKING_BUDGET	"1048576"
+/* What one tracking_flush call spends at most (and one array more), in
+ * bytes of arrays read and written: about half a millisecond of Redis. */
+#define SCRIPTS_TRACKING_BUDGET	"65536"
 
 #define PRELUDE		SCRIPTS_LUA_PRELUDE
 #define PLACE		SCRIPTS_LUA_PRELUDE SCRIPTS_LUA_PLACE_HELPERS
@@ -210,11 +210,12 @@ scripts_call_place_clients(struct scripts_call *c, long long max_per_client,
 	scripts_call_push(c, keys_live_client());
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master());
-	scripts_call_push(c, keys_tracking_log());
+	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_routing_channel());
 	scripts_call_push(c, keys_instance_accounts_prefix());
+	scripts_call_push(c, keys_tracking_pending_prefix());
 	for (size_t i = 0; i < n; i++)
 		if (!scripts_nonempty(actids[i]) || !scripts_nonempty(masters[i]) ||
 		    scripts_call_push(c, actids[i]) == -1 ||
@@ -257,13 +258,14 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master_tracking());
 	scripts_call_push(c, keys_client_master());
-	scripts_call_push(c, keys_tracking_log());
+	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, role);
 	scripts_call_push(c, actid);
 	scripts_call_push(c, master != NULL ? master : "");
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, keys_routing_channel());
-	return scripts_call_push(c, keys_instance_accounts_prefix());
+	scripts_call_push(c, keys_instance_accounts_prefix());
+	return scripts_call_push(c, keys_tracking_pending_prefix());
 }
 
 int
@@ -284,8 +286,8 @@ scripts_call_sweep(struct scripts_call *c, const char *role,
 		return -1;
 	/* the count stands where a release has the master (ARGV 3) */
 	snprintf(c->number2, sizeof(c->number2), "%d", count);
-	c->argv[c->argc - 4] = c->number2;
-	c->argvlen[c->argc - 4] = strlen(c->number2);
+	c->argv[c->argc - 5] = c->number2;
+	c->argvlen[c->argc - 5] = strlen(c->number2);
 	return 0;
 }
 
@@ -300,7 +302,7 @@ int
 scripts_call_check(struct scripts_call *c, long long max_per_master,
     long long max_per_client)
 {
-	if (scripts_call_begin(c, SCRIPTS_CHECK, 11) == -1)
+	if (scripts_call_begin(c, SCRIPTS_CHECK, 10) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", max_per_master);
 	snprintf(c->number2, sizeof(c->number2), "%lld", max_per_client);
@@ -311,28 +313,26 @@ scripts_call_check(struct scripts_call *c, long long max_per_master,
 	scripts_call_push(c, keys_client_master());
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master_tracking());
-	scripts_call_push(c, keys_tracking_log());
+	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, keys_live_master());
 	scripts_call_push(c, keys_live_client());
-	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, keys_client_spread_prefix());
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, c->number2);
-	return scripts_call_push(c, keys_instance_accounts_prefix());
+	scripts_call_push(c, keys_instance_accounts_prefix());
+	return scripts_call_push(c, keys_tracking_pending_prefix());
 }
 
 int
 scripts_call_tracking_flush(struct scripts_call *c, int max, int ms_per_kib)
 {
 	if (max < 1 || ms_per_kib < 0 ||
-	    scripts_call_begin(c, SCRIPTS_TRACKING_FLUSH, 5) == -1)
+	    scripts_call_begin(c, SCRIPTS_TRACKING_FLUSH, 3) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%d", max);
 	snprintf(c->number2, sizeof(c->number2), "%d", ms_per_kib);
 	scripts_call_push(c, keys_client_master_tracking());
-	scripts_call_push(c, keys_tracking_log());
 	scripts_call_push(c, keys_tracking_due());
-	scripts_call_push(c, keys_tracking_built());
 	scripts_call_push(c, keys_tracking_dirty());
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, SCRIPTS_TRACKING_BUDGET);
@@ -624,7 +624,7 @@ scripts_call_daily_reset(struct scripts_call *c, const char *lease_key,
 {
 	if (!scripts_nonempty(lease_key) || !scripts_nonempty(token) ||
 	    !scripts_nonempty(archive) || ttl_ms < 1 ||
-	    scripts_call_begin(c, SCRIPTS_DAILY_RESET, 13) == -1)
+	    scripts_call_begin(c, SCRIPTS_DAILY_RESET, 12) == -1)
 		return -1;
 	snprintf(c->number, sizeof(c->number), "%lld", ttl_ms);
 	scripts_call_push(c, lease_key);
@@ -634,9 +634,8 @@ scripts_call_daily_reset(struct scripts_call *c, const char *lease_key,
 	scripts_call_push(c, keys_client_master());
 	scripts_call_push(c, keys_global_state());
 	scripts_call_push(c, keys_client_master_tracking());
-	scripts_call_push(c, keys_tracking_log());
-	scripts_call_push(c, keys_name_seq());
 	scripts_call_push(c, keys_tracking_due());
+	scripts_call_push(c, keys_name_seq());
 	scripts_call_push(c, keys_tracking_built());
 	scripts_call_push(c, keys_tracking_dirty());
 	scripts_call_push(c, keys_tracking_seq());

@@ -110,11 +110,11 @@ int		 scripts_call_locate(struct scripts_call *c, const char *role,
  * {masters, clients, instances, then one line of text per difference}. */
 int		 scripts_call_check(struct scripts_call *c,
 		    long long max_per_master, long long max_per_client);
-/* Take up to max (>= 1) entries of the tracking log and write the
- * client_master_tracking arrays that are due, an array of b bytes at most
+/* Apply the pending tracking changes of up to max (>= 1) masters that are
+ * due to their client_master_tracking arrays, an array of b bytes at most
  * every b / 1024 * ms_per_kib (>= 0) ms; someone must call it now and then,
- * as the placement scripts only append to the log.  The answer is 1 when
- * work is left that could be done now, else 0. */
+ * as the placement scripts only queue the changes.  The answer is 1 when a
+ * master is left that is due now, else 0. */
 int		 scripts_call_tracking_flush(struct scripts_call *c, int max,
 		    int ms_per_kib);
 /* id "" = assign "inst-<launch_seq>". */

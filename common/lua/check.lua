@@ -4,17 +4,18 @@
 -- for about a millisecond per thousand accounts: an operator's command.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping,
 --       4 client_mapping, 5 client_master, 6 global_state,
---       7 client_master_tracking, 8 tracking_log, 9 live:master,
---       10 live:client, 11 tracking_due
+--       7 client_master_tracking, 8 tracking_due, 9 live:master,
+--       10 live:client
 -- ARGV: 1 the client_spread: prefix, 2 max_per_master, 3 max_per_client
---       (0: not checked), 4 the instance_accounts: prefix
+--       (0: not checked), 4 the instance_accounts: prefix, 5 the
+--       tracking_pending: prefix
 -- Returns {masters, clients, instances, difference, ...}: each
 -- difference one line of text; none when everything agrees.
-local spread, accounts = ARGV[1], ARGV[4]
+local spread, accounts, pending = ARGV[1], ARGV[4], ARGV[5]
 local cap = { master = tonumber(ARGV[2]) or 0,
     client = tonumber(ARGV[3]) or 0 }
-if spread == nil or accounts == nil or accounts == '' or
-    #KEYS < 11 then
+if spread == nil or accounts == nil or accounts == '' or pending == nil or
+    pending == '' or #KEYS < 10 then
     return redis.error_reply('check: bad arguments')
 end
 local out = {}
@@ -74,7 +75,7 @@ for id in pairs(ids) do
     end
 end
 -- clients: a master each; the spreads and arrays agree (an array is
--- checked when no change to it waits in the tracking log)
+-- checked when no change to it is pending)
 local clients_of = {}
 for actid in pairs(mapping.client) do
     local m = masters_of[actid]
@@ -89,9 +90,10 @@ for actid, m in pairs(masters_of) do
         diff('client %s: master %s recorded, but not placed', actid, m)
     end
 end
-local dirty, logged = {}, redis.call('LRANGE', KEYS[8], 0, -1)
-for i = 2, #logged, 3 do dirty[logged[i]] = true end
-for _, m in ipairs(redis.call('ZRANGE', KEYS[11], 0, -1)) do dirty[m] = true end
+local dirty = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
+    dirty[m] = redis.call('EXISTS', pending .. m) == 1
+end
 local tracking = hash(KEYS[7])
 for m, set in pairs(clients_of) do
     local per = {}

@@ -7,9 +7,9 @@
 -- Fenced by the scheduler lease.  O(keys of the day): once a day.
 -- KEYS: 1 the scheduler lease, 2 instance_user_counts, 3 master_mapping,
 --       4 client_mapping, 5 client_master, 6 global_state,
---       7 client_master_tracking, 8 tracking_log, 9 name_seq,
---       10 tracking_due, 11 tracking_built, then the earlier tracking
---       layout's (tracking_flush): 12 tracking_dirty, 13 tracking_seq
+--       7 client_master_tracking, 8 tracking_due, 9 name_seq, then the
+--       earlier tracking layout's (tracking_flush): 10 tracking_built,
+--       11 tracking_dirty, 12 tracking_seq
 -- ARGV: 1 lease token, 2 archive prefix with the date
 --       ("<prefix>archive:2026-12-06:"), 3 its TTL (ms), 4 the
 --       client_spread: prefix, 5 the client_list: prefix (the earlier
@@ -17,7 +17,7 @@
 --       8 the tracking_pending: prefix
 -- Returns {masters archived, clients archived}.
 local archive, ttl = ARGV[2], tonumber(ARGV[3])
-if #KEYS < 13 or archive == nil or archive == '' or ttl == nil or
+if #KEYS < 12 or archive == nil or archive == '' or ttl == nil or
     ttl < 1 or ARGV[4] == nil or ARGV[5] == nil or ARGV[6] == nil or
     ARGV[6] == '' or ARGV[7] == nil or ARGV[8] == nil or ARGV[8] == '' then
     return redis.error_reply('daily_reset: bad arguments')
@@ -55,7 +55,7 @@ for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6], ARGV[8] }) do
     end
 end
 redis.call('DEL', KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
-    KEYS[11], KEYS[12], KEYS[13])
+    KEYS[11], KEYS[12])
 redis.call('HSET', KEYS[6], 'masterCount', 0, 'clientCount', 0)
 routing_publish(ARGV[7], { op = 'reset' })
 return out

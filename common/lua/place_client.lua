@@ -1,33 +1,34 @@
 -- place_client: the instances hosting client accounts (SPEC 4), for a
 -- batch of accounts in order.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,
---       4 live:client, 5 global_state, 6 client_master, 7 tracking_log
+--       4 live:client, 5 global_state, 6 client_master, 7 tracking_due
 -- ARGV: 1 max_per_client, 2 the client_spread: key prefix (the script
 --       appends a master actid: such keys are not declared, so this is not
 --       Redis Cluster safe; olb uses one Redis), 3 routing channel, 4 the
---       instance_accounts: key prefix (the same), then pairs: actid,
---       master actid
+--       instance_accounts: key prefix, 5 the tracking_pending: key prefix
+--       (both the same), then pairs: actid, master actid
 -- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or
 -- nil when no live client instance is below max (the account then keeps
 -- any placement it had)}; seq is the routing sequence when it ran.
 local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local accounts = ARGV[4]
-if max == nil or spread == nil or channel == nil or #ARGV < 6 or
-    #ARGV % 2 ~= 0 or #KEYS < 7 or accounts == nil or accounts == '' then
+local accounts, pending = ARGV[4], ARGV[5]
+if max == nil or spread == nil or channel == nil or #ARGV < 7 or
+    #ARGV % 2 ~= 1 or #KEYS < 7 or accounts == nil or accounts == '' or
+    pending == nil or pending == '' then
     return redis.error_reply('place_client: bad arguments')
 end
-for i = 5, #ARGV do
+for i = 6, #ARGV do
     if ARGV[i] == '' then
         return redis.error_reply('place_client: bad arguments')
     end
 end
-local k = { log = KEYS[7] }
+local k = { due = KEYS[7], pending = pending }
 
 local f = fleet_new(details, live, counts)
 local actids = {}
-for i = 5, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
+for i = 6, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
 local placed_on, master_of = batch_read(mapping, actids), batch_read(masters, actids)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid, master)
@@ -70,7 +71,7 @@ local function place(actid, master)
     fleet_count(f, id, 1)
     return answer(id, rec, 'placed')
 end
-for i = 5, #ARGV, 2 do out[(i - 1) / 2] = place(ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do out[(i - 2) / 2] = place(ARGV[i], ARGV[i + 1]) end
 batch_write(f, spread)
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end

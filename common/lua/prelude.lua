@@ -136,30 +136,19 @@ local function ordered_entry(t, name)
     return e, true
 end
 
--- RPUSH of any number of values (unpack has a stack limit).
-local function rpush_many(key, values)
-    for i = 1, #values, 999 do
-        redis.call('RPUSH', key, unpack(values, i, math.min(i + 998, #values)))
-    end
-end
-
 -- A master's clients are the earlier service's JSON array in the tracking
--- hash and, not yet in it, the changes waiting in the tracking log: each
--- placement or release that adds a client to a master's books or takes
--- one off appends op ('+' or '-'), master, actid there (one RPUSH per
--- script, in tracking_done), and tracking_flush applies the log to the
--- arrays in order, appending to an array rather than rewriting it.  So a
--- placement costs a few list entries, not a copy of an array of thousands
--- of clients.  k.log names the log; k.pending holds a script's entries.
+-- hash and, not yet in it, the changes waiting in the master's pending
+-- list (k.pending .. master): each placement or release that adds a client
+-- to a master's books or takes one off appends op ('+' or '-') and actid
+-- there, one RPUSH per master per script, and queues the master in
+-- tracking_due (k.due); tracking_flush applies the lists to the arrays,
+-- appending to an array rather than rewriting it.  So a placement costs a
+-- list entry, not a copy of an array of thousands of clients.
 local function tracking_log(k, op, master, actid)
-    local p = k.pending
-    if p == nil then
-        p = {}
-        k.pending = p
-    end
-    p[#p + 1] = op
-    p[#p + 1] = master
-    p[#p + 1] = actid
+    k.ops = k.ops or {}
+    local ops = ordered_entry(k.ops, master)
+    ops[#ops + 1] = op
+    ops[#ops + 1] = actid
 end
 
 -- actid joins master's clients (it is not among them: its client record
@@ -169,15 +158,24 @@ local function tracking_add(k, master, actid)
 end
 
 -- actid leaves master's clients (the master's last one takes the array
--- away when the log is applied).
+-- away when the list is applied).
 local function tracking_remove(k, master, actid)
     tracking_log(k, '-', master, actid)
 end
 
--- After a script's last tracking change: its entries go to the log.
+-- After a script's last tracking change: its entries go to the masters'
+-- lists, and the masters not queued yet are queued, due at once (a
+-- master already queued keeps its time: see tracking_flush).
 local function tracking_done(k)
-    if k.pending and #k.pending > 0 then rpush_many(k.log, k.pending) end
-    k.pending = nil
+    if k.ops == nil then return end
+    local queue = {}
+    for _, master in ipairs(k.ops) do
+        redis.call('RPUSH', k.pending .. master, unpack(k.ops[master]))
+        queue[#queue + 1] = 0
+        queue[#queue + 1] = master
+    end
+    redis.call('ZADD', k.due, 'NX', unpack(queue))
+    k.ops = nil
 end
 
 -- Keep the live sets in step with a record: only running instances are live.
@@ -238,16 +236,18 @@ end
 
 -- The KEYS and ARGV of release, locate and sweep, checked: k, role, actid
 -- (sweep: the cursor), master (sweep: the count), spread prefix, channel;
--- or nil.  ARGV 6 is the instance_accounts: prefix.
+-- or nil.  ARGV 6 is the instance_accounts: prefix, 7 the
+-- tracking_pending: prefix.
 local function release_args()
     local role, actid = ARGV[1], ARGV[2]
     if (role ~= 'master' and role ~= 'client') or actid == nil or
         actid == '' or ARGV[4] == nil or ARGV[5] == nil or
-        ARGV[6] == nil or ARGV[6] == '' or #KEYS < 7 then
+        ARGV[6] == nil or ARGV[6] == '' or ARGV[7] == nil or
+        ARGV[7] == '' or #KEYS < 7 then
         return nil
     end
     local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],
         global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],
-        log = KEYS[7], accounts = ARGV[6] }
+        due = KEYS[7], accounts = ARGV[6], pending = ARGV[7] }
     return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]
 end

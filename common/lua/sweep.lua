@@ -3,7 +3,7 @@
 -- accounts that never call again do not stay forever (SPEC 8).  Each is
 -- released exactly as a remove_user_listener would, on that instance only.
 -- KEYS: as release.
--- ARGV: 1 'master'|'client', 2 HSCAN cursor, 3 HSCAN COUNT, 4-6 as release
+-- ARGV: 1 'master'|'client', 2 HSCAN cursor, 3 HSCAN COUNT, 4-7 as release
 -- Returns {next cursor ('0': a full round is done), accounts released}.
 local k, role, cursor, count, spread, channel = release_args()
 count = tonumber(count)

@@ -1,42 +1,40 @@
--- tracking_flush: apply the tracking log (prelude: tracking_log) to the
--- masters' JSON arrays (no prelude: it needs none).
--- 1. Up to max of the log's oldest entries move to their master's pending
---    list (tracking_pending:<master>, pairs op, actid, in order), and the
---    master is queued in tracking_due, due when its array may be written
---    again: an array of b bytes at most every b / 1024 * ms_per_kib ms
---    after it was last written (tracking_built), so writing a big array
---    costs O(b) at most every O(b) ms, however fast its clients come.
--- 2. Masters that are due, oldest first, have their pending entries
---    applied: a master whose entries only add clients has them appended to
---    its array as text, without decoding it (a copy of the array, not a
---    rebuild); one with a removal has its array decoded, changed and
---    encoded (a removal is rare: a listener removed, a client that changed
---    masters); a master left without clients loses its array.  The call
---    stops before a master that would take it past budget bytes of arrays
---    read (a decoded one counts eight times), though it takes the first.
--- Arrays of the layout before the log (a sorted set per master,
+-- tracking_flush: apply the masters' pending lists (prelude: tracking_log)
+-- to their JSON arrays (no prelude: it needs none).  Masters are taken
+-- from tracking_due when due, earliest first.  A master whose entries only
+-- add clients has them appended to its array as text, without decoding it
+-- (a copy of the array, not a rebuild); one with a removal has its array
+-- decoded, changed and encoded (a removal is rare: a listener removed, a
+-- client that changed masters); a master left without clients loses its
+-- array.  A master written stays queued, due again b / 1024 * ms_per_kib
+-- ms later for an array of b bytes, so writing a big array costs O(b) at
+-- most every O(b) ms, however fast its clients come; one found due with
+-- nothing pending leaves the queue.  The call stops once it has spent its
+-- budget: the bytes of the arrays it read (a decoded one counts eight
+-- times) and OP_COST per change applied; a master with more changes
+-- pending than the budget pays for has the oldest applied, and stays due.
+-- Arrays of the layout before the lists (a sorted set per master,
 -- client_list:<master>, and the set of masters whose array is stale,
 -- tracking_dirty) are rebuilt first, from those sets, which are then
 -- deleted: nothing else is done while one is left.
--- KEYS: 1 client_master_tracking, 2 tracking_log, 3 tracking_due,
---       4 tracking_built, 5 tracking_dirty (the earlier layout)
--- ARGV: 1 max, 2 budget (bytes), 3 ms_per_kib, 4 the tracking_pending: key
---       prefix, 5 the client_list: key prefix (the earlier layout; both
---       prefixes name keys not declared: not Redis Cluster safe)
--- Returns 1 when work is left that could be done now, else 0.
-local tracking, log, due, built, dirty =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- KEYS: 1 client_master_tracking, 2 tracking_due, 3 tracking_dirty (the
+--       earlier layout)
+-- ARGV: 1 max (masters per call), 2 budget (bytes), 3 ms_per_kib, 4 the
+--       tracking_pending: key prefix, 5 the client_list: key prefix (the
+--       earlier layout; both prefixes name keys not declared: not Redis
+--       Cluster safe)
+-- Returns 1 when a master is left that is due now, else 0.
+local OP_COST = 128	-- a change costs about what copying 128 array bytes does
+local tracking, due, dirty = KEYS[1], KEYS[2], KEYS[3]
 local max, budget, per = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local pending, list = ARGV[4], ARGV[5]
 if dirty == nil or max == nil or max < 1 or budget == nil or per == nil or
     per < 0 or pending == nil or pending == '' or list == nil then
     return redis.error_reply('tracking_flush: bad arguments')
 end
-max = math.min(math.floor(max), 2000)	-- RPUSH's unpack has a stack limit
 
 -- The earlier layout: rebuild up to max stale arrays from their sets.
 if redis.call('EXISTS', dirty) == 1 then
-    for _, master in ipairs(redis.call('SPOP', dirty, max)) do
+    for _, master in ipairs(redis.call('SPOP', dirty, math.floor(max))) do
         local members = redis.call('ZRANGE', list .. master, 0, -1)
         if #members == 0 then
             redis.call('HDEL', tracking, master)
@@ -48,42 +46,18 @@ if redis.call('EXISTS', dirty) == 1 then
     return 1
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
--- 1. The log's oldest entries, to their masters' pending lists.
-local raw = redis.call('LRANGE', log, 0, 3 * max - 1)
-if #raw > 0 then
-    redis.call('LTRIM', log, #raw, -1)
-    local ops, masters = {}, {}
-    for i = 1, #raw - 2, 3 do
-        local master = raw[i + 1]
-        local mine = ops[master]
-        if mine == nil then
-            mine = {}
-            ops[master] = mine
-            masters[#masters + 1] = master
-        end
-        mine[#mine + 1] = raw[i]
-        mine[#mine + 1] = raw[i + 2]
-    end
-    for _, master in ipairs(masters) do
-        redis.call('RPUSH', pending .. master, unpack(ops[master]))
-        local last = tonumber(redis.call('HGET', built, master)) or 0
-        local wait = redis.call('HSTRLEN', tracking, master) / 1024 * per
-        redis.call('ZADD', due, 'NX', math.max(now, math.floor(last + wait)),
-            master)
-    end
-end
-
 -- array (JSON text) with the clients added appended, without decoding
--- it; nil when it is not a JSON array.
+-- it; nil when it is not a JSON array.  (Arrays olb writes begin with [
+-- and end with ]: a pattern over the whole text is only for others.)
 local function appended(array, added)
-    local inner = string.match(array, '^%s*%[(.*)%]%s*$')
-    if inner == nil then return nil end
     local more = cjson.encode(added)
-    if string.find(inner, '^%s*$') then return more end
-    return '[' .. inner .. ',' .. string.sub(more, 2)
+    if string.byte(array, 1) ~= 91 or string.byte(array, -1) ~= 93 then
+        local inner = string.match(array, '^%s*%[(.*)%]%s*$')
+        if inner == nil then return nil end
+        array = '[' .. inner .. ']'
+    end
+    if string.find(array, '^%[%s*%]$') then return more end
+    return string.sub(array, 1, -2) .. ',' .. string.sub(more, 2)
 end
 
 -- array with the operations applied in order (decoded): JSON text, or nil
@@ -122,12 +96,10 @@ local function applied(array, ops)
     return cjson.encode(out)
 end
 
--- 2. The masters due, their pending entries applied.
-local used = 0
-for _, master in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now,
-    'LIMIT', 0, max)) do
+-- The text master's array becomes with ops (pairs op, actid) applied, or
+-- nil for none; and what reading it costs against the budget.
+local function written(master, ops)
     local array = redis.call('HGET', tracking, master) or '[]'
-    local ops = redis.call('LRANGE', pending .. master, 0, -1)
     local added = {}
     for j = 1, #ops, 2 do
         if ops[j] ~= '+' then
@@ -136,24 +108,43 @@ for _, master in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now,
         end
         added[#added + 1] = ops[j + 1]
     end
-    local cost = added and #array or 8 * #array
-    if used > 0 and used + cost > budget then break end
-    used = used + math.max(cost, 1)
     local text
-    if added and #added > 0 then text = appended(array, added) end
-    if text == nil then text = applied(array, ops) end
-    if text then
-        redis.call('HSET', tracking, master, text)
-        redis.call('HSET', built, master, now)
-    else
-        redis.call('HDEL', tracking, master)
-        redis.call('HDEL', built, master)
+    if added then text = appended(array, added) end
+    if text == nil then
+        return applied(array, ops), 8 * #array
     end
-    redis.call('DEL', pending .. master)
-    redis.call('ZREM', due, master)
+    return text, #array
 end
-if redis.call('EXISTS', log) == 1 or
-    redis.call('ZCOUNT', due, '-inf', now) > 0 then
-    return 1
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local most = 2 * math.max(math.floor(budget / OP_COST), 1)	-- list entries
+local used = 0
+for _, master in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now,
+    'LIMIT', 0, math.floor(max))) do
+    if used >= budget then break end
+    local key = pending .. master
+    local ops = redis.call('LRANGE', key, 0, most - 1)
+    if #ops == 0 then
+        redis.call('ZREM', due, master)
+    else
+        local text, cost = written(master, ops)
+        used = used + cost + OP_COST * #ops / 2
+        local rest = redis.call('LLEN', key) > #ops
+        if rest then
+            redis.call('LTRIM', key, #ops, -1)
+        else
+            redis.call('DEL', key)
+        end
+        if text then
+            redis.call('HSET', tracking, master, text)
+            redis.call('ZADD', due, 'XX', rest and now or
+                now + math.floor(#text / 1024 * per), master)
+        else
+            redis.call('HDEL', tracking, master)
+            if not rest then redis.call('ZREM', due, master) end
+        end
+    end
 end
+if redis.call('ZCOUNT', due, '-inf', now) > 0 then return 1 end
 return 0

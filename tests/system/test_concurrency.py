@@ -233,11 +233,10 @@ def check_invariants(r, fleet, accounts, placed):
     counts = r.hgetall(PREFIX + "instance_user_counts")
     mm = r.hgetall(PREFIX + "master_mapping")
     cm = r.hgetall(PREFIX + "client_mapping")
-    # the proxies apply the tracking log every 250 ms (one script call each:
-    # once the log and the due masters are empty, the arrays are written)
+    # the proxies apply the pending tracking changes every 250 ms (each
+    # master's in one script call: once none is pending, the arrays are written)
     deadline = time.monotonic() + 5
-    while (r.exists(PREFIX + "tracking_log") or r.zcard(PREFIX + "tracking_due")) \
-            and time.monotonic() < deadline:
+    while list(r.scan_iter(PREFIX + "tracking_pending:*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     tracking_raw = r.hgetall(PREFIX + "client_master_tracking")
     gs = r.hgetall(PREFIX + "global_state")

@@ -253,8 +253,6 @@ a_day(struct test_sync *f, const char *master, const char *client)
 	    keys_client_master_tracking(), master, client), 0);
 	assert_int_equal(test_redis_do(f->ctx, "HSET %s master 4 client 2",
 	    keys_name_seq()), 0);
-	assert_int_equal(test_redis_do(f->ctx, "RPUSH %s + %s %s",
-	    keys_tracking_log(), master, client), 0);
 	assert_int_equal(test_redis_do(f->ctx, "RPUSH %s%s + %s",
 	    keys_tracking_pending_prefix(), master, client), 0);
 	assert_int_equal(test_redis_do(f->ctx, "ZADD %s 1 %s",
@@ -307,9 +305,9 @@ test_daily_reset(void **state)
 	    keys_name_seq()), 0);
 	assert_int_equal(test_redis_int(f->ctx, "EXISTS %sclient_spread:m1 "
 	    "%sclient_list:m1 %sinstance_accounts:i1", p, p, p), 0);
-	assert_int_equal(test_redis_int(f->ctx, "EXISTS %s %sm1 %s %s",
-	    keys_tracking_log(), keys_tracking_pending_prefix(),
-	    keys_tracking_due(), keys_tracking_built()), 0);
+	assert_int_equal(test_redis_int(f->ctx, "EXISTS %sm1 %s %s",
+	    keys_tracking_pending_prefix(), keys_tracking_due(),
+	    keys_tracking_built()), 0);
 	assert_int_equal(test_redis_int(f->ctx, "HGET %s masterCount",
 	    keys_global_state()), 0);
 	assert_int_equal(test_redis_int(f->ctx, "HGET %s clientCount",

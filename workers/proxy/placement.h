@@ -100,10 +100,10 @@ int		 placement_release(struct rconn *rc, enum placement_role role,
 int		 placement_locate(struct rconn *rc, enum placement_role role,
 		    const char *actid, placement_cb *cb, void *arg);
 
-/* Take up to max (>= 1) entries of the tracking log and write the
- * client_master_tracking arrays that are due (see
- * scripts_call_tracking_flush): PLACEMENT_OK with where->found = 1 when work
- * is left (call again), else 0.  0 or -1 as above. */
+/* Apply the pending tracking changes of up to max (>= 1) masters that are
+ * due (see scripts_call_tracking_flush): PLACEMENT_OK with where->found = 1
+ * when a master is left that is due now (call again), else 0.  0 or -1 as
+ * above. */
 int		 placement_flush_tracking(struct rconn *rc, int max, int ms_per_kib,
 		    placement_cb *cb, void *arg);
 

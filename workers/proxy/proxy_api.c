@@ -45,11 +45,11 @@
 #define API_REQUEST_ID_MAX	64
 #define API_RETRY_AFTER		"5"	/* seconds, with 503 */
 #define API_EXHAUSTED_MS	1000	/* least time between capacity events */
-#define API_TRACKING_MS		250	/* tracking log flush period */
-#define API_TRACKING_BATCH	2048	/* log entries per flush call */
+#define API_TRACKING_MS		100	/* tracking flush period */
+#define API_TRACKING_BATCH	64	/* masters per flush call at most */
 #define API_TRACKING_CALLS	8	/* flush calls per period at most */
-#define API_TRACKING_MS_PER_KIB	10	/* an array of n KiB: written at most
-					   every 10 n ms */
+#define API_TRACKING_MS_PER_KIB	50	/* an array of n KiB: written at most
+					   every 50 n ms */
 #define API_SPARE_MAX		256	/* finished requests kept for reuse */
 #define API_SPARE_BUF_MAX	16384	/* larger buffers are not kept */
 #define API_SUSPECTS		16	/* instances reported lately, per worker */
@@ -247,9 +247,9 @@ api_on_tracking_flushed(enum placement_status status,
 		api_tracking_flush();
 }
 
-/* Apply the next entries of the tracking log, unless this tick's share is
- * used up (the log grows all the time under load: the share keeps the
- * flushes from running back to back). */
+/* Apply the pending tracking changes of the next masters due, unless this
+ * tick's share is used up (changes come all the time under load: the share
+ * keeps the flushes from running back to back). */
 static void
 api_tracking_flush(void)
 {
@@ -262,9 +262,9 @@ api_tracking_flush(void)
 		api.tracking_busy = 1;
 }
 
-/* Every API_TRACKING_MS, apply the tracking log to the tracking arrays (the
- * placement scripts only append to it: see common/lua/prelude.lua).  Every
- * proxy worker does it; each call takes the log's oldest entries. */
+/* Every API_TRACKING_MS, apply the pending tracking changes to the tracking
+ * arrays (the placement scripts only queue them: see common/lua/prelude.lua).
+ * Every proxy worker does it; each call takes the masters due first. */
 static void
 api_on_tracking_timer(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
