@@ -25,7 +25,7 @@ static struct {
 	char	 live_master[KEYS_NAME_MAX];
 	char	 live_client[KEYS_NAME_MAX];
 	char	 launch_seq[KEYS_NAME_MAX];
-	char	 client_spread_prefix[KEYS_NAME_MAX];
+	char	 client_spread[KEYS_NAME_MAX];
 	char	 client_list_prefix[KEYS_NAME_MAX];
 	char	 tracking_dirty[KEYS_NAME_MAX];
 	char	 tracking_seq[KEYS_NAME_MAX];
@@ -87,8 +87,8 @@ keys_init_placement(const char *prefix)
 	    "%slive:client", prefix) == -1 ||
 	    keys_format(keys.launch_seq, sizeof(keys.launch_seq),
 	    "%slaunch_seq", prefix) == -1 ||
-	    keys_format(keys.client_spread_prefix,
-	    sizeof(keys.client_spread_prefix), "%sclient_spread:", prefix) == -1 ||
+	    keys_format(keys.client_spread, sizeof(keys.client_spread),
+	    "%sclient_spread", prefix) == -1 ||
 	    keys_format(keys.client_list_prefix, sizeof(keys.client_list_prefix),
 	    "%sclient_list:", prefix) == -1 ||
 	    keys_format(keys.tracking_dirty, sizeof(keys.tracking_dirty),
@@ -263,16 +263,9 @@ keys_launch_seq(void)
 }
 
 const char *
-keys_client_spread_prefix(void)
+keys_client_spread(void)
 {
-	return keys.client_spread_prefix;
-}
-
-int
-keys_client_spread(char *buf, size_t size, const char *master_actid)
-{
-	return keys_format(buf, size, "%s%s", keys.client_spread_prefix,
-	    master_actid);
+	return keys.client_spread;
 }
 
 const char *

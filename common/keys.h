@@ -44,11 +44,10 @@ const char	*keys_client_master(void);
 const char	*keys_live_master(void);
 const char	*keys_live_client(void);
 const char	*keys_launch_seq(void);
-/* "<prefix>client_spread:": the Lua scripts append a master actid to it to
- * name that master's hash instance id -> its clients there. */
-const char	*keys_client_spread_prefix(void);
-/* "<prefix>client_spread:<master actid>".  0, or -1 if buf is too small. */
-int		 keys_client_spread(char *buf, size_t size, const char *master_actid);
+/* "<prefix>client_spread": hash master actid "\n" instance id -> that
+ * master's clients there (and the field "layout"; olb's earlier layout, a
+ * hash per master, was "<prefix>client_spread:<master actid>"). */
+const char	*keys_client_spread(void);
 /* The health worker's (workers/health/health.c): the earlier service's
  * "OrderListenerHealthManager:history:" + id (list of probe records,
  * newest first) and "OrderListenerHealthManager:stats:" + id (hash

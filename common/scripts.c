@@ -212,7 +212,7 @@ scripts_call_place_clients(struct scripts_call *c, long long max_per_client,
 	scripts_call_push(c, keys_client_master());
 	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, c->number);
-	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_spread());
 	scripts_call_push(c, keys_routing_channel());
 	scripts_call_push(c, keys_instance_accounts_prefix());
 	scripts_call_push(c, keys_tracking_pending_prefix());
@@ -262,7 +262,7 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 	scripts_call_push(c, role);
 	scripts_call_push(c, actid);
 	scripts_call_push(c, master != NULL ? master : "");
-	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_spread());
 	scripts_call_push(c, keys_routing_channel());
 	scripts_call_push(c, keys_instance_accounts_prefix());
 	return scripts_call_push(c, keys_tracking_pending_prefix());
@@ -316,7 +316,7 @@ scripts_call_check(struct scripts_call *c, long long max_per_master,
 	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, keys_live_master());
 	scripts_call_push(c, keys_live_client());
-	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_spread());
 	scripts_call_push(c, c->number);
 	scripts_call_push(c, c->number2);
 	scripts_call_push(c, keys_instance_accounts_prefix());
@@ -642,7 +642,7 @@ scripts_call_daily_reset(struct scripts_call *c, const char *lease_key,
 	scripts_call_push(c, token);
 	scripts_call_push(c, archive);
 	scripts_call_push(c, c->number);
-	scripts_call_push(c, keys_client_spread_prefix());
+	scripts_call_push(c, keys_client_spread());
 	scripts_call_push(c, keys_client_list_prefix());
 	scripts_call_push(c, keys_instance_accounts_prefix());
 	scripts_call_push(c, keys_routing_channel());

@@ -6,9 +6,10 @@
  * common/keys.c); it sends nothing itself.  workers/proxy/placement.c runs them on
  * the proxies' async connections, common/registry.c on olbctl's blocking one.
  *
- * The client scripts build "<prefix>client_spread:<master>" names from an
- * ARGV prefix, so those keys are not declared: not Redis Cluster safe, which
- * is fine, as olb uses one Redis (or Sentinel).  See docs/ARCHITECTURE.md.
+ * The client scripts build "<prefix>tracking_pending:<master>" and
+ * "<prefix>instance_accounts:<id>" names from ARGV prefixes, so those keys
+ * are not declared: not Redis Cluster safe, which is fine, as olb uses one
+ * Redis (or Sentinel).  See docs/ARCHITECTURE.md.
  */
 #ifndef OLB_SCRIPTS_H
 #define OLB_SCRIPTS_H

@@ -6,7 +6,8 @@
 --       4 client_mapping, 5 client_master, 6 global_state,
 --       7 client_master_tracking, 8 tracking_due, 9 live:master,
 --       10 live:client
--- ARGV: 1 the client_spread: prefix, 2 max_per_master, 3 max_per_client
+-- ARGV: 1 client_spread (field master '\n' id; its earlier layout's keys
+--       are that name, ':' and a master), 2 max_per_master, 3 max_per_client
 --       (0: not checked), 4 the instance_accounts: prefix, 5 the
 --       tracking_pending: prefix
 -- Returns {masters, clients, instances, difference, ...}: each
@@ -95,13 +96,23 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
     dirty[m] = redis.call('EXISTS', pending .. m) == 1
 end
 local tracking = hash(KEYS[7])
+local spreads = {}
+for field, n in pairs(hash(spread)) do
+    local m, id = string.match(field, '^([^\n]*)\n(.*)$')
+    if m then
+        spreads[m] = spreads[m] or {}
+        spreads[m][id] = n
+    elseif field ~= 'layout' then
+        diff('%s: field %s is not master and instance', spread, field)
+    end
+end
 for m, set in pairs(clients_of) do
     local per = {}
     for c in pairs(set) do
         local id = mapping.client[c]
         per[id] = (per[id] or 0) + 1
     end
-    local sp = hash(spread .. m)
+    local sp = spreads[m] or {}
     for id, n in pairs(per) do
         if tonumber(sp[id]) ~= n then
             diff('master %s: spread on %s is %s, %d clients there', m, id,
@@ -146,9 +157,15 @@ local function each_key(prefix, fn)
         for _, key in ipairs(got[2]) do fn(key, string.sub(key, #prefix + 1)) end
     until cursor == '0'
 end
--- keys of masters without clients must be gone
-each_key(spread, function(key, m)
-    if clients_of[m] == nil then diff('%s: left behind, no clients', key) end
+-- spreads of masters without clients must be gone, and the earlier
+-- layout's keys (moved in by the first placement)
+for m in pairs(spreads) do
+    if clients_of[m] == nil then
+        diff('master %s: a spread, but no clients', m)
+    end
+end
+each_key(spread .. ':', function(key)
+    diff('%s: left behind (the earlier layout)', key)
 end)
 -- each instance's set of accounts holds exactly the accounts mapped to it
 local placed_on = {}

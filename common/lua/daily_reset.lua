@@ -12,13 +12,14 @@
 --       11 tracking_dirty, 12 tracking_seq
 -- ARGV: 1 lease token, 2 archive prefix with the date
 --       ("<prefix>archive:2026-12-06:"), 3 its TTL (ms), 4 the
---       client_spread: prefix, 5 the client_list: prefix (the earlier
---       layout), 6 the instance_accounts: prefix, 7 the routing channel,
+--       client_spread (and its earlier layout's keys: that name and ':'),
+--       5 the client_list: prefix (the earlier layout), 6 the instance_accounts: prefix, 7 the routing channel,
 --       8 the tracking_pending: prefix
 -- Returns {masters archived, clients archived}.
 local archive, ttl = ARGV[2], tonumber(ARGV[3])
 if #KEYS < 12 or archive == nil or archive == '' or ttl == nil or
-    ttl < 1 or ARGV[4] == nil or ARGV[5] == nil or ARGV[6] == nil or
+    ttl < 1 or ARGV[4] == nil or ARGV[4] == '' or ARGV[5] == nil or
+    ARGV[6] == nil or
     ARGV[6] == '' or ARGV[7] == nil or ARGV[8] == nil or ARGV[8] == '' then
     return redis.error_reply('daily_reset: bad arguments')
 end
@@ -43,7 +44,7 @@ for i, name in ipairs({ 'master_mapping', 'client_mapping' }) do
         redis.call('PEXPIRE', to, ttl)
     end
 end
-for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6], ARGV[8] }) do
+for _, prefix in ipairs({ ARGV[4] .. ':', ARGV[5], ARGV[6], ARGV[8] }) do
     if prefix ~= '' then
         local cursor = '0'
         repeat
@@ -56,6 +57,8 @@ for _, prefix in ipairs({ ARGV[4], ARGV[5], ARGV[6], ARGV[8] }) do
 end
 redis.call('DEL', KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
     KEYS[11], KEYS[12])
+redis.call('DEL', ARGV[4])
+redis.call('HSET', ARGV[4], SPREAD_LAYOUT, 1)
 redis.call('HSET', KEYS[6], 'masterCount', 0, 'clientCount', 0)
 routing_publish(ARGV[7], { op = 'reset' })
 return out

@@ -2,11 +2,12 @@
 -- batch of accounts in order.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,
 --       4 live:client, 5 global_state, 6 client_master, 7 tracking_due
--- ARGV: 1 max_per_client, 2 the client_spread: key prefix (the script
---       appends a master actid: such keys are not declared, so this is not
---       Redis Cluster safe; olb uses one Redis), 3 routing channel, 4 the
---       instance_accounts: key prefix, 5 the tracking_pending: key prefix
---       (both the same), then pairs: actid, master actid
+-- ARGV: 1 max_per_client, 2 client_spread (prelude: spread_field; the
+--       earlier layout's keys are that name and ':'), 3 routing channel,
+--       4 the instance_accounts: key prefix, 5 the tracking_pending: key
+--       prefix (the script appends an id or actid to them: such keys are
+--       not declared, so this is not Redis Cluster safe; olb uses one
+--       Redis), then pairs: actid, master actid
 -- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or
 -- nil when no live client instance is below max (the account then keeps
 -- any placement it had)}; seq is the routing sequence when it ran.
@@ -14,7 +15,7 @@ local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local accounts, pending = ARGV[4], ARGV[5]
-if max == nil or spread == nil or channel == nil or #ARGV < 7 or
+if max == nil or spread == nil or spread == '' or channel == nil or #ARGV < 7 or
     #ARGV % 2 ~= 1 or #KEYS < 7 or accounts == nil or accounts == '' or
     pending == nil or pending == '' then
     return redis.error_reply('place_client: bad arguments')
@@ -30,6 +31,9 @@ local f = fleet_new(details, live, counts)
 local actids = {}
 for i = 6, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
 local placed_on, master_of = batch_read(mapping, actids), batch_read(masters, actids)
+local wanted = {}
+for i = 7, #ARGV, 2 do wanted[#wanted + 1] = ARGV[i] end
+fleet_spread_read(f, spread, wanted)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid, master)
     local cur, known = placed_on[actid], master_of[actid]
@@ -52,7 +56,7 @@ local function place(actid, master)
             return answer(cur, rec, 'existing')
         end
     end
-    local id, rec = fleet_pick(f, max, fleet_spread(f, spread, master))
+    local id, rec = fleet_pick(f, max, f.spread[master])
     if id == nil then return false end
     if cur then
         -- a move off an instance that is no longer live

@@ -2,7 +2,7 @@
 -- each redis.call costs far more than the Lua around it.  The batch
 -- (fleet_new) holds the live instances of one role: ids in launch order,
 -- live[id], total[id] (accounts), rec[id] (decoded records) and
--- spread[master][id] (clients of master per instance), each kept up to
+-- spread[master][id] (clients of master per live instance), each kept up to
 -- date in Lua as the batch decides; what it changes waits in the batch and
 -- batch_write sends it: mappings, client records, the sets of accounts per
 -- instance, counts and spreads.  Decisions are exactly those of one call per
@@ -76,19 +76,34 @@ local function fleet_record(f, id)
     return nil
 end
 
--- master's clients per live instance (read once per batch, with what the
--- batch has changed so far).
-local function fleet_spread(f, spread, master)
-    local t = f.spread[master]
-    if t then return t end
-    t = {}
-    local same = hmget_many(spread .. master, f.ids)
-    local pending = f.spread_delta[master] or {}
-    for i, id in ipairs(f.ids) do
-        t[id] = math.max((tonumber(same[i]) or 0) + (pending[id] or 0), 0)
+-- The clients of each of masters per live instance (spread[master][id]),
+-- read in one call for the batch (the earlier layout moved in first, if
+-- that was not done yet).
+local function fleet_spread_read(f, spread, masters)
+    local fields, list, seen = { SPREAD_LAYOUT }, {}, {}
+    for _, m in ipairs(masters) do
+        if not seen[m] then
+            seen[m] = true
+            list[#list + 1] = m
+            for _, id in ipairs(f.ids) do
+                fields[#fields + 1] = spread_field(m, id)
+            end
+        end
     end
-    f.spread[master] = t
-    return t
+    local got = hmget_many(spread, fields)
+    if not got[1] then
+        spread_migrate(spread)
+        got = hmget_many(spread, fields)
+    end
+    local i = 1
+    for _, m in ipairs(list) do
+        local t = {}
+        for _, id in ipairs(f.ids) do
+            i = i + 1
+            t[id] = math.max(tonumber(got[i]) or 0, 0)
+        end
+        f.spread[m] = t
+    end
 end
 
 -- Add delta to master's clients on id, in the batch's view now and in
@@ -127,6 +142,34 @@ local function fleet_count(f, id, delta)
     if f.live[id] then f.total[id] = math.max(f.total[id] + delta, 0) end
 end
 
+-- Write the spreads the batch changed: the clients on a live instance of
+-- a master the batch read are known, and written as they are (one HSET,
+-- and one HDEL for those at 0); other changes (an account that left an
+-- instance no longer live, or a master not read) are added.
+local function spread_write(f, spread)
+    local set, gone = {}, {}
+    for _, master in ipairs(f.spread_delta) do
+        local t = f.spread[master]
+        for id, n in pairs(f.spread_delta[master]) do
+            local field = spread_field(master, id)
+            if n == 0 then
+                -- nothing to write
+            elseif t and f.live[id] then
+                if t[id] > 0 then
+                    set[#set + 1] = field
+                    set[#set + 1] = t[id]
+                else
+                    gone[#gone + 1] = field
+                end
+            else
+                hash_add(spread, field, n, true)
+            end
+        end
+    end
+    if #set > 0 then redis.call('HSET', spread, unpack(set)) end
+    if #gone > 0 then redis.call('HDEL', spread, unpack(gone)) end
+end
+
 -- Send what the batch changed: a call per hash, per set, per count and per
 -- spread that changed.
 local function batch_write(f, spread)
@@ -150,11 +193,7 @@ local function batch_write(f, spread)
             count_down(f.counts, f.details, id, -n)
         end
     end
-    for _, master in ipairs(f.spread_delta) do
-        for id, n in pairs(f.spread_delta[master]) do
-            if n ~= 0 then hash_add(spread .. master, id, n, true) end
-        end
-    end
+    spread_write(f, spread)
 end
 
 -- The batch's answer for one account.

@@ -53,6 +53,50 @@ local function count_down(counts, details, id, n)
     hash_add(counts, id, -(n or 1), redis.call('HEXISTS', details, id) == 0)
 end
 
+-- Each master's clients per instance: the hash spread, field
+-- spread_field(master, id) -> clients of master there (deleted at 0), so a
+-- batch reads and writes the spreads of all its masters in one call each.
+-- Its field SPREAD_LAYOUT says the hashes of olb's earlier layout, one per
+-- master (spread .. ':' .. master), were moved in: scripts read it with
+-- their first read of the hash, and spread_migrate moves them when it is
+-- missing (once: daily_reset writes it again when it empties the hash).
+local SPREAD_LAYOUT = 'layout'
+
+local function spread_field(master, id)
+    return master .. '\n' .. id
+end
+
+-- Move the earlier layout's hashes into spread and mark it: O(their
+-- fields), once per deployment.
+local function spread_migrate(spread)
+    local prefix, cursor = spread .. ':', '0'
+    repeat
+        local got = redis.call('SCAN', cursor, 'MATCH', prefix .. '*',
+            'COUNT', 1000)
+        cursor = got[1]
+        for _, key in ipairs(got[2]) do
+            local master, raw = string.sub(key, #prefix + 1),
+                redis.call('HGETALL', key)
+            for i = 1, #raw, 2 do
+                local n = tonumber(raw[i + 1])
+                if n and n > 0 then
+                    redis.call('HSET', spread, spread_field(master, raw[i]),
+                        math.floor(n))
+                end
+            end
+            redis.call('DEL', key)
+        end
+    until cursor == '0'
+    redis.call('HSET', spread, SPREAD_LAYOUT, 1)
+end
+
+-- Before a script's first change to spread without reading it.
+local function spread_ready(spread)
+    if redis.call('HEXISTS', spread, SPREAD_LAYOUT) == 0 then
+        spread_migrate(spread)
+    end
+end
+
 -- The accounts placed on each instance: a set per instance (prefix ..
 -- id), kept in step with the mapping by every script that changes it, so a
 -- drained instance is proven empty by its own set, at a cost that does not
@@ -220,7 +264,10 @@ local function release_account(k, role, actid, master, spread, channel,
         if master ~= '' then
             tracking_remove(k, master, actid)
             tracking_done(k)
-            if cur then hash_add(spread .. master, cur, -1, true) end
+            if cur then
+                spread_ready(spread)
+                hash_add(spread, spread_field(master, cur), -1, true)
+            end
         end
     end
     if not cur then return 0 end

@@ -3,11 +3,11 @@
 --       client_mapping (by role), 4 global_state, 5 client_master_tracking,
 --       6 client_master, 7 tracking_due
 -- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if
---       unknown: the recorded one is used first), 4 the client_spread: key
---       prefix, 5 routing channel, 6 the instance_accounts: key prefix,
---       7 the tracking_pending: key prefix (prefixes not Cluster safe, as
---       in place_client), 8 the instance whose listener was removed ('' =
---       wherever it is)
+--       unknown: the recorded one is used first), 4 client_spread (as in
+--       place_client), 5 routing channel, 6 the instance_accounts: key
+--       prefix, 7 the tracking_pending: key prefix (prefixes not Cluster
+--       safe, as in place_client), 8 the instance whose listener was
+--       removed ('' = wherever it is)
 -- Returns {1 if the account was placed (on that instance) else 0, the
 -- routing sequence after it (the release message's number when 1)}.
 local k, role, actid, master, spread, channel = release_args()

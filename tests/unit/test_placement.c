@@ -232,10 +232,10 @@ hlen(struct pfx *f, const char *key)
 static long long
 spread(struct pfx *f, const char *master, const char *id)
 {
-	char key[KEYS_NAME_MAX];
+	char field[128];
 
-	assert_int_equal(keys_client_spread(key, sizeof(key), master), 0);
-	return hget_int(f, key, id);
+	snprintf(field, sizeof(field), "%s\n%s", master, id);
+	return hget_int(f, keys_client_spread(), field);
 }
 
 /* A hash read back: field and value pairs. */
@@ -334,28 +334,34 @@ check_tracking(struct pfx *f, const char *master, const struct pairs *cmaster)
 	freeReplyObject(r);
 }
 
-/* master's spread hash counts its clients on each instance (no zeros). */
-static void
+/* master's spread counts its clients on each instance (no zeros); returns
+ * the number of its fields. */
+static int
 check_spread(struct pfx *f, const char *master, const struct pairs *cmaster,
     const struct pairs *cm)
 {
-	char key[KEYS_NAME_MAX];
-	struct pairs *sp;
+	struct pairs *sp = hgetall(f, keys_client_spread());
+	size_t len = strlen(master);
 	long long total = 0, n;
+	const char *id;
+	int fields = 0;
 
-	assert_int_equal(keys_client_spread(key, sizeof(key), master), 0);
-	sp = hgetall(f, key);
 	for (int i = 0; i < sp->n; i++) {
+		if (strncmp(sp->k[i], master, len) != 0 || sp->k[i][len] != '\n')
+			continue;
+		id = sp->k[i] + len + 1;
 		n = 0;
 		for (int j = 0; j < cmaster->n; j++)
 			n += strcmp(cmaster->v[j], master) == 0 &&
-			    strcmp(pairs_get(cm, cmaster->k[j]), sp->k[i]) == 0;
+			    strcmp(pairs_get(cm, cmaster->k[j]), id) == 0;
 		assert_true(n > 0);
 		assert_int_equal(strtoll(sp->v[i], NULL, 10), n);
 		total += n;
+		fields++;
 	}
 	assert_int_equal(total, pairs_count_value(cmaster, master));
 	free(sp);
+	return fields;
 }
 
 /* Number of keys matching pattern (SCAN: fine in a test). */
@@ -385,7 +391,7 @@ check_invariants(struct pfx *f, long long max)
 	struct pairs *cm = hgetall(f, keys_client_mapping());
 	struct pairs *cmaster = hgetall(f, keys_client_master());
 	char pattern[KEYS_NAME_MAX];
-	long long masters = 0;
+	long long masters = 0, fields = 0;
 
 	flush_tracking(f);
 	check_counts(f, mm, cm, max);
@@ -401,11 +407,14 @@ check_invariants(struct pfx *f, long long max)
 			continue;
 		masters++;
 		check_tracking(f, cmaster->v[i], cmaster);
-		check_spread(f, cmaster->v[i], cmaster, cm);
+		fields += check_spread(f, cmaster->v[i], cmaster, cm);
 	}
 	assert_int_equal(hlen(f, keys_client_master_tracking()), masters);
-	snprintf(pattern, sizeof(pattern), "%s*", keys_client_spread_prefix());
-	assert_int_equal(count_keys(f, pattern), masters);
+	/* the spreads of these masters and the layout mark, nothing else */
+	if (cm->n > 0)
+		assert_int_equal(hlen(f, keys_client_spread()), fields + 1);
+	snprintf(pattern, sizeof(pattern), "%s:*", keys_client_spread());
+	assert_int_equal(count_keys(f, pattern), 0);
 	snprintf(pattern, sizeof(pattern), "%s*",
 	    keys_tracking_pending_prefix());
 	assert_int_equal(count_keys(f, pattern), 0);
@@ -797,6 +806,30 @@ test_tracking_earlier_layout(void **state)
 	tracking_is(f, "M", "[\"A\",\"B\",\"C\"]");
 	assert_int_equal(test_redis_int(f->sync, "EXISTS %s %sM",
 	    keys_tracking_dirty(), keys_client_list_prefix()), 0);
+}
+
+/* The spreads of olb's earlier layout (a hash per master) are moved into
+ * the one hash by the first placement, and decide it. */
+static void
+test_spread_earlier_layout(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	assert_int_equal(test_redis_do(f->sync, "HSET %s:A inst-1 3 inst-2 0",
+	    keys_client_spread()), 0);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s:B inst-2 2",
+	    keys_client_spread()), 0);
+	assert_int_equal(place_client(f, "C", "A", 5, &w), PLACEMENT_OK);
+	assert_string_equal(w.id, "inst-2");
+	assert_int_equal(spread(f, "A", "inst-1"), 3);
+	assert_int_equal(spread(f, "A", "inst-2"), 1);
+	assert_int_equal(spread(f, "B", "inst-2"), 2);
+	assert_int_equal(test_redis_int(f->sync, "EXISTS %s:A %s:B",
+	    keys_client_spread(), keys_client_spread()), 0);
+	assert_int_equal(hlen(f, keys_client_spread()), 4);	/* and layout */
 }
 
 /* One tracking_flush call spends about its budget at most (64 KiB in olbd;
@@ -1247,6 +1280,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tracking_order_and_flush,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_spread_earlier_layout,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_budget,
 		    pfx_setup, pfx_teardown),
