@@ -6,6 +6,8 @@ fault-injection switches).
 """
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -449,10 +451,47 @@ def olbctl_check(olbd, timeout=6.0):
     return report
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item, for fixtures that keep what a
+    failed test leaves behind."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def keep_failed(d, name):
+    """A failed test's directory (olbd logs, Redis' log, instance logs) is
+    copied to $TMPDIR/olbtest-failed/<test>, and the end of every olbd log
+    printed, so a rare failure can be read where it happened (CI included)."""
+    dest = os.path.join(tempfile.gettempdir(), "olbtest-failed",
+                        re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    shutil.rmtree(dest, ignore_errors=True)
+    def skipped(root, names):   # sockets, fifos and Redis' data files
+        return [n for n in names if n.endswith((".rdb", ".aof")) or not (
+            os.path.isdir(os.path.join(root, n)) or
+            os.path.isfile(os.path.join(root, n)))]
+    shutil.copytree(d, dest, symlinks=False, ignore=skipped)
+    print("\n== kept in %s" % dest)
+    for root, _, files in sorted(os.walk(dest)):
+        for f in sorted(files):
+            if f == "olbd.log":
+                with open(os.path.join(root, f), errors="replace") as fh:
+                    tail = fh.readlines()[-80:]
+                print("== %s (last %d lines)\n%s" % (
+                    os.path.join(root, f), len(tail), "".join(tail)))
+
+
 @pytest.fixture
-def tmpdir_path():
+def tmpdir_path(request):
     with tempfile.TemporaryDirectory(prefix="olbtest-") as d:
         yield d
+        rep = getattr(request.node, "rep_call", None)
+        if (rep is not None and rep.failed) or getattr(request.node, "olb_failed", False):
+            try:
+                keep_failed(d, request.node.name)
+            except OSError as e:
+                print("== could not keep %s: %s" % (d, e))
 
 
 @pytest.fixture
@@ -471,7 +510,7 @@ def events(redis_server):
 
 
 @pytest.fixture
-def olbd_factory(tmpdir_path, redis_server):
+def olbd_factory(request, tmpdir_path, redis_server):
     started = []
 
     def make(**kw):
@@ -489,6 +528,9 @@ def olbd_factory(tmpdir_path, redis_server):
             if getattr(o, "check", True) and o.uses_redis(redis_server.port) and \
                     redis_server.ping():
                 olbctl_check(o)
+    except BaseException:
+        request.node.olb_failed = True     # tmpdir_path keeps the logs
+        raise
     finally:
         for o in started:
             o.stop()
