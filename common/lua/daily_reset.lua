@@ -11,16 +11,16 @@
 --       earlier tracking layout's (tracking_flush): 10 tracking_built,
 --       11 tracking_dirty, 12 tracking_seq
 -- ARGV: 1 lease token, 2 archive prefix with the date
---       ("<prefix>archive:2026-12-06:"), 3 its TTL (ms), 4 the
---       client_spread (and its earlier layout's keys: that name and ':'),
---       5 the client_list: prefix (the earlier layout), 6 the instance_accounts: prefix, 7 the routing channel,
---       8 the tracking_pending: prefix
+--       ("<prefix>archive:2026-12-06:"), 3 its TTL (ms), 4 client_spread
+--       (and its earlier layout's keys: that name and ':'), 5 the
+--       client_list: prefix (the earlier layout), 6 the instance_accounts:
+--       prefix, 7 the routing channel, 8 the tracking_pending: prefix
 -- Returns {masters archived, clients archived}.
 local archive, ttl = ARGV[2], tonumber(ARGV[3])
 if #KEYS < 12 or archive == nil or archive == '' or ttl == nil or
     ttl < 1 or ARGV[4] == nil or ARGV[4] == '' or ARGV[5] == nil or
-    ARGV[6] == nil or
-    ARGV[6] == '' or ARGV[7] == nil or ARGV[8] == nil or ARGV[8] == '' then
+    ARGV[6] == nil or ARGV[6] == '' or ARGV[7] == nil or ARGV[8] == nil or
+    ARGV[8] == '' then
     return redis.error_reply('daily_reset: bad arguments')
 end
 local refused = fence_refused(KEYS[1], ARGV[1])

@@ -15,9 +15,9 @@ local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local accounts, pending = ARGV[4], ARGV[5]
-if max == nil or spread == nil or spread == '' or channel == nil or #ARGV < 7 or
-    #ARGV % 2 ~= 1 or #KEYS < 7 or accounts == nil or accounts == '' or
-    pending == nil or pending == '' then
+if max == nil or spread == nil or spread == '' or channel == nil or
+    #ARGV < 7 or #ARGV % 2 ~= 1 or #KEYS < 7 or accounts == nil or
+    accounts == '' or pending == nil or pending == '' then
     return redis.error_reply('place_client: bad arguments')
 end
 for i = 6, #ARGV do
@@ -30,7 +30,8 @@ local k = { due = KEYS[7], pending = pending }
 local f = fleet_new(details, live, counts)
 local actids = {}
 for i = 6, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
-local placed_on, master_of = batch_read(mapping, actids), batch_read(masters, actids)
+local placed_on, master_of = batch_read(mapping, actids),
+    batch_read(masters, actids)
 local wanted = {}
 for i = 7, #ARGV, 2 do wanted[#wanted + 1] = ARGV[i] end
 fleet_spread_read(f, spread, wanted)

@@ -23,10 +23,10 @@
 --       earlier layout; both prefixes name keys not declared: not Redis
 --       Cluster safe)
 -- Returns 1 when a master is left that is due now, else 0.
-local OP_COST = 128	-- a change costs about what copying 128 array bytes does
+local OP_COST = 128	-- a change costs about what 128 array bytes do
 local tracking, due, dirty = KEYS[1], KEYS[2], KEYS[3]
-local max, budget, per = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local pending, list = ARGV[4], ARGV[5]
+local max, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per, pending, list = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 if dirty == nil or max == nil or max < 1 or budget == nil or per == nil or
     per < 0 or pending == nil or pending == '' or list == nil then
     return redis.error_reply('tracking_flush: bad arguments')
