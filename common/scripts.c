@@ -279,7 +279,7 @@ scripts_call_release(struct scripts_call *c, const char *role,
 
 int
 scripts_call_sweep(struct scripts_call *c, const char *role,
-    const char *cursor, int count)
+    const char *cursor, int count, int keep_terminated)
 {
 	if (count < 1 ||
 	    scripts_call_account(c, SCRIPTS_SWEEP, role, cursor, "") == -1)
@@ -288,7 +288,7 @@ scripts_call_sweep(struct scripts_call *c, const char *role,
 	snprintf(c->number2, sizeof(c->number2), "%d", count);
 	c->argv[c->argc - 5] = c->number2;
 	c->argvlen[c->argc - 5] = strlen(c->number2);
-	return 0;
+	return scripts_call_push(c, keep_terminated ? "1" : "0");
 }
 
 int

@@ -95,11 +95,11 @@ int		 scripts_call_place_client(struct scripts_call *c, const char *actid,
  * that instance (the one whose listener was removed), NULL or "" = any. */
 int		 scripts_call_release(struct scripts_call *c, const char *role,
 		    const char *actid, const char *master, const char *instance);
-/* Free up to about count accounts of role whose instance is gone (no record
- * or terminated), from HSCAN cursor ("0" to start) of that role's mapping.
- * Answer {next cursor, released}. */
+/* Free up to about count accounts of role whose instance is gone (no record,
+ * or terminated unless keep_terminated), from HSCAN cursor ("0" to start) of
+ * that role's mapping.  Answer {next cursor, released}. */
 int		 scripts_call_sweep(struct scripts_call *c, const char *role,
-		    const char *cursor, int count);
+		    const char *cursor, int count, int keep_terminated);
 /* Where actid is placed, whatever its instance's state (an account of a
  * removed instance is released); role and master as for a release.  The
  * answer is {seq, place or nil}; how is "located" when the instance is not

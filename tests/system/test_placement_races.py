@@ -460,3 +460,29 @@ def test_sweep_frees_accounts_of_removed_instances(fleet_of, redis_server):
     assert r.hget(P + "global_state", "clientCount") == "0"
     assert mapping(r, "master") != {}
     olbctl_check(o)
+
+
+# 9b. While the desired fleet is down (a teardown), the sweep leaves the
+#     accounts of terminated instances for daily_reset to archive (those of
+#     removed ones go as always); once the fleet is no longer down, it frees
+#     them.
+def test_sweep_waits_while_the_fleet_is_down(fleet_of, redis_server):
+    o, fleet = fleet_of()
+    r = redis_server.client()
+    i1 = fleet.add("client", "Client_Listener-1")
+    i2 = fleet.add("client", "Client_Listener-2")
+    accounts = ["W%03d" % n for n in range(60)]
+    place(o, accounts, master_of=lambda a: "M1")
+    on = {i: [a for a, v in mapping(r).items() if v == i] for i in (i1, i2)}
+    assert on[i1] and on[i2]
+    r.hset(P + "fleet", "state", "down")
+    time.sleep(3)                       # the scaler's passes (1 s) read it
+    fleet.ctl("instance", "state", i1, "terminated")
+    fleet.ctl("instance", "remove", i2)
+    wait_for(lambda: sorted(mapping(r)) == sorted(on[i1]), 10,
+             what="the sweep of the removed instance's accounts")
+    time.sleep(3)                       # three more sweeps
+    assert sorted(mapping(r)) == sorted(on[i1])
+    r.hdel(P + "fleet", "state")        # unset: neither up nor down
+    wait_for(lambda: not mapping(r), 10, what="the sweep")
+    assert r.hget(P + "global_state", "clientCount") == "0"

@@ -1032,10 +1032,11 @@ test_routing_sequence(void **state)
 	assert_int_equal(test_redis_int(f->sync, "GET %s", keys_routing_seq()), 4);
 }
 
-/* One sweep call over a mapping (EVAL, as the scaler sends it): n accounts
- * released. */
+/* Sweep calls over a whole mapping (EVAL, as the scaler sends them; keeping
+ * terminated instances' accounts, as while the fleet is down, or not): the
+ * accounts released. */
 static long long
-sweep(struct pfx *f, const char *role)
+sweep_keeping(struct pfx *f, const char *role, int keep_terminated)
 {
 	struct scripts_call c;
 	char cursor[32] = "0";
@@ -1043,7 +1044,8 @@ sweep(struct pfx *f, const char *role)
 	redisReply *r;
 
 	do {
-		assert_int_equal(scripts_call_sweep(&c, role, cursor, 2), 0);
+		assert_int_equal(scripts_call_sweep(&c, role, cursor, 2,
+		    keep_terminated), 0);
 		scripts_call_by_source(&c);
 		r = redisCommandArgv(f->sync, c.argc, c.argv, c.argvlen);
 		assert_non_null(r);
@@ -1054,6 +1056,12 @@ sweep(struct pfx *f, const char *role)
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
 	return released;
+}
+
+static long long
+sweep(struct pfx *f, const char *role)
+{
+	return sweep_keeping(f, role, 0);
 }
 
 /* The sweep frees the places of accounts whose instance is gone or
@@ -1075,8 +1083,13 @@ test_sweep(void **state)
 	assert_int_equal(sweep(f, "client"), 0);	/* nothing gone */
 	set_state(f, "inst-2", "terminated");
 	assert_int_equal(registry_remove(f->sync, "inst-1"), 0);
+	/* while the fleet is down, terminated instances' accounts wait for
+	 * daily_reset's archive; a removed instance's go */
+	assert_int_equal(sweep_keeping(f, "client", 1), 0);
+	assert_int_equal(sweep_keeping(f, "master", 1), 1);
+	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 5);
 	assert_int_equal(sweep(f, "client"), 5);
-	assert_int_equal(sweep(f, "master"), 1);
+	assert_int_equal(sweep(f, "master"), 0);
 	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-1"), -1);
 	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-2"), 0);
 	assert_int_equal(hget_int(f, keys_instance_user_counts(), "inst-3"), 5);

@@ -171,9 +171,12 @@ static struct scaler {
 	int			 panic[FLEET_ROLES];	/* the health worker's */
 	int			 replies;
 	int			 read_failed;	/* one of the pass's reads */
-	/* The sweep of accounts whose instance is gone, per mapping. */
+	/* The sweep of accounts whose instance is gone, per mapping, and
+	 * the desired fleet it last saw (a failed read keeps it). */
 	char			 sweep_cursor[FLEET_ROLES][32];
 	int			 sweeping[FLEET_ROLES];
+	int			 fleet_read;
+	int			 fleet_down;
 	struct metric		*scale_outs[FLEET_ROLES];	/* olb_scale_outs_total */
 } sc;
 
@@ -533,6 +536,8 @@ scaler_on_fleet(struct rconn *rc, redisReply *r, void *arg)
 		else if (strcmp(k, "blocked:client") == 0)
 			sc.fleet.blocked[FLEET_CLIENT] = strcmp(v, sc.conf_print) == 0;
 	}
+	sc.fleet_read = 1;
+	sc.fleet_down = sc.fleet.set && !sc.fleet.up;
 	/* Cleared by an operator (or made by another configuration): the
 	 * count starts again. */
 	for (int role = 0; role < FLEET_ROLES; role++)
@@ -1687,13 +1692,21 @@ scaler_sweep(void)
 {
 	struct scripts_call c;
 
+	/* While the desired fleet is down (a teardown, and until the next
+	 * launch), the accounts of terminated instances wait: daily_reset
+	 * archives the day's placements and then clears them, and a sweep
+	 * first would leave them out of the archive.  Before the desired
+	 * fleet was read, nothing is swept. */
+	if (!sc.fleet_read)
+		return;
 	for (int role = 0; role < FLEET_ROLES; role++) {
 		if (sc.sweeping[role])
 			continue;
 		if (sc.sweep_cursor[role][0] == '\0')
 			strcpy(sc.sweep_cursor[role], "0");
 		if (scripts_call_sweep(&c, role == FLEET_MASTER ? "master" :
-		    "client", sc.sweep_cursor[role], SCALER_SWEEP_COUNT) == 0 &&
+		    "client", sc.sweep_cursor[role], SCALER_SWEEP_COUNT,
+		    sc.fleet_down) == 0 &&
 		    rscript_run(sc.w->redis, &c, scaler_on_swept,
 		    (void *)(uintptr_t)role) == 0)
 			sc.sweeping[role] = 1;
