@@ -25,7 +25,7 @@ enum scripts_id {
 	SCRIPTS_RELEASE,	/* role, actid, master, instance -> {1 | 0, seq} */
 	SCRIPTS_LOCATE,		/* role, actid, master -> {seq, {id, ip, port,
 				   how} | nil} */
-	SCRIPTS_TRACKING_FLUSH,	/* max -> masters rebuilt */
+	SCRIPTS_TRACKING_FLUSH,	/* max -> 1 if a master is still due */
 	SCRIPTS_INSTANCE_PUT,	/* id, json -> {id, launchOrder} */
 	SCRIPTS_INSTANCE_STATE,	/* id, state -> previous state | nil */
 	SCRIPTS_INSTANCE_REMOVE,/* id -> 1 | 0 */
