@@ -248,7 +248,7 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 
 	if (role == NULL || (strcmp(role, "master") != 0 &&
 	    strcmp(role, "client") != 0) || !scripts_nonempty(actid) ||
-	    scripts_call_begin(c, id, 7) == -1)
+	    scripts_call_begin(c, id, 6) == -1)
 		return -1;
 	is_master = strcmp(role, "master") == 0;
 	scripts_call_push(c, keys_instance_details());
@@ -256,7 +256,6 @@ scripts_call_account(struct scripts_call *c, enum scripts_id id,
 	scripts_call_push(c, is_master ? keys_master_mapping() :
 	    keys_client_mapping());
 	scripts_call_push(c, keys_global_state());
-	scripts_call_push(c, keys_client_master_tracking());
 	scripts_call_push(c, keys_client_master());
 	scripts_call_push(c, keys_tracking_due());
 	scripts_call_push(c, role);

@@ -290,11 +290,11 @@ local function release_args()
     if (role ~= 'master' and role ~= 'client') or actid == nil or
         actid == '' or ARGV[4] == nil or ARGV[5] == nil or
         ARGV[6] == nil or ARGV[6] == '' or ARGV[7] == nil or
-        ARGV[7] == '' or #KEYS < 7 then
+        ARGV[7] == '' or #KEYS < 6 then
         return nil
     end
     local k = { details = KEYS[1], counts = KEYS[2], mapping = KEYS[3],
-        global = KEYS[4], tracking = KEYS[5], masters = KEYS[6],
-        due = KEYS[7], accounts = ARGV[6], pending = ARGV[7] }
+        global = KEYS[4], masters = KEYS[5], due = KEYS[6],
+        accounts = ARGV[6], pending = ARGV[7] }
     return k, role, actid, ARGV[3] or '', ARGV[4], ARGV[5]
 end

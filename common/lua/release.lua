@@ -1,7 +1,7 @@
 -- release: an account's listener was removed; free its place.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 master_mapping or
---       client_mapping (by role), 4 global_state, 5 client_master_tracking,
---       6 client_master, 7 tracking_due
+--       client_mapping (by role), 4 global_state, 5 client_master,
+--       6 tracking_due
 -- ARGV: 1 'master'|'client', 2 actid, 3 master actid of a client ('' if
 --       unknown: the recorded one is used first), 4 client_spread (as in
 --       place_client), 5 routing channel, 6 the instance_accounts: key
