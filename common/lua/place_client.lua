@@ -28,12 +28,12 @@ end
 local k = { due = KEYS[7], pending = pending }
 
 local f = fleet_new(details, live, counts)
-local actids = {}
-for i = 6, #ARGV, 2 do actids[#actids + 1] = ARGV[i] end
+local actids, wanted = {}, {}
+for i = 6, #ARGV, 2 do
+    actids[#actids + 1], wanted[#wanted + 1] = ARGV[i], ARGV[i + 1]
+end
 local placed_on, master_of = batch_read(mapping, actids),
     batch_read(masters, actids)
-local wanted = {}
-for i = 7, #ARGV, 2 do wanted[#wanted + 1] = ARGV[i] end
 fleet_spread_read(f, spread, wanted)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid, master)

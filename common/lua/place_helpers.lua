@@ -151,18 +151,16 @@ local function spread_write(f, spread)
     for _, master in ipairs(f.spread_delta) do
         local t = f.spread[master]
         for id, n in pairs(f.spread_delta[master]) do
-            local field = spread_field(master, id)
-            if n == 0 then
-                -- nothing to write
-            elseif t and f.live[id] then
-                if t[id] > 0 then
+            if n ~= 0 then
+                local field = spread_field(master, id)
+                if not (t and f.live[id]) then
+                    hash_add(spread, field, n, true)
+                elseif t[id] > 0 then
                     set[#set + 1] = field
                     set[#set + 1] = t[id]
                 else
                     gone[#gone + 1] = field
                 end
-            else
-                hash_add(spread, field, n, true)
             end
         end
     end

@@ -8,8 +8,9 @@
  * Redis runs one script, not one per account.  While a batch of a
  * connection and script waits for its answer, the next one fills (it goes
  * at once when full): under load every waiting request shares one script
- * call, and an idle worker sends each placement at once.  Talks to Redis through the caller's rconn (common/redis.c); the
- * scripts and their KEYS come from common/scripts.c.
+ * call, and an idle worker sends each placement at once.  Talks to Redis
+ * through the caller's rconn (common/redis.c); the scripts and their KEYS
+ * come from common/scripts.c.
  */
 #include <stdarg.h>
 #include <stdint.h>
