@@ -434,7 +434,7 @@ def test_cached_client_changes_master(fleet_of, redis_server):
         assert call(o.port, CREATE, a, "M2")[0] == 200
         assert r.hget(P + "client_master", a) == "M2"
     olbctl_check(o)
-    # the proxies apply the tracking log four times a second
+    # the proxies apply the pending tracking changes every 100 ms
     want = ["K%02d" % n for n in range(50)]
     wait_for(lambda: json.loads(r.hget(P + "client_master_tracking", "M2") or "[]")
              == want and r.hget(P + "client_master_tracking", "M1") is None,

@@ -171,10 +171,10 @@ release(struct pfx *f, enum placement_role role, const char *actid,
 	return release_on(f, role, actid, master, NULL);
 }
 
-/* Apply the tracking log (the proxies' timer does it in olbd), two entries
- * per call, until nothing is left that could be done now; an array of n KiB
- * is written only if not written in the last n * ms_per_kib ms.  Returns the
- * number of calls. */
+/* Apply the pending tracking changes (the proxies' timer does it in olbd),
+ * two masters per call, until nothing is left that could be done now; an
+ * array of n KiB is written only if not written in the last n * ms_per_kib
+ * ms.  Returns the number of calls. */
 static int
 flush_tracking_per(struct pfx *f, int ms_per_kib)
 {
@@ -786,9 +786,9 @@ test_tracking_order_and_flush(void **state)
 	tracking_is(f, "M", "");
 }
 
-/* Arrays of the layout before the log (a sorted set per master, stale ones
- * listed in tracking_dirty) are rebuilt from their sets first, which then
- * go; the log is applied after. */
+/* Arrays of the layout before the pending lists (a sorted set per master,
+ * stale ones listed in tracking_dirty) are rebuilt from their sets first,
+ * which then go; the pending changes are applied after. */
 static void
 test_tracking_earlier_layout(void **state)
 {
