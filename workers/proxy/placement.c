@@ -38,6 +38,8 @@ struct placement_req {
 	char			*actid;		/* in this allocation */
 	char			*master;	/* in this allocation, maybe "" */
 	char			*instance;	/* release: in this allocation */
+	struct placement	 held;		/* release: its answer, held
+						   until the barrier answers */
 };
 
 /* Placements for one script on one connection, sent together; owned by the
@@ -291,6 +293,34 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 	return placement_parse_where(r->element[1], seq, where);
 }
 
+/* The barrier after a release answered (or the connection was lost: the
+ * release is written either way): deliver the release's answer. */
+static void
+placement_on_barrier(struct rconn *rc, redisReply *reply, void *arg)
+{
+	struct placement_req *req = arg;
+
+	(void)rc;
+	(void)reply;
+	req->cb(PLACEMENT_OK, &req->held, req->arg);
+	free(req);
+}
+
+/* A release that freed a place is answered only once Redis has answered a
+ * command sent after it: Redis writes what one turn produced (the release's
+ * answer and its routing message to every worker's subscriber) before it
+ * reads the next command, but in an order of its own, and a busy machine
+ * can stop it half way, after the releasing worker has its message and
+ * before another worker has.  The client, answered on the release's
+ * answer alone, could then reach a worker that still caches the account.
+ * 0, or -1 (not sent). */
+static int
+placement_barrier(struct placement_req *req, const struct placement *where)
+{
+	req->held = *where;
+	return rconn_command(req->rc, placement_on_barrier, req, "PING");
+}
+
 static void
 placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
@@ -310,8 +340,12 @@ placement_on_reply(struct rconn *rc, redisReply *reply, void *arg)
 	    PLACEMENT_ERROR)
 		placement_fail(req, "unexpected reply (type %d)",
 		    reply->type);
-	else
+	else {
 		pl.failing = 0;
+		if (req->script == SCRIPTS_RELEASE && where.found &&
+		    placement_barrier(req, &where) == 0)
+			return;
+	}
 	req->cb(status, &where, req->arg);
 	free(req);
 }

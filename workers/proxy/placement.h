@@ -86,7 +86,9 @@ int		 placement_place_client(struct rconn *rc, const char *actid,
  * master may be "" or NULL (the recorded master of a client is used).
  * PLACEMENT_OK with where->found 1 if it was placed there, 0 if not, and
  * where->seq the routing sequence after it (the number of its release
- * message when found).  0 or -1 as above. */
+ * message when found); a release that freed a place is answered only after
+ * a PING sent behind it (its release message then waits in every
+ * subscriber's socket).  0 or -1 as above. */
 int		 placement_release(struct rconn *rc, enum placement_role role,
 		    const char *actid, const char *master, const char *instance,
 		    placement_cb *cb, void *arg);

@@ -889,8 +889,9 @@ api_detach_answered(struct api_request *r)
 	api_detach(r);
 }
 
-/* The release is written and every worker has its routing message: the
- * client, if still there, gets the instance's answer now. */
+/* The release is written and every worker of this host has its routing
+ * message (placement_release, routing_wait): the client, if still there,
+ * gets the instance's answer now. */
 static void
 api_release_done(void *arg)
 {
