@@ -6,10 +6,10 @@
 --       4 client_mapping, 5 client_master, 6 global_state,
 --       7 client_master_tracking, 8 tracking_due, 9 live:master,
 --       10 live:client
--- ARGV: 1 client_spread (field master '\n' id; its earlier layout's keys
---       are that name, ':' and a master), 2 max_per_master, 3 max_per_client
---       (0: not checked), 4 the instance_accounts: prefix, 5 the
---       tracking_pending: prefix
+-- ARGV: 1 client_spread (prelude.lua: SPREAD_LAYOUT; the earliest
+--       layout's keys are that name, ':' and a master), 2 max_per_master,
+--       3 max_per_client (0: not checked), 4 the instance_accounts:
+--       prefix, 5 the tracking_pending: prefix
 -- Returns {masters, clients, instances, difference, ...}: each
 -- difference one line of text; none when everything agrees.
 local spread, accounts, pending = ARGV[1], ARGV[4], ARGV[5]
@@ -96,14 +96,27 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
     dirty[m] = redis.call('EXISTS', pending .. m) == 1
 end
 local tracking = hash(KEYS[7])
+-- a spread field: master -> "<n> <id>\n" per instance, n > 0, each id
+-- once; '\nlayout' marks the layout
 local spreads = {}
-for field, n in pairs(hash(spread)) do
-    local m, id = string.match(field, '^([^\n]*)\n(.*)$')
-    if m then
-        spreads[m] = spreads[m] or {}
-        spreads[m][id] = n
-    elseif field ~= 'layout' then
-        diff('%s: field %s is not master and instance', spread, field)
+for m, v in pairs(hash(spread)) do
+    if m ~= '\nlayout' then
+        local sp = {}
+        local rest = string.gsub(v, '(%d+) ([^\n]+)\n',
+            function(n, id)
+                if sp[id] then
+                    diff('master %s: spread lists %s twice', m, id)
+                elseif tonumber(n) < 1 then
+                    diff('master %s: spread on %s is %s', m, id, n)
+                end
+                sp[id] = n
+                return ''
+            end)
+        if rest ~= '' or v == '' then
+            diff('master %s: the spread "%s" is not counts and instances',
+                m, (string.gsub(v, '\n', '\\n')))
+        end
+        spreads[m] = sp
     end
 end
 for m, set in pairs(clients_of) do

@@ -27,14 +27,25 @@ for i = 6, #ARGV do
 end
 local k = { due = KEYS[7], pending = pending }
 
-local f = fleet_new(details, live, counts)
+local f = fleet_new(details, live, counts, max)
 local actids, wanted = {}, {}
 for i = 6, #ARGV, 2 do
     actids[#actids + 1], wanted[#wanted + 1] = ARGV[i], ARGV[i + 1]
 end
 local placed_on, master_of = batch_read(mapping, actids),
     batch_read(masters, actids)
-fleet_spread_read(f, spread, wanted)
+-- the spreads the batch will likely change, read in one call: an account
+-- placed on a live instance under the same master changes none (any other
+-- is read when needed)
+local need = {}
+for i, actid in ipairs(actids) do
+    local known = master_of[actid]
+    if known and known ~= wanted[i] then need[#need + 1] = known end
+    if known ~= wanted[i] or not f.live[placed_on[actid]] then
+        need[#need + 1] = wanted[i]
+    end
+end
+fleet_spread_read(f, spread, need)
 local out, added = { routing_seq(channel) }, 0
 local function place(actid, master)
     local cur, known = placed_on[actid], master_of[actid]
@@ -57,7 +68,7 @@ local function place(actid, master)
             return answer(cur, rec, 'existing')
         end
     end
-    local id, rec = fleet_pick(f, max, f.spread[master])
+    local id, rec = fleet_pick(f, fleet_spread(f, master))
     if id == nil then return false end
     if cur then
         -- a move off an instance that is no longer live
@@ -77,7 +88,7 @@ local function place(actid, master)
     return answer(id, rec, 'placed')
 end
 for i = 6, #ARGV, 2 do out[(i - 2) / 2] = place(ARGV[i], ARGV[i + 1]) end
-batch_write(f, spread)
+batch_write(f)
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end
 return out

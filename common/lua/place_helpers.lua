@@ -1,23 +1,67 @@
 -- A batch of placements reads what it needs once and writes once per key:
 -- each redis.call costs far more than the Lua around it.  The batch
 -- (fleet_new) holds the live instances of one role: ids in launch order,
--- live[id], total[id] (accounts), rec[id] (decoded records) and
--- spread[master][id] (clients of master per live instance), each kept up to
+-- live[id], pos[id] (launch rank), total[id] (accounts), rec[id] (decoded
+-- records), order (the live ids below max, by total then launch order)
+-- and spread[master][id] (clients of master per instance, for the masters
+-- read; spread_v[master] the same as the field's text), each kept up to
 -- date in Lua as the batch decides; what it changes waits in the batch and
 -- batch_write sends it: mappings, client records, the sets of accounts per
--- instance, counts and spreads.  Decisions are exactly those of one call per
--- account (tests/unit/test_place_batch.c).
-local function fleet_new(details, live, counts)
+-- instance, counts and spreads.  Decisions are exactly those of one call
+-- per account, and those of SPEC 4 (tests/unit/test_place_batch.c).
+local function fleet_new(details, live, counts, max)
     local ids = redis.call('ZRANGE', live, 0, -1)
-    local total = hmget_many(counts, ids)
+    -- all the counts, not HMGET of the live ones: below 512 fields Redis
+    -- keeps the hash as a list, where each field looked up is a scan
+    local total, raw = {}, redis.call('HGETALL', counts)
+    for i = 1, #raw, 2 do total[raw[i]] = raw[i + 1] end
     local f = { details = details, key = live, counts = counts, ids = ids,
-        live = {}, total = {}, rec = {}, spread = {},
-        counted = {}, spread_delta = {}, sets = {}, hashes = {} }
+        max = max, live = {}, pos = {}, total = {}, rec = {}, order = {},
+        spread = {}, spread_v = {}, spread_dirty = {}, counted = {},
+        sets = {}, hashes = {} }
+    -- order: a counting sort on the totals below max, stable in launch
+    -- order (O(ids), and the distinct totals are few)
+    local level, levels = {}, {}
     for i, id in ipairs(ids) do
-        f.live[id] = true
-        f.total[id] = tonumber(total[i]) or 0
+        local t = math.max(tonumber(total[id]) or 0, 0)
+        f.live[id], f.pos[id], f.total[id] = true, i, t
+        if t < max then
+            if level[t] == nil then
+                level[t] = {}
+                levels[#levels + 1] = t
+            end
+            level[t][#level[t] + 1] = id
+        end
+    end
+    table.sort(levels)
+    for _, t in ipairs(levels) do
+        for _, id in ipairs(level[t]) do f.order[#f.order + 1] = id end
     end
     return f
+end
+
+-- Where live id (total t) is in f.order, or would go: the first entry
+-- that is not before it.  O(log ids).
+local function order_find(f, id, t)
+    local o, p, lo, hi = f.order, f.pos[id], 1, #f.order + 1
+    while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        local at = o[mid]
+        local ta = f.total[at]
+        if ta < t or (ta == t and f.pos[at] < p) then
+            lo = mid + 1
+        else
+            hi = mid
+        end
+    end
+    return lo
+end
+
+-- Live id leaves f.order (if it is in it: below max).
+local function order_remove(f, id)
+    if f.total[id] >= f.max then return end
+    local i = order_find(f, id, f.total[id])
+    if f.order[i] == id then table.remove(f.order, i) end
 end
 
 -- The values of fields of a hash key, read in one call: field -> value or
@@ -67,6 +111,7 @@ local function fleet_record(f, id)
         return rec
     end
     redis.call('ZREM', f.key, id)
+    order_remove(f, id)
     f.live[id] = nil
     local keep = {}
     for _, i in ipairs(f.ids) do
@@ -76,18 +121,15 @@ local function fleet_record(f, id)
     return nil
 end
 
--- The clients of each of masters per live instance (spread[master][id]),
--- read in one call for the batch (the earlier layout moved in first, if
--- that was not done yet).
+-- The spreads of masters (spread[master]), read in one call for the
+-- batch (the earlier layouts moved in first, if that was not done yet).
+-- The spread hash is f.spread_key from here on.
 local function fleet_spread_read(f, spread, masters)
-    local fields, list, seen = { SPREAD_LAYOUT }, {}, {}
+    local fields, seen = { SPREAD_LAYOUT }, {}
     for _, m in ipairs(masters) do
         if not seen[m] then
             seen[m] = true
-            list[#list + 1] = m
-            for _, id in ipairs(f.ids) do
-                fields[#fields + 1] = spread_field(m, id)
-            end
+            fields[#fields + 1] = m
         end
     end
     local got = hmget_many(spread, fields)
@@ -95,38 +137,54 @@ local function fleet_spread_read(f, spread, masters)
         spread_migrate(spread)
         got = hmget_many(spread, fields)
     end
-    local i = 1
-    for _, m in ipairs(list) do
-        local t = {}
-        for _, id in ipairs(f.ids) do
-            i = i + 1
-            t[id] = math.max(tonumber(got[i]) or 0, 0)
-        end
-        f.spread[m] = t
+    f.spread_key = spread
+    for i = 2, #fields do
+        f.spread[fields[i]] = spread_decode(got[i])
+        f.spread_v[fields[i]] = got[i] or ''
     end
+end
+
+-- master's spread in the batch, read now if the batch did not read it.
+local function fleet_spread(f, master)
+    local t = f.spread[master]
+    if t == nil then
+        local v = redis.call('HGET', f.spread_key, master)
+        t = spread_decode(v)
+        f.spread[master], f.spread_v[master] = t, v or ''
+    end
+    return t
 end
 
 -- Add delta to master's clients on id, in the batch's view now and in
 -- Redis when the batch is written.
 local function fleet_spread_add(f, master, id, delta)
-    local d = ordered_entry(f.spread_delta, master)
-    d[id] = (d[id] or 0) + delta
-    local t = f.spread[master]
-    if t and f.live[id] then t[id] = math.max(t[id] + delta, 0) end
+    local t = fleet_spread(f, master)
+    if not f.spread_dirty[master] then
+        f.spread_dirty[master] = true
+        f.spread_dirty[#f.spread_dirty + 1] = master
+    end
+    local n = (tonumber(t[id]) or 0) + delta
+    if n > 0 then t[id] = n else t[id] = nil end
+    f.spread_v[master] = spread_step(f.spread_v[master], id, delta)
 end
 
 -- The live instance for a new account: below max, fewest in same (id ->
--- accounts of one master; nil for masters), then fewest in total, then
--- first launched.  id, record or nil.
-local function fleet_pick(f, max, same)
+-- accounts of one master, absent for none; nil for masters), then fewest
+-- in total, then first launched: in f.order, the first without any in
+-- same, else the first with the fewest.  id, record or nil.
+local function fleet_pick(f, same)
     while true do
-        local best, best_same, best_total
-        for _, id in ipairs(f.ids) do
-            local t = f.total[id]
-            local s = same and same[id] or 0
-            if t < max and (best == nil or s < best_same or
-                (s == best_same and t < best_total)) then
-                best, best_same, best_total = id, s, t
+        local best, fewest
+        for _, id in ipairs(f.order) do
+            if same == nil or same[id] == nil then
+                best = id
+                break
+            end
+        end
+        if best == nil then	-- same has accounts on every one
+            for _, id in ipairs(f.order) do
+                local n = tonumber(same[id])
+                if best == nil or n < fewest then best, fewest = id, n end
             end
         end
         if best == nil then return nil end
@@ -139,38 +197,33 @@ end
 local function fleet_count(f, id, delta)
     if f.counted[id] == nil then f.counted[#f.counted + 1] = id end
     f.counted[id] = (f.counted[id] or 0) + delta
-    if f.live[id] then f.total[id] = math.max(f.total[id] + delta, 0) end
+    if not f.live[id] then return end
+    order_remove(f, id)
+    local t = math.max(f.total[id] + delta, 0)
+    f.total[id] = t
+    if t < f.max then table.insert(f.order, order_find(f, id, t), id) end
 end
 
--- Write the spreads the batch changed: the clients on a live instance of
--- a master the batch read are known, and written as they are (one HSET,
--- and one HDEL for those at 0); other changes (an account that left an
--- instance no longer live, or a master not read) are added.
-local function spread_write(f, spread)
+-- Write the spreads the batch changed: one HSET, and one HDEL for those
+-- left empty.
+local function spread_write(f)
     local set, gone = {}, {}
-    for _, master in ipairs(f.spread_delta) do
-        local t = f.spread[master]
-        for id, n in pairs(f.spread_delta[master]) do
-            if n ~= 0 then
-                local field = spread_field(master, id)
-                if not (t and f.live[id]) then
-                    hash_add(spread, field, n, true)
-                elseif t[id] > 0 then
-                    set[#set + 1] = field
-                    set[#set + 1] = t[id]
-                else
-                    gone[#gone + 1] = field
-                end
-            end
+    for _, master in ipairs(f.spread_dirty) do
+        local v = f.spread_v[master]
+        if v == '' then
+            gone[#gone + 1] = master
+        else
+            set[#set + 1] = master
+            set[#set + 1] = v
         end
     end
-    if #set > 0 then redis.call('HSET', spread, unpack(set)) end
-    if #gone > 0 then redis.call('HDEL', spread, unpack(gone)) end
+    if #set > 0 then redis.call('HSET', f.spread_key, unpack(set)) end
+    if #gone > 0 then redis.call('HDEL', f.spread_key, unpack(gone)) end
 end
 
 -- Send what the batch changed: a call per hash, per set, per count and per
 -- spread that changed.
-local function batch_write(f, spread)
+local function batch_write(f)
     for _, key in ipairs(f.hashes) do
         local h, args = f.hashes[key], {}
         for _, field in ipairs(h.order) do
@@ -191,7 +244,7 @@ local function batch_write(f, spread)
             count_down(f.counts, f.details, id, -n)
         end
     end
-    spread_write(f, spread)
+    spread_write(f)
 end
 
 -- The batch's answer for one account.

@@ -19,7 +19,7 @@ for i = 4, #ARGV do
     end
 end
 
-local f = fleet_new(details, live, counts)
+local f = fleet_new(details, live, counts, max)
 local actids = {}
 for i = 4, #ARGV do actids[#actids + 1] = ARGV[i] end
 local placed_on = batch_read(mapping, actids)
@@ -35,7 +35,7 @@ local function place(actid)
             return answer(cur, rec, 'existing')
         end
     end
-    local id, rec = fleet_pick(f, max, nil)
+    local id, rec = fleet_pick(f, nil)
     if id == nil then return false end
     if cur then
         -- a move off an instance that is no longer live
@@ -50,6 +50,6 @@ local function place(actid)
     return answer(id, rec, 'placed')
 end
 for i = 4, #ARGV do out[i - 2] = place(ARGV[i]) end
-batch_write(f, nil)
+batch_write(f)
 if added > 0 then hash_add(global, 'masterCount', added, false) end
 return out

@@ -53,47 +53,111 @@ local function count_down(counts, details, id, n)
     hash_add(counts, id, -(n or 1), redis.call('HEXISTS', details, id) == 0)
 end
 
--- Each master's clients per instance: the hash spread, field
--- spread_field(master, id) -> clients of master there (deleted at 0), so a
--- batch reads and writes the spreads of all its masters in one call each.
--- Its field SPREAD_LAYOUT says the hashes of olb's earlier layout, one per
--- master (spread .. ':' .. master), were moved in: scripts read it with
--- their first read of the hash, and spread_migrate moves them when it is
--- missing (once: daily_reset writes it again when it empties the hash).
-local SPREAD_LAYOUT = 'layout'
+-- Each master's clients per instance: the hash spread, field master ->
+-- "<n> <id>\n" per instance holding n > 0 of its clients (the field is
+-- deleted when none is left).  A master's spread is one field, read and
+-- written whole, so a placement costs what the instances holding its
+-- clients cost, not what the fleet does.  The field SPREAD_LAYOUT (not an
+-- actid: actids have no control characters) says olb's earlier layouts
+-- were moved in: a hash per master (spread .. ':' .. master), then a field
+-- per master and instance (master '\n' id -> n, marked by the field
+-- 'layout').  Scripts read it with their first read of the hash, and
+-- spread_migrate moves them when it is missing (once: daily_reset writes
+-- it again when it empties the hash).
+local SPREAD_LAYOUT = '\nlayout'
 
-local function spread_field(master, id)
-    return master .. '\n' .. id
+-- A spread field's value v (false: no field) as id -> n (n as read: a
+-- string of digits).
+local function spread_decode(v)
+    local t = {}
+    if v then
+        for n, id in string.gmatch(v, '(%d+) ([^\n]+)\n') do t[id] = n end
+    end
+    return t
 end
 
--- Move the earlier layout's hashes into spread and mark it: O(their
--- fields), once per deployment.
+-- v (a spread field's value, '' for none) with delta more clients on id:
+-- the entry edited in place, appended or taken out, so the rest is not
+-- decoded again.
+local function spread_step(v, id, delta)
+    local entry, from = ' ' .. id .. '\n', 1
+    while true do
+        local p = string.find(v, entry, from, true)
+        if p == nil then
+            if delta > 0 then return v .. delta .. entry end
+            return v
+        end
+        local s = p
+        while s > 1 and string.byte(v, s - 1) ~= 10 do s = s - 1 end
+        local n = string.sub(v, s, p - 1)
+        if string.find(n, '^%d+$') then	-- else inside another entry
+            n = tonumber(n) + delta
+            local rest = string.sub(v, p + #entry)
+            local head = string.sub(v, 1, s - 1)
+            if n > 0 then return head .. n .. entry .. rest end
+            return head .. rest
+        end
+        from = p + 1
+    end
+end
+
+-- Move the earlier layouts into spread and mark it: O(their fields), once
+-- per deployment.
 local function spread_migrate(spread)
+    local all, masters = {}, {}
+    local function add(master, id, n)
+        n = tonumber(n)
+        if n == nil or n < 1 then return end
+        if all[master] == nil then
+            all[master] = ''
+            masters[#masters + 1] = master
+        end
+        all[master] = spread_step(all[master], id, math.floor(n))
+    end
+    local raw = redis.call('HGETALL', spread)
+    for i = 1, #raw, 2 do
+        local master, id = string.match(raw[i], '^([^\n]+)\n(.+)$')
+        if master then
+            add(master, id, raw[i + 1])
+        elseif raw[i] ~= 'layout' then	-- this layout, mark lost
+            for id, n in pairs(spread_decode(raw[i + 1])) do
+                add(raw[i], id, n)
+            end
+        end
+    end
     local prefix, cursor = spread .. ':', '0'
     repeat
         local got = redis.call('SCAN', cursor, 'MATCH', prefix .. '*',
             'COUNT', 1000)
         cursor = got[1]
         for _, key in ipairs(got[2]) do
-            local master, raw = string.sub(key, #prefix + 1),
-                redis.call('HGETALL', key)
-            for i = 1, #raw, 2 do
-                local n = tonumber(raw[i + 1])
-                if n and n > 0 then
-                    redis.call('HSET', spread, spread_field(master, raw[i]),
-                        math.floor(n))
-                end
-            end
+            local master = string.sub(key, #prefix + 1)
+            raw = redis.call('HGETALL', key)
+            for i = 1, #raw, 2 do add(master, raw[i], raw[i + 1]) end
             redis.call('DEL', key)
         end
     until cursor == '0'
+    redis.call('DEL', spread)
+    for _, master in ipairs(masters) do
+        redis.call('HSET', spread, master, all[master])
+    end
     redis.call('HSET', spread, SPREAD_LAYOUT, 1)
 end
 
--- Before a script's first change to spread without reading it.
+-- Before a script's first read of spread that does not read SPREAD_LAYOUT
+-- with it.
 local function spread_ready(spread)
     if redis.call('HEXISTS', spread, SPREAD_LAYOUT) == 0 then
         spread_migrate(spread)
+    end
+end
+
+-- Write master's spread v, deleting the field when it is empty.
+local function spread_put(spread, master, v)
+    if v == '' then
+        redis.call('HDEL', spread, master)
+    else
+        redis.call('HSET', spread, master, v)
     end
 end
 
@@ -266,7 +330,8 @@ local function release_account(k, role, actid, master, spread, channel,
             tracking_done(k)
             if cur then
                 spread_ready(spread)
-                hash_add(spread, spread_field(master, cur), -1, true)
+                spread_put(spread, master, spread_step(
+                    redis.call('HGET', spread, master) or '', cur, -1))
             end
         end
     end

@@ -491,7 +491,7 @@ def test_sweep_frees_accounts_of_removed_instances(fleet_of, redis_server):
     fleet.ctl("instance", "remove", i1)
     wait_for(lambda: not mapping(r), 10, what="the sweep")
     assert r.hget(P + "instance_user_counts", i1) is None
-    assert list(r.hkeys(P + "client_spread")) == ["layout"]
+    assert list(r.hkeys(P + "client_spread")) == ["\nlayout"]
     wait_for(lambda: not r.exists(P + "client_master_tracking") and
              not list(r.scan_iter(P + "tracking_pending:*")), 5, what="tracking")
     assert r.hget(P + "global_state", "clientCount") == "0"

@@ -92,7 +92,7 @@ def day_is_clean(r, cluster):
     g = r.hgetall(P + "global_state")
     assert int(g.get("masterCount", 0)) == 0 and int(g.get("clientCount", 0)) == 0
     assert r.keys(P + "client_spread:*") == [] and r.keys(P + "tracking_pending:*") == []
-    assert list(r.hkeys(P + "client_spread")) in ([], ["layout"])
+    assert list(r.hkeys(P + "client_spread")) in ([], ["\nlayout"])
     assert not r.exists(P + "tracking_due")
     assert r.keys(P + "instance_accounts:*") == []
 

@@ -26,20 +26,32 @@
 #include "common/scripts.h"
 #include "tests/unit/support.h"
 
-#define STEPS		400
-#define CLIENTS		40	/* client accounts c0..c39 */
-#define MASTERS		5	/* of masters m0..m4 */
-#define MASTER_ACCTS	15	/* master accounts M0..M14 */
-#define CLIENT_MAX	12	/* 3 client instances: 36 places for 40 */
-#define MASTER_MAX	6	/* 2 master instances: 12 places for 15 */
-#define NINST		5
+#define NINST_MAX	16
+
+/* A run's fleet and accounts. */
+struct shape {
+	unsigned	 steps;
+	unsigned	 clients;	/* client accounts c0.. */
+	unsigned	 masters;	/* of masters m0.. */
+	unsigned	 master_accts;	/* master accounts M0.. */
+	unsigned	 client_insts, client_max;
+	unsigned	 master_insts, master_max;
+};
+
+/* Few instances, filled past their caps; and more instances than a
+ * master has clients, where a pick walks past the instances that hold
+ * some. */
+static const struct shape narrow = { 400, 40, 5, 15, 3, 12, 2, 6 };
+static const struct shape wide = { 300, 150, 40, 15, 13, 12, 2, 6 };
 
 struct two {
 	struct test_sync	 s;
 	redisContext		*one;	/* database 1: one account per call */
 	unsigned		 rng;
-	char			 ids[NINST][REGISTRY_ID_MAX];
+	const struct shape	*sh;
+	char			 ids[NINST_MAX][REGISTRY_ID_MAX];
 	int			 placed, existing, none;	/* answers seen */
+	int			 checked;	/* placed answers the rule checked */
 };
 
 static int
@@ -196,6 +208,63 @@ answer_text(const redisReply *r, char *out, size_t size)
 	}
 }
 
+/* master's clients on id by the spread value v ("<n> <id>\n" each), 0 when
+ * v does not list id. */
+static long long
+spread_on(const char *v, const char *id)
+{
+	size_t len = strlen(id);
+	const char *sp, *nl;
+
+	for (; v != NULL && *v != '\0'; v = nl + 1) {
+		nl = strchr(v, '\n');
+		sp = strchr(v, ' ');
+		assert_true(nl != NULL && sp != NULL && sp < nl);
+		if ((size_t)(nl - sp - 1) == len && strncmp(sp + 1, id, len) == 0)
+			return strtoll(v, NULL, 10);
+	}
+	return 0;
+}
+
+/* SPEC 4's pick, computed from ctx's keys: among the live instances of
+ * the role below max, the fewest clients of master (NULL: a master
+ * account), then the fewest accounts, then the first launched.  Into out
+ * ("" when none). */
+static void
+rule_pick(redisContext *ctx, const char *master, unsigned max, char *out,
+    size_t size)
+{
+	redisReply *live = redisCommand(ctx, "ZRANGE %s 0 -1", master ?
+	    keys_live_client() : keys_live_master()), *sp = NULL;
+	long long best_same = 0, best_total = 0, same, total;
+
+	assert_non_null(live);
+	if (master != NULL)
+		assert_non_null(sp = redisCommand(ctx, "HGET %s %s",
+		    keys_client_spread(), master));
+	out[0] = '\0';
+	for (size_t i = 0; i < live->elements; i++) {
+		const char *id = live->element[i]->str;
+
+		total = test_redis_int(ctx, "HGET %s %s",
+		    keys_instance_user_counts(), id);
+		total = total < 0 ? 0 : total;
+		if (total >= (long long)max)
+			continue;
+		same = sp != NULL && sp->type == REDIS_REPLY_STRING ?
+		    spread_on(sp->str, id) : 0;
+		if (out[0] == '\0' || same < best_same ||
+		    (same == best_same && total < best_total)) {
+			snprintf(out, size, "%s", id);
+			best_same = same;
+			best_total = total;
+		}
+	}
+	if (sp != NULL)
+		freeReplyObject(sp);
+	freeReplyObject(live);
+}
+
 /* Place n accounts (clients when masters is not NULL) batched on database 0
  * and one by one on database 1; the answers must agree. */
 static void
@@ -204,24 +273,26 @@ place_both(struct two *t, int step, const char *const *actids,
 {
 	struct scripts_call c;
 	redisReply *batch, *one;
-	char a[128], b[128];
+	char a[128], b[128], want[REGISTRY_ID_MAX];
 
 	if (masters != NULL)
-		assert_int_equal(scripts_call_place_clients(&c, CLIENT_MAX,
+		assert_int_equal(scripts_call_place_clients(&c, t->sh->client_max,
 		    actids, masters, n), 0);
 	else
-		assert_int_equal(scripts_call_place_masters(&c, MASTER_MAX,
+		assert_int_equal(scripts_call_place_masters(&c, t->sh->master_max,
 		    actids, n), 0);
 	assert_non_null(batch = test_script(t->s.ctx, &c));
 	assert_int_equal(batch->type, REDIS_REPLY_ARRAY);
 	assert_int_equal(batch->elements, n + 1);
 	for (size_t i = 0; i < n; i++) {
+		rule_pick(t->one, masters ? masters[i] : NULL, masters ?
+		    t->sh->client_max : t->sh->master_max, want, sizeof(want));
 		if (masters != NULL)
 			assert_int_equal(scripts_call_place_client(&c, actids[i],
-			    masters[i], CLIENT_MAX), 0);
+			    masters[i], t->sh->client_max), 0);
 		else
 			assert_int_equal(scripts_call_place_master(&c, actids[i],
-			    MASTER_MAX), 0);
+			    t->sh->master_max), 0);
 		assert_non_null(one = test_script(t->one, &c));
 		assert_int_equal(one->type, REDIS_REPLY_ARRAY);
 		assert_int_equal(one->elements, 2);
@@ -230,6 +301,13 @@ place_both(struct two *t, int step, const char *const *actids,
 		if (strcmp(a, b) != 0)
 			fail_msg("step %d: %s (of %zu) batched: %s, alone: %s",
 			    step, actids[i], n, a, b);
+		if (strstr(b, " placed") != NULL) {
+			if (strncmp(b, want, strlen(want)) != 0 ||
+			    b[strlen(want)] != ' ')
+				fail_msg("step %d: %s placed on %s, the rule "
+				    "picks %s", step, actids[i], b, want);
+			t->checked++;
+		}
 		t->none += strcmp(a, "none") == 0;
 		t->placed += strstr(a, " placed") != NULL;
 		t->existing += strstr(a, " existing") != NULL;
@@ -261,8 +339,8 @@ batch_of_clients(struct two *t, int step)
 	size_t n = 1 + rnd(t, 12);
 
 	for (size_t i = 0; i < n; i++) {
-		snprintf(ids[i], sizeof(ids[i]), "c%u", rnd(t, CLIENTS));
-		snprintf(ms[i], sizeof(ms[i]), "m%u", rnd(t, MASTERS));
+		snprintf(ids[i], sizeof(ids[i]), "c%u", rnd(t, t->sh->clients));
+		snprintf(ms[i], sizeof(ms[i]), "m%u", rnd(t, t->sh->masters));
 		actids[i] = ids[i];
 		masters[i] = ms[i];
 	}
@@ -277,7 +355,7 @@ batch_of_masters(struct two *t, int step)
 	size_t n = 1 + rnd(t, 8);
 
 	for (size_t i = 0; i < n; i++) {
-		snprintf(ids[i], sizeof(ids[i]), "M%u", rnd(t, MASTER_ACCTS));
+		snprintf(ids[i], sizeof(ids[i]), "M%u", rnd(t, t->sh->master_accts));
 		actids[i] = ids[i];
 	}
 	place_both(t, step, actids, NULL, n);
@@ -291,9 +369,9 @@ release_one(struct two *t, int step)
 	int client = rnd(t, 3) != 0;
 
 	snprintf(actid, sizeof(actid), client ? "c%u" : "M%u",
-	    rnd(t, client ? CLIENTS : MASTER_ACCTS));
+	    rnd(t, client ? t->sh->clients : t->sh->master_accts));
 	if (client && rnd(t, 2))
-		snprintf(master, sizeof(master), "m%u", rnd(t, MASTERS));
+		snprintf(master, sizeof(master), "m%u", rnd(t, t->sh->masters));
 	assert_int_equal(scripts_call_release(&c, client ? "client" : "master",
 	    actid, master, NULL), 0);
 	call_both(t, step, &c);
@@ -305,7 +383,7 @@ change_state(struct two *t, int step)
 {
 	static const char *const states[] = { "running", "running",
 	    "unhealthy", "draining" };
-	const char *id = t->ids[rnd(t, NINST)];
+	const char *id = t->ids[rnd(t, t->sh->client_insts + t->sh->master_insts)];
 	const char *state = states[rnd(t, 4)];
 
 	(void)step;
@@ -318,19 +396,21 @@ flush_both(struct two *t, int step)
 {
 	struct scripts_call c;
 
-	assert_int_equal(scripts_call_tracking_flush(&c, MASTERS, 0), 0);
+	assert_int_equal(scripts_call_tracking_flush(&c, t->sh->masters, 0), 0);
 	call_both(t, step, &c);
 }
 
 static void
-test_batch_decides_as_one_by_one(void **state)
+run(struct two *t, const struct shape *sh)
 {
-	struct two *t = *state;
+	unsigned ninst = sh->client_insts + sh->master_insts;
 	char other[REGISTRY_ID_MAX];
 
+	assert_true(ninst <= NINST_MAX);
+	t->sh = sh;
 	t->rng = 20261207;
-	for (int i = 0; i < NINST; i++) {
-		const char *role = i < 3 ? "client" : "master";
+	for (unsigned i = 0; i < ninst; i++) {
+		const char *role = i < sh->client_insts ? "client" : "master";
 
 		t->ids[i][0] = other[0] = '\0';
 		assert_int_equal(registry_add(t->s.ctx, role, "127.0.0.1",
@@ -341,23 +421,36 @@ test_batch_decides_as_one_by_one(void **state)
 		    sizeof(other)), 0);
 		assert_string_equal(t->ids[i], other);
 	}
-	for (int step = 0; step < STEPS; step++) {
+	for (unsigned step = 0; step < sh->steps; step++) {
 		unsigned what = rnd(t, 20);
 
 		if (what < 10)
-			batch_of_clients(t, step);
+			batch_of_clients(t, (int)step);
 		else if (what < 13)
-			batch_of_masters(t, step);
+			batch_of_masters(t, (int)step);
 		else if (what < 16)
-			release_one(t, step);
+			release_one(t, (int)step);
 		else if (what < 19)
-			change_state(t, step);
+			change_state(t, (int)step);
 		else
-			flush_both(t, step);
-		same_keys(t, step);
+			flush_both(t, (int)step);
+		same_keys(t, (int)step);
 	}
-	/* the run met every kind of answer */
+	/* the run met every kind of answer, and the rule checked them */
 	assert_true(t->placed > 50 && t->existing > 50 && t->none > 10);
+	assert_int_equal(t->checked, t->placed);
+}
+
+static void
+test_batch_decides_as_one_by_one(void **state)
+{
+	run(*state, &narrow);
+}
+
+static void
+test_batch_decides_as_one_by_one_wide(void **state)
+{
+	run(*state, &wide);
 }
 
 int
@@ -366,6 +459,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_batch_decides_as_one_by_one,
 		    two_setup, two_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_decides_as_one_by_one_wide, two_setup, two_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "workers/proxy/placement.h"
 #include "common/redis.h"
 #include "common/registry.h"
+#include "common/sbuf.h"
 #include "common/scripts.h"
 #include "tests/unit/support.h"
 
@@ -229,15 +230,6 @@ hlen(struct pfx *f, const char *key)
 	return n;
 }
 
-static long long
-spread(struct pfx *f, const char *master, const char *id)
-{
-	char field[128];
-
-	snprintf(field, sizeof(field), "%s\n%s", master, id);
-	return hget_int(f, keys_client_spread(), field);
-}
-
 /* A hash read back: field and value pairs. */
 #define PAIRS_MAX	512
 struct pairs {
@@ -282,6 +274,52 @@ pairs_count_value(const struct pairs *p, const char *v)
 	for (int i = 0; i < p->n; i++)
 		n += strcmp(p->v[i], v) == 0;
 	return n;
+}
+
+/* master's spread read back (prelude.lua: "<n> <id>\n" per instance, each
+ * n above 0 and each id once): k the instance, v its n. */
+static struct pairs *
+spread_read(struct pfx *f, const char *master)
+{
+	struct pairs *p = calloc(1, sizeof(*p));
+	redisReply *r = redisCommand(f->sync, "HGET %s %s",
+	    keys_client_spread(), master);
+	const char *s, *sp, *nl;
+	char *end;
+
+	assert_non_null(p);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		return p;
+	}
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_true(r->len > 0);
+	for (s = r->str; *s != '\0'; s = nl + 1, p->n++) {
+		nl = strchr(s, '\n');
+		sp = strchr(s, ' ');
+		assert_true(nl != NULL && sp != NULL && sp < nl);
+		assert_true(strtoll(s, &end, 10) > 0 && end == sp);
+		assert_true(p->n < PAIRS_MAX && nl - sp - 1 < 64);
+		snprintf(p->k[p->n], sizeof(p->k[0]), "%.*s", (int)(nl - sp - 1),
+		    sp + 1);
+		assert_null(pairs_get(p, p->k[p->n]));
+		snprintf(p->v[p->n], sizeof(p->v[0]), "%.*s", (int)(sp - s), s);
+	}
+	freeReplyObject(r);
+	return p;
+}
+
+/* master's clients on id by its spread, -1 when it does not list id. */
+static long long
+spread(struct pfx *f, const char *master, const char *id)
+{
+	struct pairs *sp = spread_read(f, master);
+	const char *n = pairs_get(sp, id);
+	long long v = n ? strtoll(n, NULL, 10) : -1;
+
+	free(sp);
+	return v;
 }
 
 /* Every instance's count equals the accounts mapped to it, within max. */
@@ -334,34 +372,25 @@ check_tracking(struct pfx *f, const char *master, const struct pairs *cmaster)
 	freeReplyObject(r);
 }
 
-/* master's spread counts its clients on each instance (no zeros); returns
- * the number of its fields. */
-static int
+/* master's spread counts its clients on each instance (no zeros). */
+static void
 check_spread(struct pfx *f, const char *master, const struct pairs *cmaster,
     const struct pairs *cm)
 {
-	struct pairs *sp = hgetall(f, keys_client_spread());
-	size_t len = strlen(master);
+	struct pairs *sp = spread_read(f, master);
 	long long total = 0, n;
-	const char *id;
-	int fields = 0;
 
 	for (int i = 0; i < sp->n; i++) {
-		if (strncmp(sp->k[i], master, len) != 0 || sp->k[i][len] != '\n')
-			continue;
-		id = sp->k[i] + len + 1;
 		n = 0;
 		for (int j = 0; j < cmaster->n; j++)
 			n += strcmp(cmaster->v[j], master) == 0 &&
-			    strcmp(pairs_get(cm, cmaster->k[j]), id) == 0;
+			    strcmp(pairs_get(cm, cmaster->k[j]), sp->k[i]) == 0;
 		assert_true(n > 0);
 		assert_int_equal(strtoll(sp->v[i], NULL, 10), n);
 		total += n;
-		fields++;
 	}
 	assert_int_equal(total, pairs_count_value(cmaster, master));
 	free(sp);
-	return fields;
 }
 
 /* Number of keys matching pattern (SCAN: fine in a test). */
@@ -391,7 +420,7 @@ check_invariants(struct pfx *f, long long max)
 	struct pairs *cm = hgetall(f, keys_client_mapping());
 	struct pairs *cmaster = hgetall(f, keys_client_master());
 	char pattern[KEYS_NAME_MAX];
-	long long masters = 0, fields = 0;
+	long long masters = 0;
 
 	flush_tracking(f);
 	check_counts(f, mm, cm, max);
@@ -407,12 +436,12 @@ check_invariants(struct pfx *f, long long max)
 			continue;
 		masters++;
 		check_tracking(f, cmaster->v[i], cmaster);
-		fields += check_spread(f, cmaster->v[i], cmaster, cm);
+		check_spread(f, cmaster->v[i], cmaster, cm);
 	}
 	assert_int_equal(hlen(f, keys_client_master_tracking()), masters);
 	/* the spreads of these masters and the layout mark, nothing else */
 	if (cm->n > 0)
-		assert_int_equal(hlen(f, keys_client_spread()), fields + 1);
+		assert_int_equal(hlen(f, keys_client_spread()), masters + 1);
 	snprintf(pattern, sizeof(pattern), "%s:*", keys_client_spread());
 	assert_int_equal(count_keys(f, pattern), 0);
 	snprintf(pattern, sizeof(pattern), "%s*",
@@ -808,8 +837,78 @@ test_tracking_earlier_layout(void **state)
 	    keys_tracking_dirty(), keys_client_list_prefix()), 0);
 }
 
-/* The spreads of olb's earlier layout (a hash per master) are moved into
- * the one hash by the first placement, and decide it. */
+/* registry_check's lines, one after another. */
+static void
+check_line(const char *line, void *arg)
+{
+	struct sbuf *b = arg;
+
+	sbuf_printf(b, "%s\n", line);
+}
+
+/* The differences registry_check finds with master M's spread set to v
+ * (NULL: as placed); how many, and the first holds want. */
+static void
+check_spread_finds(struct pfx *f, const char *v, const char *want)
+{
+	struct registry_totals totals;
+	struct sbuf b;
+	size_t len;
+	char *text;
+	int n;
+
+	if (v != NULL)
+		assert_int_equal(test_redis_do(f->sync, "HSET %s M %s",
+		    keys_client_spread(), v), 0);
+	assert_int_equal(sbuf_init(&b, 256), 0);
+	n = registry_check(f->sync, 0, 0, &totals, check_line, &b);
+	text = sbuf_finish(&b, &len);
+	assert_non_null(text);
+	if (want == NULL)
+		assert_int_equal(n, 0);
+	else if (n < 1 || strstr(text, want) == NULL)
+		fail_msg("check found %d, not \"%s\":\n%s", n, want, text);
+	free(text);
+}
+
+/* olbctl check reads the spreads: each way one can be wrong is found. */
+static void
+test_check_spread(void **state)
+{
+	struct pfx *f = *state;
+	struct placement w;
+	char actid[16];
+
+	add_instance(f, "client", 9001, "inst-1");
+	add_instance(f, "client", 9002, "inst-2");
+	for (int i = 0; i < 3; i++) {
+		snprintf(actid, sizeof(actid), "C%d", i);
+		assert_int_equal(place_client(f, actid, "M", 100, &w),
+		    PLACEMENT_OK);
+	}
+	flush_tracking(f);
+	check_spread_finds(f, NULL, NULL);
+	check_spread_finds(f, "2 inst-1\n2 inst-2\n",
+	    "master M: spread on inst-2 is 2, 1 clients there");
+	check_spread_finds(f, "2 inst-1\n",
+	    "master M: spread on inst-2 is nil, 1 clients there");
+	check_spread_finds(f, "2 inst-1\n1 inst-2\n1 inst-3\n",
+	    "master M: spread on inst-3 is 1, no client there");
+	check_spread_finds(f, "2 inst-1\n1 inst-2\n1 inst-2\n",
+	    "master M: spread lists inst-2 twice");
+	check_spread_finds(f, "2 inst-1\n1 inst-2\n0 inst-3\n",
+	    "master M: spread on inst-3 is 0");
+	check_spread_finds(f, "2 inst-1\n1 inst-2",
+	    "master M: the spread \"2 inst-1\\n1 inst-2\" is not counts");
+	check_spread_finds(f, "2 inst-1\n1 inst-2\n", NULL);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s Z %s",
+	    keys_client_spread(), "1 inst-1\n"), 0);
+	check_spread_finds(f, NULL, "master Z: a spread, but no clients");
+}
+
+/* The spreads of olb's earlier layouts, a hash per master and then a field
+ * per master and instance (here both at once), are moved into one field per
+ * master by the first placement, and decide it. */
 static void
 test_spread_earlier_layout(void **state)
 {
@@ -820,16 +919,19 @@ test_spread_earlier_layout(void **state)
 	add_instance(f, "client", 9002, "inst-2");
 	assert_int_equal(test_redis_do(f->sync, "HSET %s:A inst-1 3 inst-2 0",
 	    keys_client_spread()), 0);
-	assert_int_equal(test_redis_do(f->sync, "HSET %s:B inst-2 2",
-	    keys_client_spread()), 0);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s B\ninst-2 2 "
+	    "A\ninst-2 0 layout 1", keys_client_spread()), 0);
 	assert_int_equal(place_client(f, "C", "A", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-2");
 	assert_int_equal(spread(f, "A", "inst-1"), 3);
 	assert_int_equal(spread(f, "A", "inst-2"), 1);
 	assert_int_equal(spread(f, "B", "inst-2"), 2);
+	assert_int_equal(spread(f, "B", "inst-1"), -1);
 	assert_int_equal(test_redis_int(f->sync, "EXISTS %s:A %s:B",
 	    keys_client_spread(), keys_client_spread()), 0);
-	assert_int_equal(hlen(f, keys_client_spread()), 4);	/* and layout */
+	assert_int_equal(test_redis_int(f->sync, "HEXISTS %s layout",
+	    keys_client_spread()), 0);
+	assert_int_equal(hlen(f, keys_client_spread()), 3);	/* and the mark */
 }
 
 /* One tracking_flush call spends about its budget at most (64 KiB in olbd;
@@ -1294,6 +1396,8 @@ main(void)
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
 		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_spread, pfx_setup,
+		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_spread_earlier_layout,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_budget,

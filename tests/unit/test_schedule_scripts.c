@@ -241,8 +241,8 @@ a_day(struct test_sync *f, const char *master, const char *client)
 	    client, master), 0);
 	assert_int_equal(test_redis_do(f->ctx, "HSET %sclient_spread:%s i2 1", p,
 	    master), 0);	/* the earlier layout */
-	assert_int_equal(test_redis_do(f->ctx, "HSET %s %s\ni2 1",
-	    keys_client_spread(), master), 0);
+	assert_int_equal(test_redis_do(f->ctx, "HSET %s %s %s",
+	    keys_client_spread(), master, "1 i2\n"), 0);
 	assert_int_equal(test_redis_do(f->ctx, "ZADD %sclient_list:%s 1 %s", p,
 	    master, client), 0);
 	assert_int_equal(test_redis_do(f->ctx, "SADD %sinstance_accounts:i1 %s", p,
@@ -309,6 +309,8 @@ test_daily_reset(void **state)
 	    "%sclient_list:m1 %sinstance_accounts:i1", p, p, p), 0);
 	assert_int_equal(test_redis_int(f->ctx, "HLEN %s", keys_client_spread()),
 	    1);	/* the layout mark only */
+	assert_int_equal(test_redis_int(f->ctx, "HEXISTS %s %s",
+	    keys_client_spread(), "\nlayout"), 1);
 	assert_int_equal(test_redis_int(f->ctx, "EXISTS %sm1 %s %s",
 	    keys_tracking_pending_prefix(), keys_tracking_due(),
 	    keys_tracking_built()), 0);
