@@ -44,7 +44,7 @@ const char	*keys_client_master(void);
 const char	*keys_live_master(void);
 const char	*keys_live_client(void);
 const char	*keys_launch_seq(void);
-/* "<prefix>client_spread": hash master actid -> "<n> <id>\n" per instance
+/* "<prefix>client_spread": hash master actid -> "\n<id> <n>" per instance
  * holding n of its clients (and the field "\nlayout": olb's earlier layouts,
  * a hash per master "<prefix>client_spread:<master actid>", then fields
  * master actid "\n" instance id, were moved in; common/lua/prelude.lua). */

@@ -96,24 +96,23 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
     dirty[m] = redis.call('EXISTS', pending .. m) == 1
 end
 local tracking = hash(KEYS[7])
--- a spread field: master -> "<n> <id>\n" per instance, n > 0, each id
+-- a spread field: master -> "\n<id> <n>" per instance, n > 0, each id
 -- once; '\nlayout' marks the layout
 local spreads = {}
 for m, v in pairs(hash(spread)) do
     if m ~= '\nlayout' then
         local sp = {}
-        local rest = string.gsub(v, '(%d+) ([^\n]+)\n',
-            function(n, id)
-                if sp[id] then
-                    diff('master %s: spread lists %s twice', m, id)
-                elseif tonumber(n) < 1 then
-                    diff('master %s: spread on %s is %s', m, id, n)
-                end
-                sp[id] = n
-                return ''
-            end)
+        local rest = string.gsub(v, '\n([^\n]+) (%d+)', function(id, n)
+            if sp[id] then
+                diff('master %s: spread lists %s twice', m, id)
+            elseif tonumber(n) < 1 then
+                diff('master %s: spread on %s is %s', m, id, n)
+            end
+            sp[id] = n
+            return ''
+        end)
         if rest ~= '' or v == '' then
-            diff('master %s: the spread "%s" is not counts and instances',
+            diff('master %s: the spread "%s" is not instances and counts',
                 m, (string.gsub(v, '\n', '\\n')))
         end
         spreads[m] = sp

@@ -17,6 +17,7 @@ local function fleet_new(details, live, counts, max)
     for i = 1, #raw, 2 do total[raw[i]] = raw[i + 1] end
     local f = { details = details, key = live, counts = counts, ids = ids,
         max = max, live = {}, pos = {}, total = {}, rec = {}, order = {},
+        picked_at = 0,
         spread = {}, spread_v = {}, spread_dirty = {}, counted = {},
         sets = {}, hashes = {} }
     -- order: a counting sort on the totals below max, stable in launch
@@ -57,10 +58,12 @@ local function order_find(f, id, t)
     return lo
 end
 
--- Live id leaves f.order (if it is in it: below max).
+-- Live id leaves f.order (if it is in it: below max); where the last pick
+-- found it, if that is id.
 local function order_remove(f, id)
     if f.total[id] >= f.max then return end
-    local i = order_find(f, id, f.total[id])
+    local i = f.picked_at
+    if f.order[i] ~= id then i = order_find(f, id, f.total[id]) end
     if f.order[i] == id then table.remove(f.order, i) end
 end
 
@@ -174,20 +177,23 @@ end
 -- same, else the first with the fewest.  id, record or nil.
 local function fleet_pick(f, same)
     while true do
-        local best, fewest
-        for _, id in ipairs(f.order) do
+        local best, at, fewest
+        for i, id in ipairs(f.order) do
             if same == nil or same[id] == nil then
-                best = id
+                best, at = id, i
                 break
             end
         end
         if best == nil then	-- same has accounts on every one
-            for _, id in ipairs(f.order) do
+            for i, id in ipairs(f.order) do
                 local n = tonumber(same[id])
-                if best == nil or n < fewest then best, fewest = id, n end
+                if best == nil or n < fewest then
+                    best, at, fewest = id, i, n
+                end
             end
         end
         if best == nil then return nil end
+        f.picked_at = at
         local rec = fleet_record(f, best)
         if rec then return best, rec end
     end

@@ -54,7 +54,7 @@ local function count_down(counts, details, id, n)
 end
 
 -- Each master's clients per instance: the hash spread, field master ->
--- "<n> <id>\n" per instance holding n > 0 of its clients (the field is
+-- "\n<id> <n>" per instance holding n > 0 of its clients (the field is
 -- deleted when none is left).  A master's spread is one field, read and
 -- written whole, so a placement costs what the instances holding its
 -- clients cost, not what the fleet does.  The field SPREAD_LAYOUT (not an
@@ -71,7 +71,7 @@ local SPREAD_LAYOUT = '\nlayout'
 local function spread_decode(v)
     local t = {}
     if v then
-        for n, id in string.gmatch(v, '(%d+) ([^\n]+)\n') do t[id] = n end
+        for id, n in string.gmatch(v, '\n([^\n]+) (%d+)') do t[id] = n end
     end
     return t
 end
@@ -80,22 +80,22 @@ end
 -- the entry edited in place, appended or taken out, so the rest is not
 -- decoded again.
 local function spread_step(v, id, delta)
-    local entry, from = ' ' .. id .. '\n', 1
+    local key, from = '\n' .. id .. ' ', 1
     while true do
-        local p = string.find(v, entry, from, true)
+        local p = string.find(v, key, from, true)
         if p == nil then
-            if delta > 0 then return v .. delta .. entry end
+            if delta > 0 then return v .. key .. delta end
             return v
         end
-        local s = p
-        while s > 1 and string.byte(v, s - 1) ~= 10 do s = s - 1 end
-        local n = string.sub(v, s, p - 1)
-        if string.find(n, '^%d+$') then	-- else inside another entry
+        local c = p + #key
+        local q = string.find(v, '\n', c, true) or #v + 1
+        local n = string.sub(v, c, q - 1)
+        if string.find(n, '^%d+$') then	-- else an id with a space
             n = tonumber(n) + delta
-            local rest = string.sub(v, p + #entry)
-            local head = string.sub(v, 1, s - 1)
-            if n > 0 then return head .. n .. entry .. rest end
-            return head .. rest
+            if n > 0 then
+                return string.sub(v, 1, c - 1) .. n .. string.sub(v, q)
+            end
+            return string.sub(v, 1, p - 1) .. string.sub(v, q)
         end
         from = p + 1
     end

@@ -208,20 +208,19 @@ answer_text(const redisReply *r, char *out, size_t size)
 	}
 }
 
-/* master's clients on id by the spread value v ("<n> <id>\n" each), 0 when
+/* master's clients on id by the spread value v ("\n<id> <n>" each), 0 when
  * v does not list id. */
 static long long
 spread_on(const char *v, const char *id)
 {
 	size_t len = strlen(id);
-	const char *sp, *nl;
+	const char *s, *end;
 
-	for (; v != NULL && *v != '\0'; v = nl + 1) {
-		nl = strchr(v, '\n');
-		sp = strchr(v, ' ');
-		assert_true(nl != NULL && sp != NULL && sp < nl);
-		if ((size_t)(nl - sp - 1) == len && strncmp(sp + 1, id, len) == 0)
-			return strtoll(v, NULL, 10);
+	for (s = v; s != NULL && *s == '\n'; s = end) {
+		s++;
+		end = strchr(s, '\n');
+		if (strncmp(s, id, len) == 0 && s[len] == ' ')
+			return strtoll(s + len + 1, NULL, 10);
 	}
 	return 0;
 }

@@ -276,7 +276,7 @@ pairs_count_value(const struct pairs *p, const char *v)
 	return n;
 }
 
-/* master's spread read back (prelude.lua: "<n> <id>\n" per instance, each
+/* master's spread read back (prelude.lua: "\n<id> <n>" per instance, each
  * n above 0 and each id once): k the instance, v its n. */
 static struct pairs *
 spread_read(struct pfx *f, const char *master)
@@ -284,8 +284,8 @@ spread_read(struct pfx *f, const char *master)
 	struct pairs *p = calloc(1, sizeof(*p));
 	redisReply *r = redisCommand(f->sync, "HGET %s %s",
 	    keys_client_spread(), master);
-	const char *s, *sp, *nl;
-	char *end;
+	const char *s, *sp, *end;
+	char *num_end;
 
 	assert_non_null(p);
 	assert_non_null(r);
@@ -294,17 +294,20 @@ spread_read(struct pfx *f, const char *master)
 		return p;
 	}
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	assert_true(r->len > 0);
-	for (s = r->str; *s != '\0'; s = nl + 1, p->n++) {
-		nl = strchr(s, '\n');
-		sp = strchr(s, ' ');
-		assert_true(nl != NULL && sp != NULL && sp < nl);
-		assert_true(strtoll(s, &end, 10) > 0 && end == sp);
-		assert_true(p->n < PAIRS_MAX && nl - sp - 1 < 64);
-		snprintf(p->k[p->n], sizeof(p->k[0]), "%.*s", (int)(nl - sp - 1),
-		    sp + 1);
+	assert_true(r->len > 0 && r->str[0] == '\n');
+	for (s = r->str + 1; s != NULL; s = *end != '\0' ? end + 1 : NULL,
+	    p->n++) {
+		end = strchr(s, '\n');
+		if (end == NULL)
+			end = s + strlen(s);
+		sp = memrchr(s, ' ', (size_t)(end - s));
+		assert_true(sp != NULL && sp > s);
+		assert_true(strtoll(sp + 1, &num_end, 10) > 0 && num_end == end);
+		assert_true(p->n < PAIRS_MAX && sp - s < 64);
+		snprintf(p->k[p->n], sizeof(p->k[0]), "%.*s", (int)(sp - s), s);
 		assert_null(pairs_get(p, p->k[p->n]));
-		snprintf(p->v[p->n], sizeof(p->v[0]), "%.*s", (int)(sp - s), s);
+		snprintf(p->v[p->n], sizeof(p->v[0]), "%.*s", (int)(end - sp - 1),
+		    sp + 1);
 	}
 	freeReplyObject(r);
 	return p;
@@ -538,22 +541,31 @@ test_master_none_available(void **state)
 	check_invariants(f, 5);
 }
 
+/* Clients C0..C<n-1> of master placed, each new (cap 100). */
+static void
+place_new_clients(struct pfx *f, const char *master, int n)
+{
+	struct placement w;
+	char actid[16];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(actid, sizeof(actid), "C%d", i);
+		assert_int_equal(place_client(f, actid, master, 100, &w),
+		    PLACEMENT_OK);
+		assert_int_equal(w.existing, 0);
+	}
+}
+
 static void
 test_client_spread(void **state)
 {
 	struct pfx *f = *state;
 	struct placement w;
-	char actid[16];
 
 	add_instance(f, "client", 9001, "inst-1");
 	add_instance(f, "client", 9002, "inst-2");
 	add_instance(f, "client", 9003, "inst-3");
-	for (int i = 0; i < 6; i++) {
-		snprintf(actid, sizeof(actid), "C%d", i);
-		assert_int_equal(place_client(f, actid, "M", 100, &w),
-		    PLACEMENT_OK);
-		assert_int_equal(w.existing, 0);
-	}
+	place_new_clients(f, "M", 6);
 	for (int i = 1; i <= 3; i++) {
 		char id[32];
 
@@ -876,33 +888,28 @@ static void
 test_check_spread(void **state)
 {
 	struct pfx *f = *state;
-	struct placement w;
-	char actid[16];
 
 	add_instance(f, "client", 9001, "inst-1");
 	add_instance(f, "client", 9002, "inst-2");
-	for (int i = 0; i < 3; i++) {
-		snprintf(actid, sizeof(actid), "C%d", i);
-		assert_int_equal(place_client(f, actid, "M", 100, &w),
-		    PLACEMENT_OK);
-	}
+	place_new_clients(f, "M", 3);
 	flush_tracking(f);
 	check_spread_finds(f, NULL, NULL);
-	check_spread_finds(f, "2 inst-1\n2 inst-2\n",
+	check_spread_finds(f, "\ninst-1 2\ninst-2 2",
 	    "master M: spread on inst-2 is 2, 1 clients there");
-	check_spread_finds(f, "2 inst-1\n",
+	check_spread_finds(f, "\ninst-1 2",
 	    "master M: spread on inst-2 is nil, 1 clients there");
-	check_spread_finds(f, "2 inst-1\n1 inst-2\n1 inst-3\n",
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-3 1",
 	    "master M: spread on inst-3 is 1, no client there");
-	check_spread_finds(f, "2 inst-1\n1 inst-2\n1 inst-2\n",
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-2 1",
 	    "master M: spread lists inst-2 twice");
-	check_spread_finds(f, "2 inst-1\n1 inst-2\n0 inst-3\n",
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-3 0",
 	    "master M: spread on inst-3 is 0");
-	check_spread_finds(f, "2 inst-1\n1 inst-2",
-	    "master M: the spread \"2 inst-1\\n1 inst-2\" is not counts");
-	check_spread_finds(f, "2 inst-1\n1 inst-2\n", NULL);
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1x",
+	    "master M: the spread \"\\ninst-1 2\\ninst-2 1x\" is not "
+	    "instances");
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1", NULL);
 	assert_int_equal(test_redis_do(f->sync, "HSET %s Z %s",
-	    keys_client_spread(), "1 inst-1\n"), 0);
+	    keys_client_spread(), "\ninst-1 1"), 0);
 	check_spread_finds(f, NULL, "master Z: a spread, but no clients");
 }
 

@@ -242,7 +242,7 @@ a_day(struct test_sync *f, const char *master, const char *client)
 	assert_int_equal(test_redis_do(f->ctx, "HSET %sclient_spread:%s i2 1", p,
 	    master), 0);	/* the earlier layout */
 	assert_int_equal(test_redis_do(f->ctx, "HSET %s %s %s",
-	    keys_client_spread(), master, "1 i2\n"), 0);
+	    keys_client_spread(), master, "\ni2 1"), 0);
 	assert_int_equal(test_redis_do(f->ctx, "ZADD %sclient_list:%s 1 %s", p,
 	    master, client), 0);
 	assert_int_equal(test_redis_do(f->ctx, "SADD %sinstance_accounts:i1 %s", p,
