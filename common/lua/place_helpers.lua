@@ -242,14 +242,22 @@ local function batch_write(f)
         local s = f.sets[key]
         redis.call(s.op, key, unpack(s))
     end
+    -- a live instance's count is known (read whole by fleet_new): one HSET
+    -- for all of them; one fewer on an instance no longer live is counted
+    -- down as releases do
+    local totals = {}
     for _, id in ipairs(f.counted) do
         local n = f.counted[id]
-        if n > 0 then
+        if f.live[id] and n ~= 0 then
+            totals[#totals + 1] = id
+            totals[#totals + 1] = f.total[id]
+        elseif n > 0 then
             hash_add(f.counts, id, n, false)
         elseif n < 0 then
             count_down(f.counts, f.details, id, -n)
         end
     end
+    if #totals > 0 then redis.call('HSET', f.counts, unpack(totals)) end
     spread_write(f)
 end
 
