@@ -2,8 +2,8 @@
 -- batch of accounts in order.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,
 --       4 live:client, 5 global_state, 6 client_master, 7 tracking_due
--- ARGV: 1 max_per_client, 2 client_spread (prelude: spread_field; the
---       earlier layout's keys are that name and ':'), 3 routing channel,
+-- ARGV: 1 max_per_client, 2 client_spread (prelude: SPREAD_LAYOUT; the
+--       earliest layout's keys are that name and ':'), 3 routing channel,
 --       4 the instance_accounts: key prefix, 5 the tracking_pending: key
 --       prefix (the script appends an id or actid to them: such keys are
 --       not declared, so this is not Redis Cluster safe; olb uses one
