@@ -211,6 +211,19 @@ add_instance(struct pfx *f, const char *role, uint16_t port, const char *want)
 	assert_string_equal(id, want);
 }
 
+/* Register n running client instances, inst-1..inst-n on ports 9001..:
+ * the first instances of the test. */
+static void
+add_clients(struct pfx *f, int n)
+{
+	char id[16];
+
+	for (int i = 1; i <= n; i++) {
+		snprintf(id, sizeof(id), "inst-%d", i);
+		add_instance(f, "client", (uint16_t)(9000 + i), id);
+	}
+}
+
 /* An integer field of a hash, -1 when absent. */
 static long long
 hget_int(struct pfx *f, const char *key, const char *field)
@@ -562,9 +575,7 @@ test_client_spread(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
-	add_instance(f, "client", 9003, "inst-3");
+	add_clients(f, 3);
 	place_new_clients(f, "M", 6);
 	for (int i = 1; i <= 3; i++) {
 		char id[32];
@@ -586,9 +597,7 @@ test_client_tie_breaks(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
-	add_instance(f, "client", 9003, "inst-3");
+	add_clients(f, 3);
 	/* Clients of X load inst-1 and inst-2 (launch order breaks the tie). */
 	assert_int_equal(place_client(f, "X1", "X", 10, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-1");
@@ -616,8 +625,7 @@ test_client_cap(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	add_instance(f, "master", 9003, "inst-3");	/* never for clients */
 	assert_int_equal(place_client(f, "C1", "M", 1, &w), PLACEMENT_OK);
 	assert_int_equal(place_client(f, "C2", "N", 1, &w), PLACEMENT_OK);
@@ -725,8 +733,7 @@ test_client_changes_master(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	assert_int_equal(place_client(f, "K", "A", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-1");
 	assert_int_equal(place_client(f, "L", "A", 5, &w), PLACEMENT_OK);
@@ -778,8 +785,7 @@ test_tracking_order_and_flush(void **state)
 {
 	struct pfx *f = *state;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	assert_int_equal(place_client(f, "C1", "M", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(place_client(f, "C2", "M", 5, NULL), PLACEMENT_OK);
 	assert_int_equal(place_client(f, "C3", "M", 5, NULL), PLACEMENT_OK);
@@ -889,8 +895,7 @@ test_check_spread(void **state)
 {
 	struct pfx *f = *state;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	place_new_clients(f, "M", 3);
 	flush_tracking(f);
 	check_spread_finds(f, NULL, NULL);
@@ -922,8 +927,7 @@ test_spread_earlier_layout(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	assert_int_equal(test_redis_do(f->sync, "HSET %s:A inst-1 3 inst-2 0",
 	    keys_client_spread()), 0);
 	assert_int_equal(test_redis_do(f->sync, "HSET %s B\ninst-2 2 "
@@ -1094,8 +1098,7 @@ test_release_compare_and_delete(void **state)
 	struct pfx *f = *state;
 	struct placement w;
 
-	add_instance(f, "client", 9001, "inst-1");
-	add_instance(f, "client", 9002, "inst-2");
+	add_clients(f, 2);
 	assert_int_equal(place_client(f, "K", "M", 5, &w), PLACEMENT_OK);
 	assert_string_equal(w.id, "inst-1");
 	set_state(f, "inst-1", "draining");
