@@ -29,6 +29,7 @@
 #include "common/registry.h"
 #include "common/sbuf.h"
 #include "common/scripts.h"
+#include "common/scripts_lua.h"
 #include "tests/unit/support.h"
 
 #define NCONNS	4
@@ -918,6 +919,44 @@ test_check_spread(void **state)
 	check_spread_finds(f, NULL, "master Z: a spread, but no clients");
 }
 
+/* spread_step(v, id, delta) of the prelude, run by Redis: out is its answer,
+ * which must be want. */
+static void
+step_is(struct pfx *f, const char *v, const char *id, int delta,
+    const char *want)
+{
+	redisReply *r = redisCommand(f->sync, "EVAL %s 0 %s %s %d",
+	    SCRIPTS_LUA_PRELUDE "return spread_step(ARGV[1], ARGV[2], "
+	    "tonumber(ARGV[3]))", v, id, delta);
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	if (strcmp(r->str, want) != 0)
+		fail_msg("spread_step(\"%s\", %s, %d) gave \"%s\", not \"%s\"",
+		    v, id, delta, r->str, want);
+	freeReplyObject(r);
+}
+
+/* An entry is edited in place, appended or taken out; an id that is the
+ * start or the end of another one is not mistaken for it. */
+static void
+test_spread_step(void **state)
+{
+	struct pfx *f = *state;
+
+	step_is(f, "", "inst-1", 1, "\ninst-1 1");
+	step_is(f, "", "inst-1", -1, "");
+	step_is(f, "\ninst-1 1\ninst-2 7", "inst-1", 1, "\ninst-1 2\ninst-2 7");
+	step_is(f, "\ninst-1 2\ninst-2 7", "inst-2", 3, "\ninst-1 2\ninst-2 10");
+	step_is(f, "\ninst-1 2\ninst-2 1", "inst-1", -2, "\ninst-2 1");
+	step_is(f, "\ninst-2 1", "inst-2", -1, "");
+	step_is(f, "\ninst-11 3", "inst-1", 1, "\ninst-11 3\ninst-1 1");
+	step_is(f, "\ninst-1 3", "inst-11", -1, "\ninst-1 3");
+	/* an id holding a space, starting like another id */
+	step_is(f, "\ninst-1 x 4", "inst-1", 1, "\ninst-1 x 4\ninst-1 1");
+	step_is(f, "\ninst-1 x 4\ninst-1 1", "inst-1", -1, "\ninst-1 x 4");
+}
+
 /* The spreads of olb's earlier layouts, a hash per master and then a field
  * per master and instance (here both at once), are moved into one field per
  * master by the first placement, and decide it. */
@@ -1406,6 +1445,8 @@ main(void)
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
 		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_spread_step, pfx_setup,
+		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_spread, pfx_setup,
 		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_spread_earlier_layout,
