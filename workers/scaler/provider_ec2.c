@@ -482,7 +482,10 @@ pe_part_fail(struct pe_part *part, enum provider_status st, const char *error)
 		pe_term_answer(part->op, part->idx[i], st, error);
 }
 
-/* The ids of part EC2 refused: in two halves, or alone: gone. */
+/* The ids of part EC2 refused: in two halves, or alone: described, as
+ * EC2 also says NotFound of an instance it has only just launched (its
+ * eventual consistency), and such an instance taken as gone would run on
+ * until the next list. */
 static void
 pe_part_split(struct pe_part *part, const char *why)
 {
@@ -491,9 +494,12 @@ pe_part_split(struct pe_part *part, const char *why)
 	size_t half = part->n / 2;
 
 	if (part->n == 1) {
-		log_info("provider ec2: %s: %s: taken as gone",
-		    op->ids[part->idx[0]], why);
-		pe_term_answer(op, part->idx[0], PROVIDER_OK, NULL);
+		log_info("provider ec2: %s: %s: described", op->ids[part->idx[0]],
+		    why);
+		if ((a = pe_part_new(op, part->idx, 1, PE_TERM_SETTLE)) == NULL)
+			pe_part_fail(part, PROVIDER_FAILED, "out of memory");
+		else
+			pe_part_send(a);
 		return;
 	}
 	if ((a = pe_part_new(op, part->idx, half, PE_TERM_CALL)) == NULL ||
@@ -546,9 +552,10 @@ pe_part_described(struct pe_part *part, const struct ec2_answer *a)
 		pe_part_send(t);
 }
 
-/* A describe after IncorrectInstanceState: an instance on its way out is
- * gone as far as olb is concerned; one in another state (stopping,
- * pending) is tried again later. */
+/* A describe after IncorrectInstanceState, or after NotFound for a lone
+ * id: an instance not listed or on its way out is gone as far as olb is
+ * concerned; one in another state (running, stopping, pending) is tried
+ * again later. */
 static void
 pe_part_settled(struct pe_part *part, const struct ec2_answer *a)
 {
@@ -562,8 +569,8 @@ pe_part_settled(struct pe_part *part, const struct ec2_answer *a)
 			pe_term_answer(part->op, part->idx[k], PROVIDER_OK, NULL);
 			continue;
 		}
-		snprintf(why, sizeof(why), "IncorrectInstanceState: the instance "
-		    "is %s", state);
+		snprintf(why, sizeof(why), "terminate refused: the instance is "
+		    "%s", state);
 		pe_term_answer(part->op, part->idx[k], PROVIDER_FAILED, why);
 	}
 }
