@@ -391,22 +391,28 @@ registry_get(redisContext *ctx, const char *id, struct registry_instance *inst)
 }
 
 /* The instance mapped to actid in the master or client mapping, into inst
- * (state "removed" if the record is gone).  1 if mapped, 0 if not, -1 on
- * failure. */
+ * (state "removed" if the record is gone), and a client's master into
+ * master (size bytes; "" when the mapping does not hold it: a placement of
+ * an earlier layout, see prelude.lua's mapping_split).  1 if mapped, 0 if
+ * not, -1 on failure. */
 static int
 registry_mapped(redisContext *ctx, int is_master, const char *actid,
-    struct registry_instance *inst)
+    struct registry_instance *inst, char *master, size_t size)
 {
 	const char *mapping = is_master ? keys_master_mapping() :
 	    keys_client_mapping();
 	redisReply *r;
-	char id[REGISTRY_ID_MAX];
+	char id[REGISTRY_ID_MAX], *nl;
 
 	if ((r = registry_hget(ctx, mapping, actid)) == NULL)
 		return -1;
 	if (r->type == REDIS_REPLY_NIL) {
 		freeReplyObject(r);
 		return 0;
+	}
+	if (!is_master && (nl = strchr(r->str, '\n')) != NULL) {
+		*nl = '\0';
+		snprintf(master, size, "%s", nl + 1);
 	}
 	snprintf(id, sizeof(id), "%s", r->str);
 	freeReplyObject(r);
@@ -430,11 +436,12 @@ registry_placement(redisContext *ctx, const char *actid,
 	if (actid == NULL || actid[0] == '\0')
 		return registry_fail("empty account id");
 	if ((acct->as_master = registry_mapped(ctx, 1, actid,
-	    &acct->master)) == -1 ||
+	    &acct->master, NULL, 0)) == -1 ||
 	    (acct->as_client = registry_mapped(ctx, 0, actid,
-	    &acct->client)) == -1)
+	    &acct->client, acct->master_actid,
+	    sizeof(acct->master_actid))) == -1)
 		return -1;
-	if (!acct->as_client)
+	if (!acct->as_client || acct->master_actid[0] != '\0')
 		return 0;
 	if ((r = registry_hget(ctx, keys_client_master(), actid)) == NULL)
 		return -1;

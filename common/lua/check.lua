@@ -40,7 +40,23 @@ for id, raw in pairs(hash(KEYS[1])) do
 end
 local counts = hash(KEYS[2])
 local mapping = { master = hash(KEYS[3]), client = hash(KEYS[4]) }
-local masters_of = hash(KEYS[5])
+-- a client's mapping is '<id>\n<master>'; an earlier layout's is '<id>',
+-- its master in client_master (KEYS 5), and only such a client has a field
+-- there
+local recorded, masters_of = hash(KEYS[5]), {}
+for actid, v in pairs(mapping.client) do
+    local id, m = string.match(v, '^([^\n]*)\n(.*)$')
+    if id == nil then
+        masters_of[actid] = recorded[actid]
+    else
+        mapping.client[actid] = id
+        if m ~= '' then masters_of[actid] = m end
+        if recorded[actid] then
+            diff('client %s: a master in its mapping and in client_master',
+                actid)
+        end
+    end
+end
 local mapped, on = {}, {}
 for role, m in pairs(mapping) do
     for actid, id in pairs(m) do
@@ -86,7 +102,7 @@ for actid in pairs(mapping.client) do
         clients_of[m][actid] = true
     end
 end
-for actid, m in pairs(masters_of) do
+for actid, m in pairs(recorded) do
     if mapping.client[actid] == nil then
         diff('client %s: master %s recorded, but not placed', actid, m)
     end

@@ -28,7 +28,7 @@ local mapping = rec.isMasterServer and KEYS[5] or KEYS[6]
 local set = prefix .. id
 local placed = 0
 for _, actid in ipairs(redis.call('SMEMBERS', set)) do
-    if redis.call('HGET', mapping, actid) == id then
+    if (mapping_split(redis.call('HGET', mapping, actid))) == id then
         placed = placed + 1
     else
         redis.call('SREM', set, actid)

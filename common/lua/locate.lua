@@ -7,7 +7,7 @@
 -- placed.  seq: the routing sequence, as for placements.
 local k, role, actid, master, spread, channel = release_args()
 if k == nil then return redis.error_reply('locate: bad arguments') end
-local cur = redis.call('HGET', k.mapping, actid)
+local cur = (mapping_split(redis.call('HGET', k.mapping, actid)))
 if not cur then return { routing_seq(channel), false } end
 local rec = record(k.details, cur)
 if rec then

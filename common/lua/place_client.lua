@@ -1,7 +1,9 @@
 -- place_client: the instances hosting client accounts (SPEC 4), for a
 -- batch of accounts in order.
--- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping,
---       4 live:client, 5 global_state, 6 client_master, 7 tracking_due
+-- KEYS: 1 instance_details, 2 instance_user_counts, 3 client_mapping
+--       ('<id>\n<master>': prelude, mapping_split), 4 live:client,
+--       5 global_state, 6 client_master (the masters of placements of an
+--       earlier layout), 7 tracking_due
 -- ARGV: 1 max_per_client, 2 client_spread (prelude: SPREAD_LAYOUT; the
 --       earliest layout's keys are that name and ':'), 3 routing channel,
 --       4 the instance_accounts: key prefix, 5 the tracking_pending: key
@@ -32,8 +34,30 @@ local actids, wanted = {}, {}
 for i = 6, #ARGV, 2 do
     actids[#actids + 1], wanted[#wanted + 1] = ARGV[i], ARGV[i + 1]
 end
-local placed_on, master_of = batch_read(mapping, actids),
-    batch_read(masters, actids)
+-- placed_on[actid], master_of[actid]: its instance and master, nil for
+-- none; earlier[actid]: its master is in the client_master field that goes
+-- when its mapping is written
+local placed_on, master_of, earlier = {}, {}, {}
+local values, old = batch_read(mapping, actids), {}
+for _, actid in ipairs(actids) do
+    placed_on[actid], master_of[actid] = mapping_split(values[actid])
+    if placed_on[actid] and master_of[actid] == nil then
+        old[#old + 1] = actid
+    end
+end
+if #old > 0 then
+    local got = batch_read(masters, old)
+    for _, actid in ipairs(old) do
+        master_of[actid], earlier[actid] = got[actid] or nil, true
+    end
+end
+local function map(actid, id, master)
+    batch_hset(f, mapping, actid, id .. '\n' .. master)
+    if earlier[actid] then
+        earlier[actid] = nil
+        batch_set(f, 'HDEL', masters, actid)
+    end
+end
 -- the spreads the batch will likely change, read in one call: an account
 -- placed on a live instance under the same master changes none (any other
 -- is read when needed)
@@ -60,7 +84,7 @@ local function place(actid, master)
                 fleet_spread_add(f, master, cur, 1)
                 tracking_remove(k, old, actid)
                 tracking_add(k, master, actid)
-                batch_hset(f, masters, actid, master)
+                map(actid, cur, master)
                 master_of[actid] = master
             end
             -- heals a set written before sets existed
@@ -78,9 +102,8 @@ local function place(actid, master)
     else
         added = added + 1
     end
-    batch_hset(f, mapping, actid, id)
+    map(actid, id, master)
     batch_move(f, accounts, actid, cur, id)
-    batch_hset(f, masters, actid, master)
     placed_on[actid], master_of[actid] = id, master
     fleet_spread_add(f, master, id, 1)
     if known ~= master then tracking_add(k, master, actid) end

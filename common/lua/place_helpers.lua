@@ -85,8 +85,8 @@ local function batch_hset(f, key, field, value)
     h.value[field] = value
 end
 
--- actid joins (op 'SADD') or leaves ('SREM') the set key when the batch is
--- written.
+-- actid joins (op 'SADD') or leaves ('SREM') the set key, or leaves the
+-- hash key ('HDEL'), when the batch is written (one op per key).
 local function batch_set(f, op, key, actid)
     local s = ordered_entry(f.sets, key)
     s.op = op

@@ -161,6 +161,21 @@ local function spread_put(spread, master, v)
     end
 end
 
+-- A placement as client_mapping holds it: '<id>\n<master>', the instance
+-- and the master the client copies in one field (actids and instance ids
+-- hold no newline), so a placement writes one big hash, not two.  olb
+-- before this layout wrote '<id>' there and the master in client_master
+-- (the hash KEYS name masters): such a value is read with that field,
+-- which goes when the placement is next written (daily_reset deletes the
+-- hash).  A master_mapping value is the id alone.  id, master (nil: not
+-- in the value); nil for no value.
+local function mapping_split(v)
+    if not v then return nil, nil end
+    local nl = string.find(v, '\n', 1, true)
+    if nl == nil then return v, nil end
+    return string.sub(v, 1, nl - 1), string.sub(v, nl + 1)
+end
+
 -- The accounts placed on each instance: a set per instance (prefix ..
 -- id), kept in step with the mapping by every script that changes it, so a
 -- drained instance is proven empty by its own set, at a cost that does not
@@ -313,18 +328,21 @@ local function state_write(details, live_master, live_client, channel, id,
 end
 
 -- Free an account's place: mapping, count, global counter and, for a
--- client, its master record, spread and tracking entry (the tracking entry
+-- client, its spread and tracking entry (the tracking entry
 -- also when it was left without a placement).  Publishes the release.
 -- With expect (an instance id), only a placement on that instance is
 -- freed: one made meanwhile elsewhere stays (compare and delete).
 -- 1 if the account was placed (there), else 0.
 local function release_account(k, role, actid, master, spread, channel,
     expect)
-    local cur = redis.call('HGET', k.mapping, actid)
+    local cur, known = mapping_split(redis.call('HGET', k.mapping, actid))
     if cur and expect and expect ~= '' and cur ~= expect then return 0 end
     if role == 'client' then
-        master = redis.call('HGET', k.masters, actid) or master
-        redis.call('HDEL', k.masters, actid)
+        if known == nil then	-- an earlier layout's placement, or none
+            known = redis.call('HGET', k.masters, actid)
+            redis.call('HDEL', k.masters, actid)
+        end
+        master = known or master
         if master ~= '' then
             tracking_remove(k, master, actid)
             tracking_done(k)

@@ -17,7 +17,7 @@ end
 local got = redis.call('HSCAN', k.mapping, cursor, 'COUNT', math.floor(count))
 local gone, released = {}, 0
 for i = 1, #got[2], 2 do
-    local actid, id = got[2][i], got[2][i + 1]
+    local actid, id = got[2][i], (mapping_split(got[2][i + 1]))
     if gone[id] == nil then
         local raw = redis.call('HGET', k.details, id)
         local ok, rec = pcall(cjson.decode, raw or '')

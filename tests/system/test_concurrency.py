@@ -232,7 +232,10 @@ def check_invariants(r, fleet, accounts, placed):
     details = {k: json.loads(v) for k, v in r.hgetall(PREFIX + "instance_details").items()}
     counts = r.hgetall(PREFIX + "instance_user_counts")
     mm = r.hgetall(PREFIX + "master_mapping")
-    cm = r.hgetall(PREFIX + "client_mapping")
+    # a client's mapping: '<instance>\n<master>'
+    cmv = r.hgetall(PREFIX + "client_mapping")
+    cm = {a: v.split("\n")[0] for a, v in cmv.items()}
+    assert all(v.split("\n")[1] == accounts.master_of[a] for a, v in cmv.items())
     # the proxies apply the pending tracking changes every 250 ms (each
     # master's in one script call: once none is pending, the arrays are written)
     deadline = time.monotonic() + 5

@@ -134,7 +134,7 @@ def test_drained_with_a_wrong_count_is_not_terminated(olbd_factory, redis_server
     assert place(olbd.port, "WRONG-M")[0] == 200
     assert place(olbd.port, "WRONG-C", master="WRONG-M")[0] == 200
     (cid, crec), = running(r, "client").items()
-    assert r.hget(P + "client_mapping", "WRONG-C") == cid
+    assert r.hget(P + "client_mapping", "WRONG-C") == cid + "\nWRONG-M"
     ctl(olbd, "instance", "drain", cid)
     wait_for(lambda: records(r)[cid]["state"] == "draining", 5, what="draining")
     r.hset(P + "instance_user_counts", cid, 0)      # the count drifted

@@ -85,8 +85,7 @@ def test_placement(ctl, redis_server):
     # tests/unit/test_placement.c and the listener API tests).
     r.hset(P + "master_mapping", "acct-1", "inst-1")
     r.hset(P + "instance_user_counts", "inst-1", 1)
-    r.hset(P + "client_mapping", "acct-1", "inst-2")
-    r.hset(P + "client_master", "acct-1", "acct-0")
+    r.hset(P + "client_mapping", "acct-1", "inst-2\nacct-0")
     r.hset(P + "instance_user_counts", "inst-2", 1)
     out = ctl("placement", "acct-1")
     assert out.returncode == 0, out.stderr
@@ -94,6 +93,12 @@ def test_placement(ctl, redis_server):
     assert rows[0] == ["inst-1", "master", "M-1", "127.0.0.1:8001", "running", "1"]
     assert rows[1] == ["inst-2", "client", "C-1", "127.0.0.1:8002", "running", "1",
                        "master=acct-0"]
+    # as an earlier olb wrote it: the id alone, the master in client_master
+    r.hset(P + "client_mapping", "acct-1", "inst-2")
+    r.hset(P + "client_master", "acct-1", "acct-9")
+    assert table(ctl("placement", "acct-1"))[1][-1] == "master=acct-9"
+    r.hset(P + "client_mapping", "acct-1", "inst-2\nacct-0")
+    r.hdel(P + "client_master", "acct-1")
     rows = table(ctl("instance", "list"))
     assert [row[5] for row in rows] == ["1", "1"]
 

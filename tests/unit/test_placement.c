@@ -279,6 +279,33 @@ pairs_get(const struct pairs *p, const char *k)
 	return NULL;
 }
 
+/* The clients' masters, out of the client mapping cm ('<id>\n<master>':
+ * cm is left with the ids) or, for a value of the earlier layout ('<id>'),
+ * out of client_master (old), which holds no other client. */
+static struct pairs *
+mapping_masters(struct pairs *cm, const struct pairs *old)
+{
+	struct pairs *p = calloc(1, sizeof(*p));
+	char *nl;
+
+	assert_non_null(p);
+	for (int i = 0; i < cm->n; i++, p->n++) {
+		snprintf(p->k[p->n], sizeof(p->k[0]), "%s", cm->k[i]);
+		if ((nl = strchr(cm->v[i], '\n')) != NULL) {
+			*nl = '\0';
+			snprintf(p->v[p->n], sizeof(p->v[0]), "%s", nl + 1);
+			assert_null(pairs_get(old, cm->k[i]));
+		} else {
+			assert_non_null(pairs_get(old, cm->k[i]));
+			snprintf(p->v[p->n], sizeof(p->v[0]), "%s",
+			    pairs_get(old, cm->k[i]));
+		}
+	}
+	for (int i = 0; i < old->n; i++)
+		assert_non_null(pairs_get(cm, old->k[i]));
+	return p;
+}
+
 /* How many fields of p have value v. */
 static long long
 pairs_count_value(const struct pairs *p, const char *v)
@@ -435,7 +462,8 @@ check_invariants(struct pfx *f, long long max)
 {
 	struct pairs *mm = hgetall(f, keys_master_mapping());
 	struct pairs *cm = hgetall(f, keys_client_mapping());
-	struct pairs *cmaster = hgetall(f, keys_client_master());
+	struct pairs *old = hgetall(f, keys_client_master());
+	struct pairs *cmaster = mapping_masters(cm, old);
 	char pattern[KEYS_NAME_MAX];
 	long long masters = 0;
 
@@ -468,6 +496,7 @@ check_invariants(struct pfx *f, long long max)
 	    keys_tracking_due()), 0);
 	free(mm);
 	free(cm);
+	free(old);
 	free(cmaster);
 }
 
@@ -984,6 +1013,81 @@ test_spread_earlier_layout(void **state)
 	assert_int_equal(hlen(f, keys_client_spread()), 3);	/* and the mark */
 }
 
+/* field of hash key is want (NULL: absent). */
+static void
+hash_is(struct pfx *f, const char *key, const char *field, const char *want)
+{
+	redisReply *r = redisCommand(f->sync, "HGET %s %s", key, field);
+
+	assert_non_null(r);
+	if (want == NULL)
+		assert_int_equal(r->type, REDIS_REPLY_NIL);
+	else {
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_string_equal(r->str, want);
+	}
+	freeReplyObject(r);
+}
+
+/* Placements of the earlier layout (the id alone in client_mapping, the
+ * master in client_master) keep working: found as placed, moved to another
+ * master by a rewrite of the mapping that takes the client_master field
+ * away, released with it; olbctl check accepts them, and finds a client
+ * with its master in both places. */
+static void
+test_mapping_earlier_layout(void **state)
+{
+	static const char *const earlier[] = { "C0", "C1", "C2" };
+	struct pfx *f = *state;
+	struct placement w;
+
+	add_clients(f, 2);
+	place_new_clients(f, "M", 3);
+	flush_tracking(f);
+	/* C0, C1 and C2 as an earlier olb wrote them */
+	for (size_t i = 0; i < sizeof(earlier) / sizeof(earlier[0]); i++) {
+		const char *a = earlier[i];
+		redisReply *r = redisCommand(f->sync, "HGET %s %s",
+		    keys_client_mapping(), a);
+		char id[64];
+
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_non_null(strchr(r->str, '\n'));
+		snprintf(id, sizeof(id), "%.*s", (int)(strchr(r->str, '\n') -
+		    r->str), r->str);
+		freeReplyObject(r);
+		assert_int_equal(test_redis_do(f->sync, "HSET %s %s %s",
+		    keys_client_mapping(), a, id), 0);
+		assert_int_equal(test_redis_do(f->sync, "HSET %s %s M",
+		    keys_client_master(), a), 0);
+	}
+	check_spread_finds(f, NULL, NULL);
+	check_invariants(f, 5);
+	/* the same master: existing, nothing rewritten */
+	assert_int_equal(place_client(f, "C0", "M", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 1);
+	hash_is(f, keys_client_master(), "C0", "M");
+	/* another master: the mapping holds it now, the old field is gone */
+	assert_int_equal(place_client(f, "C1", "N", 5, &w), PLACEMENT_OK);
+	assert_int_equal(w.existing, 1);
+	hash_is(f, keys_client_master(), "C1", NULL);
+	flush_tracking(f);
+	check_invariants(f, 5);
+	/* released: the old field goes with the mapping */
+	assert_int_equal(release(f, PLACEMENT_CLIENT, "C2", ""), 1);
+	hash_is(f, keys_client_master(), "C2", NULL);
+	hash_is(f, keys_client_mapping(), "C2", NULL);
+	flush_tracking(f);
+	check_invariants(f, 5);
+	check_spread_finds(f, NULL, NULL);
+	/* a master in the mapping and in client_master: found */
+	assert_int_equal(test_redis_do(f->sync, "HSET %s C1 N",
+	    keys_client_master()), 0);
+	check_spread_finds(f, NULL,
+	    "client C1: a master in its mapping and in client_master");
+}
+
 /* One tracking_flush call spends about its budget at most (64 KiB in olbd;
  * 4 bytes here, by rewriting the call's budget argument): the second master
  * waits for the next call. */
@@ -1447,6 +1551,8 @@ main(void)
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_spread_step, pfx_setup,
 		    pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_mapping_earlier_layout,
+		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_spread, pfx_setup,
 		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_spread_earlier_layout,
