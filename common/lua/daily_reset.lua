@@ -58,7 +58,7 @@ end
 redis.call('DEL', KEYS[2], KEYS[5], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
     KEYS[11], KEYS[12])
 redis.call('DEL', ARGV[4])
-redis.call('HSET', ARGV[4], SPREAD_LAYOUT, 1)
+redis.call('HSET', ARGV[4], SPREAD_LAYOUT, SPREAD_MARK)
 redis.call('HSET', KEYS[6], 'masterCount', 0, 'clientCount', 0)
 routing_publish(ARGV[7], { op = 'reset' })
 return out

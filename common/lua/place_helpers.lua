@@ -139,6 +139,8 @@ local function fleet_spread_read(f, spread, masters)
     if not got[1] then
         spread_migrate(spread)
         got = hmget_many(spread, fields)
+    elseif got[1] ~= SPREAD_MARK then	-- an earlier mark: a listpack
+        redis.call('HSET', spread, SPREAD_LAYOUT, SPREAD_MARK)
     end
     f.spread_key = spread
     for i = 2, #fields do

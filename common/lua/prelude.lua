@@ -5,6 +5,9 @@ local STATES = { pending = true, running = true, unhealthy = true,
 
 -- HMGET for any number of fields (unpack has a stack limit): values in order.
 local function hmget_many(key, fields)
+    local n = #fields
+    if n == 0 then return {} end
+    if n <= 1000 then return redis.call('HMGET', key, unpack(fields)) end
     local out = {}
     for i = 1, #fields, 1000 do
         local chunk = {}
@@ -65,6 +68,12 @@ end
 -- spread_migrate moves them when it is missing (once: daily_reset writes
 -- it again when it empties the hash).
 local SPREAD_LAYOUT = '\nlayout'
+-- The mark's value: longer than Redis' hash-max-listpack-value (64 bytes
+-- by default), so Redis keeps the hash as a hash table whatever its size.
+-- As a listpack (up to 512 fields) each field read or written is a scan
+-- of the whole hash, and a batch reads and writes a field per master.
+local SPREAD_MARK = 'one field per master: "\\n<id> <n>" per instance; ' ..
+    'a long value, so that Redis keeps this hash as a hash table'
 
 -- A spread field's value v (false: no field) as id -> n (n as read: a
 -- string of digits).
@@ -141,7 +150,7 @@ local function spread_migrate(spread)
     for _, master in ipairs(masters) do
         redis.call('HSET', spread, master, all[master])
     end
-    redis.call('HSET', spread, SPREAD_LAYOUT, 1)
+    redis.call('HSET', spread, SPREAD_LAYOUT, SPREAD_MARK)
 end
 
 -- Before a script's first read of spread that does not read SPREAD_LAYOUT

@@ -986,6 +986,18 @@ test_spread_step(void **state)
 	step_is(f, "\ninst-1 x 4\ninst-1 1", "inst-1", -1, "\ninst-1 x 4");
 }
 
+/* Redis keeps key in encoding want (OBJECT ENCODING). */
+static void
+encoding_is(struct pfx *f, const char *key, const char *want)
+{
+	redisReply *r = redisCommand(f->sync, "OBJECT ENCODING %s", key);
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_string_equal(r->str, want);
+	freeReplyObject(r);
+}
+
 /* The spreads of olb's earlier layouts, a hash per master and then a field
  * per master and instance (here both at once), are moved into one field per
  * master by the first placement, and decide it. */
@@ -1011,6 +1023,29 @@ test_spread_earlier_layout(void **state)
 	assert_int_equal(test_redis_int(f->sync, "HEXISTS %s layout",
 	    keys_client_spread()), 0);
 	assert_int_equal(hlen(f, keys_client_spread()), 3);	/* and the mark */
+	encoding_is(f, keys_client_spread(), "hashtable");
+}
+
+/* The spread hash is a hash table however few its fields (each field of a
+ * listpack is found by a scan), also when an earlier mark made it a
+ * listpack: the next placement writes the long mark. */
+static void
+test_spread_hash_table(void **state)
+{
+	struct pfx *f = *state;
+
+	add_clients(f, 2);
+	place_new_clients(f, "M", 3);
+	encoding_is(f, keys_client_spread(), "hashtable");
+	assert_int_equal(test_redis_do(f->sync, "DEL %s", keys_client_spread()),
+	    0);
+	assert_int_equal(test_redis_do(f->sync, "HSET %s M %s \nlayout 1",
+	    keys_client_spread(), "\ninst-1 2\ninst-2 1"), 0);
+	encoding_is(f, keys_client_spread(), "listpack");
+	assert_int_equal(place_client(f, "C9", "M", 100, NULL), PLACEMENT_OK);
+	encoding_is(f, keys_client_spread(), "hashtable");
+	assert_int_equal(spread(f, "M", "inst-2"), 2);
+	check_invariants(f, 100);
 }
 
 /* field of hash key is want (NULL: absent). */
@@ -1552,6 +1587,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spread_step, pfx_setup,
 		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_mapping_earlier_layout,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_spread_hash_table,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_spread, pfx_setup,
 		    pfx_teardown),
