@@ -72,7 +72,7 @@ end
 local function batch_read(key, fields)
     local got = hmget_many(key, fields)
     local out = {}
-    for i, field in ipairs(fields) do out[field] = got[i] end
+    for i = 1, #fields do out[fields[i]] = got[i] end
     return out
 end
 
@@ -168,7 +168,7 @@ local function fleet_spread_add(f, master, id, delta)
         f.spread_dirty[master] = true
         f.spread_dirty[#f.spread_dirty + 1] = master
     end
-    local n = (tonumber(t[id]) or 0) + delta
+    local n = (t[id] or 0) + delta
     if n > 0 then t[id] = n else t[id] = nil end
     f.spread_v[master] = spread_step(f.spread_v[master], id, delta)
 end
@@ -180,15 +180,17 @@ end
 local function fleet_pick(f, same)
     while true do
         local best, at, fewest
-        for i, id in ipairs(f.order) do
-            if same == nil or same[id] == nil then
-                best, at = id, i
+        local order = f.order
+        for i = 1, #order do
+            if same == nil or same[order[i]] == nil then
+                best, at = order[i], i
                 break
             end
         end
         if best == nil then	-- same has accounts on every one
-            for i, id in ipairs(f.order) do
-                local n = tonumber(same[id])
+            for i = 1, #order do
+                local id = order[i]
+                local n = same[id]
                 if best == nil or n < fewest then
                     best, at, fewest = id, i, n
                 end
@@ -234,9 +236,10 @@ end
 local function batch_write(f)
     for _, key in ipairs(f.hashes) do
         local h, args = f.hashes[key], {}
-        for _, field in ipairs(h.order) do
-            args[#args + 1] = field
-            args[#args + 1] = h.value[field]
+        local order, value = h.order, h.value
+        for i = 1, #order do
+            args[2 * i - 1] = order[i]
+            args[2 * i] = value[order[i]]
         end
         redis.call('HSET', key, unpack(args))
     end

@@ -75,12 +75,13 @@ local SPREAD_LAYOUT = '\nlayout'
 local SPREAD_MARK = 'one field per master: "\\n<id> <n>" per instance; ' ..
     'a long value, so that Redis keeps this hash as a hash table'
 
--- A spread field's value v (false: no field) as id -> n (n as read: a
--- string of digits).
+-- A spread field's value v (false: no field) as id -> n (a number).
 local function spread_decode(v)
     local t = {}
     if v then
-        for id, n in string.gmatch(v, '\n([^\n]+) (%d+)') do t[id] = n end
+        for id, n in string.gmatch(v, '\n([^\n]+) (%d+)') do
+            t[id] = tonumber(n)
+        end
     end
     return t
 end
@@ -303,7 +304,7 @@ local function tracking_done(k)
     local queue = {}
     for _, master in ipairs(k.ops) do
         redis.call('RPUSH', k.pending .. master, unpack(k.ops[master]))
-        queue[#queue + 1] = 0
+        queue[#queue + 1] = '0'	-- a string: a number is formatted
         queue[#queue + 1] = master
     end
     redis.call('ZADD', k.due, 'NX', unpack(queue))
