@@ -10,9 +10,9 @@
 --       prefix (the script appends an id or actid to them: such keys are
 --       not declared, so this is not Redis Cluster safe; olb uses one
 --       Redis), then pairs: actid, master actid
--- Returns {seq, then per account {id, ip, port, 'existing'|'placed'}, or
--- nil when no live client instance is below max (the account then keeps
--- any placement it had)}; seq is the routing sequence when it ran.
+-- Returns {seq, then per account id, ip, port, 'existing'|'placed', or
+-- four nils when no live client instance is below max (the account then
+-- keeps any placement it had)}; seq is the routing sequence when it ran.
 local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -89,11 +89,11 @@ local function place(actid, master)
             end
             -- heals a set written before sets existed
             batch_move(f, accounts, actid, nil, cur)
-            return answer(cur, rec, 'existing')
+            return cur, rec, 'existing'
         end
     end
     local id, rec = fleet_pick(f, fleet_spread(f, master))
-    if id == nil then return false end
+    if id == nil then return nil end
     if cur then
         -- a move off an instance that is no longer live
         fleet_count(f, cur, -1)
@@ -108,9 +108,9 @@ local function place(actid, master)
     fleet_spread_add(f, master, id, 1)
     if known ~= master then tracking_add(k, master, actid) end
     fleet_count(f, id, 1)
-    return answer(id, rec, 'placed')
+    return id, rec, 'placed'
 end
-for i = 6, #ARGV, 2 do out[(i - 2) / 2] = place(ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do answer_add(out, place(ARGV[i], ARGV[i + 1])) end
 batch_write(f)
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end

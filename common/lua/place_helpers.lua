@@ -266,7 +266,17 @@ local function batch_write(f)
     spread_write(f)
 end
 
--- The batch's answer for one account.
-local function answer(id, rec, how)
-    return { id, rec.ip, rec.port, how }
+-- Append the answer for one account to out: id, ip, port and how, or four
+-- falses (nils to the caller) for none.  Flat, not a table per account:
+-- Redis turns each table into a reply, and the proxy each reply into an
+-- object.
+local function answer_add(out, id, rec, how)
+    local n = #out
+    if id then
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] =
+            id, rec.ip, rec.port, how
+    else
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] =
+            false, false, false, false
+    end
 end

@@ -4,8 +4,8 @@
 --       4 live:master, 5 global_state
 -- ARGV: 1 max_per_master, 2 routing channel, 3 the instance_accounts: key
 --       prefix (not Cluster safe, as in place_client), 4.. the actids
--- Returns {seq, then per actid {id, ip, port, 'existing'|'placed'}, or
--- nil when no live master is below max (the account then keeps any
+-- Returns {seq, then per actid id, ip, port, 'existing'|'placed', or four
+-- nils when no live master is below max (the account then keeps any
 -- placement it had)}; seq is the routing sequence when the batch ran.
 local details, counts, mapping, live, global =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -32,11 +32,11 @@ local function place(actid)
         if rec then
             -- heals a set written before sets existed
             batch_move(f, accounts, actid, nil, cur)
-            return answer(cur, rec, 'existing')
+            return cur, rec, 'existing'
         end
     end
     local id, rec = fleet_pick(f, nil)
-    if id == nil then return false end
+    if id == nil then return nil end
     if cur then
         -- a move off an instance that is no longer live
         fleet_count(f, cur, -1)
@@ -47,9 +47,9 @@ local function place(actid)
     batch_move(f, accounts, actid, cur, id)
     placed_on[actid] = id
     fleet_count(f, id, 1)
-    return answer(id, rec, 'placed')
+    return id, rec, 'placed'
 end
-for i = 4, #ARGV do out[i - 2] = place(ARGV[i]) end
+for i = 4, #ARGV do answer_add(out, place(ARGV[i])) end
 batch_write(f)
 if added > 0 then hash_add(global, 'masterCount', added, false) end
 return out

@@ -195,17 +195,17 @@ same_keys(struct two *t, int step)
 	free(b);
 }
 
-/* One account's answer as text: "id how" or "none". */
+/* One account's answer, the four replies at el (id, ip, port, how), as
+ * text: "id how" or "none". */
 static void
-answer_text(const redisReply *r, char *out, size_t size)
+answer_text(redisReply *const *el, char *out, size_t size)
 {
-	if (r->type != REDIS_REPLY_ARRAY)
+	if (el[0]->type == REDIS_REPLY_NIL) {
+		for (int i = 1; i < 4; i++)
+			assert_int_equal(el[i]->type, REDIS_REPLY_NIL);
 		snprintf(out, size, "none");
-	else {
-		assert_int_equal(r->elements, 4);
-		snprintf(out, size, "%s %s", r->element[0]->str,
-		    r->element[3]->str);
-	}
+	} else
+		snprintf(out, size, "%s %s", el[0]->str, el[3]->str);
 }
 
 /* master's clients on id by the spread value v ("\n<id> <n>" each), 0 when
@@ -282,7 +282,7 @@ place_both(struct two *t, int step, const char *const *actids,
 		    actids, n), 0);
 	assert_non_null(batch = test_script(t->s.ctx, &c));
 	assert_int_equal(batch->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(batch->elements, n + 1);
+	assert_int_equal(batch->elements, 1 + 4 * n);
 	for (size_t i = 0; i < n; i++) {
 		rule_pick(t->one, masters ? masters[i] : NULL, masters ?
 		    t->sh->client_max : t->sh->master_max, want, sizeof(want));
@@ -294,9 +294,9 @@ place_both(struct two *t, int step, const char *const *actids,
 			    t->sh->master_max), 0);
 		assert_non_null(one = test_script(t->one, &c));
 		assert_int_equal(one->type, REDIS_REPLY_ARRAY);
-		assert_int_equal(one->elements, 2);
-		answer_text(batch->element[i + 1], a, sizeof(a));
-		answer_text(one->element[1], b, sizeof(b));
+		assert_int_equal(one->elements, 1 + 4);
+		answer_text(batch->element + 1 + 4 * i, a, sizeof(a));
+		answer_text(one->element + 1, b, sizeof(b));
 		if (strcmp(a, b) != 0)
 			fail_msg("step %d: %s (of %zu) batched: %s, alone: %s",
 			    step, actids[i], n, a, b);

@@ -298,28 +298,33 @@ test_placement_batch(void **state)
 	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in, 3), 0);
 	r = run(f, &c);
 	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, 1 + 3);
-	/* first the routing sequence: two instance records written */
+	assert_int_equal(r->elements, 1 + 4 * 3);
+	/* first the routing sequence: two instance records written; then id,
+	 * ip, port and how per account */
 	assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
 	assert_int_equal(r->element[0]->integer, 3);
-	assert_string_equal(r->element[1]->element[0]->str, "inst-1");
-	assert_string_equal(r->element[1]->element[3]->str, "placed");
-	assert_int_equal(r->element[2]->type, REDIS_REPLY_NIL);	/* full */
-	assert_string_equal(r->element[3]->element[3]->str, "existing");
+	assert_string_equal(r->element[1]->str, "inst-1");
+	assert_string_equal(r->element[2]->str, "10.0.0.1");
+	assert_int_equal(r->element[3]->integer, 8080);
+	assert_string_equal(r->element[4]->str, "placed");
+	for (int i = 5; i <= 8; i++)	/* full */
+		assert_int_equal(r->element[i]->type, REDIS_REPLY_NIL);
+	assert_string_equal(r->element[9]->str, "inst-1");
+	assert_string_equal(r->element[12]->str, "existing");
 	freeReplyObject(r);
 
 	assert_int_equal(scripts_call_place_clients(&c, 10, clients, their_master,
 	    4), 0);
 	r = run(f, &c);
-	assert_int_equal(r->elements, 1 + 4);
+	assert_int_equal(r->elements, 1 + 4 * 4);
 	assert_int_equal(r->element[0]->integer, 3);
 	/* c1 and c2 (both of M) go to different instances; c3 (of N) to the
 	 * first launched of the two, now tied at one account each. */
-	assert_string_equal(r->element[1]->element[0]->str, "inst-2");
-	assert_string_equal(r->element[2]->element[0]->str, "inst-3");
-	assert_string_equal(r->element[3]->element[0]->str, "inst-2");
-	assert_string_equal(r->element[4]->element[0]->str, "inst-2");
-	assert_string_equal(r->element[4]->element[3]->str, "existing");
+	assert_string_equal(r->element[1]->str, "inst-2");
+	assert_string_equal(r->element[5]->str, "inst-3");
+	assert_string_equal(r->element[9]->str, "inst-2");
+	assert_string_equal(r->element[13]->str, "inst-2");
+	assert_string_equal(r->element[16]->str, "existing");
 	freeReplyObject(r);
 
 	/* Bad batches: an empty id, too many accounts. */

@@ -201,22 +201,18 @@ placement_copy_port(const redisReply *r, uint16_t *port)
 	return 0;
 }
 
-/* {id, ip, port, "existing"|"placed"|"located"} into where.  0 or -1. */
+/* The four replies id, ip, port, "existing"|"placed"|"located" into
+ * where.  0 or -1. */
 static int
-placement_parse_place(const redisReply *r, struct placement *where)
+placement_parse_place(redisReply *const *el, struct placement *where)
 {
 	const redisReply *how;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element == NULL)
+	if (placement_copy_string(el[0], where->id, sizeof(where->id)) == -1 ||
+	    placement_copy_string(el[1], where->ip, sizeof(where->ip)) == -1 ||
+	    placement_copy_port(el[2], &where->port) == -1)
 		return -1;
-	if (placement_copy_string(r->element[0], where->id,
-	    sizeof(where->id)) == -1 ||
-	    placement_copy_string(r->element[1], where->ip,
-	    sizeof(where->ip)) == -1 ||
-	    placement_copy_port(r->element[2], &where->port) == -1)
-		return -1;
-	how = r->element[3];
+	how = el[3];
 	if (how == NULL || how->type != REDIS_REPLY_STRING || how->str == NULL)
 		return -1;
 	where->live = 1;
@@ -242,19 +238,22 @@ placement_parse_seq(const redisReply *r, uint64_t *seq)
 	return 0;
 }
 
-/* A placement answer: nil (no capacity, or not placed for a locate) or
- * {id, ip, port, how}; seq is the answer's routing sequence. */
+/* A placement answer, the four replies at el: id, ip, port and how, or
+ * four nils (no capacity, or not placed for a locate); seq is the answer's
+ * routing sequence. */
 static enum placement_status
-placement_parse_where(const redisReply *r, uint64_t seq,
+placement_parse_where(redisReply *const *el, uint64_t seq,
     struct placement *where)
 {
+	int nils = 0;
+
 	memset(where, 0, sizeof(*where));
 	where->seq = seq;
-	if (r == NULL)
-		return PLACEMENT_ERROR;
-	if (r->type == REDIS_REPLY_NIL)
+	for (int i = 0; i < 4; i++)
+		nils += el[i] != NULL && el[i]->type == REDIS_REPLY_NIL;
+	if (nils == 4)
 		return PLACEMENT_NO_CAPACITY;
-	if (placement_parse_place(r, where) == -1) {
+	if (placement_parse_place(el, where) == -1) {
 		memset(where, 0, sizeof(*where));
 		return PLACEMENT_ERROR;
 	}
@@ -286,11 +285,11 @@ placement_parse(const struct placement_req *req, const redisReply *r,
 		where->found = (int)r->element[0]->integer;
 		return PLACEMENT_OK;
 	}
-	/* locate: {seq, place or nil} */
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	/* locate: {seq, then id, ip, port, how or four nils} */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
 	    placement_parse_seq(r->element[0], &seq) == -1)
 		return PLACEMENT_ERROR;
-	return placement_parse_where(r->element[1], seq, where);
+	return placement_parse_where(r->element + 1, seq, where);
 }
 
 /* The barrier after a release answered (or the connection was lost: the
@@ -491,7 +490,7 @@ placement_batch_hold(struct placement_batch *b, const redisReply *reply,
 	}
 	for (size_t i = 0; i < b->n; i++)
 		if ((b->held->status[i] = placement_parse_where(
-		    reply->element[i + 1], seq, &b->held->where[i])) ==
+		    reply->element + 1 + 4 * i, seq, &b->held->where[i])) ==
 		    PLACEMENT_ERROR)
 			placement_fail(b->req[i], "unexpected answer for one account");
 	if (rconn_command(b->rc, placement_on_wait, b, "WAIT %d %d",
@@ -511,7 +510,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	(void)rc;
 	placement_landed(b);
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != b->n + 1 ||
+	    reply->elements != 1 + 4 * b->n ||
 	    placement_parse_seq(reply->element[0], &seq) == -1) {
 		if (reply == NULL) {
 			placement_fail(b->req[0], "connection lost");
@@ -533,7 +532,7 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		enum placement_status status = placement_parse_where(
-		    reply->element[i + 1], seq, &where);
+		    reply->element + 1 + 4 * i, seq, &where);
 
 		if (status == PLACEMENT_ERROR)
 			placement_fail(b->req[i], "unexpected answer for one account");
