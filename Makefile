@@ -75,7 +75,8 @@ $(BUILD)/olb-listener: $(LISTENER_OBJ) $(COMMON_OBJ)
 # and the shared test support (a real redis-server per test, waiting on the
 # event loop with a deadline).
 UNIT_SUPPORT := $(wildcard tests/unit/support.c)
-UNIT_WORKER_SRC := workers/proxy/placement.c workers/proxy/pcache.c \
+UNIT_WORKER_SRC := workers/proxy/placement.c workers/proxy/placement_answer.c \
+	      workers/proxy/pcache.c \
 	      workers/proxy/payload.c workers/scaler/sigv4.c workers/lease.c \
 	      workers/instance_state.c workers/probe.c \
 	      workers/scaler/ec2_xml.c workers/scaler/aws_creds.c workers/scaler/fleet.c \

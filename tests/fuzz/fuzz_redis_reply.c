@@ -1,12 +1,15 @@
 /*
- * libFuzzer target for olb's readers of Redis replies (common/sentinel.c):
- * arbitrary bytes read as RESP by hiredis' own reader, each reply handed to
- * sentinel_parse_addr, sentinel_parse_role and redis_hash_field; the raw
+ * libFuzzer target for olb's readers of Redis replies (common/sentinel.c,
+ * workers/proxy/placement_answer.c): arbitrary bytes read as RESP by
+ * hiredis' own reader, each reply handed to sentinel_parse_addr,
+ * sentinel_parse_role, redis_hash_field and placement_parse_batch; the raw
  * bytes also as a +switch-master message.
  *
  * Invariants: an address read is a non-empty host without blanks or control
  * bytes, terminated in its buffer, and a port in 1..65535; a role is one of
- * the three names; a hash field found is a string of the reply.
+ * the three names; a hash field found is a string of the reply; an account
+ * placed has a non-empty id and ip, terminated in their buffers, and a port
+ * in 1..65535.
  *
  * Build and run: make -f tests/fuzz/Makefile fuzz-run TARGET=redis_reply
  */
@@ -17,7 +20,9 @@
 #include <hiredis/hiredis.h>
 
 #include "common/redis.h"
+#include "common/scripts.h"
 #include "common/sentinel.h"
+#include "workers/proxy/placement.h"
 #include "tests/fuzz/fuzz.h"
 
 #define MAX_REPLIES	16
@@ -35,6 +40,33 @@ check_addr(int rv, const char *host, size_t hostlen, int port)
 	for (size_t i = 0; i < len; i++)
 		CHECK((unsigned char)host[i] > ' ' && host[i] != 0x7f);
 	CHECK(port >= 1 && port <= 65535);
+}
+
+/* r as the answer of a placement batch of the size its length gives. */
+static void
+check_placements(const redisReply *r)
+{
+	enum placement_status st[SCRIPTS_BATCH_MAX];
+	struct placement w[SCRIPTS_BATCH_MAX];
+	size_t n;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+		return;
+	n = (r->elements - 1) / 4;
+	if (n > SCRIPTS_BATCH_MAX || placement_parse_batch(r, n, st, w) == -1)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		CHECK(st[i] == PLACEMENT_OK || st[i] == PLACEMENT_NO_CAPACITY ||
+		    st[i] == PLACEMENT_ERROR);
+		if (st[i] != PLACEMENT_OK)
+			continue;
+		CHECK(w[i].found == 1);
+		CHECK(strnlen(w[i].id, sizeof(w[i].id)) > 0 &&
+		    strnlen(w[i].id, sizeof(w[i].id)) < sizeof(w[i].id));
+		CHECK(strnlen(w[i].ip, sizeof(w[i].ip)) > 0 &&
+		    strnlen(w[i].ip, sizeof(w[i].ip)) < sizeof(w[i].ip));
+		CHECK(w[i].port >= 1);
+	}
 }
 
 static void
@@ -57,6 +89,7 @@ check_reply(const redisReply *r)
 			found |= r->element[i]->str == v;
 		CHECK(found);
 	}
+	check_placements(r);
 }
 
 /* hiredis 0.14's reader allocates an array of the length a reply declares

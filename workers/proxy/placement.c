@@ -163,104 +163,6 @@ placement_send(struct placement_req *req)
 	return rscript_run(req->rc, &c, placement_on_reply, req);
 }
 
-/* Copy a bulk string reply into buf: non-empty, shorter than size, no NUL
- * inside.  0 or -1. */
-static int
-placement_copy_string(const redisReply *r, char *buf, size_t size)
-{
-	if (r == NULL || r->type != REDIS_REPLY_STRING || r->str == NULL ||
-	    r->len == 0 || r->len >= size || memchr(r->str, '\0', r->len) != NULL)
-		return -1;
-	memcpy(buf, r->str, r->len);
-	buf[r->len] = '\0';
-	return 0;
-}
-
-/* A port as an integer reply, or as a string of digits.  0 or -1. */
-static int
-placement_copy_port(const redisReply *r, uint16_t *port)
-{
-	long long n = 0;
-
-	if (r == NULL)
-		return -1;
-	if (r->type == REDIS_REPLY_INTEGER)
-		n = r->integer;
-	else if (r->type == REDIS_REPLY_STRING && r->str != NULL &&
-	    r->len > 0 && r->len <= 5) {
-		for (size_t i = 0; i < r->len; i++) {
-			if (r->str[i] < '0' || r->str[i] > '9')
-				return -1;
-			n = n * 10 + (r->str[i] - '0');
-		}
-	} else
-		return -1;
-	if (n < 1 || n > 65535)
-		return -1;
-	*port = (uint16_t)n;
-	return 0;
-}
-
-/* The four replies id, ip, port, "existing"|"placed"|"located" into
- * where.  0 or -1. */
-static int
-placement_parse_place(redisReply *const *el, struct placement *where)
-{
-	const redisReply *how;
-
-	if (placement_copy_string(el[0], where->id, sizeof(where->id)) == -1 ||
-	    placement_copy_string(el[1], where->ip, sizeof(where->ip)) == -1 ||
-	    placement_copy_port(el[2], &where->port) == -1)
-		return -1;
-	how = el[3];
-	if (how == NULL || how->type != REDIS_REPLY_STRING || how->str == NULL)
-		return -1;
-	where->live = 1;
-	if (how->len == 8 && memcmp(how->str, "existing", 8) == 0)
-		where->existing = 1;
-	else if (how->len == 7 && memcmp(how->str, "located", 7) == 0) {
-		where->existing = 1;
-		where->live = 0;
-	} else if (!(how->len == 6 && memcmp(how->str, "placed", 6) == 0))
-		return -1;
-	where->found = 1;
-	return 0;
-}
-
-/* The routing sequence at the head of a placement or locate answer.  0 or
- * -1. */
-static int
-placement_parse_seq(const redisReply *r, uint64_t *seq)
-{
-	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 0)
-		return -1;
-	*seq = (uint64_t)r->integer;
-	return 0;
-}
-
-/* A placement answer, the four replies at el: id, ip, port and how, or
- * four nils (no capacity, or not placed for a locate); seq is the answer's
- * routing sequence. */
-static enum placement_status
-placement_parse_where(redisReply *const *el, uint64_t seq,
-    struct placement *where)
-{
-	int nils = 0;
-
-	memset(where, 0, sizeof(*where));
-	where->seq = seq;
-	for (int i = 0; i < 4; i++)
-		nils += el[i] != NULL && el[i]->type == REDIS_REPLY_NIL;
-	if (nils == 4)
-		return PLACEMENT_NO_CAPACITY;
-	if (placement_parse_place(el, where) == -1) {
-		memset(where, 0, sizeof(*where));
-		return PLACEMENT_ERROR;
-	}
-	where->seq = seq;
-	return PLACEMENT_OK;
-}
-
 /* The status a non-error reply of req's script means; fills where. */
 static enum placement_status
 placement_parse(const struct placement_req *req, const redisReply *r,
@@ -478,21 +380,12 @@ placement_hook(struct ev_loop *loop, void *arg)
 	}
 }
 
-/* Keep the answers of b's script and ask for WAIT on its connection. */
+/* Keep the answers of b's script (held, b's now) and ask for WAIT on its
+ * connection. */
 static void
-placement_batch_hold(struct placement_batch *b, const redisReply *reply,
-    uint64_t seq)
+placement_batch_hold(struct placement_batch *b, struct placement_held *held)
 {
-	if ((b->held = calloc(1, sizeof(*b->held))) == NULL) {
-		placement_fail(b->req[0], "out of memory");
-		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
-		return;
-	}
-	for (size_t i = 0; i < b->n; i++)
-		if ((b->held->status[i] = placement_parse_where(
-		    reply->element + 1 + 4 * i, seq, &b->held->where[i])) ==
-		    PLACEMENT_ERROR)
-			placement_fail(b->req[i], "unexpected answer for one account");
+	b->held = held;
 	if (rconn_command(b->rc, placement_on_wait, b, "WAIT %d %d",
 	    pl.wait_replicas, pl.wait_ms) == -1) {
 		placement_fail(b->req[0], "WAIT not sent (connection down)");
@@ -504,14 +397,18 @@ static void
 placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
 	struct placement_batch *b = arg;
-	struct placement where;
-	uint64_t seq = 0;
+	struct placement_held *held;
 
 	(void)rc;
 	placement_landed(b);
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != 1 + 4 * b->n ||
-	    placement_parse_seq(reply->element[0], &seq) == -1) {
+	if ((held = malloc(sizeof(*held))) == NULL) {
+		placement_fail(b->req[0], "out of memory");
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+		return;
+	}
+	if (placement_parse_batch(reply, b->n, held->status,
+	    held->where) == -1) {
+		free(held);
 		if (reply == NULL) {
 			placement_fail(b->req[0], "connection lost");
 			placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
@@ -526,19 +423,18 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 		return;
 	}
 	pl.failing = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (held->status[i] == PLACEMENT_ERROR)
+			placement_fail(b->req[i], "unexpected answer for one account");
 	if (pl.wait_replicas > 0) {
-		placement_batch_hold(b, reply, seq);
+		placement_batch_hold(b, held);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		enum placement_status status = placement_parse_where(
-		    reply->element + 1 + 4 * i, seq, &where);
-
-		if (status == PLACEMENT_ERROR)
-			placement_fail(b->req[i], "unexpected answer for one account");
-		b->req[i]->cb(status, &where, b->req[i]->arg);
+		b->req[i]->cb(held->status[i], &held->where[i], b->req[i]->arg);
 		free(b->req[i]);
 	}
+	free(held);
 	free(b);
 }
 

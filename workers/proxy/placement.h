@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct rconn;
+struct redisReply;
 
 #define PLACEMENT_ID_MAX	64	/* with the NUL */
 #define PLACEMENT_IP_MAX	64
@@ -117,5 +118,25 @@ void		 placement_drop(struct rconn *rc);
 /* SCRIPT LOAD every script (call when rc comes up: saves the first EVALSHA
  * its NOSCRIPT round trip).  0 if all were sent, -1 if not. */
 int		 placement_load(struct rconn *rc);
+
+/* Answers (placement_answer.c).  The routing sequence at the head of an
+ * answer (an integer, not below 0).  0 or -1. */
+int		 placement_parse_seq(const struct redisReply *r, uint64_t *seq);
+
+/* One account's answer, the four replies at el: id, ip, port and how
+ * ("existing", "placed" or "located"), or four nils (no capacity, or not
+ * placed for a locate): PLACEMENT_OK with where filled (seq its routing
+ * sequence), PLACEMENT_NO_CAPACITY, or PLACEMENT_ERROR. */
+enum placement_status placement_parse_where(struct redisReply *const *el,
+		    uint64_t seq, struct placement *where);
+
+/* The answer of a batch of n placements (Redis' reply, outside bytes:
+ * {routing sequence, then id, ip, port, how per account, or four nils}):
+ * each account's status (PLACEMENT_OK, PLACEMENT_NO_CAPACITY, or
+ * PLACEMENT_ERROR for an answer that is not one) and, when OK, its place
+ * into where[i].  0, or -1 when reply is not an answer for n accounts
+ * (status and where then unset). */
+int		 placement_parse_batch(const struct redisReply *reply, size_t n,
+		    enum placement_status *status, struct placement *where);
 
 #endif
