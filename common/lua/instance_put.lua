@@ -1,7 +1,9 @@
 -- instance_put: create or replace an instance record.
 -- KEYS: 1 instance_details, 2 instance_user_counts, 3 live:master,
 --       4 live:client, 5 launch_seq
--- ARGV: 1 id ('' = assign 'inst-<launch_seq>'), 2 record JSON (SPEC 8:
+-- ARGV: 1 id ('' = assign 'inst-<launch_seq>'; no control characters: the
+--       mappings and spreads use a newline to separate an id from what
+--       follows), 2 record JSON (SPEC 8:
 --       isMasterServer, serverName, ip, port, state, provider, launchedAt;
 --       other members are kept), 3 routing channel
 -- Fenced (the scaler): KEYS 6 its lease, ARGV 4 its token.
@@ -15,7 +17,7 @@ local refused = fence_refused(KEYS[6], ARGV[4])
 if refused then return refused end
 local ok, rec = pcall(cjson.decode, ARGV[2] or '')
 if not ok or type(rec) ~= 'table' or id == nil or #id > 63 or
-    channel == nil then
+    string.find(id, '%c') or channel == nil then
     return redis.error_reply('instance_put: bad arguments')
 end
 local port = tonumber(rec.port)

@@ -596,6 +596,9 @@ test_instance_fenced(void **state)
 	char a[TOKEN_MAX], b[TOKEN_MAX], before[1024], after[1024];
 	json_object *o;
 
+	/* an id a mapping or a spread could not hold */
+	assert_int_equal(scripts_call_instance_put(&c, "i-1\nx", REC_PENDING), 0);
+	run_refused(f, &c, "instance_put: bad arguments");
 	instance_put(f, "i-1", REC_PENDING, NULL);
 	hash_raw(f, keys_instance_details(), "i-1", before, sizeof(before));
 	lease_acquire(f, HOLDER_A, "", 1, a);
