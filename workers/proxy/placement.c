@@ -380,12 +380,18 @@ placement_hook(struct ev_loop *loop, void *arg)
 	}
 }
 
-/* Keep the answers of b's script (held, b's now) and ask for WAIT on its
- * connection. */
+/* Keep the answers of b's script (a copy of those read) and ask for WAIT
+ * on its connection. */
 static void
-placement_batch_hold(struct placement_batch *b, struct placement_held *held)
+placement_batch_hold(struct placement_batch *b,
+    const struct placement_held *answers)
 {
-	b->held = held;
+	if ((b->held = malloc(sizeof(*b->held))) == NULL) {
+		placement_fail(b->req[0], "out of memory");
+		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
+		return;
+	}
+	memcpy(b->held, answers, sizeof(*b->held));
 	if (rconn_command(b->rc, placement_on_wait, b, "WAIT %d %d",
 	    pl.wait_replicas, pl.wait_ms) == -1) {
 		placement_fail(b->req[0], "WAIT not sent (connection down)");
@@ -397,18 +403,12 @@ static void
 placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 {
 	struct placement_batch *b = arg;
-	struct placement_held *held;
+	struct placement_held answers;
 
 	(void)rc;
 	placement_landed(b);
-	if ((held = malloc(sizeof(*held))) == NULL) {
-		placement_fail(b->req[0], "out of memory");
-		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
-		return;
-	}
-	if (placement_parse_batch(reply, b->n, held->status,
-	    held->where) == -1) {
-		free(held);
+	if (placement_parse_batch(reply, b->n, answers.status,
+	    answers.where) == -1) {
 		if (reply == NULL) {
 			placement_fail(b->req[0], "connection lost");
 			placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
@@ -424,17 +424,17 @@ placement_on_batch_reply(struct rconn *rc, redisReply *reply, void *arg)
 	}
 	pl.failing = 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (held->status[i] == PLACEMENT_ERROR)
+		if (answers.status[i] == PLACEMENT_ERROR)
 			placement_fail(b->req[i], "unexpected answer for one account");
 	if (pl.wait_replicas > 0) {
-		placement_batch_hold(b, held);
+		placement_batch_hold(b, &answers);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		b->req[i]->cb(held->status[i], &held->where[i], b->req[i]->arg);
+		b->req[i]->cb(answers.status[i], &answers.where[i],
+		    b->req[i]->arg);
 		free(b->req[i]);
 	}
-	free(held);
 	free(b);
 }
 
