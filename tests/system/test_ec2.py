@@ -177,10 +177,19 @@ def test_teardown_with_stale_and_refused_ids(olbd_factory, redis_server, fake,
     fake.error("InvalidInstanceID.NotFound", "The instance ID 'i-0000000000000000' "
                "does not exist", action="TerminateInstances", count=1)
     ctl(olbd, "fleet", "down")
-    # well within the 30 s between two lists: an id refused alone is
-    # described and tried again, not taken as gone and left running until
-    # a list finds it
-    wait_for(lambda: not fake.live(), 15, what="every live instance terminated")
+    # An id refused alone is described and tried again, not taken as gone
+    # and left running until a list finds it (every 30 s): at no moment is
+    # an instance recorded terminated while EC2 still runs it (the records
+    # are read first: olb writes one after EC2 terminated the instance).
+    called_gone_while_live = set()
+
+    def all_terminated():
+        terminated = {k for k, v in records(r).items() if v["state"] == "terminated"}
+        live = {i.id for i in fake.live()}
+        called_gone_while_live.update(terminated & live)
+        return not live
+    wait_for(all_terminated, 15, what="every live instance terminated")
+    assert not called_gone_while_live, called_gone_while_live
     wait_for(lambda: not ec2_fleet(r), 10, what="every record terminated")
     terms = [q for q in fake.requests("TerminateInstances")]
     assert all(stale not in q.params.values() for q in terms)
