@@ -391,7 +391,10 @@ placement_batch_hold(struct placement_batch *b,
 		placement_batch_fail(b, PLACEMENT_UNAVAILABLE);
 		return;
 	}
-	memcpy(b->held, answers, sizeof(*b->held));
+	memcpy(b->held->status, answers->status,
+	    b->n * sizeof(answers->status[0]));
+	memcpy(b->held->where, answers->where,
+	    b->n * sizeof(answers->where[0]));
 	if (rconn_command(b->rc, placement_on_wait, b, "WAIT %d %d",
 	    pl.wait_replicas, pl.wait_ms) == -1) {
 		placement_fail(b->req[0], "WAIT not sent (connection down)");
