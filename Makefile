@@ -90,9 +90,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(CO
 	    $(UNIT_WORKER_OBJ) $(LDLIBS) -lcmocka
 
 # Benchmarks of pure modules (scripts/bench-*): programs, not tests.
-$(BUILD)/bench/%: tests/bench/%.c $(COMMON_OBJ)
+$(BUILD)/bench/%: tests/bench/%.c $(COMMON_OBJ) $(UNIT_WORKER_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_OBJ) $(UNIT_WORKER_OBJ) $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -9,7 +9,9 @@
  *
  * Every parse runs on a heap copy of exactly the bytes under test, so an
  * over-read shows up under AddressSanitizer; no message may hold anything
- * taken from the body (the access_token of every body is "SECRET-TOKEN").
+ * taken from the body (the access_token of every body is "SECRET-TOKEN");
+ * and every body is parsed twice, by payload_parse and by the json-c
+ * reference, which must agree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -298,14 +300,47 @@ static const struct payload_case cases[] = {
 	    "{\"services\":{\"master\":false},\"actid\":\"a1\",\"broker\":\"b\","
 	    "\"access_token\":\"t\",\"master_actid\":\"\",\"services\":{\"master\":true}}",
 	    "a1", "", 1),
+	/* What payload_parse's walk of plain bodies must read as json-c does
+	 * (parse() compares every body with the reference too). */
+	OK("duplicate master_actid objects: the last one's first key",
+	    "{\"actid\":\"a1\",\"master_actid\":{\"k1\":1},\"broker\":\"b\","
+	    "\"access_token\":\"t\",\"master_actid\":{\"k2\":[],\"k1\":2},"
+	    "\"services\":{}}", "a1", "k2", 0),
+	OK("duplicate master_actid: an object, then an empty one",
+	    "{\"actid\":\"a1\",\"master_actid\":{\"k1\":1},\"broker\":\"b\","
+	    "\"access_token\":\"t\",\"master_actid\":{},"
+	    "\"services\":{\"master\":true}}", "a1", "", 1),
+	OK("services.master: the last of the last services",
+	    "{\"actid\":\"a1\",\"master_actid\":\"m1\",\"broker\":\"b\","
+	    "\"access_token\":\"t\",\"services\":{\"master\":true},"
+	    "\"services\":{\"x\":{\"master\":true},\"master\":true,\"master\":false}}",
+	    "a1", "m1", 0),
+	OK("fields inside other values are not the fields",
+	    "{\"x\":{\"actid\":\"no\",\"services\":{\"master\":true}},"
+	    "\"actid\":\"a1\",\"broker\":[1,-2.5,{\"a\":[]},[[]],true,null],"
+	    "\"access_token\":{},\"master_actid\":\"m1\",\"services\":"
+	    "{\"y\":[{\"master\":true}]}}", "a1", "m1", 0),
+	OK("actid integers of 15 and of 19 digits",
+	    "{\"actid\":123456789012345,\"broker\":\"b\",\"access_token\":\"t\","
+	    "\"master_actid\":1234567890123456789,\"services\":{}}",
+	    "123456789012345", "1234567890123456789", 0),
+	OK("white space everywhere",
+	    "{ \"actid\" :\t\"a1\" ,\r\n\"broker\": \"b\", \"access_token\" : \"t\","
+	    " \"master_actid\" : { \"k\" : { } } , \"services\" : { \"master\" : false } } ",
+	    "a1", "k", 0),
+	OK("a plain body with an array index as master_actid's second key",
+	    "{\"actid\":\"a1\",\"broker\":\"b\",\"access_token\":\"t\","
+	    "\"master_actid\":{\"k\":1,\"7\":2},\"services\":{\"master\":false}}",
+	    "a1", "7", 0),
 	ERR("duplicate actid, last one blank",
 	    "{\"actid\":\"a1\",\"actid\":\" \",\"broker\":\"b\",\"access_token\":\"t\","
 	    "\"master_actid\":\"m1\",\"services\":{}}", MISSING "actid"),
 };
 
-/* Parse a heap copy of body[0..len) (so ASan sees any over-read). */
+/* Parse a heap copy of body[0..len) (so ASan sees any over-read) with fn. */
 static int
-parse(const char *body, size_t len, struct payload *p)
+parse_with(int (*fn)(const char *, size_t, struct payload *), const char *body,
+    size_t len, struct payload *p)
 {
 	char *copy = malloc(len > 0 ? len : 1);
 	int status;
@@ -313,8 +348,33 @@ parse(const char *body, size_t len, struct payload *p)
 	assert_non_null(copy);
 	memcpy(copy, body, len);
 	memset(p, 0x55, sizeof(*p));
-	status = payload_parse(copy, len, p);
+	status = fn(copy, len, p);
 	free(copy);
+	return status;
+}
+
+/*
+ * payload_parse on body[0..len), held to the same answer as the json-c
+ * reference: every body of this file checks the fast path for plain
+ * bodies against the tree.
+ */
+static int
+parse(const char *body, size_t len, struct payload *p)
+{
+	struct payload ref;
+	int status = parse_with(payload_parse, body, len, p);
+	int ref_status = parse_with(payload_parse_reference, body, len, &ref);
+
+	if (ref_status != status ||
+	    strcmp(ref.message, p->message) != 0 ||
+	    (status == 0 && (strcmp(ref.actid, p->actid) != 0 ||
+	    strcmp(ref.master_actid, p->master_actid) != 0 ||
+	    ref.is_master != p->is_master)))
+		fail_msg("%.*s: %d \"%s\" \"%s\" \"%s\" %d, the reference %d \"%s\" "
+		    "\"%s\" \"%s\" %d", (int)(len < 200 ? len : 200), body, status,
+		    p->message, p->actid, p->master_actid, p->is_master,
+		    ref_status, ref.message,
+		    ref.actid, ref.master_actid, ref.is_master);
 	return status;
 }
 

@@ -11,9 +11,13 @@
  *    {"actid\u0000x":...} would be read as "actid" by olb and not by the
  *    instance, which gets the body byte for byte).  All of these are a 400
  *    here, so olb and the instance never read different fields.
- * 2. json-c builds the tree: strict mode, nesting at most PAYLOAD_DEPTH_MAX,
+ * 2. payload_fast walks a plain body (no escape, shallow, the usual shape)
+ *    without building anything and takes its fields if they pass every
+ *    rule; anything else goes on to steps 3 and 4, which are the
+ *    reference (payload_parse_reference) and write every error.
+ * 3. json-c builds the tree: strict mode, nesting at most PAYLOAD_DEPTH_MAX,
  *    nothing but JSON white space after the value.
- * 3. payload_check: the fields, in the earlier service's order.
+ * 4. payload_check: the fields, in the earlier service's order.
  *
  * Decisions (compatible with the earlier Node.js service):
  * - a duplicate key: the last value wins, at the first key's position (both
@@ -31,6 +35,7 @@
  *
  * json-c holds a copy of every value (access_token too) until the tree is
  * freed, before payload_parse() returns; the body holds the same bytes.
+ * The fast path copies nothing but the ids.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -452,8 +457,9 @@ payload_truthy(struct json_object *v)
 }
 
 /*
- * Parse body[0..len) into *root, a JSON object owned by the caller.  0, or
- * the HTTP status with p->message set (*root is then NULL or to be freed).
+ * Parse body[0..len) (lexically valid: payload_scan) into *root, a JSON
+ * object owned by the caller.  0, or the HTTP status with p->message set
+ * (*root is then NULL or to be freed).
  */
 static int
 payload_decode(const char *body, size_t len, struct json_object **root,
@@ -464,12 +470,6 @@ payload_decode(const char *body, size_t len, struct json_object **root,
 	static struct json_tokener *tok;
 	int ok;
 
-	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
-		body += 3;
-		len -= 3;
-	}
-	if (len == 0 || payload_scan((const unsigned char *)body, len) == -1)
-		return payload_fail(p, 400, MSG_INVALID_JSON);
 	if (tok == NULL && (tok = json_tokener_new_ex(PAYLOAD_DEPTH_MAX)) == NULL)
 		return payload_fail(p, 500, MSG_NO_MEMORY);
 	json_tokener_reset(tok);
@@ -557,20 +557,340 @@ payload_check(struct json_object *root, struct payload *p)
 	return 0;
 }
 
-int
-payload_parse(const char *body, size_t len, struct payload *p)
+/*
+ * The fast path.  Most bodies are plain: no escape anywhere, no exponent,
+ * shallow.  Their fields are found in one walk over the bytes, without a
+ * tree (json-c's costs an allocation per key, value and object).  The walk
+ * decides only successes: whatever it is not sure to read as json-c does
+ * (an escape, a number with an exponent or more than FAST_NUMBER_MAX
+ * characters, a negative id, an array index as a key of master_actid,
+ * nesting past FAST_DEPTH_MAX, anything after the object) and every error
+ * go to json-c's tree, which writes the messages.  tests/fuzz/fuzz_payload.c
+ * holds the two paths to the same answers.
+ */
+#define FAST_DEPTH_MAX	8
+#define FAST_NUMBER_MAX	15	/* digits a double or an int64 holds exactly */
+
+/* A member's value in the body: at[0..len), at NULL when absent. */
+struct fast_span {
+	const char	*at;
+	size_t		 len;
+};
+
+/* What the walk keeps: the last value of each field, and for the last
+ * services and master_actid, master's value and the first key. */
+struct fast_body {
+	struct fast_span	field[FIELD_COUNT];
+	struct fast_span	services_master;
+	struct fast_span	first_key;
+};
+
+/* The object a value is, if it is one: whose members the walk keeps. */
+enum fast_object {
+	FAST_SKIP,
+	FAST_ROOT,
+	FAST_SERVICES,
+	FAST_MASTER_ACTID,
+};
+
+static size_t	fast_value(const char *, size_t, size_t, int, struct fast_body *,
+		    enum fast_object);
+
+static size_t
+fast_space(const char *s, size_t n, size_t i)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The end of the string at s[i] (it has no escape), 0 when none is there. */
+static size_t
+fast_string(const char *s, size_t n, size_t i)
+{
+	const char *quote;
+
+	if (i >= n || s[i] != '"')
+		return 0;
+	quote = memchr(s + i + 1, '"', n - i - 1);
+	return quote == NULL ? 0 : (size_t)(quote - s) + 1;
+}
+
+/* The end of the literal or short plain number at s[i] (payload_scan
+ * checked its spelling), 0 for anything else. */
+static size_t
+fast_scalar(const char *s, size_t n, size_t i)
+{
+	size_t end = i;
+
+	switch (s[i]) {
+	case 't': case 'n':
+		return i + 4 <= n ? i + 4 : 0;
+	case 'f':
+		return i + 5 <= n ? i + 5 : 0;
+	default:
+		while (end < n && (IS_DIGIT(s[end]) || s[end] == '-' || s[end] == '.'))
+			end++;
+		if (end == i || end - i > FAST_NUMBER_MAX ||
+		    (end < n && (s[end] == 'e' || s[end] == 'E')))
+			return 0;
+		return end;
+	}
+}
+
+/* Which of the five fields key[0..len) names, FIELD_COUNT for none. */
+static int
+fast_field(const char *key, size_t len)
+{
+	int f;
+
+	for (f = 0; f < FIELD_COUNT; f++)
+		if (strlen(payload_field_names[f]) == len &&
+		    memcmp(payload_field_names[f], key, len) == 0)
+			return f;
+	return FIELD_COUNT;
+}
+
+/*
+ * Before the value of member key[0..len) of an object of kind what: what
+ * that value is (if an object), with what the walk keeps of an earlier one
+ * forgotten (the last member of a name wins).  -1: leave it to json-c.
+ */
+static int
+fast_member(struct fast_body *b, enum fast_object what, const char *key,
+    size_t len)
+{
+	switch (what) {
+	case FAST_ROOT:
+		switch (fast_field(key, len)) {
+		case FIELD_SERVICES:
+			b->services_master.at = NULL;
+			return FAST_SERVICES;
+		case FIELD_MASTER_ACTID:
+			b->first_key.at = NULL;
+			return FAST_MASTER_ACTID;
+		default:
+			return FAST_SKIP;
+		}
+	case FAST_MASTER_ACTID:
+		if (len > 0 && IS_DIGIT(key[0]))
+			return -1;	/* Object.keys() puts array indexes first */
+		if (b->first_key.at == NULL)
+			b->first_key = (struct fast_span){ key, len };
+		return FAST_SKIP;
+	default:
+		return FAST_SKIP;
+	}
+}
+
+/* After the value value[0..len) of member key[0..klen) of an object of kind what. */
+static void
+fast_keep(struct fast_body *b, enum fast_object what, const char *key,
+    size_t klen, struct fast_span value)
+{
+	int f;
+
+	if (what == FAST_ROOT && (f = fast_field(key, klen)) < FIELD_COUNT)
+		b->field[f] = value;
+	else if (what == FAST_SERVICES && klen == 6 && memcmp(key, "master", 6) == 0)
+		b->services_master = value;
+}
+
+/* The end of the object at s[i] ('{'), or 0. */
+static size_t
+fast_object(const char *s, size_t n, size_t i, int depth, struct fast_body *b,
+    enum fast_object what)
+{
+	size_t key, key_end, value;
+	int sub;
+
+	if ((i = fast_space(s, n, i + 1)) < n && s[i] == '}')
+		return i + 1;
+	for (;;) {
+		key = i;
+		if ((key_end = i = fast_string(s, n, i)) == 0)
+			return 0;
+		if ((i = fast_space(s, n, i)) >= n || s[i] != ':')
+			return 0;
+		value = i = fast_space(s, n, i + 1);
+		sub = fast_member(b, what, s + key + 1, key_end - key - 2);
+		if (sub == -1 ||
+		    (i = fast_value(s, n, i, depth, b, (enum fast_object)sub)) == 0)
+			return 0;
+		fast_keep(b, what, s + key + 1, key_end - key - 2,
+		    (struct fast_span){ s + value, i - value });
+		if ((i = fast_space(s, n, i)) < n && s[i] == '}')
+			return i + 1;
+		if (i >= n || s[i] != ',')
+			return 0;
+		i = fast_space(s, n, i + 1);
+	}
+}
+
+/* The end of the array at s[i] ('['), or 0. */
+static size_t
+fast_array(const char *s, size_t n, size_t i, int depth, struct fast_body *b)
+{
+	if ((i = fast_space(s, n, i + 1)) < n && s[i] == ']')
+		return i + 1;
+	for (;;) {
+		if ((i = fast_value(s, n, i, depth, b, FAST_SKIP)) == 0)
+			return 0;
+		if ((i = fast_space(s, n, i)) < n && s[i] == ']')
+			return i + 1;
+		if (i >= n || s[i] != ',')
+			return 0;
+		i = fast_space(s, n, i + 1);
+	}
+}
+
+/* The end of the value at s[i], or 0. */
+static size_t
+fast_value(const char *s, size_t n, size_t i, int depth, struct fast_body *b,
+    enum fast_object what)
+{
+	if (i >= n)
+		return 0;
+	switch (s[i]) {
+	case '{':
+		return depth < FAST_DEPTH_MAX ?
+		    fast_object(s, n, i, depth + 1, b, what) : 0;
+	case '[':
+		return depth < FAST_DEPTH_MAX ? fast_array(s, n, i, depth + 1, b) : 0;
+	case '"':
+		return fast_string(s, n, i);
+	default:
+		return fast_scalar(s, n, i);
+	}
+}
+
+/*
+ * The id v (a plain string, a short non-negative integer, or when first
+ * is not NULL an object with that first key) into id[].  0, or -1 when v
+ * is missing, of another type, or refused.
+ */
+static int
+fast_id(struct fast_span v, const struct fast_span *first, int blank_ok,
+    char *id)
+{
+	const char *s = v.at;
+	size_t n = v.len;
+
+	if (s[0] == '"') {
+		s++;
+		n -= 2;
+	} else if (s[0] == '{' && first != NULL) {
+		s = first->at != NULL ? first->at : "";
+		n = first->at != NULL ? first->len : 0;
+	} else if (!IS_DIGIT(s[0]) || memchr(s, '.', n) != NULL) {
+		return -1;	/* a double, negative, or not an id */
+	}
+	if (!blank_ok && payload_is_blank(s, n))
+		return -1;
+	return payload_id_copy(s, n, id) == ID_OK ? 0 : -1;
+}
+
+/* JavaScript truthiness of services.master v, -1 for a number. */
+static int
+fast_truthy(struct fast_span v)
+{
+	if (v.at == NULL)
+		return 0;
+	switch (v.at[0]) {
+	case 'f': case 'n':
+		return 0;
+	case '"':
+		return v.len > 2;
+	case 't': case '{': case '[':
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* payload_check's rules on the walk's fields: 0 with the ids in *p, or -1. */
+static int
+fast_check(const struct fast_body *b, struct payload *p)
+{
+	const struct fast_span *v = b->field;
+	int f, is_master;
+
+	for (f = 0; f < FIELD_COUNT; f++)
+		if (v[f].at == NULL || v[f].at[0] == 'n' ||
+		    (f != FIELD_MASTER_ACTID && v[f].len == 2 && v[f].at[0] == '"'))
+			return -1;	/* missing, or an empty string */
+	if (v[FIELD_SERVICES].at[0] != '{' ||
+	    (is_master = fast_truthy(b->services_master)) == -1)
+		return -1;
+	if (fast_id(v[FIELD_ACTID], NULL, 0, p->actid) == -1 ||
+	    fast_id(v[FIELD_MASTER_ACTID], &b->first_key, 1, p->master_actid) == -1)
+		return -1;
+	if (!is_master && p->master_actid[0] == '\0')
+		return -1;
+	p->is_master = is_master;
+	return 0;
+}
+
+/* The fields of body (lexically valid) by the fast path: 0, or -1 to
+ * leave the body to json-c (*p may then hold part of the ids). */
+static int
+payload_fast(const char *body, size_t len, struct payload *p)
+{
+	struct fast_body b;
+
+	memset(&b, 0, sizeof(b));
+	if (body[0] != '{' || memchr(body, '\\', len) != NULL ||
+	    fast_object(body, len, 0, 1, &b, FAST_ROOT) != len)
+		return -1;
+	return fast_check(&b, p);
+}
+
+/* The fields of body (lexically valid) through json-c's tree. */
+static int
+payload_parse_tree(const char *body, size_t len, struct payload *p)
 {
 	struct json_object *root = NULL;
+	int status;
+
+	if ((status = payload_decode(body, len, &root, p)) == 0)
+		status = payload_check(root, p);
+	json_object_put(root);
+	return status;
+}
+
+/* The body after its byte order mark, if it has one, and its checks. */
+static int
+payload_run(const char *body, size_t len, struct payload *p, int fast)
+{
 	int status;
 
 	p->actid[0] = p->master_actid[0] = p->message[0] = '\0';
 	p->is_master = 0;
 	if (len > PAYLOAD_BODY_MAX)
 		return payload_fail(p, 413, MSG_TOO_LARGE);
-	if ((status = payload_decode(body, len, &root, p)) == 0)
-		status = payload_check(root, p);
-	json_object_put(root);
+	if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+		body += 3;
+		len -= 3;
+	}
+	if (len == 0 || payload_scan((const unsigned char *)body, len) == -1)
+		status = payload_fail(p, 400, MSG_INVALID_JSON);
+	else if (fast && payload_fast(body, len, p) == 0)
+		return 0;
+	else
+		status = payload_parse_tree(body, len, p);
 	if (status != 0)
 		p->actid[0] = p->master_actid[0] = '\0';
 	return status;
+}
+
+int
+payload_parse(const char *body, size_t len, struct payload *p)
+{
+	return payload_run(body, len, p, 1);
+}
+
+int
+payload_parse_reference(const char *body, size_t len, struct payload *p)
+{
+	return payload_run(body, len, p, 0);
 }

@@ -11,8 +11,9 @@
  * Only the ids and the role are kept; the body itself (and its access_token)
  * is never copied into the result or into a message.
  *
- * Pure and re-entrant: no global state, every json-c object is freed before
- * payload_parse() returns.
+ * Pure: every json-c object is freed before payload_parse() returns (the one
+ * json-c tokener it reuses is per process, so not re-entrant across threads;
+ * olb's workers have one thread).
  */
 #ifndef OLB_PAYLOAD_H
 #define OLB_PAYLOAD_H
@@ -44,5 +45,11 @@ struct payload {
  * needs no JSON escaping and holds nothing taken from the body).
  */
 int	payload_parse(const char *body, size_t len, struct payload *p);
+
+/*
+ * The same answers as payload_parse, always through json-c's tree: the
+ * reference its fast path for plain bodies is tested against.
+ */
+int	payload_parse_reference(const char *body, size_t len, struct payload *p);
 
 #endif /* OLB_PAYLOAD_H */
