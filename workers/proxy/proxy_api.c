@@ -364,6 +364,32 @@ api_head_add(struct api_request *r, const char *data, size_t n)
 	return api_buf_append(&r->head, &r->head_len, &r->head_cap, data, n);
 }
 
+/* v as 16 lowercase hex digits at out[0..16) (no NUL): without printf,
+ * which cost more than the rest of the request id. */
+static void
+api_hex64(uint64_t v, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = digits[v & 15];
+}
+
+/* v in decimal at out (room for 20 digits), no NUL; its length. */
+static size_t
+api_decimal(uint64_t v, char *out)
+{
+	char tmp[20];
+	size_t n = 0, i;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /* A request id: the client's X-Request-Id when it is sane, else 32 new hex
  * digits (xorshift128+, seeded from getrandom). */
 static void
@@ -389,8 +415,9 @@ api_request_id(const struct http_request *req, char *out)
 	api.rid_state[0] = s0;
 	api.rid_state[1] = a;
 	b = a + s0;
-	snprintf(out, API_REQUEST_ID_MAX + 1, "%016llx%016llx",
-	    (unsigned long long)b, (unsigned long long)(b * 0x9e3779b97f4a7c15ULL));
+	api_hex64(b, out);
+	api_hex64(b * 0x9e3779b97f4a7c15ULL, out + 16);
+	out[32] = '\0';
 }
 
 /* Build the forwarded head: request line, the client's end-to-end headers,
@@ -604,6 +631,55 @@ api_answer_add(struct api_request *r, int hold, const char *data, size_t n)
 	return hconn_out_append(&r->conn->hc, data, n);
 }
 
+/* The longest status line or framing api_relay writes: a status of 3
+ * digits (http.h), a reason cut at 100 bytes; the request id, a length. */
+#define API_LINE_MAX	160
+_Static_assert(9 + 3 + 1 + 100 + 2 <= API_LINE_MAX &&
+    14 + API_REQUEST_ID_MAX + 2 + 16 + 20 + 2 + 19 + 2 <= API_LINE_MAX,
+    "API_LINE_MAX");
+
+/* The status line of res at line[API_LINE_MAX]: its length. */
+static int
+api_status_line(const struct http_response *res, char *line)
+{
+	size_t reason = res->reason_len > 100 ? 100 : res->reason_len, n;
+
+	memcpy(line, "HTTP/1.1 ", 9);
+	n = 9 + api_decimal((uint64_t)res->status, line + 9);	/* 3 digits */
+	line[n++] = ' ';
+	memcpy(line + n, res->reason, reason);
+	n += reason;
+	memcpy(line + n, "\r\n", 2);
+	return (int)(n + 2);
+}
+
+/* The framing headers after the instance's own and the blank line, at
+ * line[API_LINE_MAX] (request_id NULL: the answer has one): their length. */
+static int
+api_framing(char *line, const char *request_id, size_t body_len, int closes)
+{
+	size_t n = 0, rid;
+
+	if (request_id != NULL) {
+		rid = strlen(request_id);	/* at most API_REQUEST_ID_MAX */
+		memcpy(line, "X-Request-Id: ", 14);
+		memcpy(line + 14, request_id, rid);
+		memcpy(line + 14 + rid, "\r\n", 2);
+		n = 16 + rid;
+	}
+	memcpy(line + n, "Content-Length: ", 16);
+	n += 16;
+	n += api_decimal(body_len, line + n);
+	memcpy(line + n, "\r\n", 2);
+	n += 2;
+	if (closes) {
+		memcpy(line + n, "Connection: close\r\n", 19);
+		n += 19;
+	}
+	memcpy(line + n, "\r\n", 2);
+	return (int)(n + 2);
+}
+
 /* Relay the instance's answer: its status line and end-to-end headers as
  * they came, the body with our own framing; straight to the client, or held
  * in r->body for api_send_held.  0 or -1 (out of memory; a held answer is
@@ -614,13 +690,12 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 {
 	struct conn *c = r->conn;
 	size_t start = c->hc.out_len;
-	char line[160];
+	char line[API_LINE_MAX];
 	int has_rid = 0, n, rv = 0;
 
 	r->body_len = 0;
 	r->answer_status = res->status;
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %.*s\r\n", res->status,
-	    (int)(res->reason_len > 100 ? 100 : res->reason_len), res->reason);
+	n = api_status_line(res, line);
 	rv |= api_answer_add(r, hold, line, (size_t)n);
 	for (size_t i = 0; i < res->nheaders; i++) {
 		const struct http_header *h = &res->headers[i];
@@ -634,10 +709,8 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 		rv |= api_answer_add(r, hold, h->value, h->value_len);
 		rv |= api_answer_add(r, hold, "\r\n", 2);
 	}
-	n = snprintf(line, sizeof(line), "%s%s%sContent-Length: %zu\r\n%s\r\n",
-	    has_rid ? "" : "X-Request-Id: ", has_rid ? "" : r->request_id,
-	    has_rid ? "" : "\r\n", body_len,
-	    hconn_closes_after(&c->hc) ? "Connection: close\r\n" : "");
+	n = api_framing(line, has_rid ? NULL : r->request_id, body_len,
+	    hconn_closes_after(&c->hc));
 	rv |= api_answer_add(r, hold, line, (size_t)n);
 	if (!c->hc.head_only)
 		rv |= api_answer_add(r, hold, body, body_len);
