@@ -696,13 +696,31 @@ fast_keep(struct fast_body *b, enum fast_object what, const char *key,
 		b->services_master = value;
 }
 
+/*
+ * After a member or an element that ends before s[i]: the start of the
+ * next one past a ',' (*more = 1), or the end of the object or array past
+ * close (*more = 0); 0 when neither follows.
+ */
+static size_t
+fast_next(const char *s, size_t n, size_t i, char close, int *more)
+{
+	if ((i = fast_space(s, n, i)) < n && s[i] == close) {
+		*more = 0;
+		return i + 1;
+	}
+	if (i >= n || s[i] != ',')
+		return 0;
+	*more = 1;
+	return fast_space(s, n, i + 1);
+}
+
 /* The end of the object at s[i] ('{'), or 0. */
 static size_t
 fast_object(const char *s, size_t n, size_t i, int depth, struct fast_body *b,
     enum fast_object what)
 {
 	size_t key, key_end, value;
-	int sub;
+	int sub, more;
 
 	if ((i = fast_space(s, n, i + 1)) < n && s[i] == '}')
 		return i + 1;
@@ -719,11 +737,8 @@ fast_object(const char *s, size_t n, size_t i, int depth, struct fast_body *b,
 			return 0;
 		fast_keep(b, what, s + key + 1, key_end - key - 2,
 		    (struct fast_span){ s + value, i - value });
-		if ((i = fast_space(s, n, i)) < n && s[i] == '}')
-			return i + 1;
-		if (i >= n || s[i] != ',')
-			return 0;
-		i = fast_space(s, n, i + 1);
+		if ((i = fast_next(s, n, i, '}', &more)) == 0 || !more)
+			return i;
 	}
 }
 
@@ -731,16 +746,14 @@ fast_object(const char *s, size_t n, size_t i, int depth, struct fast_body *b,
 static size_t
 fast_array(const char *s, size_t n, size_t i, int depth, struct fast_body *b)
 {
+	int more;
+
 	if ((i = fast_space(s, n, i + 1)) < n && s[i] == ']')
 		return i + 1;
 	for (;;) {
-		if ((i = fast_value(s, n, i, depth, b, FAST_SKIP)) == 0)
-			return 0;
-		if ((i = fast_space(s, n, i)) < n && s[i] == ']')
-			return i + 1;
-		if (i >= n || s[i] != ',')
-			return 0;
-		i = fast_space(s, n, i + 1);
+		if ((i = fast_value(s, n, i, depth, b, FAST_SKIP)) == 0 ||
+		    (i = fast_next(s, n, i, ']', &more)) == 0 || !more)
+			return i;
 	}
 }
 
