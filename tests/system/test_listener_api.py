@@ -266,6 +266,26 @@ def test_upstream_answer_relayed_faithfully(api, status):
         backend.close()
 
 
+def test_forwarded_for_appended(api):
+    """A client's X-Forwarded-For reaches the instance with the client's address
+    after it; a request without one gets the address alone (above)."""
+    o, fleet = api
+    backend = _Backend(200, [], b'{"status":true}')
+    try:
+        fleet.ctl("instance", "add", "--role", "master", "--addr",
+                  "127.0.0.1:%d" % backend.port, "--name", "xff")
+        raw = '{"actid":"m-xff","broker":"b","access_token":"t","master_actid":"",' \
+              '"services":{"master":true}}'
+        got = call(o.port, CREATE, None, raw=raw,
+                   headers={"X-Forwarded-For": "10.1.2.3, 10.4.5.6"})[0]
+        assert got == 200
+        fwd = backend.last[2]
+        assert fwd["X-Forwarded-For"] == "10.1.2.3, 10.4.5.6, 127.0.0.1"
+        assert fwd["X-Forwarded-Proto"] == "http" and len(fwd["X-Request-Id"]) == 32
+    finally:
+        backend.close()
+
+
 def test_remove_when_instance_is_gone(api):
     """An account whose instance left the registry is released by remove (404:
     there is no listener to call) and can be placed again elsewhere."""

@@ -420,6 +420,8 @@ api_request_id(const struct http_request *req, char *out)
 	out[32] = '\0';
 }
 
+#define API_FORWARDED_MIDDLE	"\r\nX-Forwarded-Proto: http\r\nX-Request-Id: "
+
 /* Build the forwarded head: request line, the client's end-to-end headers,
  * X-Forwarded-For/-Proto and X-Request-Id.  Content-Length comes later. */
 static int
@@ -427,8 +429,6 @@ api_build_head(struct api_request *r, const struct http_request *req, const char
 {
 	const char *xff = NULL;
 	size_t xff_len = 0;
-	char line[256];
-	int n;
 
 	if (api_head_add(r, req->method_str, req->method_len) == -1 ||
 	    api_head_add(r, " ", 1) == -1 ||
@@ -453,13 +453,14 @@ api_build_head(struct api_request *r, const struct http_request *req, const char
 		    api_head_add(r, "\r\n", 2) == -1)
 			return -1;
 	}
-	if (xff != NULL && (api_head_add(r, "X-Forwarded-For: ", 17) == -1 ||
-	    api_head_add(r, xff, xff_len) == -1 || api_head_add(r, ", ", 2) == -1))
+	if (api_head_add(r, "X-Forwarded-For: ", 17) == -1 ||
+	    (xff != NULL && (api_head_add(r, xff, xff_len) == -1 ||
+	    api_head_add(r, ", ", 2) == -1)) ||
+	    api_head_add(r, peer, strlen(peer)) == -1 ||
+	    api_head_add(r, API_FORWARDED_MIDDLE, sizeof(API_FORWARDED_MIDDLE) - 1) == -1 ||
+	    api_head_add(r, r->request_id, strlen(r->request_id)) == -1)
 		return -1;
-	n = snprintf(line, sizeof(line), "%s%s\r\nX-Forwarded-Proto: http\r\n"
-	    "X-Request-Id: %s\r\n", xff != NULL ? "" : "X-Forwarded-For: ", peer,
-	    r->request_id);
-	return api_head_add(r, line, (size_t)n);
+	return api_head_add(r, "\r\n", 2);
 }
 
 static int
@@ -1090,11 +1091,12 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 static void
 api_forward(struct api_request *r)
 {
-	char line[64];
-	int n;
+	char line[40] = "Content-Length: ";
+	size_t n = 16;
 
-	n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n\r\n", r->body_len);
-	if (api_head_add(r, line, (size_t)n) == -1 ||
+	n += api_decimal(r->body_len, line + n);
+	memcpy(line + n, "\r\n\r\n", 4);
+	if (api_head_add(r, line, n + 4) == -1 ||
 	    api_head_add(r, r->body, r->body_len) == -1) {
 		api_fail(r, 503);
 		return;
