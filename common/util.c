@@ -129,3 +129,17 @@ util_fnv1a(const char *s)
 		x = (x ^ *p) * 16777619u;
 	return x;
 }
+
+size_t
+util_decimal(uint64_t v, char *out)
+{
+	char tmp[UTIL_DECIMAL_MAX], *p = tmp + sizeof(tmp);
+	size_t n;
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(out, p, n);
+	return n;
+}

@@ -1,6 +1,7 @@
 /*
  * util: small helpers shared by every process: clocks, descriptors, the host
- * name, and the process title shown by ps ("olbd: proxy 1").
+ * name, a number's digits, and the process title shown by ps ("olbd: proxy
+ * 1").
  */
 #ifndef OLB_UTIL_H
 #define OLB_UTIL_H
@@ -24,6 +25,10 @@ int		 util_set_nonblock(int fd);
 const char	*util_hostname(void);
 /* The 32-bit FNV-1a hash of a string: stable across processes and runs. */
 uint32_t	 util_fnv1a(const char *s);
+/* v in decimal at out (room for UTIL_DECIMAL_MAX digits), no NUL: its
+ * length.  For the hot paths that would otherwise call printf. */
+#define UTIL_DECIMAL_MAX	20
+size_t		 util_decimal(uint64_t v, char *out);
 
 /* Take over argv's memory so proctitle_set can rewrite what ps shows.  Call
  * once, first thing in main; it moves environ to the heap. */

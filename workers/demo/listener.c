@@ -163,13 +163,9 @@ buf_add_str(struct buf *b, const char *s)
 static void
 buf_add_uint(struct buf *b, uint64_t v)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
+	char digits[UTIL_DECIMAL_MAX];
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	buf_add(b, digits, util_decimal(v, digits));
 }
 
 /* Append s[0..n) as a JSON string, quotes included. */

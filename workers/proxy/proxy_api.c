@@ -375,21 +375,6 @@ api_hex64(uint64_t v, char *out)
 		out[i] = digits[v & 15];
 }
 
-/* v in decimal at out (room for 20 digits), no NUL; its length. */
-static size_t
-api_decimal(uint64_t v, char *out)
-{
-	char tmp[20];
-	size_t n = 0, i;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
 /* A request id: the client's X-Request-Id when it is sane, else 32 new hex
  * digits (xorshift128+, seeded from getrandom). */
 static void
@@ -636,7 +621,7 @@ api_answer_add(struct api_request *r, int hold, const char *data, size_t n)
  * digits (http.h), a reason cut at 100 bytes; the request id, a length. */
 #define API_LINE_MAX	160
 _Static_assert(9 + 3 + 1 + 100 + 2 <= API_LINE_MAX &&
-    14 + API_REQUEST_ID_MAX + 2 + 16 + 20 + 2 + 19 + 2 <= API_LINE_MAX,
+    14 + API_REQUEST_ID_MAX + 2 + 16 + UTIL_DECIMAL_MAX + 2 + 19 + 2 <= API_LINE_MAX,
     "API_LINE_MAX");
 
 /* The status line of res at line[API_LINE_MAX]: its length. */
@@ -646,7 +631,7 @@ api_status_line(const struct http_response *res, char *line)
 	size_t reason = res->reason_len > 100 ? 100 : res->reason_len, n;
 
 	memcpy(line, "HTTP/1.1 ", 9);
-	n = 9 + api_decimal((uint64_t)res->status, line + 9);	/* 3 digits */
+	n = 9 + util_decimal((uint64_t)res->status, line + 9);	/* 3 digits */
 	line[n++] = ' ';
 	memcpy(line + n, res->reason, reason);
 	n += reason;
@@ -670,7 +655,7 @@ api_framing(char *line, const char *request_id, size_t body_len, int closes)
 	}
 	memcpy(line + n, "Content-Length: ", 16);
 	n += 16;
-	n += api_decimal(body_len, line + n);
+	n += util_decimal(body_len, line + n);
 	memcpy(line + n, "\r\n", 2);
 	n += 2;
 	if (closes) {
@@ -1091,10 +1076,10 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 static void
 api_forward(struct api_request *r)
 {
-	char line[40] = "Content-Length: ";
+	char line[16 + UTIL_DECIMAL_MAX + 4] = "Content-Length: ";
 	size_t n = 16;
 
-	n += api_decimal(r->body_len, line + n);
+	n += util_decimal(r->body_len, line + n);
 	memcpy(line + n, "\r\n\r\n", 4);
 	if (api_head_add(r, line, n + 4) == -1 ||
 	    api_head_add(r, r->body, r->body_len) == -1) {
