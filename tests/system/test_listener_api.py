@@ -4,6 +4,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -284,6 +285,35 @@ def test_forwarded_for_appended(api):
         assert fwd["X-Forwarded-Proto"] == "http" and len(fwd["X-Request-Id"]) == 32
     finally:
         backend.close()
+
+
+def _http10(sock, body):
+    """One HTTP/1.0 keep-alive create on sock: the answer's head and body."""
+    sock.sendall(b"POST " + CREATE.encode() + b" HTTP/1.0\r\nConnection: keep-alive\r\n"
+                 b"Content-Type: application/json\r\nAuthorization: Bearer " +
+                 TOKEN.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, rest = data.split(b"\r\n\r\n", 1)
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")][0])
+    while len(rest) < length:
+        rest += sock.recv(4096)
+    return head, rest
+
+
+def test_http10_client_relayed(api):
+    """An HTTP/1.0 client sends no Host; olb forwards as HTTP/1.1, so it names
+    the instance in one (else the instance answers 400), and the client's
+    keep-alive connection takes a second request."""
+    o, fleet = api
+    fleet.add("master", "Master_Listener-1")
+    with socket.create_connection(("127.0.0.1", o.port), timeout=5) as s:
+        for actid in ("m10a", "m10b"):
+            head, body = _http10(s, json.dumps(master(actid)).encode())
+            assert head.startswith(b"HTTP/1.1 200"), (head, body)
+            assert json.loads(body)["actid"] == actid
 
 
 def test_remove_when_instance_is_gone(api):

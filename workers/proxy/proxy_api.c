@@ -85,6 +85,8 @@ struct api_request {
 	char			 request_id[API_REQUEST_ID_MAX + 1];
 	struct payload		 payload;
 	struct placement	 where;
+	int			 no_host;	/* the client sent no Host (HTTP/1.0):
+						   api_forward names the instance */
 	struct upstream		*upstream;	/* in flight */
 	int			 placing;	/* a script call in flight */
 	int			 releasing;	/* a remove's release: answer held in
@@ -415,6 +417,7 @@ api_build_head(struct api_request *r, const struct http_request *req, const char
 	const char *xff = NULL;
 	size_t xff_len = 0;
 
+	r->no_host = req->host == NULL;
 	if (api_head_add(r, req->method_str, req->method_len) == -1 ||
 	    api_head_add(r, " ", 1) == -1 ||
 	    api_head_add(r, req->target, req->target_len) == -1 ||
@@ -1069,6 +1072,19 @@ api_on_answer(void *arg, int status, const struct http_response *res,
 	}
 }
 
+/* A Host field naming r's instance, at the end of r's head.  0 or -1. */
+static int
+api_forward_host(struct api_request *r)
+{
+	char port[UTIL_DECIMAL_MAX];
+
+	return api_head_add(r, "Host: ", 6) == -1 ||
+	    api_head_add(r, r->where.ip, strlen(r->where.ip)) == -1 ||
+	    api_head_add(r, ":", 1) == -1 ||
+	    api_head_add(r, port, util_decimal(r->where.port, port)) == -1 ||
+	    api_head_add(r, "\r\n", 2) == -1 ? -1 : 0;
+}
+
 /* Send the request to the placed instance: the head built at routing time,
  * Content-Length and the body, appended to the head buffer, which the
  * upstream borrows until it calls back or is cancelled (one buffer per
@@ -1081,7 +1097,10 @@ api_forward(struct api_request *r)
 
 	n += util_decimal(r->body_len, line + n);
 	memcpy(line + n, "\r\n\r\n", 4);
-	if (api_head_add(r, line, n + 4) == -1 ||
+	/* The head says HTTP/1.1, which needs a Host (RFC 9112 §3.2): an
+	 * HTTP/1.0 client may have sent none. */
+	if ((r->no_host && api_forward_host(r) == -1) ||
+	    api_head_add(r, line, n + 4) == -1 ||
 	    api_head_add(r, r->body, r->body_len) == -1) {
 		api_fail(r, 503);
 		return;
