@@ -20,6 +20,7 @@
 
 #include "common/hconn.h"
 #include "common/log.h"
+#include "common/util.h"
 
 static void	hconn_on_io(struct ev_loop *loop, int fd, int mask, void *arg);
 static void	hconn_process(struct hconn *c);
@@ -112,6 +113,32 @@ hconn_closes_after(struct hconn *c)
 }
 
 size_t
+hconn_framing(struct hconn *c, size_t len, int bodiless, char *out)
+{
+	static const char close[] = "Connection: close\r\n";
+	static const char keep[] = "Connection: keep-alive\r\n";
+	size_t n = 0;
+
+	if (!bodiless) {
+		memcpy(out, "Content-Length: ", 16);
+		n = 16 + util_decimal(len, out + 16);
+		memcpy(out + n, "\r\n", 2);
+		n += 2;
+	}
+	if (hconn_closes_after(c)) {
+		memcpy(out + n, close, sizeof(close) - 1);
+		n += sizeof(close) - 1;
+	} else if (c->minor == 0) {
+		memcpy(out + n, keep, sizeof(keep) - 1);
+		n += sizeof(keep) - 1;
+	}
+	memcpy(out + n, "\r\n", 2);
+	return n + 2;
+}
+_Static_assert(16 + UTIL_DECIMAL_MAX + 2 + 24 + 2 <= HCONN_FRAMING_MAX,
+    "HCONN_FRAMING_MAX");
+
+size_t
 hconn_respond(struct hconn *c, int status, const char *headers,
     const char *body, size_t len)
 {
@@ -125,24 +152,15 @@ hconn_respond_type(struct hconn *c, int status, const char *type,
 {
 	int bodiless = status == 204 || status == 304;
 	size_t start = c->out_len;
-	const char *conn;
 	char line[192];
 	int n, rv;
 
-	hconn_closes_after(c);
-	conn = c->close_after ? "Connection: close\r\n" :
-	    c->minor == 0 ? "Connection: keep-alive\r\n" : "";
 	n = snprintf(line, sizeof(line),
 	    "HTTP/1.1 %d %s\r\nContent-Type: %.100s\r\n", status,
 	    http_status_reason(status), type);
 	rv = hconn_out_append(c, line, (size_t)n);
 	rv |= hconn_out_append(c, headers, strlen(headers));
-	if (!bodiless) {
-		n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", len);
-		rv |= hconn_out_append(c, line, (size_t)n);
-	}
-	rv |= hconn_out_append(c, conn, strlen(conn));
-	rv |= hconn_out_append(c, "\r\n", 2);
+	rv |= hconn_out_append(c, line, hconn_framing(c, len, bodiless, line));
 	if (!c->head_only && !bodiless)
 		rv |= hconn_out_append(c, body, len);
 	if (rv != 0)

@@ -153,6 +153,13 @@ int		 hconn_body_too_large(const struct http_request *req,
 /* Decide whether the connection closes after the current answer.  1 or
  * 0. */
 int		 hconn_closes_after(struct hconn *c);
+/* The end of an answer's head, after its own fields: Content-Length len
+ * (none when bodiless), the Connection field the client needs (close, or
+ * keep-alive for an HTTP/1.0 client that keeps it) and the blank line, at
+ * out[HCONN_FRAMING_MAX].  Decides hconn_closes_after.  Its length. */
+#define HCONN_FRAMING_MAX	64
+size_t		 hconn_framing(struct hconn *c, size_t len, int bodiless,
+		    char *out);
 /* Queue raw answer bytes.  0 or -1 (out of memory: the connection then
  * closes after what is queued). */
 int		 hconn_out_append(struct hconn *c, const char *data, size_t n);

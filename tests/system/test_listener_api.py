@@ -305,14 +305,16 @@ def _http10(sock, body):
 
 def test_http10_client_relayed(api):
     """An HTTP/1.0 client sends no Host; olb forwards as HTTP/1.1, so it names
-    the instance in one (else the instance answers 400), and the client's
-    keep-alive connection takes a second request."""
+    the instance in one (else the instance answers 400); the answer tells the
+    client the connection stays open (as olb's own answers do), and it takes a
+    second request."""
     o, fleet = api
     fleet.add("master", "Master_Listener-1")
     with socket.create_connection(("127.0.0.1", o.port), timeout=5) as s:
         for actid in ("m10a", "m10b"):
             head, body = _http10(s, json.dumps(master(actid)).encode())
             assert head.startswith(b"HTTP/1.1 200"), (head, body)
+            assert b"\r\nConnection: keep-alive" in head, head
             assert json.loads(body)["actid"] == actid
 
 

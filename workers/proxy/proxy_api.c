@@ -620,15 +620,15 @@ api_answer_add(struct api_request *r, int hold, const char *data, size_t n)
 	return hconn_out_append(&r->conn->hc, data, n);
 }
 
-/* The longest status line or framing api_relay writes: a status of 3
- * digits (http.h), a reason cut at 100 bytes; the request id, a length. */
+/* The longest status line api_relay writes: a status of 3 digits
+ * (http.h), a reason cut at 100 bytes; or its request id's field. */
 #define API_LINE_MAX	160
 _Static_assert(9 + 3 + 1 + 100 + 2 <= API_LINE_MAX &&
-    14 + API_REQUEST_ID_MAX + 2 + 16 + UTIL_DECIMAL_MAX + 2 + 19 + 2 <= API_LINE_MAX,
-    "API_LINE_MAX");
+    14 + API_REQUEST_ID_MAX + 2 <= API_LINE_MAX &&
+    HCONN_FRAMING_MAX <= API_LINE_MAX, "API_LINE_MAX");
 
 /* The status line of res at line[API_LINE_MAX]: its length. */
-static int
+static size_t
 api_status_line(const struct http_response *res, char *line)
 {
 	size_t reason = res->reason_len > 100 ? 100 : res->reason_len, n;
@@ -639,34 +639,19 @@ api_status_line(const struct http_response *res, char *line)
 	memcpy(line + n, res->reason, reason);
 	n += reason;
 	memcpy(line + n, "\r\n", 2);
-	return (int)(n + 2);
+	return n + 2;
 }
 
-/* The framing headers after the instance's own and the blank line, at
- * line[API_LINE_MAX] (request_id NULL: the answer has one): their length. */
-static int
-api_framing(char *line, const char *request_id, size_t body_len, int closes)
+/* The X-Request-Id field of request_id at line[API_LINE_MAX]: its length. */
+static size_t
+api_request_id_field(const char *request_id, char *line)
 {
-	size_t n = 0, rid;
+	size_t rid = strlen(request_id);	/* at most API_REQUEST_ID_MAX */
 
-	if (request_id != NULL) {
-		rid = strlen(request_id);	/* at most API_REQUEST_ID_MAX */
-		memcpy(line, "X-Request-Id: ", 14);
-		memcpy(line + 14, request_id, rid);
-		memcpy(line + 14 + rid, "\r\n", 2);
-		n = 16 + rid;
-	}
-	memcpy(line + n, "Content-Length: ", 16);
-	n += 16;
-	n += util_decimal(body_len, line + n);
-	memcpy(line + n, "\r\n", 2);
-	n += 2;
-	if (closes) {
-		memcpy(line + n, "Connection: close\r\n", 19);
-		n += 19;
-	}
-	memcpy(line + n, "\r\n", 2);
-	return (int)(n + 2);
+	memcpy(line, "X-Request-Id: ", 14);
+	memcpy(line + 14, request_id, rid);
+	memcpy(line + 14 + rid, "\r\n", 2);
+	return 16 + rid;
 }
 
 /* Relay the instance's answer: its status line and end-to-end headers as
@@ -680,12 +665,11 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 	struct conn *c = r->conn;
 	size_t start = c->hc.out_len;
 	char line[API_LINE_MAX];
-	int has_rid = 0, n, rv = 0;
+	int has_rid = 0, rv = 0;
 
 	r->body_len = 0;
 	r->answer_status = res->status;
-	n = api_status_line(res, line);
-	rv |= api_answer_add(r, hold, line, (size_t)n);
+	rv |= api_answer_add(r, hold, line, api_status_line(res, line));
 	for (size_t i = 0; i < res->nheaders; i++) {
 		const struct http_header *h = &res->headers[i];
 
@@ -698,9 +682,12 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 		rv |= api_answer_add(r, hold, h->value, h->value_len);
 		rv |= api_answer_add(r, hold, "\r\n", 2);
 	}
-	n = api_framing(line, has_rid ? NULL : r->request_id, body_len,
-	    hconn_closes_after(&c->hc));
-	rv |= api_answer_add(r, hold, line, (size_t)n);
+	if (!has_rid)
+		rv |= api_answer_add(r, hold, line,
+		    api_request_id_field(r->request_id, line));
+	/* the body's length on every relayed answer, 204 and 304 included */
+	rv |= api_answer_add(r, hold, line,
+	    hconn_framing(&c->hc, body_len, 0, line));
 	if (!c->hc.head_only)
 		rv |= api_answer_add(r, hold, body, body_len);
 	if (!hold)
