@@ -79,8 +79,10 @@ int		 scripts_state_valid(const char *state);
  * value is needed (master may be "" for a release), or keys_init was not
  * called. */
 /* Place n (1..SCRIPTS_BATCH_MAX) accounts in one call, in order: the answer
- * is an array of 1 + n: the routing sequence when the script ran (see
- * workers/proxy/placement.h), then one result per account. */
+ * is an array of the routing sequence when the script ran (see
+ * workers/proxy/placement.h), a code per account, then id, ip and port of
+ * each instance the codes name (common/lua/place_helpers.lua, answer_new;
+ * read by placement_parse_batch). */
 int		 scripts_call_place_masters(struct scripts_call *c,
 		    long long max_per_master, const char *const *actids, size_t n);
 int		 scripts_call_place_clients(struct scripts_call *c,

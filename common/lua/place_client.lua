@@ -10,9 +10,10 @@
 --       prefix (the script appends an id or actid to them: such keys are
 --       not declared, so this is not Redis Cluster safe; olb uses one
 --       Redis), then pairs: actid, master actid
--- Returns {seq, then per account id, ip, port, 'existing'|'placed', or
--- four nils when no live client instance is below max (the account then
--- keeps any placement it had)}; seq is the routing sequence when it ran.
+-- Returns place_helpers' answer_new: {seq, a code per account, the
+-- instances the codes name}; an account with none (no live client instance
+-- below max) keeps any placement it had; seq is the routing sequence when
+-- it ran.
 local details, counts, mapping, live, global, masters =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max, spread, channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -38,9 +39,9 @@ end
 -- none; earlier[actid]: its master is in the client_master field that goes
 -- when its mapping is written
 local placed_on, master_of, earlier = {}, {}, {}
-local values, old = batch_read(mapping, actids), {}
-for _, actid in ipairs(actids) do
-    placed_on[actid], master_of[actid] = mapping_split(values[actid])
+local values, old = hmget_many(mapping, actids), {}
+for i, actid in ipairs(actids) do
+    placed_on[actid], master_of[actid] = mapping_split(values[i])
     if placed_on[actid] and master_of[actid] == nil then
         old[#old + 1] = actid
     end
@@ -70,7 +71,7 @@ for i, actid in ipairs(actids) do
     end
 end
 fleet_spread_read(f, spread, need)
-local out, added = { routing_seq(channel) }, 0
+local answer, added = answer_new(routing_seq(channel)), 0
 local function place(actid, master)
     local cur, known = placed_on[actid], master_of[actid]
     local old = known or master
@@ -110,8 +111,8 @@ local function place(actid, master)
     fleet_count(f, id, 1)
     return id, rec, 'placed'
 end
-for i = 6, #ARGV, 2 do answer_add(out, place(ARGV[i], ARGV[i + 1])) end
+for i = 6, #ARGV, 2 do answer_add(answer, place(ARGV[i], ARGV[i + 1])) end
 batch_write(f)
 tracking_done(k)
 if added > 0 then hash_add(global, 'clientCount', added, false) end
-return out
+return answer_done(answer)

@@ -266,17 +266,40 @@ local function batch_write(f)
     spread_write(f)
 end
 
--- Append the answer for one account to out: id, ip, port and how, or four
--- falses (nils to the caller) for none.  Flat, not a table per account:
--- Redis turns each table into a reply, and the proxy each reply into an
--- object.
-local function answer_add(out, id, rec, how)
-    local n = #out
-    if id then
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] =
-            id, rec.ip, rec.port, how
-    else
-        out[n + 1], out[n + 2], out[n + 3], out[n + 4] =
-            false, false, false, false
+-- A batch's answer: {seq, then a code per account in order, then id, ip
+-- and port of each instance the codes name}.  Code j (1, 2, ...) is the
+-- j-th instance named, where the account was placed now; -j the same
+-- where it already was; 0 none (no live instance below max).  An instance
+-- is named once per batch, not once per account: Redis turns each element
+-- into a reply, and the proxy each reply into an object.
+local function answer_new(seq)
+    return { out = { seq }, at = {}, named = {} }
+end
+
+-- The answer for the next account: id, its record and how ('placed' or
+-- 'existing'), or nil for none.
+local function answer_add(a, id, rec, how)
+    local out = a.out
+    if id == nil then
+        out[#out + 1] = 0
+        return
     end
+    local j = a.at[id]
+    if j == nil then
+        local named = a.named
+        local n = #named
+        named[n + 1], named[n + 2], named[n + 3] = id, rec.ip, rec.port
+        j = n / 3 + 1
+        a.at[id] = j
+    end
+    if how == 'existing' then j = -j end
+    out[#out + 1] = j
+end
+
+-- The answer to return, once every account's is added.
+local function answer_done(a)
+    local out, named = a.out, a.named
+    local n = #out
+    for i = 1, #named do out[n + i] = named[i] end
+    return out
 end

@@ -4,9 +4,9 @@
 --       4 live:master, 5 global_state
 -- ARGV: 1 max_per_master, 2 routing channel, 3 the instance_accounts: key
 --       prefix (not Cluster safe, as in place_client), 4.. the actids
--- Returns {seq, then per actid id, ip, port, 'existing'|'placed', or four
--- nils when no live master is below max (the account then keeps any
--- placement it had)}; seq is the routing sequence when the batch ran.
+-- Returns place_helpers' answer_new: {seq, a code per actid, the instances
+-- the codes name}; an account with none (no live master below max) keeps
+-- any placement it had; seq is the routing sequence when the batch ran.
 local details, counts, mapping, live, global =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local max, channel, accounts = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -23,7 +23,7 @@ local f = fleet_new(details, live, counts, max)
 local actids = {}
 for i = 4, #ARGV do actids[#actids + 1] = ARGV[i] end
 local placed_on = batch_read(mapping, actids)
-local out, added = { routing_seq(channel) }, 0
+local answer, added = answer_new(routing_seq(channel)), 0
 local function place(actid)
     -- Idempotent re-login: still on a live master.
     local cur = placed_on[actid]
@@ -49,7 +49,7 @@ local function place(actid)
     fleet_count(f, id, 1)
     return id, rec, 'placed'
 end
-for i = 4, #ARGV do answer_add(out, place(ARGV[i])) end
+for i = 4, #ARGV do answer_add(answer, place(ARGV[i])) end
 batch_write(f)
 if added > 0 then hash_add(global, 'masterCount', added, false) end
-return out
+return answer_done(answer)

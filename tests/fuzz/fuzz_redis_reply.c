@@ -42,19 +42,16 @@ check_addr(int rv, const char *host, size_t hostlen, int port)
 	CHECK(port >= 1 && port <= 65535);
 }
 
-/* r as the answer of a placement batch of the size its length gives. */
+/* r as the answer of a placement batch of n accounts. */
 static void
-check_placements(const redisReply *r)
+check_placements(const redisReply *r, size_t n)
 {
 	enum placement_status st[SCRIPTS_BATCH_MAX];
 	struct placement w[SCRIPTS_BATCH_MAX];
-	size_t n;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+	if (placement_parse_batch(r, n, st, w) == -1)
 		return;
-	n = (r->elements - 1) / 4;
-	if (n > SCRIPTS_BATCH_MAX || placement_parse_batch(r, n, st, w) == -1)
-		return;
+	CHECK(n >= 1 && n <= SCRIPTS_BATCH_MAX);
 	for (size_t i = 0; i < n; i++) {
 		CHECK(st[i] == PLACEMENT_OK || st[i] == PLACEMENT_NO_CAPACITY ||
 		    st[i] == PLACEMENT_ERROR);
@@ -89,7 +86,9 @@ check_reply(const redisReply *r)
 			found |= r->element[i]->str == v;
 		CHECK(found);
 	}
-	check_placements(r);
+	/* every batch size the reply could answer (its length does not say) */
+	for (size_t n = 0; n <= SCRIPTS_BATCH_MAX + 1; n++)
+		check_placements(r, n);
 }
 
 /* hiredis 0.14's reader allocates an array of the length a reply declares

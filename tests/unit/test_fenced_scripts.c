@@ -757,8 +757,8 @@ place_client(struct test_sync *f, const char *actid)
 	assert_int_equal(scripts_call_place_client(&c, actid, "M-1", 10), 0);
 	r = run_ok(f, &c);
 	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, 1 + 4);
-	assert_int_equal(r->element[1]->type, REDIS_REPLY_STRING);	/* placed */
+	assert_int_equal(r->elements, 1 + 1 + 3);
+	assert_int_equal(r->element[1]->integer, 1);	/* placed */
 	freeReplyObject(r);
 }
 

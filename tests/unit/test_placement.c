@@ -1002,92 +1002,113 @@ resp(const char *s, size_t len)
 }
 
 #define RESP(s)		resp((s), sizeof(s) - 1)
-#define NILS4		"$-1\r\n$-1\r\n$-1\r\n$-1\r\n"
-#define SEQ_AND(n)	"*" #n "\r\n:7\r\n"
-#define PLACED		"$6\r\ninst-1\r\n$9\r\n127.0.0.1\r\n:9001\r\n" \
-			"$6\r\nplaced\r\n"
+#define INST1		"$6\r\ninst-1\r\n$9\r\n127.0.0.1\r\n:9001\r\n"
 
-/* The status placement_parse_batch gives one account whose four replies
- * are the RESP text acct (a batch of one). */
+/* The status placement_parse_batch gives one account (a batch of one)
+ * whose code and named instance are the RESP text acct; where into w. */
 static enum placement_status
-one_answer(const char *acct, size_t len)
+one_answer(const char *acct, size_t len, struct placement *w)
 {
 	static const char head[] = "*5\r\n:7\r\n";
 	char buf[512];
 	enum placement_status st;
-	struct placement w;
 	redisReply *r;
 
 	assert_true(sizeof(head) + len < sizeof(buf));
 	memcpy(buf, head, sizeof(head) - 1);
 	memcpy(buf + sizeof(head) - 1, acct, len);
 	r = resp(buf, sizeof(head) - 1 + len);
-	assert_int_equal(placement_parse_batch(r, 1, &st, &w), 0);
+	assert_int_equal(placement_parse_batch(r, 1, &st, w), 0);
 	freeReplyObject(r);
 	return st;
 }
 
-#define ONE(s)		one_answer((s), sizeof(s) - 1)
+#define ONE(s)		one_answer((s), sizeof(s) - 1, &one)
 
 /* A batch answer as Redis sends it, and every wrong one: a wrong shape
  * fails the batch, a wrong account answer fails that account only. */
 static void
 test_batch_answer_shapes(void **state)
 {
-	enum placement_status st[2];
-	struct placement w[2];
+	enum placement_status st[3];
+	struct placement w[3], one;
 	redisReply *r;
 
 	(void)state;
-	r = RESP(SEQ_AND(9) PLACED NILS4);
-	assert_int_equal(placement_parse_batch(r, 2, st, w), 0);
+	/* placed, none, already there: one instance named once */
+	r = RESP("*7\r\n:7\r\n:1\r\n:0\r\n:-1\r\n" INST1);
+	assert_int_equal(placement_parse_batch(r, 3, st, w), 0);
 	assert_int_equal(st[0], PLACEMENT_OK);
 	assert_string_equal(w[0].id, "inst-1");
 	assert_string_equal(w[0].ip, "127.0.0.1");
 	assert_int_equal(w[0].port, 9001);
 	assert_int_equal(w[0].existing, 0);
+	assert_int_equal(w[0].live, 1);
 	assert_int_equal(w[0].seq, 7);
 	assert_int_equal(st[1], PLACEMENT_NO_CAPACITY);
+	assert_int_equal(w[1].seq, 7);
+	assert_int_equal(st[2], PLACEMENT_OK);
+	assert_string_equal(w[2].id, "inst-1");
+	assert_int_equal(w[2].existing, 1);
 	/* a count of accounts that is not the batch's */
 	assert_int_equal(placement_parse_batch(r, 1, st, w), -1);
-	assert_int_equal(placement_parse_batch(r, 3, st, w), -1);
+	assert_int_equal(placement_parse_batch(r, 2, st, w), -1);
+	assert_int_equal(placement_parse_batch(r, 0, st, w), -1);
+	freeReplyObject(r);
+	/* two instances, the second unreadable: only its account fails */
+	r = RESP("*9\r\n:7\r\n:2\r\n:1\r\n" INST1
+	    "$1\r\na\r\n$1\r\nb\r\n:0\r\n");
+	assert_int_equal(placement_parse_batch(r, 2, st, w), 0);
+	assert_int_equal(st[0], PLACEMENT_ERROR);
+	assert_int_equal(st[1], PLACEMENT_OK);
+	assert_string_equal(w[1].id, "inst-1");
+	/* more instances named than accounts */
+	assert_int_equal(placement_parse_batch(r, 1, st, w), -1);
 	freeReplyObject(r);
 	assert_int_equal(placement_parse_batch(NULL, 1, st, w), -1);
 	r = RESP("+OK\r\n");
-	assert_int_equal(placement_parse_batch(r, 0, st, w), -1);
-	freeReplyObject(r);
-	r = RESP("*5\r\n:-1\r\n" PLACED);	/* no sequence below 0 */
 	assert_int_equal(placement_parse_batch(r, 1, st, w), -1);
 	freeReplyObject(r);
-	r = RESP("*5\r\n$1\r\n7\r\n" PLACED);
+	r = RESP("*5\r\n:-1\r\n:1\r\n" INST1);	/* no sequence below 0 */
+	assert_int_equal(placement_parse_batch(r, 1, st, w), -1);
+	freeReplyObject(r);
+	r = RESP("*5\r\n$1\r\n7\r\n:1\r\n" INST1);
 	assert_int_equal(placement_parse_batch(r, 1, st, w), -1);
 	freeReplyObject(r);
 	/* one account's answer */
-	assert_int_equal(ONE(PLACED), PLACEMENT_OK);
-	assert_int_equal(ONE("$1\r\na\r\n$1\r\nb\r\n$4\r\n9001\r\n"
-	    "$8\r\nexisting\r\n"), PLACEMENT_OK);
-	assert_int_equal(ONE("$1\r\na\r\n$1\r\nb\r\n:0\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$1\r\na\r\n$1\r\nb\r\n:65536\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$1\r\na\r\n$1\r\nb\r\n$2\r\n9x\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$0\r\n\r\n$1\r\nb\r\n:1\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$3\r\na\0b\r\n$1\r\nb\r\n:1\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$1\r\na\r\n$1\r\nb\r\n:1\r\n"
-	    "$5\r\nmoved\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$-1\r\n$1\r\nb\r\n:1\r\n"
-	    "$6\r\nplaced\r\n"), PLACEMENT_ERROR);
-	assert_int_equal(ONE("$1\r\na\r\n$-1\r\n$-1\r\n$-1\r\n"),
+	assert_int_equal(ONE(":1\r\n" INST1), PLACEMENT_OK);
+	assert_int_equal(one.existing, 0);
+	assert_int_equal(ONE(":-1\r\n$1\r\na\r\n$1\r\nb\r\n$4\r\n9001\r\n"),
+	    PLACEMENT_OK);
+	assert_int_equal(one.existing, 1);
+	assert_int_equal(one.port, 9001);
+	assert_int_equal(ONE(":2\r\n" INST1), PLACEMENT_ERROR);
+	assert_int_equal(ONE(":-2\r\n" INST1), PLACEMENT_ERROR);
+	assert_int_equal(ONE(":-9223372036854775808\r\n" INST1),
 	    PLACEMENT_ERROR);
-	/* the nested answer of earlier versions */
-	assert_int_equal(ONE("*4\r\n" PLACED "$-1\r\n$-1\r\n$-1\r\n"),
+	assert_int_equal(ONE("$1\r\n1\r\n" INST1), PLACEMENT_ERROR);
+	assert_int_equal(ONE("$-1\r\n" INST1), PLACEMENT_ERROR);
+	assert_int_equal(one.seq, 0);
+	assert_int_equal(ONE(":1\r\n$1\r\na\r\n$1\r\nb\r\n:0\r\n"),
 	    PLACEMENT_ERROR);
-	assert_int_equal(ONE("$1\r\na\r\n$70\r\n"
+	assert_int_equal(ONE(":1\r\n$1\r\na\r\n$1\r\nb\r\n:65536\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$1\r\na\r\n$1\r\nb\r\n$2\r\n9x\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$0\r\n\r\n$1\r\nb\r\n:1\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$3\r\na\0b\r\n$1\r\nb\r\n:1\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$-1\r\n$1\r\nb\r\n:1\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$1\r\na\r\n$-1\r\n$-1\r\n"),
+	    PLACEMENT_ERROR);
+	/* an instance nested as earlier versions did */
+	assert_int_equal(ONE(":1\r\n*3\r\n" INST1 "$-1\r\n$-1\r\n"),
+	    PLACEMENT_ERROR);
+	assert_int_equal(ONE(":1\r\n$1\r\na\r\n$70\r\n"
 	    "0123456789012345678901234567890123456789012345678901234567890123456789"
-	    "\r\n:1\r\n$6\r\nplaced\r\n"), PLACEMENT_ERROR);
+	    "\r\n:1\r\n"), PLACEMENT_ERROR);
 }
 
 /* Redis keeps key in encoding want (OBJECT ENCODING). */

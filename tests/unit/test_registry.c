@@ -298,33 +298,36 @@ test_placement_batch(void **state)
 	assert_int_equal(scripts_call_place_masters(&c, 1, masters_in, 3), 0);
 	r = run(f, &c);
 	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, 1 + 4 * 3);
-	/* first the routing sequence: two instance records written; then id,
-	 * ip, port and how per account */
+	assert_int_equal(r->elements, 1 + 3 + 3);
+	/* first the routing sequence: two instance records written; then a
+	 * code per account (j: placed on the j-th instance named, -j: already
+	 * there, 0: none), then id, ip and port of each instance named */
 	assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
 	assert_int_equal(r->element[0]->integer, 3);
-	assert_string_equal(r->element[1]->str, "inst-1");
-	assert_string_equal(r->element[2]->str, "10.0.0.1");
-	assert_int_equal(r->element[3]->integer, 8080);
-	assert_string_equal(r->element[4]->str, "placed");
-	for (int i = 5; i <= 8; i++)	/* full */
-		assert_int_equal(r->element[i]->type, REDIS_REPLY_NIL);
-	assert_string_equal(r->element[9]->str, "inst-1");
-	assert_string_equal(r->element[12]->str, "existing");
+	assert_int_equal(r->element[1]->integer, 1);	/* placed */
+	assert_int_equal(r->element[2]->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(r->element[2]->integer, 0);	/* full */
+	assert_int_equal(r->element[3]->integer, -1);	/* existing */
+	assert_string_equal(r->element[4]->str, "inst-1");
+	assert_string_equal(r->element[5]->str, "10.0.0.1");
+	assert_int_equal(r->element[6]->integer, 8080);
 	freeReplyObject(r);
 
 	assert_int_equal(scripts_call_place_clients(&c, 10, clients, their_master,
 	    4), 0);
 	r = run(f, &c);
-	assert_int_equal(r->elements, 1 + 4 * 4);
+	assert_int_equal(r->elements, 1 + 4 + 3 * 2);
 	assert_int_equal(r->element[0]->integer, 3);
 	/* c1 and c2 (both of M) go to different instances; c3 (of N) to the
 	 * first launched of the two, now tied at one account each. */
-	assert_string_equal(r->element[1]->str, "inst-2");
-	assert_string_equal(r->element[5]->str, "inst-3");
-	assert_string_equal(r->element[9]->str, "inst-2");
-	assert_string_equal(r->element[13]->str, "inst-2");
-	assert_string_equal(r->element[16]->str, "existing");
+	assert_int_equal(r->element[1]->integer, 1);
+	assert_int_equal(r->element[2]->integer, 2);
+	assert_int_equal(r->element[3]->integer, 1);
+	assert_int_equal(r->element[4]->integer, -1);
+	assert_string_equal(r->element[5]->str, "inst-2");
+	assert_int_equal(r->element[7]->integer, 8081);
+	assert_string_equal(r->element[8]->str, "inst-3");
+	assert_int_equal(r->element[10]->integer, 8082);
 	freeReplyObject(r);
 
 	/* Bad batches: an empty id, too many accounts. */

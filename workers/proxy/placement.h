@@ -131,8 +131,9 @@ enum placement_status placement_parse_where(struct redisReply *const *el,
 		    uint64_t seq, struct placement *where);
 
 /* The answer of a batch of n placements (Redis' reply, outside bytes:
- * {routing sequence, then id, ip, port, how per account, or four nils}):
- * each account's status (PLACEMENT_OK, PLACEMENT_NO_CAPACITY, or
+ * {routing sequence, a code per account, then id, ip and port of each
+ * instance the codes name}; code j > 0: placed on the j-th instance named,
+ * -j: already there, 0: none): each account's status (PLACEMENT_OK, PLACEMENT_NO_CAPACITY, or
  * PLACEMENT_ERROR for an answer that is not one) and, when OK, its place
  * into where[i].  0, or -1 when reply is not an answer for n accounts
  * (status and where then unset). */

@@ -50,21 +50,29 @@ placement_copy_port(const redisReply *r, uint16_t *port)
 	return 0;
 }
 
+/* The three replies id, ip, port of an instance into where.  0 or -1. */
+static int
+placement_parse_instance(redisReply *const *el, struct placement *where)
+{
+	if (placement_copy_string(el[0], where->id, sizeof(where->id)) == -1 ||
+	    placement_copy_string(el[1], where->ip, sizeof(where->ip)) == -1 ||
+	    placement_copy_port(el[2], &where->port) == -1)
+		return -1;
+	where->live = 1;
+	where->found = 1;
+	return 0;
+}
+
 /* The four replies id, ip, port, "existing"|"placed"|"located" into
  * where.  0 or -1. */
 static int
 placement_parse_place(redisReply *const *el, struct placement *where)
 {
-	const redisReply *how;
+	const redisReply *how = el[3];
 
-	if (placement_copy_string(el[0], where->id, sizeof(where->id)) == -1 ||
-	    placement_copy_string(el[1], where->ip, sizeof(where->ip)) == -1 ||
-	    placement_copy_port(el[2], &where->port) == -1)
+	if (placement_parse_instance(el, where) == -1 || how == NULL ||
+	    how->type != REDIS_REPLY_STRING || how->str == NULL)
 		return -1;
-	how = el[3];
-	if (how == NULL || how->type != REDIS_REPLY_STRING || how->str == NULL)
-		return -1;
-	where->live = 1;
 	if (how->len == 8 && memcmp(how->str, "existing", 8) == 0)
 		where->existing = 1;
 	else if (how->len == 7 && memcmp(how->str, "located", 7) == 0) {
@@ -72,7 +80,6 @@ placement_parse_place(redisReply *const *el, struct placement *where)
 		where->live = 0;
 	} else if (!(how->len == 6 && memcmp(how->str, "placed", 6) == 0))
 		return -1;
-	where->found = 1;
 	return 0;
 }
 
@@ -105,18 +112,53 @@ placement_parse_where(redisReply *const *el, uint64_t seq,
 	return PLACEMENT_OK;
 }
 
+/* Account i's code in a batch answer of n accounts naming named instances
+ * (place_helpers.lua, answer_new): j > 0 placed on instance j, -j already
+ * there, 0 none. */
+static enum placement_status
+placement_parse_code(const redisReply *reply, size_t n, size_t named,
+    size_t i, uint64_t seq, struct placement *where)
+{
+	const redisReply *code = reply->element[1 + i];
+	long long j;
+
+	memset(where, 0, sizeof(*where));
+	if (code == NULL || code->type != REDIS_REPLY_INTEGER ||
+	    code->integer < -(long long)named ||
+	    code->integer > (long long)named)
+		return PLACEMENT_ERROR;
+	if (code->integer == 0) {
+		where->seq = seq;
+		return PLACEMENT_NO_CAPACITY;
+	}
+	j = code->integer < 0 ? -code->integer : code->integer;
+	if (placement_parse_instance(reply->element + 1 + n + 3 * (j - 1),
+	    where) == -1) {
+		memset(where, 0, sizeof(*where));
+		return PLACEMENT_ERROR;
+	}
+	where->existing = code->integer < 0;
+	where->seq = seq;
+	return PLACEMENT_OK;
+}
+
 int
 placement_parse_batch(const redisReply *reply, size_t n,
     enum placement_status *status, struct placement *where)
 {
 	uint64_t seq;
+	size_t named;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    n > SCRIPTS_BATCH_MAX || reply->elements != 1 + 4 * n ||
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || n == 0 ||
+	    n > SCRIPTS_BATCH_MAX || reply->elements < 1 + n ||
+	    (reply->elements - 1 - n) % 3 != 0 ||
 	    placement_parse_seq(reply->element[0], &seq) == -1)
 		return -1;
+	named = (reply->elements - 1 - n) / 3;
+	if (named > n)	/* an instance no account is on */
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		status[i] = placement_parse_where(reply->element + 1 + 4 * i, seq,
+		status[i] = placement_parse_code(reply, n, named, i, seq,
 		    &where[i]);
 	return 0;
 }
