@@ -334,16 +334,18 @@ def test_remove_when_instance_is_gone(api):
 
 
 class _ClosingBackend:
-    """An instance that answers with keep-alive, then closes the idle connection
-    after close_ms (as Node.js does after its keepAliveTimeout)."""
+    """An instance that answers with keep-alive (answer: the whole answer, by
+    default a 200 with a JSON body), then closes the idle connection after
+    close_ms (as Node.js does after its keepAliveTimeout)."""
 
-    def __init__(self, close_ms):
+    def __init__(self, close_ms, answer=None):
         import socket
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.close_ms = close_ms
+        self.answer = answer
         self.connections = 0
         self.stopping = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -372,13 +374,48 @@ class _ClosingBackend:
             while len(body) < length:
                 body += conn.recv(65536)
             out = b'{"status":true}'
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            conn.sendall(self.answer or
+                         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(out), out))
             time.sleep(self.close_ms / 1000.0)
 
     def close(self):
         self.stopping = True
         self.sock.close()
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_bodiless_answer_relayed(api, status):
+    """An instance's 204 or 304 reaches the client without Content-Length (a
+    204 must not carry one; a 304's would describe the representation, and
+    the instance's own 42 is not this empty body's), and the client's
+    connection takes the next request."""
+    o, fleet = api
+    backend = _ClosingBackend(close_ms=0, answer=(
+        b"HTTP/1.1 %d X\r\nX-Listener: yes\r\n%s\r\n" %
+        (status, b"Content-Length: 42\r\n" if status == 304 else b"")))
+    try:
+        fleet.ctl("instance", "add", "--role", "master", "--addr",
+                  "127.0.0.1:%d" % backend.port, "--name", "bodiless")
+        with socket.create_connection(("127.0.0.1", o.port), timeout=5) as s:
+            for actid in ("mb1", "mb2"):
+                body = json.dumps(master(actid)).encode()
+                s.sendall(b"POST " + CREATE.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nAuthorization: Bearer " +
+                          TOKEN.encode() + b"\r\nContent-Length: %d\r\n\r\n" %
+                          len(body) + body)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    assert chunk, data
+                    data += chunk
+                head, rest = data.split(b"\r\n\r\n", 1)
+                assert head.startswith(b"HTTP/1.1 %d" % status), head
+                assert b"\r\nX-Listener: yes" in head, head
+                assert b"content-length" not in head.lower(), head
+                assert rest == b"", rest
+    finally:
+        backend.close()
 
 
 def test_pooled_connection_closed_by_instance(api):

@@ -685,9 +685,11 @@ api_relay(struct api_request *r, int hold, const struct http_response *res,
 	if (!has_rid)
 		rv |= api_answer_add(r, hold, line,
 		    api_request_id_field(r->request_id, line));
-	/* the body's length on every relayed answer, 204 and 304 included */
+	/* the body's length, except where none can follow: a 204 must not
+	 * carry one, and a 304's would describe the representation, not
+	 * this empty body (RFC 9110 §8.6) */
 	rv |= api_answer_add(r, hold, line,
-	    hconn_framing(&c->hc, body_len, 0, line));
+	    hconn_framing(&c->hc, body_len, res->no_body, line));
 	if (!c->hc.head_only)
 		rv |= api_answer_add(r, hold, body, body_len);
 	if (!hold)
