@@ -89,10 +89,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(CO
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(UNIT_SUPPORT) $(COMMON_OBJ) \
 	    $(UNIT_WORKER_OBJ) $(LDLIBS) -lcmocka
 
-# Benchmarks of pure modules (scripts/bench-*): programs, not tests.
+# Benchmarks of pure modules (scripts/bench-*): programs, not tests; make
+# test builds them, so that they keep up with the code they measure.
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 $(BUILD)/bench/%: tests/bench/%.c $(COMMON_OBJ) $(UNIT_WORKER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_OBJ) $(UNIT_WORKER_OBJ) $(LDLIBS)
+
+.PHONY: bench-bins
+bench-bins: $(BENCH_BIN)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -106,7 +111,8 @@ run: deps
 # The test variant carries the fault-injection switches (OLB_TEST); the release
 # build never does.
 test:
-	@$(MAKE) --no-print-directory BUILD=build/test EXTRA_CFLAGS=-DOLB_TEST all unit-bins
+	@$(MAKE) --no-print-directory BUILD=build/test EXTRA_CFLAGS=-DOLB_TEST all unit-bins \
+	    bench-bins
 	@scripts/run-tests build/test
 
 asan:
