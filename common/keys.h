@@ -44,10 +44,11 @@ const char	*keys_client_master(void);
 const char	*keys_live_master(void);
 const char	*keys_live_client(void);
 const char	*keys_launch_seq(void);
-/* "<prefix>client_spread": hash master actid -> "\n<id> <n>" per instance
- * holding n of its clients (and the field "\nlayout": olb's earlier layouts,
- * a hash per master "<prefix>client_spread:<master actid>", then fields
- * master actid "\n" instance id, were moved in; common/lua/prelude.lua). */
+/* "<prefix>client_spread": hash master actid -> a JSON object, instance id
+ * -> n of its clients there (and the field "\nlayout": olb's earlier
+ * layouts, a hash per master "<prefix>client_spread:<master actid>", then
+ * fields master actid "\n" instance id, then "\n<id> <n>" text per master,
+ * were moved in; common/lua/prelude.lua). */
 const char	*keys_client_spread(void);
 /* The health worker's (workers/health/health.c): the earlier service's
  * "OrderListenerHealthManager:history:" + id (list of probe records,

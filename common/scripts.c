@@ -30,7 +30,8 @@
  * The sources, one file each in common/lua/, embedded at build time by
  * scripts/lua2c as SCRIPTS_LUA_<NAME>.  Each EVAL is self-contained, so a
  * script is sent with the helpers it uses in front of it: prelude.lua
- * (every script but the two that only read or rebuild), and
+ * (every script but tracking_flush, metrics_flush and status, which use
+ * none of it), and
  * place_helpers.lua for the two placement scripts, which place a batch of
  * accounts in order, one decision each exactly as if one script ran per
  * account, reading the live instances once per batch.
@@ -70,7 +71,7 @@ static struct {
 	[SCRIPTS_LEASE] = { "lease", PRELUDE SCRIPTS_LUA_LEASE, "" },
 	[SCRIPTS_FLEET] = { "fleet", PRELUDE SCRIPTS_LUA_FLEET, "" },
 	[SCRIPTS_SWEEP] = { "sweep", PRELUDE SCRIPTS_LUA_SWEEP, "" },
-	[SCRIPTS_CHECK] = { "check", SCRIPTS_LUA_CHECK, "" },
+	[SCRIPTS_CHECK] = { "check", PRELUDE SCRIPTS_LUA_CHECK, "" },
 	[SCRIPTS_NOTIFY] = { "notify", PRELUDE SCRIPTS_LUA_NOTIFY, "" },
 	[SCRIPTS_SCHEDULE] = { "schedule", PRELUDE SCRIPTS_LUA_SCHEDULE, "" },
 	[SCRIPTS_DAILY_RESET] = { "daily_reset",

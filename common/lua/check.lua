@@ -112,24 +112,29 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
     dirty[m] = redis.call('EXISTS', pending .. m) == 1
 end
 local tracking = hash(KEYS[7])
--- a spread field: master -> "\n<id> <n>" per instance, n > 0, each id
--- once; '\nlayout' marks the layout
-local spreads = {}
-for m, v in pairs(hash(spread)) do
-    if m ~= '\nlayout' then
+-- a spread field: master -> a JSON object, instance id -> n, each n an
+-- integer above 0 (prelude: SPREAD_LAYOUT); spreads of an earlier layout
+-- are not compared (the next placement moves them in)
+local spreads, raw_spreads, earlier = {}, hash(spread), false
+if next(raw_spreads) ~= nil and raw_spreads[SPREAD_LAYOUT] ~= SPREAD_MARK then
+    diff('%s: an earlier layout (the next placement moves it in)', spread)
+    raw_spreads, earlier = {}, true
+end
+for m, v in pairs(raw_spreads) do
+    if m ~= SPREAD_LAYOUT then
+        local ok, t = pcall(cjson.decode, v)
         local sp = {}
-        local rest = string.gsub(v, '\n([^\n]+) (%d+)', function(id, n)
-            if sp[id] then
-                diff('master %s: spread lists %s twice', m, id)
-            elseif tonumber(n) < 1 then
-                diff('master %s: spread on %s is %s', m, id, n)
-            end
-            sp[id] = n
-            return ''
-        end)
-        if rest ~= '' or v == '' then
+        if not ok or type(t) ~= 'table' or next(t) == nil then
             diff('master %s: the spread "%s" is not instances and counts',
                 m, (string.gsub(v, '\n', '\\n')))
+        else
+            for id, n in pairs(t) do
+                if type(n) ~= 'number' or not (n >= 1) or n % 1 ~= 0 then
+                    diff('master %s: spread on %s is %s', m, tostring(id),
+                        tostring(n))
+                end
+                sp[tostring(id)] = n
+            end
         end
         spreads[m] = sp
     end
@@ -141,6 +146,7 @@ for m, set in pairs(clients_of) do
         per[id] = (per[id] or 0) + 1
     end
     local sp = spreads[m] or {}
+    if earlier then per = {} end
     for id, n in pairs(per) do
         if tonumber(sp[id]) ~= n then
             diff('master %s: spread on %s is %s, %d clients there', m, id,

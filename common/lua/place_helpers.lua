@@ -4,7 +4,7 @@
 -- live[id], pos[id] (launch rank), total[id] (accounts), rec[id] (decoded
 -- records), order (the live ids below max, by total then launch order)
 -- and spread[master][id] (clients of master per instance, for the masters
--- read; spread_v[master] the same as the field's text), each kept up to
+-- read), each kept up to
 -- date in Lua as the batch decides; what it changes waits in the batch and
 -- batch_write sends it: mappings, client records, the sets of accounts per
 -- instance, counts and spreads.  Decisions are exactly those of one call
@@ -18,7 +18,7 @@ local function fleet_new(details, live, counts, max)
     local f = { details = details, key = live, counts = counts, ids = ids,
         max = max, live = {}, pos = {}, total = {}, rec = {}, order = {},
         picked_at = 0,
-        spread = {}, spread_v = {}, spread_dirty = {}, counted = {},
+        spread = {}, spread_dirty = {}, counted = {},
         sets = {}, hashes = {} }
     -- order: a counting sort on the totals below max, stable in launch
     -- order (O(ids), and the distinct totals are few)
@@ -136,26 +136,20 @@ local function fleet_spread_read(f, spread, masters)
         end
     end
     local got = hmget_many(spread, fields)
-    if not got[1] then
+    if got[1] ~= SPREAD_MARK then
         spread_migrate(spread)
         got = hmget_many(spread, fields)
-    elseif got[1] ~= SPREAD_MARK then	-- an earlier mark: a listpack
-        redis.call('HSET', spread, SPREAD_LAYOUT, SPREAD_MARK)
     end
     f.spread_key = spread
-    for i = 2, #fields do
-        f.spread[fields[i]] = spread_decode(got[i])
-        f.spread_v[fields[i]] = got[i] or ''
-    end
+    for i = 2, #fields do f.spread[fields[i]] = spread_decode(got[i]) end
 end
 
 -- master's spread in the batch, read now if the batch did not read it.
 local function fleet_spread(f, master)
     local t = f.spread[master]
     if t == nil then
-        local v = redis.call('HGET', f.spread_key, master)
-        t = spread_decode(v)
-        f.spread[master], f.spread_v[master] = t, v or ''
+        t = spread_decode(redis.call('HGET', f.spread_key, master))
+        f.spread[master] = t
     end
     return t
 end
@@ -170,7 +164,6 @@ local function fleet_spread_add(f, master, id, delta)
     end
     local n = (t[id] or 0) + delta
     if n > 0 then t[id] = n else t[id] = nil end
-    f.spread_v[master] = spread_step(f.spread_v[master], id, delta)
 end
 
 -- The live instance for a new account: below max, fewest in same (id ->
@@ -219,7 +212,7 @@ end
 local function spread_write(f)
     local set, gone = {}, {}
     for _, master in ipairs(f.spread_dirty) do
-        local v = f.spread_v[master]
+        local v = spread_encode(f.spread[master])
         if v == '' then
             gone[#gone + 1] = master
         else

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
+#include <json-c/json.h>
 
 #include "common/keys.h"
 #include "common/registry.h"
@@ -102,8 +103,39 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* v as compared: a JSON object (a spread: prelude.lua) with its members
+ * sorted, as the order cjson writes them in is the table's; any other
+ * text as it is.  Allocated. */
+static char *
+canonical(const char *v)
+{
+	struct json_object *o = v[0] == '{' ? json_tokener_parse(v) : NULL;
+	const char *names[512];
+	struct sbuf b;
+	size_t n = 0, len;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return strdup(v);
+	}
+	json_object_object_foreach(o, name, value) {
+		(void)value;
+		assert_true(n < sizeof(names) / sizeof(names[0]));
+		names[n++] = name;
+	}
+	qsort(names, n, sizeof(names[0]), cmp_str);
+	assert_int_equal(sbuf_init(&b, 64), 0);
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&b, "%s%s:%s", i ? "," : "{", names[i],
+		    json_object_to_json_string(json_object_object_get(o,
+		    names[i])));
+	sbuf_printf(&b, "}");
+	json_object_put(o);
+	return sbuf_finish(&b, &len);
+}
+
 /* The elements of an array reply as text, sorted unless keep_order; hashes
- * as "field=value" pairs. */
+ * as "field=value" pairs (canonical values). */
 static void
 dump_elements(struct sbuf *b, const redisReply *r, int pairs, int keep_order)
 {
@@ -112,10 +144,14 @@ dump_elements(struct sbuf *b, const redisReply *r, int pairs, int keep_order)
 
 	assert_non_null(v);
 	for (size_t i = 0; i < n; i++) {
-		if (pairs)
+		if (pairs) {
+			char *value = canonical(r->element[2 * i + 1]->str);
+
+			assert_non_null(value);
 			assert_true(asprintf(&v[i], "%s=%s", r->element[2 * i]->str,
-			    r->element[2 * i + 1]->str) > 0);
-		else
+			    value) > 0);
+			free(value);
+		} else
 			assert_non_null(v[i] = strdup(r->element[i]->str));
 	}
 	if (!keep_order)
@@ -215,21 +251,21 @@ answer_text(const redisReply *r, size_t n, size_t i, char *out, size_t size)
 	    code->integer < 0 ? "existing" : "placed");
 }
 
-/* master's clients on id by the spread value v ("\n<id> <n>" each), 0 when
- * v does not list id. */
+/* master's clients on id by the spread value v (prelude.lua: a JSON
+ * object, instance id -> n), 0 when v does not list id. */
 static long long
 spread_on(const char *v, const char *id)
 {
-	size_t len = strlen(id);
-	const char *s, *end;
+	struct json_object *o = json_tokener_parse(v), *n;
+	long long got = 0;
 
-	for (s = v; s != NULL && *s == '\n'; s = end) {
-		s++;
-		end = strchr(s, '\n');
-		if (strncmp(s, id, len) == 0 && s[len] == ' ')
-			return strtoll(s + len + 1, NULL, 10);
+	assert_non_null(o);
+	if (json_object_object_get_ex(o, id, &n)) {
+		assert_true(json_object_is_type(n, json_type_int));
+		got = json_object_get_int64(n);
 	}
-	return 0;
+	json_object_put(o);
+	return got;
 }
 
 /* SPEC 4's pick, computed from ctx's keys: among the live instances of

@@ -317,16 +317,15 @@ pairs_count_value(const struct pairs *p, const char *v)
 	return n;
 }
 
-/* master's spread read back (prelude.lua: "\n<id> <n>" per instance, each
- * n above 0 and each id once): k the instance, v its n. */
+/* master's spread read back (prelude.lua: a JSON object, instance id -> n,
+ * each n an integer above 0): k the instance, v its n. */
 static struct pairs *
 spread_read(struct pfx *f, const char *master)
 {
 	struct pairs *p = calloc(1, sizeof(*p));
 	redisReply *r = redisCommand(f->sync, "HGET %s %s",
 	    keys_client_spread(), master);
-	const char *s, *sp, *end;
-	char *num_end;
+	struct json_object *o;
 
 	assert_non_null(p);
 	assert_non_null(r);
@@ -335,21 +334,19 @@ spread_read(struct pfx *f, const char *master)
 		return p;
 	}
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	assert_true(r->len > 0 && r->str[0] == '\n');
-	for (s = r->str + 1; s != NULL; s = *end != '\0' ? end + 1 : NULL,
-	    p->n++) {
-		end = strchr(s, '\n');
-		if (end == NULL)
-			end = s + strlen(s);
-		sp = memrchr(s, ' ', (size_t)(end - s));
-		assert_true(sp != NULL && sp > s);
-		assert_true(strtoll(sp + 1, &num_end, 10) > 0 && num_end == end);
-		assert_true(p->n < PAIRS_MAX && sp - s < 64);
-		snprintf(p->k[p->n], sizeof(p->k[0]), "%.*s", (int)(sp - s), s);
+	assert_non_null(o = json_tokener_parse(r->str));
+	assert_true(json_object_is_type(o, json_type_object));
+	assert_true(json_object_object_length(o) > 0);
+	json_object_object_foreach(o, id, n) {
+		assert_true(json_object_is_type(n, json_type_int));
+		assert_true(json_object_get_int64(n) > 0);
+		assert_true(p->n < PAIRS_MAX && strlen(id) < 64);
+		snprintf(p->k[p->n], sizeof(p->k[0]), "%s", id);
 		assert_null(pairs_get(p, p->k[p->n]));
-		snprintf(p->v[p->n], sizeof(p->v[0]), "%.*s", (int)(end - sp - 1),
-		    sp + 1);
+		snprintf(p->v[p->n++], sizeof(p->v[0]), "%lld",
+		    (long long)json_object_get_int64(n));
 	}
+	json_object_put(o);
 	freeReplyObject(r);
 	return p;
 }
@@ -929,61 +926,67 @@ test_check_spread(void **state)
 	place_new_clients(f, "M", 3);
 	flush_tracking(f);
 	check_spread_finds(f, NULL, NULL);
-	check_spread_finds(f, "\ninst-1 2\ninst-2 2",
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":2}",
 	    "master M: spread on inst-2 is 2, 1 clients there");
-	check_spread_finds(f, "\ninst-1 2",
+	check_spread_finds(f, "{\"inst-1\":2}",
 	    "master M: spread on inst-2 is nil, 1 clients there");
-	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-3 1",
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":1,\"inst-3\":1}",
 	    "master M: spread on inst-3 is 1, no client there");
-	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-2 1",
-	    "master M: spread lists inst-2 twice");
-	check_spread_finds(f, "\ninst-1 2\ninst-2 1\ninst-3 0",
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":1,\"inst-3\":0}",
 	    "master M: spread on inst-3 is 0");
-	check_spread_finds(f, "\ninst-1 2\ninst-2 1x",
-	    "master M: the spread \"\\ninst-1 2\\ninst-2 1x\" is not "
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":1.5}",
+	    "master M: spread on inst-2 is 1.5");
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":\"1\"}",
+	    "master M: spread on inst-2 is 1");
+	check_spread_finds(f, "{}", "master M: the spread \"{}\" is not "
 	    "instances");
-	check_spread_finds(f, "\ninst-1 2\ninst-2 1", NULL);
+	check_spread_finds(f, "\ninst-1 2\ninst-2 1",
+	    "master M: the spread \"\\ninst-1 2\\ninst-2 1\" is not "
+	    "instances");
+	check_spread_finds(f, "{\"inst-1\":2,\"inst-2\":1}", NULL);
 	assert_int_equal(test_redis_do(f->sync, "HSET %s Z %s",
-	    keys_client_spread(), "\ninst-1 1"), 0);
+	    keys_client_spread(), "{\"inst-1\":1}"), 0);
 	check_spread_finds(f, NULL, "master Z: a spread, but no clients");
+	/* spreads of an earlier layout, until the next placement moves them */
+	assert_int_equal(test_redis_do(f->sync, "HSET %s \nlayout 1",
+	    keys_client_spread()), 0);
+	check_spread_finds(f, NULL, "an earlier layout");
 }
 
-/* spread_step(v, id, delta) of the prelude, run by Redis: out is its answer,
- * which must be want. */
+/* spread_decode(v) of the prelude, run by Redis, as JSON (sorted keys):
+ * must be want. */
 static void
-step_is(struct pfx *f, const char *v, const char *id, int delta,
-    const char *want)
+decode_is(struct pfx *f, const char *v, const char *want)
 {
-	redisReply *r = redisCommand(f->sync, "EVAL %s 0 %s %s %d",
-	    SCRIPTS_LUA_PRELUDE "return spread_step(ARGV[1], ARGV[2], "
-	    "tonumber(ARGV[3]))", v, id, delta);
+	redisReply *r = redisCommand(f->sync, "EVAL %s 0 %s",
+	    SCRIPTS_LUA_PRELUDE "local t, ids, out = spread_decode(ARGV[1]), "
+	    "{}, {} for id in pairs(t) do ids[#ids + 1] = id end "
+	    "table.sort(ids) for _, id in ipairs(ids) do "
+	    "out[#out + 1] = id .. '=' .. t[id] end "
+	    "return table.concat(out, ',')", v);
 
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
 	if (strcmp(r->str, want) != 0)
-		fail_msg("spread_step(\"%s\", %s, %d) gave \"%s\", not \"%s\"",
-		    v, id, delta, r->str, want);
+		fail_msg("spread_decode(%s) gave \"%s\", not \"%s\"", v, r->str,
+		    want);
 	freeReplyObject(r);
 }
 
-/* An entry is edited in place, appended or taken out; an id that is the
- * start or the end of another one is not mistaken for it. */
+/* A spread is read whole; a damaged entry is left out (it must never stop
+ * a script half way: scripts do not roll back), a damaged value is none. */
 static void
-test_spread_step(void **state)
+test_spread_decode(void **state)
 {
 	struct pfx *f = *state;
 
-	step_is(f, "", "inst-1", 1, "\ninst-1 1");
-	step_is(f, "", "inst-1", -1, "");
-	step_is(f, "\ninst-1 1\ninst-2 7", "inst-1", 1, "\ninst-1 2\ninst-2 7");
-	step_is(f, "\ninst-1 2\ninst-2 7", "inst-2", 3, "\ninst-1 2\ninst-2 10");
-	step_is(f, "\ninst-1 2\ninst-2 1", "inst-1", -2, "\ninst-2 1");
-	step_is(f, "\ninst-2 1", "inst-2", -1, "");
-	step_is(f, "\ninst-11 3", "inst-1", 1, "\ninst-11 3\ninst-1 1");
-	step_is(f, "\ninst-1 3", "inst-11", -1, "\ninst-1 3");
-	/* an id holding a space, starting like another id */
-	step_is(f, "\ninst-1 x 4", "inst-1", 1, "\ninst-1 x 4\ninst-1 1");
-	step_is(f, "\ninst-1 x 4\ninst-1 1", "inst-1", -1, "\ninst-1 x 4");
+	decode_is(f, "{\"inst-1\":1,\"inst-2\":7}", "inst-1=1,inst-2=7");
+	decode_is(f, "{\"a\":0,\"b\":-1,\"c\":\"2\",\"d\":2.5,\"e\":1e300,"
+	    "\"f\":null,\"g\":{},\"h\":3}", "d=2,h=3");
+	decode_is(f, "[1,2]", "");
+	decode_is(f, "{\"a\":1", "");
+	decode_is(f, "\ninst-1 2", "");
+	decode_is(f, "7", "");
 }
 
 /* The reply hiredis reads from the RESP text s (len bytes). */
@@ -1149,6 +1152,47 @@ test_spread_earlier_layout(void **state)
 	    keys_client_spread()), 0);
 	assert_int_equal(hlen(f, keys_client_spread()), 3);	/* and the mark */
 	encoding_is(f, keys_client_spread(), "hashtable");
+}
+
+/* The layout before JSON objects, "\n<id> <n>" per instance in a field
+ * per master under a mark of its own, is moved in by the first placement
+ * (and decides it), and by the first release. */
+static void
+test_spread_text_layout(void **state)
+{
+	static const char earlier_mark[] = "one field per master: "
+	    "\"\\n<id> <n>\" per instance; a long value, so that Redis keeps "
+	    "this hash as a hash table";
+	struct pfx *f = *state;
+	struct placement w;
+	redisReply *r;
+
+	add_clients(f, 2);
+	for (int by_release = 0; by_release < 2; by_release++) {
+		assert_int_equal(test_redis_do(f->sync, "DEL %s",
+		    keys_client_spread()), 0);
+		r = redisCommand(f->sync, "HSET %s A %s B %s \nlayout %s",
+		    keys_client_spread(), "\ninst-1 3\ninst-2 1", "\ninst-2 2",
+		    earlier_mark);
+		assert_non_null(r);
+		freeReplyObject(r);
+		if (by_release)
+			assert_int_equal(release(f, PLACEMENT_CLIENT, "C", "A"), 1);
+		else {
+			assert_int_equal(place_client(f, "C", "A", 5, &w),
+			    PLACEMENT_OK);
+			assert_string_equal(w.id, "inst-2");
+		}
+		assert_int_equal(spread(f, "A", "inst-1"), 3);
+		assert_int_equal(spread(f, "A", "inst-2"), by_release ? -1 : 2);
+		assert_int_equal(spread(f, "B", "inst-2"), 2);
+		r = redisCommand(f->sync, "HGET %s \nlayout", keys_client_spread());
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_string_not_equal(r->str, earlier_mark);
+		assert_true(r->len > 64);
+		freeReplyObject(r);
+	}
 }
 
 /* The spread hash is a hash table however few its fields (each field of a
@@ -1709,11 +1753,13 @@ main(void)
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
 		    pfx_setup, pfx_teardown),
-		cmocka_unit_test_setup_teardown(test_spread_step, pfx_setup,
+		cmocka_unit_test_setup_teardown(test_spread_decode, pfx_setup,
 		    pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_mapping_earlier_layout,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test(test_batch_answer_shapes),
+		cmocka_unit_test_setup_teardown(test_spread_text_layout,
+		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_spread_hash_table,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_spread, pfx_setup,
