@@ -4,11 +4,11 @@
 -- live[id], pos[id] (launch rank), total[id] (accounts), rec[id] (decoded
 -- records), order (the live ids below max, by total then launch order)
 -- and spread[master][id] (clients of master per instance, for the masters
--- read), each kept up to
--- date in Lua as the batch decides; what it changes waits in the batch and
--- batch_write sends it: mappings, client records, the sets of accounts per
--- instance, counts and spreads.  Decisions are exactly those of one call
--- per account, and those of SPEC 4 (tests/unit/test_place_batch.c).
+-- read), each kept up to date in Lua as the batch decides; what it changes
+-- waits in the batch and batch_write sends it: mappings, client records,
+-- the sets of accounts per instance, counts and spreads.  Decisions are
+-- exactly those of one call per account, and those of SPEC 4
+-- (tests/unit/test_place_batch.c).
 local function fleet_new(details, live, counts, max)
     local ids = redis.call('ZRANGE', live, 0, -1)
     -- all the counts, not HMGET of the live ones: below 512 fields Redis
