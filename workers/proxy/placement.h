@@ -133,10 +133,10 @@ enum placement_status placement_parse_where(struct redisReply *const *el,
 /* The answer of a batch of n placements (Redis' reply, outside bytes:
  * {routing sequence, a code per account, then id, ip and port of each
  * instance the codes name}; code j > 0: placed on the j-th instance named,
- * -j: already there, 0: none): each account's status (PLACEMENT_OK, PLACEMENT_NO_CAPACITY, or
- * PLACEMENT_ERROR for an answer that is not one) and, when OK, its place
- * into where[i].  0, or -1 when reply is not an answer for n accounts
- * (status and where then unset). */
+ * -j: already there, 0: none): each account's status (PLACEMENT_OK,
+ * PLACEMENT_NO_CAPACITY, or PLACEMENT_ERROR for an answer that is not one)
+ * and, when OK, its place into where[i].  0, or -1 when reply is not an
+ * answer for n accounts (status and where then unset). */
 int		 placement_parse_batch(const struct redisReply *reply, size_t n,
 		    enum placement_status *status, struct placement *where);
 
