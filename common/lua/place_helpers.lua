@@ -77,20 +77,35 @@ local function batch_read(key, fields)
 end
 
 -- field of hash key is value when the batch is written (the last one set
--- wins; fields are written in the order first set).
+-- wins; fields are written in the order first set).  The batch keeps each
+-- hash as HSET's arguments, field and value in turn, and at[field] the
+-- position of field's value.
 local function batch_hset(f, key, field, value)
-    local h, fresh = ordered_entry(f.hashes, key)
-    if fresh then h.order, h.value = {}, {} end
-    if h.value[field] == nil then h.order[#h.order + 1] = field end
-    h.value[field] = value
+    local h = f.hashes[key]
+    if h == nil then
+        ordered_add(f.hashes, key, { field, value, at = { [field] = 2 } })
+        return
+    end
+    local at = h.at[field]
+    if at == nil then
+        local n = #h
+        h[n + 1], h[n + 2] = field, value
+        h.at[field] = n + 2
+    else
+        h[at] = value
+    end
 end
 
 -- actid joins (op 'SADD') or leaves ('SREM') the set key, or leaves the
 -- hash key ('HDEL'), when the batch is written (one op per key).
 local function batch_set(f, op, key, actid)
-    local s = ordered_entry(f.sets, key)
-    s.op = op
-    s[#s + 1] = actid
+    local s = f.sets[key]
+    if s == nil then
+        ordered_add(f.sets, key, { actid, op = op })
+    else
+        s.op = op
+        s[#s + 1] = actid
+    end
 end
 
 -- actid leaves the set of accounts of from (if any) and joins to's (if
@@ -228,13 +243,7 @@ end
 -- spread that changed.
 local function batch_write(f)
     for _, key in ipairs(f.hashes) do
-        local h, args = f.hashes[key], {}
-        local order, value = h.order, h.value
-        for i = 1, #order do
-            args[2 * i - 1] = order[i]
-            args[2 * i] = value[order[i]]
-        end
-        redis.call('HSET', key, unpack(args))
+        redis.call('HSET', key, unpack(f.hashes[key]))
     end
     for _, key in ipairs(f.sets) do
         local s = f.sets[key]
