@@ -92,7 +92,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT) $(wildcard tests/unit/*.h) $(CO
 # Benchmarks of pure modules (scripts/bench-*): programs, not tests; make
 # test builds them, so that they keep up with the code they measure.
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
-$(BUILD)/bench/%: tests/bench/%.c $(COMMON_OBJ) $(UNIT_WORKER_OBJ)
+$(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h) $(COMMON_OBJ) $(UNIT_WORKER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(COMMON_OBJ) $(UNIT_WORKER_OBJ) $(LDLIBS)
 

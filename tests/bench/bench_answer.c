@@ -9,25 +9,16 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "common/scripts.h"
+#include "tests/bench/bench.h"
 #include "workers/proxy/placement.h"
 
 #define ACCOUNTS	20
 #define CALLS		100000
 #define ROUNDS		3
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* The answer as place_client writes it (place_helpers.lua, answer_new) or
  * in the earlier shape, into buf: its length. */
@@ -62,7 +53,7 @@ time_reads(const char *buf, size_t len, int earlier)
 	double best = 0, t;
 
 	for (int r = 0; r < ROUNDS; r++) {
-		t = now_ns();
+		t = bench_now_ns();
 		for (int i = 0; i < CALLS; i++) {
 			if ((rd = redisReaderCreate()) == NULL ||
 			    redisReaderFeed(rd, buf, len) != REDIS_OK ||
@@ -75,7 +66,7 @@ time_reads(const char *buf, size_t len, int earlier)
 			freeReplyObject(reply);
 			redisReaderFree(rd);
 		}
-		t = (now_ns() - t) / CALLS / ACCOUNTS;
+		t = (bench_now_ns() - t) / CALLS / ACCOUNTS;
 		if (r == 0 || t < best)
 			best = t;
 	}

@@ -7,8 +7,8 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "tests/bench/bench.h"
 #include "workers/proxy/payload.h"
 
 #define CALLS	200000
@@ -30,15 +30,6 @@ static const struct {
 	    "\"master_actid\":\"M02\",\"services\":{\"master\":false}}" },
 };
 
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* The best of ROUNDS rounds of CALLS calls of fn on body, ns per call. */
 static double
 time_calls(int (*fn)(const char *, size_t, struct payload *), const char *body)
@@ -48,11 +39,11 @@ time_calls(int (*fn)(const char *, size_t, struct payload *), const char *body)
 	double best = 0, t;
 
 	for (int r = 0; r < ROUNDS; r++) {
-		t = now_ns();
+		t = bench_now_ns();
 		for (int i = 0; i < CALLS; i++)
 			if (fn(body, len, &p) != 0)
 				return -1;
-		t = (now_ns() - t) / CALLS;
+		t = (bench_now_ns() - t) / CALLS;
 		if (r == 0 || t < best)
 			best = t;
 	}

@@ -13,16 +13,14 @@
 #include "common/cron.h"
 #include "common/crontz.h"
 #include "common/schedule.h"
+#include "tests/bench/bench.h"
 
 #define PREV_CALLS	2000
 
 static double
 now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	return bench_now_ns() / 1e3;
 }
 
 static int
