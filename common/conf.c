@@ -1334,6 +1334,34 @@ conf_check_redis(struct conf_ctx *ctx)
 		    "redis.host: must be an IP address when redis.embedded is true");
 }
 
+/* Whether host names every address of the machine, as a bind does. */
+static int
+conf_addr_any(const char *host)
+{
+	return host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+}
+
+/* The admin listener on the proxy's address: olbd opens its listeners with
+ * SO_REUSEPORT, so both binds would succeed and the kernel would share the
+ * connections between the proxy workers and the admin worker. */
+static void
+conf_check_listen(struct conf_ctx *ctx)
+{
+	const struct conf_addr *a = &ctx->conf->admin.listen;
+	const struct conf_addr *p = &ctx->conf->proxy.listen;
+
+	if (!conf_ok(ctx, "admin.listen") || !conf_ok(ctx, "proxy.listen") ||
+	    a->port == 0 || a->port != p->port ||
+	    (strcmp(a->host, p->host) != 0 && !conf_addr_any(a->host) &&
+	    !conf_addr_any(p->host)))
+		return;
+	conf_err(ctx, conf_in_file(conf_setting(ctx, "admin.listen")),
+	    "admin.listen: port %u is proxy.listen's too (olbd's listeners use "
+	    "SO_REUSEPORT: the two would share its connections)",
+	    (unsigned)a->port);
+}
+
 /* The rules that involve several settings; rows that failed are skipped. */
 static void
 conf_check_semantics(struct conf_ctx *ctx)
@@ -1341,6 +1369,7 @@ conf_check_semantics(struct conf_ctx *ctx)
 	const struct conf *c = ctx->conf;
 
 	conf_check_health(ctx);
+	conf_check_listen(ctx);
 	conf_check_not_above(ctx, "scaling.master_threshold", c->scaling.master_threshold,
 	    "scaling.max_users_per_master", c->scaling.max_users_per_master);
 	conf_check_not_above(ctx, "scaling.client_threshold", c->scaling.client_threshold,
