@@ -25,10 +25,23 @@ OLBCTL = os.path.join(BUILD, "olbctl")
 CONF = os.path.join(ROOT, "etc", "olbd.conf")
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port no process holds now, and that this session has not
+    handed out before.  The kernel may give the same free port to two binds
+    in a row: an olbd given one port for its proxy and its admin listeners
+    would then bind both (olbd's listeners use SO_REUSEPORT), and the kernel
+    would share the connections between them."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise AssertionError("no loopback port left that was not handed out")
 
 
 def wait_for(predicate, timeout, interval=0.02, what="condition"):
