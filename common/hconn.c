@@ -381,7 +381,7 @@ hconn_fill(struct hconn *c)
 		if (c->in_len == c->in_cap)
 			return 0;	/* full: process first */
 		room = c->in_cap - c->in_len;
-		n = read(c->fd, c->in + c->in_len, room);
+		n = recv(c->fd, c->in + c->in_len, room, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)

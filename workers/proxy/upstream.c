@@ -366,7 +366,7 @@ upstream_read(struct upstream *u)
 			u->in_cap = cap;
 		}
 		room = u->in_cap - u->in_len;
-		n = read(u->fd, u->in + u->in_len, room);
+		n = recv(u->fd, u->in + u->in_len, room, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -429,7 +429,8 @@ static int
 upstream_write(struct upstream *u)
 {
 	while (u->out_off < u->out_len) {
-		ssize_t n = write(u->fd, u->out + u->out_off, u->out_len - u->out_off);
+		ssize_t n = send(u->fd, u->out + u->out_off,
+		    u->out_len - u->out_off, MSG_NOSIGNAL);
 
 		if (n == -1 && errno == EINTR)
 			continue;
