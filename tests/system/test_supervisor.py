@@ -8,6 +8,8 @@ import subprocess
 import threading
 import time
 
+import redis
+
 from conftest import (CONF, OLBCTL, Events, children_of, free_port, http_get, pid_alive,
                       wait_for)
 
@@ -152,6 +154,21 @@ def test_supervisor_killed_ends_everything(olbd_factory, tmpdir_path):
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", o.port))
+
+
+def test_embedded_redis_persists_and_rewrites_late(olbd_factory, tmpdir_path):
+    """The embedded Redis logs every write (appendonly, fsync each second) and
+    compacts its file only past 256 MB, so a burst of logins does not meet
+    the fork and the child of a rewrite (docs/DECISIONS.md)."""
+    rport = free_port()
+    o = olbd_factory(extra=["redis.embedded=true", "redis.port=%d" % rport,
+                            "redis.embedded_dir=%s/redis" % tmpdir_path])
+    o.start()
+    r = redis.Redis(port=rport, decode_responses=True)
+    got = {k: r.config_get(k)[k] for k in
+           ("appendonly", "appendfsync", "save", "auto-aof-rewrite-min-size")}
+    assert got == {"appendonly": "yes", "appendfsync": "everysec", "save": "",
+                   "auto-aof-rewrite-min-size": str(256 << 20)}, got
 
 
 def test_reload_with_broken_then_fixed_file(olbd_factory, events, tmpdir_path):
