@@ -26,8 +26,8 @@
 #include "supervisor/supervisor.h"
 #include "workers/worker.h"
 
-/* Redis' auto-aof-rewrite-min-size for the embedded Redis: about a million
- * placements are written before the first rewrite. */
+/* Redis' auto-aof-rewrite-min-size for the embedded Redis: about 700,000
+ * placements (some 370 bytes of the file each) before the first rewrite. */
 #define EMBEDDED_REDIS_AOF_REWRITE_MIN	"256mb"
 
 /* mkdir -p with mode 0700 for each created component.  0 or -1. */
@@ -70,7 +70,7 @@ embedded_redis_write_conf(const struct conf *conf, const char *path)
 	fprintf(fp, "dir \"%s\"\nappendonly yes\nsave \"\"\n", conf->redis.embedded_dir);
 	/* The append-only file is compacted by a forked child, on the core
 	 * of the proxy workers that share this host: Redis' default (at 64 MB,
-	 * about 270,000 placements) put a fork and seconds of the child's
+	 * about 180,000 placements) put a fork and seconds of the child's
 	 * work in the middle of a burst of logins (docs/DECISIONS.md). */
 	fprintf(fp, "auto-aof-rewrite-min-size %s\n", EMBEDDED_REDIS_AOF_REWRITE_MIN);
 	fprintf(fp, "proc-title-template \"olbd: redis {listen-addr}\"\n");
