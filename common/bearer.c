@@ -9,13 +9,19 @@
 
 #include "common/bearer.h"
 
+/* The digest of token into out, in b's context (EVP_Digest would allocate
+ * a context per call).  0 or -1. */
 static int
 bearer_digest(const struct bearer *b, const char *token, size_t len,
     unsigned char out[32])
 {
 	unsigned int n = 32;
 
-	return EVP_Digest(token, len, out, &n, b->sha256, NULL) == 1 ? 0 : -1;
+	if (EVP_DigestInit_ex2(b->ctx, b->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(b->ctx, token, len) != 1 ||
+	    EVP_DigestFinal_ex(b->ctx, out, &n) != 1 || n != 32)
+		return -1;
+	return 0;
 }
 
 int
@@ -23,7 +29,8 @@ bearer_init(struct bearer *b, char *const *tokens, size_t n)
 {
 	memset(b, 0, sizeof(*b));
 	if ((b->digests = calloc(n ? n : 1, 32)) == NULL ||
-	    (b->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+	    (b->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (b->ctx = EVP_MD_CTX_new()) == NULL)
 		goto fail;
 	for (; b->n < n; b->n++)
 		if (bearer_digest(b, tokens[b->n], strlen(tokens[b->n]),
@@ -41,6 +48,7 @@ bearer_free(struct bearer *b)
 	if (b->digests != NULL)
 		OPENSSL_cleanse(b->digests, b->n * 32);
 	free(b->digests);
+	EVP_MD_CTX_free(b->ctx);
 	EVP_MD_free(b->sha256);
 	memset(b, 0, sizeof(*b));
 }

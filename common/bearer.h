@@ -17,6 +17,7 @@ struct bearer {
 	unsigned char	 (*digests)[32];	/* owned */
 	size_t		 n;
 	EVP_MD		*sha256;	/* fetched once: no lookup per request */
+	EVP_MD_CTX	*ctx;		/* reused: no allocation per request */
 };
 
 /* Keep the digests of tokens[0..n) (n may be 0: then every request is
