@@ -1334,17 +1334,24 @@ conf_check_redis(struct conf_ctx *ctx)
 		    "redis.host: must be an IP address when redis.embedded is true");
 }
 
-/* Whether host names every address of the machine, as a bind does. */
+/* Whether host (as conf_addr_parse keeps it) is the unspecified address,
+ * which a bind takes as every address of the machine. */
 static int
 conf_addr_any(const char *host)
 {
-	return host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (inet_pton(AF_INET, host, &v4) == 1)
+		return v4.s_addr == htonl(INADDR_ANY);
+	return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
 }
 
-/* The admin listener on the proxy's address: olbd opens its listeners with
- * SO_REUSEPORT, so both binds would succeed and the kernel would share the
- * connections between the proxy workers and the admin worker. */
+/* The admin listener on the proxy's port, at the same host or where either
+ * is every address: olbd opens its listeners with SO_REUSEPORT, so both
+ * binds would succeed.  On one address the kernel shares its connections
+ * between the proxy workers and the admin worker; with a wildcard, the
+ * listener that names an address takes every connection to it. */
 static void
 conf_check_listen(struct conf_ctx *ctx)
 {
@@ -1358,7 +1365,8 @@ conf_check_listen(struct conf_ctx *ctx)
 		return;
 	conf_err(ctx, conf_in_file(conf_setting(ctx, "admin.listen")),
 	    "admin.listen: port %u is proxy.listen's too (olbd's listeners use "
-	    "SO_REUSEPORT: the two would share its connections)",
+	    "SO_REUSEPORT: both would bind, and one would take the other's "
+	    "connections)",
 	    (unsigned)a->port);
 }
 

@@ -330,15 +330,23 @@ test_bad_addr(void **state)
 	expect_errors("proxy = { listen = \"x\"; };\n", "t.conf:1: proxy.listen: 'x' is not host:port");
 	expect_errors("admin = { listen = \"::1:80\"; };\n",
 	    "t.conf:1: admin.listen: '::1:80' is not host:port");
-	/* One port for both listeners: SO_REUSEPORT would let both bind and
-	 * share its connections. */
+	/* One port for both listeners: SO_REUSEPORT would let both bind, and
+	 * one take the other's connections. */
 	expect_errors("admin = { listen = \"127.0.0.1:8080\"; };\n",
 	    "t.conf:1: admin.listen: port 8080 is proxy.listen's too (olbd's "
-	    "listeners use SO_REUSEPORT: the two would share its connections)");
+	    "listeners use SO_REUSEPORT: both would bind, and one would take the "
+	    "other's connections)");
 	expect_errors("proxy = { listen = \"0.0.0.0:9000\"; };\n"
 	    "admin = { listen = \"10.0.0.1:9000\"; };\n",
 	    "t.conf:2: admin.listen: port 9000 is proxy.listen's too (olbd's "
-	    "listeners use SO_REUSEPORT: the two would share its connections)");
+	    "listeners use SO_REUSEPORT: both would bind, and one would take the "
+	    "other's connections)");
+	/* The unspecified address however IPv6 writes it. */
+	expect_errors("proxy = { listen = \"[0:0::0]:9000\"; };\n"
+	    "admin = { listen = \"10.0.0.1:9000\"; };\n",
+	    "t.conf:2: admin.listen: port 9000 is proxy.listen's too (olbd's "
+	    "listeners use SO_REUSEPORT: both would bind, and one would take the "
+	    "other's connections)");
 	conf_free(expect_ok("proxy = { listen = \"10.0.0.2:9000\"; };\n"
 	    "admin = { listen = \"10.0.0.1:9000\"; };\n", NULL, 0));
 	/* Sentinels are addresses: hiredis would resolve a name blocking. */
