@@ -116,6 +116,15 @@ def manual_failover(group):
     group.sentinel().execute_command("SENTINEL", "FAILOVER", SentinelGroup.NAME)
 
 
+def failover_ended(group):
+    """Whether the sentinel manual_failover asks has ended its part of the
+    last failover: until then it answers SENTINEL FAILOVER with INPROG.  A
+    sentinel that lost the last election keeps that state until it learns
+    the new configuration, or for up to the failover timeout."""
+    flags = group.sentinel().sentinel_master(SentinelGroup.NAME)["flags"]
+    return "failover_in_progress" not in flags.split(",")
+
+
 def lost_placements(group, port, acked, keep):
     """Acknowledged placements (those keep() selects by their time) missing
     from the master on port."""
@@ -144,8 +153,9 @@ def test_master_killed_under_load_then_manual_failover(tmpdir_path):
         # failover moves the master back to it.
         back = group.bring_back(old_master, port)
         wait_for(lambda: group._sentinel_sees_replica(group.sentinel_ports[0]) and
-                 back.client().info("replication").get("master_link_status") == "up",
-                 30, what="the old master to sync as a replica")
+                 back.client().info("replication").get("master_link_status") == "up" and
+                 failover_ended(group),
+                 30, what="the old master to sync as a replica, and the failover to end")
         t_manual, second, port2 = failover(group, new, lambda: manual_failover(group))
         assert port2 == old_master
         time.sleep(1.0)
