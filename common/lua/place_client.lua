@@ -23,27 +23,30 @@ if max == nil or spread == nil or spread == '' or channel == nil or
     accounts == '' or pending == nil or pending == '' then
     return redis.error_reply('place_client: bad arguments')
 end
-for i = 6, #ARGV do
-    if ARGV[i] == '' then
+local actids, wanted, n = {}, {}, 0
+for i = 6, #ARGV, 2 do
+    local actid, master = ARGV[i], ARGV[i + 1]
+    if actid == '' or master == '' then
         return redis.error_reply('place_client: bad arguments')
     end
+    n = n + 1
+    actids[n], wanted[n] = actid, master
 end
 local k = { due = KEYS[7], pending = pending }
 
 local f = fleet_new(details, live, counts, max)
-local actids, wanted = {}, {}
-for i = 6, #ARGV, 2 do
-    actids[#actids + 1], wanted[#wanted + 1] = ARGV[i], ARGV[i + 1]
-end
 -- placed_on[actid], master_of[actid]: its instance and master, nil for
 -- none; earlier[actid]: its master is in the client_master field that goes
--- when its mapping is written
+-- when its mapping is written.  A new account sets no key (in Lua 5.1
+-- storing nil under a new key still makes one, and grows the table).
 local placed_on, master_of, earlier = {}, {}, {}
 local values, old = hmget_many(mapping, actids), {}
 for i, actid in ipairs(actids) do
-    placed_on[actid], master_of[actid] = mapping_split(values[i])
-    if placed_on[actid] and master_of[actid] == nil then
-        old[#old + 1] = actid
+    local v = values[i]
+    if v then
+        local cur, known = mapping_split(v)
+        placed_on[actid], master_of[actid] = cur, known
+        if known == nil then old[#old + 1] = actid end
     end
 end
 if #old > 0 then

@@ -307,17 +307,26 @@ local function tracking_remove(k, master, actid)
 end
 
 -- After a script's last tracking change: its entries go to the masters'
--- lists, and the masters not queued yet are queued, due at once (a
--- master already queued keeps its time: see tracking_flush).
+-- lists, and a master whose list is new is queued, due at once (one
+-- already queued keeps its time: see tracking_flush).  A master with a
+-- list is queued (tracking_flush deletes the list before it unqueues the
+-- master), so a list that was there already needs no ZADD: under load
+-- most batches send none.  A list whose entry was lost (the queue deleted
+-- by hand) is queued again each time it passes a multiple of TRACKING_HEAL
+-- entries.
+local TRACKING_HEAL = 64
 local function tracking_done(k)
     if k.ops == nil then return end
     local queue = {}
     for _, master in ipairs(k.ops) do
-        redis.call('RPUSH', k.pending .. master, unpack(k.ops[master]))
-        queue[#queue + 1] = '0'	-- a string: a number is formatted
-        queue[#queue + 1] = master
+        local ops = k.ops[master]
+        local len = redis.call('RPUSH', k.pending .. master, unpack(ops))
+        if len == #ops or len % TRACKING_HEAL < #ops then
+            queue[#queue + 1] = '0'	-- a string: a number is formatted
+            queue[#queue + 1] = master
+        end
     end
-    redis.call('ZADD', k.due, 'NX', unpack(queue))
+    if #queue > 0 then redis.call('ZADD', k.due, 'NX', unpack(queue)) end
     k.ops = nil
 end
 

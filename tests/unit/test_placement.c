@@ -860,6 +860,45 @@ test_tracking_order_and_flush(void **state)
 	tracking_is(f, "M", "");
 }
 
+/* A master with a pending list is queued: a placement that finds the list
+ * there sends no ZADD, so a queue lost by hand would strand the list; it
+ * is queued again once the list passes 64 entries (prelude.lua:
+ * TRACKING_HEAL), and the flush then applies every change in order. */
+static void
+test_tracking_queue_heals(void **state)
+{
+	struct pfx *f = *state;
+	char want[512] = "[", actid[16];
+
+	add_clients(f, 2);
+	assert_int_equal(place_client(f, "C0", "M", 100, NULL), PLACEMENT_OK);
+	assert_int_equal(test_redis_int(f->sync, "ZCARD %s",
+	    keys_tracking_due()), 1);
+	assert_int_equal(test_redis_int(f->sync, "DEL %s",
+	    keys_tracking_due()), 1);
+	for (int i = 1; i < 31; i++) {
+		snprintf(actid, sizeof(actid), "C%d", i);
+		assert_int_equal(place_client(f, actid, "M", 100, NULL),
+		    PLACEMENT_OK);
+	}
+	/* 31 changes, 62 entries: not queued, a flush does not see them */
+	assert_int_equal(test_redis_int(f->sync, "ZCARD %s",
+	    keys_tracking_due()), 0);
+	flush_tracking(f);
+	tracking_is(f, "M", "");
+	assert_int_equal(pending(f, "M"), 31);
+	/* the 32nd change takes the list to 64 entries: queued again */
+	assert_int_equal(place_client(f, "C31", "M", 100, NULL), PLACEMENT_OK);
+	assert_int_equal(test_redis_int(f->sync, "ZCARD %s",
+	    keys_tracking_due()), 1);
+	flush_tracking(f);
+	for (int i = 0; i < 32; i++)
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		    "%s\"C%d\"%s", i ? "," : "", i, i == 31 ? "]" : "");
+	tracking_is(f, "M", want);
+	assert_int_equal(pending(f, "M"), 0);
+}
+
 /* Arrays of the layout before the pending lists (a sorted set per master,
  * stale ones listed in tracking_dirty) are rebuilt from their sets first,
  * which then go; the pending changes are applied after. */
@@ -1750,6 +1789,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_changes_master,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_order_and_flush,
+		    pfx_setup, pfx_teardown),
+		cmocka_unit_test_setup_teardown(test_tracking_queue_heals,
 		    pfx_setup, pfx_teardown),
 		cmocka_unit_test_setup_teardown(test_tracking_earlier_layout,
 		    pfx_setup, pfx_teardown),
