@@ -118,9 +118,10 @@ def manual_failover(group):
 
 def failover_ended(group):
     """Whether the sentinel manual_failover asks has ended its part of the
-    last failover: until then it answers SENTINEL FAILOVER with INPROG.  A
-    sentinel that lost the last election keeps that state until it learns
-    the new configuration, or for up to the failover timeout."""
+    last failover: until then it answers SENTINEL FAILOVER with INPROG.
+    Right after a switch a sentinel can see the new master as down until
+    its link is up, and start a short attempt of its own; one that loses an
+    election keeps the state for up to the failover timeout."""
     flags = group.sentinel().sentinel_master(SentinelGroup.NAME)["flags"]
     return "failover_in_progress" not in flags.split(",")
 
